@@ -1,0 +1,55 @@
+"""Retainful: cart recovery for WooCommerce-style stores."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from retainful import config
+from retainful.extensions import db, migrate
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite enforces foreign keys only when asked; WAL lets the web app read while the scheduler writes."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+sa.event.listen(sa.engine.Engine, "connect", _sqlite_pragmas)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The application factory: settings from the environment, then ``test_config`` on top."""
+    app = Flask(__name__, instance_path=os.environ.get("RETAINFUL_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(config.load(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+    from retainful import api, health
+    from retainful.api import errors
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)
+
+    from retainful import cli
+
+    cli.register(app)
+    return app

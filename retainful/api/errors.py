@@ -1,0 +1,78 @@
+"""One JSON error shape for every API failure: {"error": {"code", "message", "fields"}}."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from retainful.errors import FieldError
+
+log = logging.getLogger(__name__)
+
+JSON_PREFIXES = ("/api/", "/healthz")
+
+
+class ApiError(Exception):
+    """An error answered as JSON with the given status."""
+
+    def __init__(self, status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def error_response(status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = dict(fields)
+    return jsonify(error=body), status
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested messages as dotted paths: {"items": {0: {"quantity": [...]}}} -> "items.0.quantity"."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            flat.update(flatten_messages(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": messages}
+    return {prefix or "_schema": [str(messages)]}
+
+
+def validation_error(fields: Mapping[str, list[str]]) -> ApiError:
+    names = ", ".join(sorted(fields))
+    return ApiError(400, "validation_error", f"Invalid fields: {names}.", fields)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.errorhandler(FieldError)
+    def _field_error(error: FieldError):
+        return _api_error(validation_error({error.field: [error.message]}))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if not _wants_json():
+            return error
+        code = (error.name or "error").lower().replace(" ", "_")
+        response, status = error_response(error.code or 500, code, error.description or error.name)
+        for name, value in error.get_headers():  # e.g. Allow on a 405, WWW-Authenticate on a 401
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _wants_json():
+            return "Internal server error", 500
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

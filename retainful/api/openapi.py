@@ -1,0 +1,97 @@
+"""The OpenAPI 3 document, generated from the same marshmallow schemas the views validate and dump with."""
+from __future__ import annotations
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import current_app, jsonify
+
+from retainful.api import schemas
+from retainful.api.schemas import TOKEN_PATTERN
+from retainful.api.views import bp
+
+_ERRORS = {
+    "400": "Invalid fields (named in error.fields).",
+    "401": "Missing or wrong API key.",
+    "413": "Body over 256 KiB.",
+    "415": "Body is not JSON.",
+}
+
+
+def _responses(ok: dict, *errors: str) -> dict:
+    responses = dict(ok)
+    for status in errors:
+        responses[status] = {"description": _ERRORS.get(status, "Not found."), "content": _json("Error")}
+    return responses
+
+
+def _json(schema: str) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def build_spec(server_url: str) -> dict:
+    spec = APISpec(
+        title="Retainful storefront API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        servers=[{"url": server_url}],
+        security=[{"storeKey": []}],
+    )
+    spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
+    for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health"):
+        spec.components.schema(name, schema=getattr(schemas, name))
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
+    spec.path(
+        path="/api/v1/carts/{token}",
+        parameters=[token],
+        operations={
+            "put": {
+                "summary": "Report the whole cart (create or replace; idempotent).",
+                "requestBody": {"required": True, "content": _json("CartIn")},
+                "responses": _responses(
+                    {"200": {"description": "Replaced.", "content": _json("CartOut")},
+                     "201": {"description": "Created.", "content": _json("CartOut")}},
+                    "400", "401", "413", "415"),
+            },
+            "get": {
+                "summary": "The cart with its items.",
+                "responses": _responses({"200": {"description": "The cart.", "content": _json("CartOut")}}, "401",
+                                        "404"),
+            },
+            "delete": {
+                "summary": "The shopper emptied the cart: nothing more is sent for it.",
+                "responses": _responses({"204": {"description": "Deleted."}}, "401", "404"),
+            },
+        },
+    )
+    spec.path(
+        path="/api/v1/orders",
+        operations={
+            "post": {
+                "summary": "An order was placed (idempotent by order_id); closes the cart.",
+                "requestBody": {"required": True, "content": _json("OrderIn")},
+                "responses": _responses(
+                    {"200": {"description": "Already recorded; nothing changed.", "content": _json("OrderOut")},
+                     "201": {"description": "Recorded.", "content": _json("OrderOut")}},
+                    "400", "401", "413", "415"),
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/orders/{order_id}",
+        parameters=[{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        operations={"get": {"summary": "A recorded order.", "responses": _responses(
+            {"200": {"description": "The order.", "content": _json("OrderOut")}}, "401", "404")}},
+    )
+    spec.path(
+        path="/healthz",
+        operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
+            "200": {"description": "Healthy.", "content": _json("Health")},
+            "503": {"description": "Database unavailable.", "content": _json("Health")}}}},
+    )
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(build_spec(current_app.config["PUBLIC_BASE_URL"]))

@@ -1,0 +1,46 @@
+"""Reading storefront requests: the caller's store, and a JSON body validated against a schema."""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from flask import g, request
+from marshmallow import Schema, ValidationError
+
+from retainful.api.errors import ApiError, flatten_messages, validation_error
+from retainful.models import Store
+from retainful.stores import authenticate
+
+_BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def authenticate_request() -> None:
+    """Resolve ``Authorization: Bearer <key>`` to the calling store, or answer 401."""
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    store = authenticate(match.group(1)) if match else None
+    if store is None:
+        raise ApiError(401, "unauthorized", "Send the store's secret key as 'Authorization: Bearer <key>'.")
+    g.store = store
+
+
+def current_store() -> Store:
+    return g.store
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """The request body parsed (numbers kept exact as Decimal) and validated; 415 if it is not JSON at all."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
+    raw = request.get_data(cache=False)
+    try:
+        payload = json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise ApiError(415, "unsupported_media_type", "The body is not valid JSON.") from None
+    if not isinstance(payload, dict):
+        raise validation_error({"_schema": ["The body must be a JSON object."]})
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        raise validation_error(flatten_messages(error.messages)) from None

@@ -1,0 +1,145 @@
+"""Request and response schemas of the storefront API; the OpenAPI document is generated from these."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+
+from retainful.api.fields import Currency, Email, Identifier, Money
+from retainful.models import CartStatus
+
+MAX_ITEMS = 500
+TOKEN_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_url = dict(validate=validate.Length(max=2048))
+
+
+class Lenient(Schema):
+    """Unknown fields are ignored, so newer plugins that send more keep working."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(max=max_length), allow_none=True, **kwargs)
+
+
+class CustomerIn(Lenient):
+    email = Email(allow_none=True)
+    phone = _text(32)
+    first_name = _text(100)
+    last_name = _text(100)
+    external_id = Identifier(allow_none=True)
+    email_consent = fields.Boolean(allow_none=True)
+    sms_consent = fields.Boolean(allow_none=True)
+    locale = _text(16)
+
+
+class CartItemIn(Lenient):
+    product_id = Identifier(required=True)
+    variant_id = Identifier(allow_none=True)
+    sku = _text(100)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+    price = Money(required=True)
+    image_url = fields.URL(allow_none=True, **_url)
+    product_url = fields.URL(allow_none=True, **_url)
+
+
+class CartIn(Lenient):
+    customer = fields.Nested(CustomerIn, allow_none=True)
+    currency = Currency(required=True)
+    items = fields.List(
+        fields.Nested(CartItemIn),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ITEMS, error="Between 1 and 500 items; report an empty cart with DELETE."),
+    )
+    subtotal = Money(required=True)
+    total = Money(required=True)
+    recovery_url = fields.URL(allow_none=True, schemes={"http", "https"}, **_url)
+
+
+class OrderIn(Lenient):
+    order_id = Identifier(required=True)
+    cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
+    customer = fields.Nested(CustomerIn, allow_none=True)
+    total = Money(required=True)
+    currency = Currency(required=True)
+    status = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=20))
+    created_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+
+    @pre_load
+    def _normalise_status(self, data, **kwargs):
+        """WooCommerce reports "wc-processing" in some places and "processing" in others."""
+        status = data.get("status") if isinstance(data, dict) else None
+        if isinstance(status, str):
+            data = {**data, "status": status.strip().lower().removeprefix("wc-")}
+        return data
+
+
+class CustomerOut(Schema):
+    external_id = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    first_name = fields.String()
+    last_name = fields.String()
+    locale = fields.String()
+    email_consent = fields.Boolean()
+    sms_consent = fields.Boolean()
+
+
+class CartItemOut(Schema):
+    product_id = fields.String()
+    variant_id = fields.String()
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    price = Money()
+    image_url = fields.String()
+    product_url = fields.String()
+
+
+class CartOut(Schema):
+    token = fields.String()
+    status = fields.String(metadata={"enum": list(CartStatus.ALL)})
+    is_guest = fields.Boolean()
+    reachable = fields.Boolean(metadata={"description": "The cart has an email or phone to send recovery to."})
+    item_count = fields.Integer()
+    subtotal = Money()
+    total = Money()
+    currency = fields.String()
+    recovery_url = fields.String()
+    customer = fields.Nested(CustomerOut, allow_none=True)
+    items = fields.List(fields.Nested(CartItemOut))
+    last_activity_at = fields.AwareDateTime()
+    abandoned_at = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+
+
+class OrderOut(Schema):
+    order_id = fields.String(attribute="external_id")
+    status = fields.String()
+    total = Money()
+    currency = fields.String()
+    coupon_codes = fields.List(fields.String())
+    cart_token = fields.Function(lambda order: order.cart.token if order.cart else None)
+    cart_status = fields.Function(lambda order: order.cart.status if order.cart else None)
+    customer = fields.Nested(CustomerOut, allow_none=True)
+    placed_at = fields.AwareDateTime()
+    received_at = fields.AwareDateTime()
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields_ = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String()), metadata={"example": {
+            "items.0.quantity": ["Must be greater than or equal to 1."]}}
+    )
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class Health(Schema):
+    status = fields.String(metadata={"enum": ["ok", "unavailable"]})

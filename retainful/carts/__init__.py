@@ -1,0 +1,5 @@
+"""Cart lifecycle: storefront reports, the abandonment sweep, deletion and retention purge."""
+from retainful.carts.lifecycle import delete_cart, get_cart, report_cart
+from retainful.carts.sweeps import purge_expired, sweep_abandoned
+
+__all__ = ["delete_cart", "get_cart", "purge_expired", "report_cart", "sweep_abandoned"]

@@ -1,0 +1,80 @@
+"""Scheduled sweeps over carts: abandonment and retention purge. Each is idempotent and safe to run anywhere."""
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models import Cart, CartStatus, ConsentEvent, Customer, Order, Store
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+
+
+def sweep_abandoned(batch_size: int = SWEEP_BATCH) -> list[int]:
+    """Turn live carts past their store's cut-off into abandoned carts. Returns the ids it abandoned.
+
+    Each cart carries its own deadline (``abandon_due_at``), so the query is a range scan on the
+    (status, abandon_due_at) index and touches only the carts that are due.
+    """
+    abandoned: list[int] = []
+    while True:
+        now = clock.now()
+        due = (
+            sa.select(Cart.id)
+            .where(Cart.status == CartStatus.LIVE, Cart.abandon_due_at <= now)
+            .order_by(Cart.abandon_due_at)
+            .limit(batch_size)
+        )
+        if db.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)  # a second worker takes other carts instead of waiting
+        ids = list(db.session.scalars(due))
+        if not ids:
+            db.session.commit()
+            break
+        db.session.execute(
+            sa.update(Cart)
+            .where(Cart.id.in_(ids), Cart.status == CartStatus.LIVE)
+            .values(status=CartStatus.ABANDONED, abandoned_at=now, abandon_due_at=None)
+        )
+        db.session.commit()
+        abandoned.extend(ids)
+        if len(ids) < batch_size:
+            break
+    if abandoned:
+        log.info("abandon sweep: %d carts abandoned", len(abandoned))
+    return abandoned
+
+
+def purge_expired() -> dict[str, int]:
+    """Delete carts, and the personal data of customers, that are past their store's retention.
+
+    Customers with orders keep their row (orders stay in the revenue reports) but lose their personal data.
+    """
+    counts = {"carts": 0, "customers_deleted": 0, "customers_anonymised": 0}
+    for store in db.session.scalars(sa.select(Store)).all():
+        cutoff = clock.now() - store.retention
+        counts["carts"] += db.session.execute(
+            sa.delete(Cart).where(Cart.store_id == store.id, Cart.last_activity_at < cutoff)
+        ).rowcount
+        stale = (Customer.store_id == store.id, Customer.last_seen_at < cutoff)
+        has_cart = sa.exists().where(Cart.customer_id == Customer.id)
+        has_order = sa.exists().where(Order.customer_id == Customer.id)
+        gone = sa.select(Customer.id).where(*stale, ~has_cart, ~has_order)
+        db.session.execute(sa.delete(ConsentEvent).where(ConsentEvent.customer_id.in_(gone)))
+        counts["customers_deleted"] += db.session.execute(
+            sa.delete(Customer).where(Customer.id.in_(gone)).execution_options(synchronize_session=False)
+        ).rowcount
+        counts["customers_anonymised"] += db.session.execute(
+            sa.update(Customer)
+            .where(*stale, ~has_cart, has_order, Customer.email.is_not(None) | Customer.phone.is_not(None))
+            .values(email=None, phone=None, first_name=None, last_name=None, locale=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+    if any(counts.values()):
+        log.info("purge: %s", counts)
+    return counts

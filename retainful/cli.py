@@ -1,0 +1,148 @@
+"""The ``retainful`` command group: a Flask CLI, so ``retainful db upgrade`` and friends come along."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from retainful import jobs, stores
+from retainful.extensions import db
+from retainful.models import Store
+
+log = logging.getLogger(__name__)
+
+DEMO_FILE = "demo-store.json"
+
+
+def _create_app():
+    from retainful import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, add_default_commands=False,
+             load_dotenv=False)
+def main() -> None:
+    """Retainful: cart recovery service. Every command reads its settings from the environment (see README)."""
+
+
+def _print_issued(issued: stores.IssuedStore, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"id": issued.store.id, "api_key": issued.api_key,
+                               "webhook_secret": issued.webhook_secret}))
+        return
+    click.echo(f"store id:       {issued.store.id}")
+    click.echo(f"api key:        {issued.api_key}")
+    click.echo(f"webhook secret: {issued.webhook_secret}")
+    click.echo("Keep these now: the API key is stored only as a hash and cannot be shown again.")
+
+
+def _store_or_fail(store_id: int) -> Store:
+    store = db.session.get(Store, store_id)
+    if store is None:
+        raise click.ClickException(f"no store with id {store_id}")
+    return store
+
+
+@click.command("create-store")
+@click.option("--name", required=True, help="The shop's name, as shoppers see it.")
+@click.option("--domain", required=True, help="The shop's domain; recovery links may only lead there.")
+@click.option("--timezone", "timezone_", default="UTC", show_default=True, help="IANA time zone, e.g. Europe/Berlin.")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 code.")
+@click.option("--country", default=None, help="ISO 3166 country: the default region for phone numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {id, api_key, webhook_secret}.")
+@with_appcontext
+def create_store_command(name, domain, timezone_, currency, country, as_json):
+    """Create a store and print its id, API key and webhook secret (shown once)."""
+    try:
+        issued = stores.create_store(name, domain, timezone=timezone_, currency=currency, country=country)
+    except stores.StoreSettingsError as error:
+        raise click.BadParameter(str(error)) from None
+    _print_issued(issued, as_json)
+
+
+@click.command("rotate-key")
+@click.argument("store_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print {id, api_key} as JSON.")
+@with_appcontext
+def rotate_key_command(store_id, as_json):
+    """Give a store a new API key; the old key stops working at once."""
+    api_key = stores.rotate_key(_store_or_fail(store_id))
+    click.echo(json.dumps({"id": store_id, "api_key": api_key}) if as_json else api_key)
+
+
+@click.command("demo-store")
+@with_appcontext
+def demo_store_command():
+    """Create a demo store if there is no store yet, and print its API key (local setup only)."""
+    demo_file = Path(current_app.instance_path) / DEMO_FILE
+    if db.session.scalar(sa.select(sa.func.count(Store.id))):
+        if demo_file.exists():
+            demo = json.loads(demo_file.read_text())
+            click.echo(f"Demo store {demo['id']}: API key {demo['api_key']}")
+        else:
+            click.echo("Stores exist already; `retainful rotate-key STORE_ID` issues a new key.")
+        return
+    issued = stores.create_store("Demo Store", "shop.example.com")
+    demo_file.write_text(json.dumps({"id": issued.store.id, "api_key": issued.api_key,
+                                     "webhook_secret": issued.webhook_secret}))
+    demo_file.chmod(0o600)
+    click.echo(f"Created demo store {issued.store.id}: API key {issued.api_key}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(host, port, threads):
+    """Serve the web app with the scheduler in the same process (Ctrl-C stops both)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from waitress import serve
+
+    app: Flask = current_app._get_current_object()
+    scheduler = jobs.configure(BackgroundScheduler(), app)
+    scheduler.start()
+    click.echo(f"Retainful on http://{host}:{port} (scheduler running; Ctrl-C stops both)")
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="retainful")
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every job once and exit (cron-style deployments, tests).")
+@with_appcontext
+def worker_command(once):
+    """Run the scheduler alone: the production process beside the web workers."""
+    app: Flask = current_app._get_current_object()
+    if once:
+        for job_id, result in jobs.run_all_once(app).items():
+            click.echo(f"{job_id}: {_summary(result)}")
+        return
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    click.echo("Retainful worker: scheduler running (Ctrl-C stops it)")
+    try:
+        jobs.configure(BlockingScheduler(), app).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def _summary(result: object) -> str:
+    if isinstance(result, list):
+        return f"{len(result)} carts"
+    return json.dumps(result) if isinstance(result, dict) else str(result)
+
+
+COMMANDS = (create_store_command, rotate_key_command, demo_store_command, serve_command, worker_command)
+
+
+def register(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,49 @@
+"""The one source of "now" for the whole service.
+
+Code never calls ``datetime.now()``: it calls :func:`now`, which is always UTC and timezone-aware. Tests move time with
+:func:`freeze` / :func:`advance` instead of sleeping, so every time-based rule (cut-offs, delays, quiet hours) is testable.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+UTC = timezone.utc
+
+_lock = threading.Lock()
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """The current time, UTC, timezone-aware."""
+    frozen = _frozen
+    return frozen if frozen is not None else datetime.now(UTC)
+
+
+def freeze(at: datetime) -> None:
+    """Stop the clock at ``at`` (tests and simulations)."""
+    global _frozen
+    with _lock:
+        _frozen = ensure_utc(at)
+
+
+def advance(delta: timedelta) -> datetime:
+    """Move a frozen clock forward; freezes it at the real time first if it was running."""
+    global _frozen
+    with _lock:
+        _frozen = (_frozen or datetime.now(UTC)) + delta
+        return _frozen
+
+
+def unfreeze() -> None:
+    """Let the clock run with real time again."""
+    global _frozen
+    with _lock:
+        _frozen = None
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; a naive one is refused because its zone is unknowable."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime: a timezone is required")
+    return value.astimezone(UTC)

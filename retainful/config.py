@@ -1,0 +1,58 @@
+"""Settings, read from the environment with safe defaults.
+
+Every setting is documented in the README's settings table. The embedded default is SQLite under the instance folder,
+so a fresh checkout runs with no database server.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; raised at start-up, never at request time."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the short way (SQLAlchemy 2.0 would otherwise want psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key(instance_path: Path, production: bool) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if production:
+        raise ConfigError("SECRET_KEY must be set when RETAINFUL_ENV=production")
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load(instance_path: str) -> dict:
+    """The app's configuration from the environment."""
+    instance = Path(instance_path)
+    env = os.environ.get("RETAINFUL_ENV", "development")
+    production = env == "production"
+    default_db = f"sqlite:///{instance / 'retainful.sqlite3'}"
+    return {
+        "RETAINFUL_ENV": env,
+        "SECRET_KEY": _secret_key(instance, production),
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(os.environ.get("DATABASE_URL", default_db)),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "JSON_SORT_KEYS": False,
+    }

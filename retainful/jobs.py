@@ -1,0 +1,66 @@
+"""The scheduled jobs and their APScheduler wiring. The database is the queue: jobs are short and idempotent."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.base import BaseScheduler
+from flask import Flask
+
+from retainful import carts
+from retainful.extensions import db
+
+log = logging.getLogger(__name__)
+
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    every_seconds: int
+    run: Callable[[], object]
+    description: str
+
+
+JOBS = (
+    Job("abandon_sweep", 30, carts.sweep_abandoned, "live carts past their store's cut-off become abandoned"),
+    Job("purge", 3600, carts.purge_expired, "carts and personal data past the store's retention are deleted"),
+)
+
+
+def run_job(app: Flask, job: Job) -> object:
+    """Run one job in its own app context; a failure is logged and rolled back, never left half-done."""
+    with app.app_context():
+        try:
+            return job.run()
+        except Exception:
+            db.session.rollback()
+            log.exception("job %s failed", job.id)
+            raise
+        finally:
+            db.session.remove()
+
+
+def run_all_once(app: Flask) -> dict[str, object]:
+    """Every job once, in order (``retainful worker --once``)."""
+    return {job.id: run_job(app, job) for job in JOBS}
+
+
+def _on_event(event: JobEvent) -> None:
+    if event.code == EVENT_JOB_MAX_INSTANCES:
+        log.warning("job %s still running; this run was skipped", event.job_id)
+    elif event.code == EVENT_JOB_MISSED:
+        log.warning("job %s missed its run time", event.job_id)
+
+
+def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
+    """Add every job to ``scheduler`` (background for ``serve``, blocking for ``worker``)."""
+    scheduler.configure(job_defaults=JOB_DEFAULTS, timezone="UTC")
+    for job in JOBS:
+        scheduler.add_job(run_job, "interval", seconds=job.every_seconds, args=[app, job], id=job.id,
+                          name=job.description, replace_existing=True)
+    scheduler.add_listener(_on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+    return scheduler

@@ -1,0 +1,34 @@
+"""An order placed in the shop, keyed by the shop's own order id so intake is idempotent."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models.cart import Cart
+from retainful.models.customer import Customer
+from retainful.models.types import MONEY, UTCDateTime
+
+
+class Order(db.Model):
+    __tablename__ = "shop_order"  # "order" is an SQL keyword
+    __table_args__ = (sa.UniqueConstraint("store_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(sa.String(64))
+    cart_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cart.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    coupon_codes: Mapped[list] = mapped_column(sa.JSON, default=list)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the shop's order time, else our receipt time
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    cart: Mapped[Cart | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()

@@ -1,0 +1,71 @@
+"""Order intake: record an order once, close the cart it came from, remember when the customer last bought."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from retainful import clock
+from retainful.carts import get_cart
+from retainful.customers import match_customer
+from retainful.extensions import db
+from retainful.models import Cart, CartStatus, Customer, Order, Store
+
+
+def get_order(store: Store, external_id: str) -> Order | None:
+    return db.session.scalar(sa.select(Order).where(Order.store_id == store.id, Order.external_id == external_id))
+
+
+def _latest_open_cart(customer: Customer) -> Cart | None:
+    return db.session.scalar(
+        sa.select(Cart)
+        .where(Cart.customer_id == customer.id, Cart.status.in_(CartStatus.OPEN))
+        .order_by(Cart.last_activity_at.desc())
+        .limit(1)
+    )
+
+
+def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
+    """Record an order; a repeat of the same order id changes nothing. Returns (order, created)."""
+    existing = get_order(store, data["order_id"])
+    if existing is not None:
+        return existing, False
+    now = clock.now()
+    customer = match_customer(store, data.get("customer"), source="order")
+    cart = get_cart(store, data["cart_token"]) if data.get("cart_token") else None
+    if cart is None and customer is not None:
+        cart = _latest_open_cart(customer)
+    if customer is None and cart is not None:
+        customer = cart.customer
+    placed_at = data.get("created_at") or now
+    order = Order(
+        store_id=store.id,
+        external_id=data["order_id"],
+        cart=cart,
+        customer=customer,
+        total=data["total"],
+        currency=data["currency"],
+        status=data["status"],
+        coupon_codes=data.get("coupon_codes") or [],
+        placed_at=placed_at,
+        received_at=now,
+    )
+    db.session.add(order)
+    if cart is not None and cart.status in CartStatus.OPEN:
+        cart.status = CartStatus.CONVERTED
+        cart.abandon_due_at = None
+        cart.closed_at = now
+        if cart.customer is None:
+            cart.customer = customer
+    if customer is not None and (customer.last_order_at is None or customer.last_order_at < placed_at):
+        customer.last_order_at = placed_at
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same order arrived twice at once: the other request recorded it
+        db.session.rollback()
+        existing = get_order(store, data["order_id"])
+        if existing is None:
+            raise
+        return existing, False
+    return order, True

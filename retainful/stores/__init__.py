@@ -1,0 +1,11 @@
+"""Stores (tenants): creation, API keys and the lookup that authenticates storefront calls."""
+from retainful.stores.service import (
+    IssuedStore,
+    StoreSettingsError,
+    authenticate,
+    create_store,
+    hash_api_key,
+    rotate_key,
+)
+
+__all__ = ["IssuedStore", "StoreSettingsError", "authenticate", "create_store", "hash_api_key", "rotate_key"]

@@ -1,0 +1,112 @@
+"""Creating stores and managing their secret keys."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from babel.numbers import list_currencies
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models import Store
+
+KEY_PREFIX = "rtf_"
+
+
+class StoreSettingsError(ValueError):
+    """A store setting is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class IssuedStore:
+    """A store with its secrets in clear, as shown once at creation or rotation."""
+
+    store: Store
+    api_key: str
+    webhook_secret: str
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def _new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of entropy
+
+
+def _check_settings(timezone: str, currency: str, country: str | None) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StoreSettingsError(f"timezone: unknown time zone {timezone!r}") from None
+    if currency not in list_currencies():
+        raise StoreSettingsError(f"currency: {currency!r} is not an ISO 4217 code")
+    if country is not None and (len(country) != 2 or not country.isalpha()):
+        raise StoreSettingsError(f"country: {country!r} is not a two-letter ISO 3166 code")
+
+
+def normalise_domain(domain: str) -> str:
+    """``https://Shop.example.com/`` and ``shop.example.com`` are the same store domain."""
+    value = domain.strip().lower()
+    if "://" in value:
+        value = urlsplit(value).hostname or ""
+    value = value.split("/")[0].rstrip(".")
+    if not value or "." not in value and value != "localhost":
+        raise StoreSettingsError(f"domain: {domain!r} is not a domain name")
+    return value
+
+
+def create_store(
+    name: str,
+    domain: str,
+    timezone: str = "UTC",
+    currency: str = "USD",
+    country: str | None = None,
+    locale: str = "en_US",
+) -> IssuedStore:
+    """Create a store with a fresh API key and webhook secret. Recovery is on from this moment."""
+    currency = currency.upper()
+    country = country.upper() if country else None
+    _check_settings(timezone, currency, country)
+    api_key = _new_api_key()
+    webhook_secret = secrets.token_urlsafe(32)
+    store = Store(
+        name=name.strip(),
+        domain=normalise_domain(domain),
+        timezone=timezone,
+        currency=currency,
+        country=country,
+        locale=locale,
+        api_key_hash=hash_api_key(api_key),
+        api_key_prefix=api_key[:10],
+        webhook_secret=webhook_secret,
+        recovery_started_at=clock.now(),
+    )
+    db.session.add(store)
+    db.session.commit()
+    return IssuedStore(store, api_key, webhook_secret)
+
+
+def rotate_key(store: Store) -> str:
+    """Give the store a new API key; the old one stops working with this commit."""
+    api_key = _new_api_key()
+    store.api_key_hash = hash_api_key(api_key)
+    store.api_key_prefix = api_key[:10]
+    db.session.commit()
+    return api_key
+
+
+def authenticate(api_key: str | None) -> Store | None:
+    """The store that owns this key, or None. The hash is looked up, then compared in constant time."""
+    if not api_key or len(api_key) > 200:
+        return None
+    digest = hash_api_key(api_key)
+    store = db.session.scalar(sa.select(Store).where(Store.api_key_hash == digest))
+    if store is None or not hmac.compare_digest(store.api_key_hash, digest):
+        return None
+    return store

@@ -1,0 +1,173 @@
+"""Fixtures in the Flask tutorial's shape (app, client, runner), run against SQLite and PostgreSQL.
+
+Each database gets its schema once per session through the real Alembic migrations, so a broken migration fails here.
+PostgreSQL runs when TEST_DATABASE_URL is set or the local server answers; REQUIRE_POSTGRES=1 (CI) makes its absence
+an error instead of a skip.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("RETAINFUL_INSTANCE_PATH", tempfile.mkdtemp(prefix="retainful-test-instance-"))
+
+from retainful import clock, create_app  # noqa: E402
+from retainful.extensions import db  # noqa: E402
+from retainful.stores import create_store  # noqa: E402
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday morning, far from any DST change
+
+
+def _postgres_server_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL") or LOCAL_POSTGRES
+    try:
+        engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"), connect_args={
+            "connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return url
+    except Exception:
+        if os.environ.get("TEST_DATABASE_URL") or os.environ.get("REQUIRE_POSTGRES") == "1":
+            raise
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    """A throw-away database on the PostgreSQL server, dropped after the run."""
+    server = _postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL or start the local server)")
+    base = sa.make_url(server).set(drivername="postgresql+psycopg")
+    name = f"retainful_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'retainful.sqlite3'}"
+
+
+_migrated: set[str] = set()
+
+
+def make_app(url: str, **config):
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, **config})
+    if url not in _migrated:
+        with app.app_context():
+            upgrade()
+        _migrated.add(url)
+    return app
+
+
+def _empty_tables(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def app(database_url):
+    app = make_app(database_url)
+    yield app
+    _empty_tables(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    """Time stands still at T0 unless a test moves it; nothing depends on the real clock."""
+    clock.freeze(T0)
+    yield clock
+    clock.unfreeze()
+
+
+class StoreClient:
+    """A store's storefront plugin: the test client with the store's key on every call."""
+
+    def __init__(self, client, issued, store_id):
+        self.client, self.issued, self.store_id = client, issued, store_id
+        self.headers = {"Authorization": f"Bearer {issued.api_key}"}
+
+    def put_cart(self, token, body, **kw):
+        return self.client.put(f"/api/v1/carts/{token}", json=body, headers=self.headers, **kw)
+
+    def get_cart(self, token):
+        return self.client.get(f"/api/v1/carts/{token}", headers=self.headers)
+
+    def delete_cart(self, token):
+        return self.client.delete(f"/api/v1/carts/{token}", headers=self.headers)
+
+    def post_order(self, body):
+        return self.client.post("/api/v1/orders", json=body, headers=self.headers)
+
+
+@pytest.fixture
+def make_store(app, client):
+    def _make(name="Acme Mugs", domain="acme.example", **settings):
+        with app.app_context():
+            issued = create_store(name, domain, **settings)
+            store_id = issued.store.id
+        return StoreClient(client, issued, store_id)
+
+    return _make
+
+
+@pytest.fixture
+def shop(make_store):
+    return make_store(country="US", timezone="America/New_York")
+
+
+def cart_body(**overrides):
+    """A realistic storefront report: two lines, a known shopper, a recovery URL on the store's domain."""
+    body = {
+        "customer": {"email": "alice@example.com", "first_name": "Alice", "last_name": "Doe",
+                     "email_consent": True},
+        "currency": "USD",
+        "items": [
+            {"product_id": "101", "sku": "MUG-RED", "name": "Red mug", "quantity": 2, "price": "12.50",
+             "image_url": "https://acme.example/img/red.png", "product_url": "https://acme.example/p/red"},
+            {"product_id": 102, "variant_id": 7, "name": "Tea sampler", "quantity": 1, "price": "8.00"},
+        ],
+        "subtotal": "33.00",
+        "total": "36.95",
+        "recovery_url": "https://acme.example/cart",
+    }
+    body.update(overrides)
+    return body
