@@ -16,9 +16,13 @@ from retainful.models import Cart, CartItem, CartStatus, Store
 ITEM_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price", "image_url", "product_url")
 
 
-def get_cart(store: Store, token: str) -> Cart | None:
-    """The store's cart with this token; another store's cart is invisible."""
-    return db.session.scalar(sa.select(Cart).where(Cart.store_id == store.id, Cart.token == token))
+def get_cart(store: Store, token: str, for_update: bool = False) -> Cart | None:
+    """The store's cart with this token; another store's cart is invisible.
+
+    ``for_update`` locks the row (PostgreSQL) so two reports of one cart replace its items one after the other.
+    """
+    query = sa.select(Cart).where(Cart.store_id == store.id, Cart.token == token)
+    return db.session.scalar(query.with_for_update() if for_update else query)
 
 
 def _bare_host(host: str) -> str:
@@ -63,7 +67,7 @@ def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, b
 def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, bool]:
     now = clock.now()
     customer = match_customer(store, data.get("customer"), source="storefront")
-    cart = get_cart(store, token)
+    cart = get_cart(store, token, for_update=True)
     if cart is not None and cart.status in (CartStatus.CONVERTED, CartStatus.RECOVERED):
         _retire_token(cart)
         db.session.flush()

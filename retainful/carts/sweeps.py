@@ -12,6 +12,11 @@ from retainful.models import Cart, CartStatus, ConsentEvent, Customer, Order, St
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+ERASED_CUSTOMER_FIELDS = dict(
+    email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None,
+    email_consent=None, email_consent_at=None, email_consent_source=None,
+    sms_consent=None, sms_consent_at=None, sms_consent_source=None,
+)
 
 
 def sweep_abandoned(batch_size: int = SWEEP_BATCH) -> list[int]:
@@ -60,18 +65,18 @@ def purge_expired() -> dict[str, int]:
         counts["carts"] += db.session.execute(
             sa.delete(Cart).where(Cart.store_id == store.id, Cart.last_activity_at < cutoff)
         ).rowcount
-        stale = (Customer.store_id == store.id, Customer.last_seen_at < cutoff)
         has_cart = sa.exists().where(Cart.customer_id == Customer.id)
         has_order = sa.exists().where(Order.customer_id == Customer.id)
-        gone = sa.select(Customer.id).where(*stale, ~has_cart, ~has_order)
-        db.session.execute(sa.delete(ConsentEvent).where(ConsentEvent.customer_id.in_(gone)))
+        expired = (Customer.store_id == store.id, Customer.last_seen_at < cutoff, ~has_cart)
+        db.session.execute(sa.delete(ConsentEvent).where(ConsentEvent.customer_id.in_(
+            sa.select(Customer.id).where(*expired))))
         counts["customers_deleted"] += db.session.execute(
-            sa.delete(Customer).where(Customer.id.in_(gone)).execution_options(synchronize_session=False)
+            sa.delete(Customer).where(*expired, ~has_order).execution_options(synchronize_session=False)
         ).rowcount
         counts["customers_anonymised"] += db.session.execute(
             sa.update(Customer)
-            .where(*stale, ~has_cart, has_order, Customer.email.is_not(None) | Customer.phone.is_not(None))
-            .values(email=None, phone=None, first_name=None, last_name=None, locale=None)
+            .where(*expired, Customer.email.is_not(None) | Customer.phone.is_not(None))
+            .values(**ERASED_CUSTOMER_FIELDS)
             .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
