@@ -40,6 +40,21 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key
 
 
+def _provider_settings() -> dict:
+    """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
+    env = os.environ.get
+    return {
+        "EMAIL_PROVIDER": env("EMAIL_PROVIDER") or ("sendgrid" if env("SENDGRID_API_KEY") else "sandbox"),
+        "SENDGRID_API_KEY": env("SENDGRID_API_KEY", ""),
+        "SENDGRID_API_HOST": env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
+        "SMS_PROVIDER": env("SMS_PROVIDER") or ("vonage" if env("VONAGE_API_KEY") else "sandbox"),
+        "VONAGE_API_KEY": env("VONAGE_API_KEY", ""),
+        "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
+        "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
+        "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
+    }
+
+
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
@@ -54,5 +69,6 @@ def load(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        **_provider_settings(),
         "JSON_SORT_KEYS": False,
     }

@@ -1,0 +1,61 @@
+"""The one small interface every provider sits behind, and the errors the dispatcher understands."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    message_id: int  # our outbox id; travels in custom_args so provider events can be matched later
+    to_email: str
+    to_name: str | None
+    from_email: str
+    from_name: str
+    subject: str
+    html: str
+    text: str
+    unsubscribe_url: str  # https link for List-Unsubscribe (RFC 8058 one-click target)
+    unsubscribe_mailto: str | None = None
+    categories: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    message_id: int  # our outbox id; sent as client-ref
+    to: str  # E.164
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str | None
+
+
+class ProviderError(Exception):
+    """A send that did not go through. ``transient`` errors are retried with backoff; the others fail at once."""
+
+    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None,
+                 status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
+
+
+class ProviderConfigError(RuntimeError):
+    """A provider is selected but its credentials are missing: refuse to start instead of failing every send."""
+
+
+class EmailProvider(Protocol):
+    name: str
+
+    def send_email(self, email: OutgoingEmail) -> SendResult: ...
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    def send_sms(self, sms: OutgoingSms) -> SendResult: ...
