@@ -37,6 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    # Dispatch threads each take a connection briefly; keep enough in the pool for them and the web threads.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_size": 10, "max_overflow": app.config["DISPATCH_CONCURRENCY"], **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

@@ -12,6 +12,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from retainful import jobs, stores
 from retainful.extensions import db
+from retainful.messaging.dispatch import providers_for
+from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Store
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ def serve_command(host, port, threads):
     from waitress import serve
 
     app: Flask = current_app._get_current_object()
+    _check_providers(app)
     scheduler = jobs.configure(BackgroundScheduler(), app)
     scheduler.start()
     click.echo(f"Retainful on http://{host}:{port} (scheduler running; Ctrl-C stops both)")
@@ -121,6 +124,7 @@ def serve_command(host, port, threads):
 def worker_command(once):
     """Run the scheduler alone: the production process beside the web workers."""
     app: Flask = current_app._get_current_object()
+    _check_providers(app)
     if once:
         for job_id, result in jobs.run_all_once(app).items():
             click.echo(f"{job_id}: {_summary(result)}")
@@ -137,7 +141,15 @@ def worker_command(once):
 def _summary(result: object) -> str:
     if isinstance(result, list):
         return f"{len(result)} carts"
-    return json.dumps(result) if isinstance(result, dict) else str(result)
+    return json.dumps(result, sort_keys=True) if isinstance(result, dict) else str(result)
+
+
+def _check_providers(app: Flask) -> None:
+    """Refuse to start with a provider selected but not configured, instead of failing every send."""
+    try:
+        providers_for(app)
+    except ProviderConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 COMMANDS = (create_store_command, rotate_key_command, demo_store_command, serve_command, worker_command)

@@ -52,6 +52,10 @@ def _provider_settings() -> dict:
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
+        "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
+        "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),
+        "DISPATCH_LEASE_SECONDS": int(env("DISPATCH_LEASE_SECONDS", "300")),
+        "DISPATCH_MAX_ATTEMPTS": int(env("DISPATCH_MAX_ATTEMPTS", "5")),
     }
 
 

@@ -11,6 +11,7 @@ from flask import Flask
 
 from retainful import carts
 from retainful.extensions import db
+from retainful.messaging.dispatch import dispatch_due
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,10 @@ class Job:
 
 
 JOBS = (
-    Job("abandon_sweep", 30, carts.sweep_abandoned, "live carts past their store's cut-off become abandoned"),
+    Job("abandon_sweep", 30, carts.sweep_abandoned,
+        "live carts past their store's cut-off become abandoned and their messages are planned"),
+    Job("dispatch", 5, dispatch_due, "due messages are claimed, checked against the send policy and sent"),
+    Job("close_sweep", 300, carts.close_lost, "abandoned carts past their last step and grace become lost"),
     Job("purge", 3600, carts.purge_expired, "carts and personal data past the store's retention are deleted"),
 )
 

@@ -1,5 +1,5 @@
-"""Cart lifecycle: storefront reports, the abandonment sweep, deletion and retention purge."""
+"""Cart lifecycle: storefront reports, the abandonment and close sweeps, deletion and retention purge."""
 from retainful.carts.lifecycle import delete_cart, get_cart, report_cart
-from retainful.carts.sweeps import purge_expired, sweep_abandoned
+from retainful.carts.sweeps import close_lost, purge_expired, sweep_abandoned
 
-__all__ = ["delete_cart", "get_cart", "purge_expired", "report_cart", "sweep_abandoned"]
+__all__ = ["close_lost", "delete_cart", "get_cart", "purge_expired", "report_cart", "sweep_abandoned"]

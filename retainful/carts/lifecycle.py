@@ -6,12 +6,14 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from retainful import clock
 from retainful.customers import match_customer
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import Cart, CartItem, CartStatus, Store
+from retainful.recovery import cancel_pending
 
 ITEM_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price", "image_url", "product_url")
 
@@ -56,7 +58,8 @@ def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, b
         check_recovery_url(store, data["recovery_url"])
     for attempt in range(2):
         try:
-            return _report_cart(store, token, data)
+            with db.session.no_autoflush:  # one flush at commit instead of one before every query
+                return _report_cart(store, token, data)
         except IntegrityError:  # a concurrent first report of the same token won the insert: replace it instead
             db.session.rollback()
             if attempt:
@@ -73,6 +76,8 @@ def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, 
         db.session.flush()
         cart = None
     created = cart is None
+    if cart is not None and cart.status == CartStatus.ABANDONED:
+        cancel_pending(cart_id=cart.id)  # the shopper is back; the rest is planned anew if they leave again
     if created:
         cart = Cart(store_id=store.id, token=token, created_at=now)
         db.session.add(cart)
@@ -82,6 +87,9 @@ def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, 
     cart.subtotal = data["subtotal"]
     cart.total = data["total"]
     cart.recovery_url = data.get("recovery_url")
+    if not created:  # one DELETE for the old lines instead of loading them to delete one by one
+        db.session.execute(sa.delete(CartItem).where(CartItem.cart_id == cart.id))
+        set_committed_value(cart, "items", [])
     cart.items = [
         CartItem(position=position, **{field: item.get(field) for field in ITEM_FIELDS})
         for position, item in enumerate(data["items"])
@@ -100,6 +108,7 @@ def delete_cart(store: Store, cart: Cart) -> None:
     """The shopper emptied the cart: nothing more will be sent for it."""
     if cart.status in (CartStatus.CONVERTED, CartStatus.RECOVERED):
         return  # an ordered cart keeps its outcome; emptying it after checkout is normal
+    cancel_pending(cart_id=cart.id)
     cart.status = CartStatus.DELETED
     cart.abandon_due_at = None
     cart.closed_at = clock.now()

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, ConsentEvent, Customer, Order, Store
+from retainful.recovery import cancel_pending, plan_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,37 @@ def sweep_abandoned(batch_size: int = SWEEP_BATCH) -> list[int]:
             sa.update(Cart)
             .where(Cart.id.in_(ids), Cart.status == CartStatus.LIVE)
             .values(status=CartStatus.ABANDONED, abandoned_at=now, abandon_due_at=None)
+            .execution_options(synchronize_session=False)
         )
-        db.session.commit()
+        plan_abandoned(ids)  # commits the batch: abandoned and planned together, or neither
         abandoned.extend(ids)
         if len(ids) < batch_size:
             break
     if abandoned:
         log.info("abandon sweep: %d carts abandoned", len(abandoned))
     return abandoned
+
+
+def close_lost(batch_size: int = SWEEP_BATCH) -> int:
+    """Abandoned carts whose sequence is over, with no order after the grace period, become lost."""
+    closed = 0
+    while True:
+        now = clock.now()
+        ids = list(db.session.scalars(
+            sa.select(Cart.id).where(Cart.status == CartStatus.ABANDONED, Cart.lost_due_at <= now)
+            .order_by(Cart.lost_due_at).limit(batch_size)
+        ))
+        for cart_id in ids:
+            cancel_pending(cart_id=cart_id)
+        if ids:
+            db.session.execute(
+                sa.update(Cart).where(Cart.id.in_(ids), Cart.status == CartStatus.ABANDONED)
+                .values(status=CartStatus.LOST, closed_at=now).execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+        closed += len(ids)
+        if len(ids) < batch_size:
+            return closed
 
 
 def purge_expired() -> dict[str, int]:

@@ -31,6 +31,7 @@ class Cart(db.Model):
         sa.UniqueConstraint("store_id", "token"),
         # The abandon sweep reads only live carts that are due: (status, abandon_due_at) makes that a range scan.
         sa.Index("ix_cart_status_abandon_due", "status", "abandon_due_at"),
+        sa.Index("ix_cart_status_lost_due", "status", "lost_due_at"),
         sa.Index("ix_cart_store_activity", "store_id", "last_activity_at"),
         sa.Index("ix_cart_customer_status", "customer_id", "status"),
     )
@@ -49,6 +50,7 @@ class Cart(db.Model):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime())
     abandon_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last activity + the store's cut-off
     abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lost_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # after the last step + grace, if no order
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

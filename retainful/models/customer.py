@@ -38,6 +38,8 @@ class Customer(db.Model):
     sms_consent_source: Mapped[str | None] = mapped_column(sa.String(64))
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # bounced or reported as spam
+    email_suppression_reason: Mapped[str | None] = mapped_column(sa.String(64))
     last_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

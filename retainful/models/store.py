@@ -28,6 +28,14 @@ class Store(db.Model):
     abandon_after_minutes: Mapped[int] = mapped_column(default=15)
     retention_days: Mapped[int] = mapped_column(default=60)
     paused: Mapped[bool] = mapped_column(default=False)
+    sender_email: Mapped[str | None] = mapped_column(sa.String(254))  # default no-reply@<domain>
+    sender_name: Mapped[str | None] = mapped_column(sa.String(100))  # default the store's name
+    sms_sender: Mapped[str | None] = mapped_column(sa.String(15))  # alphanumeric id or number; default from the name
+    postal_address: Mapped[str | None] = mapped_column(sa.String(500))  # CAN-SPAM: shown in every email
+    quiet_hours_start: Mapped[int] = mapped_column(default=21)  # no SMS from this local hour ...
+    quiet_hours_end: Mapped[int] = mapped_column(default=8)  # ... until this one
+    email_cap_hours: Mapped[int] = mapped_column(default=16)  # one email per customer per this many hours
+    sms_cap_hours: Mapped[int] = mapped_column(default=24)  # (across carts, not between one cart's steps)
     recovery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
@@ -38,6 +46,19 @@ class Store(db.Model):
     @property
     def retention(self) -> timedelta:
         return timedelta(days=self.retention_days)
+
+    @property
+    def from_email(self) -> str:
+        return self.sender_email or f"no-reply@{self.domain}"
+
+    @property
+    def from_name(self) -> str:
+        return self.sender_name or self.name
+
+    @property
+    def sms_from(self) -> str:
+        """Alphanumeric sender ids are at most 11 characters, letters and digits."""
+        return self.sms_sender or ("".join(ch for ch in self.name if ch.isalnum())[:11] or "Shop")
 
     def __repr__(self) -> str:
         return f"<Store {self.id} {self.domain}>"

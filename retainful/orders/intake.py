@@ -11,6 +11,7 @@ from retainful.carts import get_cart
 from retainful.customers import match_customer
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
+from retainful.recovery import cancel_pending
 
 
 def get_order(store: Store, external_id: str) -> Order | None:
@@ -52,6 +53,8 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         received_at=now,
     )
     db.session.add(order)
+    if cart is not None:
+        cancel_pending(cart_id=cart.id)
     if cart is not None and cart.status in CartStatus.OPEN:
         cart.status = CartStatus.CONVERTED
         cart.abandon_due_at = None

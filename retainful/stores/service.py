@@ -14,6 +14,7 @@ from babel.numbers import list_currencies
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Store
+from retainful.recovery import create_default_sequence
 
 KEY_PREFIX = "rtf_"
 
@@ -88,6 +89,8 @@ def create_store(
         recovery_started_at=clock.now(),
     )
     db.session.add(store)
+    db.session.flush()
+    create_default_sequence(store)
     db.session.commit()
     return IssuedStore(store, api_key, webhook_secret)
 

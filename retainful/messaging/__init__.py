@@ -1,0 +1,1 @@
+"""The sending pipeline: outbox, send policy, providers, dispatcher."""

@@ -1,0 +1,68 @@
+"""The outbox: one row per (cart, step, channel), so planning twice never sends twice."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models.cart import Cart
+from retainful.models.customer import Customer
+from retainful.models.sequence import Step
+from retainful.models.types import UTCDateTime
+
+
+class MessageStatus:
+    SCHEDULED = "scheduled"
+    SENDING = "sending"  # claimed by a worker until lease_until
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    ALL = (SCHEDULED, SENDING, SENT, FAILED, CANCELLED, SKIPPED)
+    PENDING = (SCHEDULED, SENDING)
+
+
+class Message(db.Model):
+    __tablename__ = "message"
+    __table_args__ = (
+        sa.UniqueConstraint("cart_id", "step_id", "channel"),
+        sa.Index("ix_message_status_due", "status", "due_at"),  # the dispatcher's claim
+        sa.Index("ix_message_status_lease", "status", "lease_until"),  # expired leases of crashed workers
+        sa.Index("ix_message_customer_channel_sent", "customer_id", "channel", "sent_at"),  # frequency caps
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    cart_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cart.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"))
+    step_id: Mapped[int | None] = mapped_column(sa.ForeignKey("step.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    status: Mapped[str] = mapped_column(sa.String(16), default=MessageStatus.SCHEDULED)
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider: Mapped[str | None] = mapped_column(sa.String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    error: Mapped[str | None] = mapped_column(sa.String(1000))
+    recipient: Mapped[str | None] = mapped_column(sa.String(254))
+    subject: Mapped[str | None] = mapped_column(sa.String(300))
+    body_text: Mapped[str | None] = mapped_column(sa.Text)
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+    cart: Mapped[Cart | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    step: Mapped[Step | None] = relationship()
