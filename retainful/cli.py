@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -10,7 +12,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import jobs, stores
+from retainful import jobs, recovery, stores
+from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
@@ -152,7 +155,103 @@ def _check_providers(app: Flask) -> None:
         raise click.ClickException(str(error)) from None
 
 
-COMMANDS = (create_store_command, rotate_key_command, demo_store_command, serve_command, worker_command)
+def parse_delay(text: str) -> timedelta:
+    """'30m', '6h', '2d', '1w' or plain minutes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw]?)\s*", text.lower())
+    if not match:
+        raise click.BadParameter(f"{text!r}: use 30m, 6h, 2d, 1w or minutes")
+    amount, unit = int(match.group(1)), match.group(2) or "m"
+    return timedelta(minutes=amount * {"m": 1, "h": 60, "d": 1440, "w": 10080}[unit])
+
+
+def _format_delay(minutes: int) -> str:
+    for unit, size in (("w", 10080), ("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+@click.group("sequence")
+def sequence_group():
+    """Show or edit a store's abandoned-cart sequence."""
+
+
+def _print_sequence(store: Store, as_json: bool) -> None:
+    steps = recovery.abandoned_cart_sequence(store.id).steps
+    rows = [{"position": s.position, "delay": _format_delay(s.delay_minutes), "delay_minutes": s.delay_minutes,
+             "email": s.email, "sms": s.sms, "enabled": s.enabled} for s in steps]
+    if as_json:
+        click.echo(json.dumps({"store_id": store.id, "steps": rows}))
+        return
+    click.echo("step  delay  email  sms  enabled")
+    for row in rows:
+        click.echo(f"{row['position']:>4}  {row['delay']:>5}  {'yes' if row['email'] else 'no':>5}  "
+                   f"{'yes' if row['sms'] else 'no':>3}  {'yes' if row['enabled'] else 'no':>7}")
+
+
+@sequence_group.command("show")
+@click.argument("store_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def sequence_show(store_id, as_json):
+    """The steps: delay after the cart's last activity, channels, on or off."""
+    _print_sequence(_store_or_fail(store_id), as_json)
+
+
+@sequence_group.command("set-step")
+@click.argument("store_id", type=int)
+@click.argument("position", type=int)
+@click.option("--delay", help="After the cart's last activity: 30m, 6h, 2d, 1w.")
+@click.option("--email/--no-email", default=None)
+@click.option("--sms/--no-sms", default=None)
+@click.option("--enable/--disable", "enabled", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
+    """Change one step; steps stay in delay order."""
+    store = _store_or_fail(store_id)
+    try:
+        recovery.update_step(store, position, delay=parse_delay(delay) if delay else None, email=email, sms=sms,
+                             enabled=enabled)
+    except FieldError as error:
+        raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
+    _print_sequence(store, as_json)
+
+
+@click.command("configure-store")
+@click.argument("store_id", type=int)
+@click.option("--pause/--resume", "paused", default=None, help="A paused store sends nothing.")
+@click.option("--sender-email")
+@click.option("--sender-name")
+@click.option("--sms-sender", help="Up to 11 letters and digits, or a number.")
+@click.option("--postal-address", help="Shown in every email (CAN-SPAM).")
+@click.option("--timezone", "timezone_")
+@click.option("--abandon-after-minutes", type=int)
+@click.option("--retention-days", type=int)
+@click.option("--quiet-hours", help="No SMS between these local hours, e.g. 21-8.")
+@click.option("--email-cap-hours", type=int, help="One email per customer per this many hours (0: no cap).")
+@click.option("--sms-cap-hours", type=int, help="One SMS per customer per this many hours (0: no cap).")
+@with_appcontext
+def configure_store_command(store_id, quiet_hours, timezone_, **options):
+    """Change a store's settings."""
+    store = _store_or_fail(store_id)
+    values = {name: value for name, value in options.items() if value is not None}
+    if timezone_:
+        values["timezone"] = timezone_
+    if quiet_hours:
+        match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", quiet_hours)
+        if not match:
+            raise click.BadParameter("use START-END hours, e.g. 21-8", param_hint="--quiet-hours")
+        values["quiet_hours_start"], values["quiet_hours_end"] = int(match.group(1)), int(match.group(2))
+    try:
+        stores.update_settings(store, **values)
+    except stores.StoreSettingsError as error:
+        raise click.BadParameter(str(error)) from None
+    click.echo(f"store {store.id} updated: " + ", ".join(sorted(values)) if values else "nothing to change")
+
+
+COMMANDS = (create_store_command, rotate_key_command, demo_store_command, configure_store_command, sequence_group,
+            serve_command, worker_command)
 
 
 def register(app: Flask) -> None:

@@ -171,3 +171,6 @@ def cart_body(**overrides):
     }
     body.update(overrides)
     return body
+
+
+from tests.provider_fixtures import *  # noqa: E402,F401,F403  (sendgrid_stub, vonage_stub)

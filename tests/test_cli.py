@@ -62,3 +62,33 @@ def test_worker_once_runs_every_job(runner, shop):
     assert "abandon_sweep: 1 carts" in result.output
     assert "purge:" in result.output
     assert shop.get_cart("a").get_json()["status"] == "abandoned"
+
+
+def test_sequence_show_and_edit(runner, shop):
+    shown = json.loads(runner.invoke(args=["sequence", "show", str(shop.store_id), "--json"]).output)
+    assert [(s["delay"], s["email"], s["sms"]) for s in shown["steps"]] == [
+        ("30m", True, True), ("6h", True, False), ("2d", True, False), ("4d", True, False), ("1w", True, False)]
+    edited = runner.invoke(args=["sequence", "set-step", str(shop.store_id), "2", "--delay", "8h", "--sms",
+                                 "--json"])
+    assert edited.exit_code == 0, edited.output
+    step2 = json.loads(edited.output)["steps"][1]
+    assert (step2["delay_minutes"], step2["sms"]) == (480, True)
+    off = runner.invoke(args=["sequence", "set-step", str(shop.store_id), "5", "--disable"])
+    assert off.exit_code == 0 and "no" in off.output.splitlines()[-1]
+    bad = runner.invoke(args=["sequence", "set-step", str(shop.store_id), "3", "--delay", "1h"])
+    assert bad.exit_code != 0 and "previous step" in bad.output
+
+
+def test_configure_store(runner, app, shop):
+    from retainful.extensions import db
+    from retainful.models import Store
+
+    result = runner.invoke(args=["configure-store", str(shop.store_id), "--pause", "--sender-email",
+                                 "hello@acme.example", "--quiet-hours", "20-9", "--email-cap-hours", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        store = db.session.get(Store, shop.store_id)
+        assert (store.paused, store.sender_email, store.quiet_hours_start, store.quiet_hours_end,
+                store.email_cap_hours) == (True, "hello@acme.example", 20, 9, 0)
+    bad = runner.invoke(args=["configure-store", str(shop.store_id), "--quiet-hours", "25-8"])
+    assert bad.exit_code != 0 and "quiet_hours_start" in bad.output

@@ -6,6 +6,7 @@ from retainful.stores.service import (
     create_store,
     hash_api_key,
     rotate_key,
+    update_settings,
 )
 
-__all__ = ["IssuedStore", "StoreSettingsError", "authenticate", "create_store", "hash_api_key", "rotate_key"]
+__all__ = ["IssuedStore", "StoreSettingsError", "authenticate", "create_store", "hash_api_key", "rotate_key", "update_settings"]

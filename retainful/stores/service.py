@@ -113,3 +113,41 @@ def authenticate(api_key: str | None) -> Store | None:
     if store is None or not hmac.compare_digest(store.api_key_hash, digest):
         return None
     return store
+
+
+# Settings a store owner may change, with the range each must stay in.
+SETTING_RANGES = {
+    "abandon_after_minutes": (1, 24 * 60),
+    "retention_days": (1, 3650),
+    "quiet_hours_start": (0, 23),
+    "quiet_hours_end": (0, 23),
+    "email_cap_hours": (0, 24 * 30),
+    "sms_cap_hours": (0, 24 * 30),
+}
+TEXT_SETTINGS = {"sender_email": 254, "sender_name": 100, "sms_sender": 15, "postal_address": 500, "name": 200}
+
+
+def update_settings(store: Store, **values) -> Store:
+    """Change store settings; every value is checked before anything is saved."""
+    for name, value in values.items():
+        if name in SETTING_RANGES:
+            low, high = SETTING_RANGES[name]
+            if not isinstance(value, int) or not low <= value <= high:
+                raise StoreSettingsError(f"{name}: must be a whole number from {low} to {high}")
+        elif name in TEXT_SETTINGS:
+            if value is not None and len(value) > TEXT_SETTINGS[name]:
+                raise StoreSettingsError(f"{name}: at most {TEXT_SETTINGS[name]} characters")
+        elif name == "paused":
+            if not isinstance(value, bool):
+                raise StoreSettingsError("paused: must be true or false")
+        elif name == "timezone":
+            _check_settings(value, store.currency, store.country)
+        else:
+            raise StoreSettingsError(f"{name}: not a store setting")
+    if values.get("sms_sender") and not (values["sms_sender"].isalnum() and len(values["sms_sender"]) <= 11
+                                         or values["sms_sender"].lstrip("+").isdigit()):
+        raise StoreSettingsError("sms_sender: up to 11 letters and digits, or a phone number")
+    for name, value in values.items():
+        setattr(store, name, value)
+    db.session.commit()
+    return store
