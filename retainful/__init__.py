@@ -45,11 +45,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
-    from retainful import api, health
+    from retainful import api, health, public
     from retainful.api import errors
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(public.bp)
     errors.register(app)
 
     from retainful import cli

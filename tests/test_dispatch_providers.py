@@ -49,7 +49,7 @@ def test_email_goes_out_through_sendgrid_with_unsubscribe_headers(shop, app, sen
     assert mail["personalizations"][0]["to"] == [{"email": "alice@example.com", "name": "Alice"}]
     assert mail["subject"] == message.subject
     assert [c["type"] for c in mail["content"]] == ["text/plain", "text/html"]
-    assert "Red mug" in mail["content"][0]["value"]
+    assert "Red mug" in mail["content"][0]["value"] and "Red mug" in mail["content"][1]["value"]
     assert mail["headers"]["List-Unsubscribe"].startswith("<http://127.0.0.1:5000/unsubscribe/")
     assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["custom_args"] == {"message_id": str(message.id)}

@@ -70,9 +70,9 @@ def test_first_email_is_personal_and_carries_unsubscribe(shop, app):
     at(app, timedelta(minutes=30))
     (message,) = sent(app)
     assert message.recipient == "alice@example.com"
-    assert "Acme Mugs" in message.subject
-    assert "Hi Alice" in message.body_text and "2 x Red mug" in message.body_text
-    assert "https://acme.example/cart?utm_source=retainful&utm_medium=email" in message.body_text
+    assert message.subject == "Alice, you left something behind"
+    assert "Hi Alice" in message.body_text and "Red mug" in message.body_text
+    assert f"/r/{message.link_code}" in message.body_text
     assert "/unsubscribe/" in message.body_html
     assert message.provider == "sandbox" and message.provider_message_id.startswith("sandbox-")
 
@@ -185,6 +185,7 @@ def test_sms_waits_for_quiet_hours_to_end_in_the_recipients_zone(shop, app):
     (sms,) = sent(app, channel="sms")
     assert sms.sent_at == T0 + timedelta(hours=4)
     assert sms.body_text.startswith("Acme Mugs: Hi Sam") and sms.body_text.endswith("Reply STOP to opt out")
+    assert f"http://127.0.0.1:5000/r/{sms.link_code}" in sms.body_text
 
 
 def test_sms_needs_consent_and_respects_opt_out(shop, app):

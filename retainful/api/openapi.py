@@ -38,7 +38,8 @@ def build_spec(server_url: str) -> dict:
         security=[{"storeKey": []}],
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
-    for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health"):
+    for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
+                 "TemplateTestSendIn", "TemplateVersionOut"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -83,6 +84,7 @@ def build_spec(server_url: str) -> dict:
         operations={"get": {"summary": "A recorded order.", "responses": _responses(
             {"200": {"description": "The order.", "content": _json("OrderOut")}}, "401", "404")}},
     )
+    _template_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -90,6 +92,39 @@ def build_spec(server_url: str) -> dict:
             "503": {"description": "Database unavailable.", "content": _json("Health")}}}},
     )
     return spec.to_dict()
+
+
+def _template_paths(spec: APISpec) -> None:
+    rendered = {"description": "Email: subject, html, text. SMS: text, encoding, segments, characters, warnings.",
+                "content": {"application/json": {"schema": {"type": "object"}}}}
+    spec.path(path="/api/v1/templates/preview", operations={"post": {
+        "summary": "Render a template (saved, or the unsaved source) with a sample cart or a real one.",
+        "requestBody": {"required": True, "content": _json("TemplatePreviewIn")},
+        "responses": _responses({"200": rendered}, "400", "401", "415")}})
+    spec.path(path="/api/v1/templates/test-send", operations={"post": {
+        "summary": "Render and send to the given address or phone through the configured provider (a test).",
+        "requestBody": {"required": True, "content": _json("TemplateTestSendIn")},
+        "responses": _responses({"200": {"description": "Sent."}, "502": {"description": "The provider refused."}},
+                                "400", "401", "415")}})
+    spec.path(path="/api/v1/templates", operations={"get": {
+        "summary": "Every template key per channel, with its current version.",
+        "responses": _responses({"200": {"description": "The templates."}}, "401")}})
+    params = [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string",
+                                                                            "enum": ["email", "sms"]}},
+              {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
+    version = {"200": {"description": "The new version.", "content": _json("TemplateVersionOut")}}
+    spec.path(path="/api/v1/templates/{channel}/{key}", parameters=params, operations={
+        "get": {"summary": "The current source and the file default.",
+                "responses": _responses({"200": {"description": "The template."}}, "401", "404")},
+        "put": {"summary": "Save a new version (it must render).",
+                "requestBody": {"required": True, "content": _json("TemplateIn")},
+                "responses": _responses(version, "400", "401", "404", "415")}})
+    spec.path(path="/api/v1/templates/{channel}/{key}/reset", parameters=params, operations={"post": {
+        "summary": "Back to the file default (recorded as a new version).",
+        "responses": _responses(version, "401", "404")}})
+    spec.path(path="/api/v1/templates/{channel}/{key}/versions", parameters=params, operations={"get": {
+        "summary": "Version history, newest first.",
+        "responses": _responses({"200": {"description": "The versions."}}, "401", "404")}})
 
 
 @bp.get("/openapi.json")

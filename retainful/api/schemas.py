@@ -143,3 +143,33 @@ class Error(Schema):
 
 class Health(Schema):
     status = fields.String(metadata={"enum": ["ok", "unavailable"]})
+
+
+TEMPLATE_KEY = r"^[a-z_]{1,32}/[a-z0-9_]{1,32}$"
+MAX_TEMPLATE_SOURCE = 100_000
+
+
+class TemplateIn(Lenient):
+    source = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
+
+
+class TemplatePreviewIn(Lenient):
+    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms"]))
+    template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
+                                                                      "abandoned_cart/step1."))
+    source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
+    cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
+
+
+class TemplateTestSendIn(TemplatePreviewIn):
+    to = fields.String(required=True, validate=validate.Length(min=3, max=254))
+
+
+class TemplateVersionOut(Schema):
+    channel = fields.String()
+    key = fields.String()
+    version = fields.Integer()
+    is_default = fields.Function(lambda v: v.source is None)
+    source = fields.String()
+    author = fields.String()
+    created_at = fields.AwareDateTime()

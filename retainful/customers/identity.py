@@ -53,7 +53,7 @@ def _find(store: Store, external_id: str | None, email: str | None, phone: str |
     return None
 
 
-def _apply_consent(customer: Customer, channel: str, granted: bool, source: str) -> None:
+def apply_consent(customer: Customer, channel: str, granted: bool, source: str) -> None:
     """Record a consent change with its time and source; a repeat of the stored answer records nothing."""
     if getattr(customer, f"{channel}_consent") is granted:
         return
@@ -95,6 +95,6 @@ def match_customer(store: Store, data: dict[str, Any] | None, source: str) -> Cu
     for channel in CHANNELS:
         granted = data.get(f"{channel}_consent")
         if granted is not None:
-            _apply_consent(customer, channel, granted, source)
+            apply_consent(customer, channel, granted, source)
     customer.last_seen_at = clock.now()
     return customer

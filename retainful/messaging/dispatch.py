@@ -16,7 +16,7 @@ from flask import Flask, current_app
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.messaging import outbox, policy
+from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
     EmailProvider,
     OutgoingEmail,
@@ -27,7 +27,7 @@ from retainful.messaging.providers import (
     sms_provider,
 )
 from retainful.models import Message, MessageStatus, Store
-from retainful.rendering import render_message
+from retainful.rendering import TemplateError, render_message
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,17 @@ class Dispatcher:
         if decision.action == "defer":
             outbox.finish(message_id, owner, status=MessageStatus.SCHEDULED, due_at=decision.until)
             return f"deferred:{decision.reason}"
-        rendered = render_message(message, store, message.cart, message.customer)
         customer = message.customer
+        if message.link_code is None:
+            message.link_code = tracking.new_link_code()
+        try:
+            rendered = render_message(message, store, message.cart, customer,
+                                      recovery_link=tracking.short_link(message.link_code),
+                                      open_pixel=tracking.pixel_link(message.link_code))
+        except TemplateError as error:
+            db.session.commit()
+            outbox.finish(message_id, owner, status=MessageStatus.FAILED, error=f"template: {error.message}")
+            return "failed"
         if message.channel == "email":
             recipient = customer.email
             outgoing = OutgoingEmail(

@@ -14,6 +14,9 @@ from retainful.models.sequence import Step
 from retainful.models.types import UTCDateTime
 
 
+TEST_SEND = "test"  # the kind of a marketer's test-send: never in reports, never part of a sequence
+
+
 class MessageStatus:
     SCHEDULED = "scheduled"
     SENDING = "sending"  # claimed by a worker until lease_until
@@ -51,6 +54,7 @@ class Message(db.Model):
     provider: Mapped[str | None] = mapped_column(sa.String(16))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
     error: Mapped[str | None] = mapped_column(sa.String(1000))
+    link_code: Mapped[str | None] = mapped_column(sa.String(24), unique=True)  # /r/<code> and /o/<code>.gif
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(300))
     body_text: Mapped[str | None] = mapped_column(sa.Text)

@@ -1,4 +1,6 @@
-"""Turning an outbox row into what the shopper reads. Built-in texts until marketer templates replace them."""
-from retainful.rendering.builtin import Rendered, render_message
+"""Turning templates and a cart into what the shopper reads: sandboxed Jinja, merge variables, links, CSS inlining."""
+from retainful.rendering.engine import EmailRendering, SmsRendering, TemplateError, render_email, render_sms
+from retainful.rendering.message import Rendered, render_message
 
-__all__ = ["Rendered", "render_message"]
+__all__ = ["EmailRendering", "Rendered", "SmsRendering", "TemplateError", "render_email", "render_message",
+           "render_sms"]

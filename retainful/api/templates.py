@@ -1,0 +1,93 @@
+"""Template editing, preview and test-send for a store (the admin's editor calls the same domain functions)."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from retainful.api.errors import ApiError
+from retainful.api.request import current_store, json_body
+from retainful.api.schemas import (
+    TemplateIn,
+    TemplatePreviewIn,
+    TemplateTestSendIn,
+    TemplateVersionOut,
+)
+from retainful.api.views import bp
+from retainful.messaging.test_send import test_send
+from retainful.rendering import overrides
+from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
+from retainful.rendering.preview import preview
+
+version_out = TemplateVersionOut()
+
+
+def _rendering_json(rendered) -> dict:
+    if isinstance(rendered, EmailRendering):
+        return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+    return {"text": rendered.text, "encoding": rendered.encoding, "segments": rendered.segments,
+            "characters": rendered.characters, "warnings": rendered.warnings}
+
+
+def _checked(channel: str, key: str) -> None:
+    if channel not in CHANNELS or key not in template_keys(channel):
+        raise ApiError(404, "not_found", f"No {channel} template {key!r}.")
+
+
+@bp.get("/templates")
+def list_templates():
+    store = current_store()
+    rows = []
+    for channel in CHANNELS:
+        for key in template_keys(channel):
+            current = overrides.latest(store.id, channel, key)
+            rows.append({"channel": channel, "key": key, "version": current.version if current else 0,
+                         "is_default": current is None or current.source is None})
+    return jsonify(templates=rows)
+
+
+@bp.get("/templates/<channel>/<path:key>")
+def get_template(channel: str, key: str):
+    _checked(channel, key)
+    current = overrides.latest(current_store().id, channel, key)
+    default = default_source(channel, key)
+    return jsonify(channel=channel, key=key, version=current.version if current else 0,
+                   is_default=current is None or current.source is None,
+                   source=current.source if current and current.source is not None else default,
+                   default_source=default)
+
+
+@bp.put("/templates/<channel>/<path:key>")
+def save_template(channel: str, key: str):
+    _checked(channel, key)
+    data = json_body(TemplateIn())
+    version = overrides.save_override(current_store(), channel, key, data["source"], author="api")
+    return jsonify(version_out.dump(version))
+
+
+@bp.post("/templates/<channel>/<path:key>/reset")
+def reset_template(channel: str, key: str):
+    _checked(channel, key)
+    return jsonify(version_out.dump(overrides.reset_to_default(current_store(), channel, key, author="api")))
+
+
+@bp.get("/templates/<channel>/<path:key>/versions")
+def template_versions(channel: str, key: str):
+    _checked(channel, key)
+    return jsonify(versions=version_out.dump(overrides.history(current_store().id, channel, key), many=True))
+
+
+@bp.post("/templates/preview")
+def preview_template():
+    data = json_body(TemplatePreviewIn())
+    rendered = preview(current_store(), data["channel"], data["template"], data.get("source"),
+                       data.get("cart_token"))
+    return jsonify(_rendering_json(rendered))
+
+
+@bp.post("/templates/test-send")
+def test_send_template():
+    data = json_body(TemplateTestSendIn())
+    message = test_send(current_store(), data["channel"], data["template"], data["to"], data.get("source"),
+                        data.get("cart_token"))
+    body = {"message_id": message.id, "status": message.status, "provider": message.provider,
+            "provider_message_id": message.provider_message_id, "to": message.recipient, "error": message.error}
+    return jsonify(body), 200 if message.status == "sent" else 502

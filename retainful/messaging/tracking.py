@@ -1,0 +1,61 @@
+"""Short recovery links and the open pixel: unguessable codes that carry no personal data and log nobody in."""
+from __future__ import annotations
+
+import re
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models import Cart, Message, Store
+from retainful.rendering.links import recovery_url
+
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
+
+
+def new_link_code() -> str:
+    """72 random bits in 12 URL-safe characters: short enough for an SMS, far beyond guessing."""
+    return secrets.token_urlsafe(9)
+
+
+def short_link(code: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{code}"
+
+
+def pixel_link(code: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/o/{code}.gif"
+
+
+def _message(code: str) -> Message | None:
+    if not CODE_PATTERN.match(code):
+        return None
+    return db.session.scalar(sa.select(Message).where(Message.link_code == code))
+
+
+def _stamp_first(message: Message, column) -> None:
+    """Record the first time only; concurrent clicks cannot overwrite it."""
+    db.session.execute(
+        sa.update(Message).where(Message.id == message.id, column.is_(None)).values({column: clock.now()})
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def record_click(code: str) -> str | None:
+    """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown."""
+    message = _message(code)
+    if message is None:
+        return None
+    _stamp_first(message, Message.clicked_at)
+    store = db.session.get(Store, message.store_id)
+    cart = db.session.get(Cart, message.cart_id) if message.cart_id else None
+    if cart is None:
+        return f"https://{store.domain}/"
+    return recovery_url(cart, store, message)
+
+
+def record_open(code: str) -> None:
+    message = _message(code)
+    if message is not None and message.channel == "email":
+        _stamp_first(message, Message.opened_at)

@@ -1,0 +1,97 @@
+"""The merge variables a template sees (documented in the README), for a real message or a sample cart.
+
+Templates get plain views, never ORM objects: a model would let a template walk relationships (or ``.query``)
+into data that is not the shopper's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+
+from retainful.models import Cart, Customer, Store
+
+
+@dataclass(frozen=True)
+class ItemView:
+    name: str
+    quantity: int
+    price: Decimal
+    image_url: str | None = None
+    product_url: str | None = None
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.price * self.quantity
+
+
+@dataclass(frozen=True)
+class CartView:
+    items: list[ItemView]
+    currency: str
+    subtotal: Decimal
+    total: Decimal
+
+    @property
+    def item_count(self) -> int:
+        return sum(item.quantity for item in self.items)
+
+
+@dataclass(frozen=True)
+class SampleCustomer:
+    first_name: str | None = "Alex"
+    last_name: str | None = "Sample"
+    email: str | None = "alex@example.com"
+
+
+def cart_view(cart: Cart) -> CartView:
+    return CartView([ItemView(i.name, i.quantity, i.price, i.image_url, i.product_url) for i in cart.items],
+                    cart.currency, cart.subtotal, cart.total)
+
+
+def store_vars(store: Store) -> dict[str, Any]:
+    return {"name": store.name, "url": f"https://{store.domain}", "domain": store.domain,
+            "postal_address": store.postal_address or ""}
+
+
+def customer_vars(customer: Customer | SampleCustomer | None) -> dict[str, Any]:
+    if customer is None:
+        return {"first_name": None, "last_name": None, "email": None}
+    return {"first_name": customer.first_name, "last_name": customer.last_name, "email": customer.email}
+
+
+def build_context(store: Store, *, cart: CartView | None, customer, recovery_url: str | None,
+                  unsubscribe_url: str | None, open_pixel_url: str | None = None, coupon: Any = None,
+                  locale: str | None = None) -> dict[str, Any]:
+    return {
+        "store": store_vars(store),
+        "customer": customer_vars(customer),
+        "cart": cart,
+        "recovery_url": recovery_url,
+        "coupon": coupon,
+        "unsubscribe_url": unsubscribe_url,
+        "open_pixel_url": open_pixel_url,
+        "locale": locale or getattr(customer, "locale", None) or store.locale,
+        "timezone": store.timezone,
+        "currency": cart.currency if cart is not None else store.currency,
+    }
+
+
+def sample_cart(store: Store) -> CartView:
+    base = f"https://{store.domain}"
+    items = [
+        ItemView("Classic enamel mug", 2, Decimal("12.50"), f"{base}/sample/mug.png", f"{base}/products/mug"),
+        ItemView("Loose-leaf tea sampler", 1, Decimal("18.00"), None, f"{base}/products/tea"),
+    ]
+    subtotal = sum((item.line_total for item in items), Decimal(0))
+    return CartView(items, store.currency, subtotal, subtotal)
+
+
+def sample_context(store: Store) -> dict[str, Any]:
+    """A realistic cart for previews and for proving an override renders before it is saved."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
+                         recovery_url=f"{base}/r/SAMPLECODE", unsubscribe_url=f"{base}/unsubscribe/sample",
+                         open_pixel_url=None)

@@ -1,0 +1,54 @@
+"""Per-store template overrides: versioned saves, reset to the file default, history."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from retainful.extensions import db
+from retainful.models import Store, TemplateVersion
+from retainful.rendering.engine import default_source, render_email, render_sms
+from retainful.rendering.context import sample_context
+
+
+def latest(store_id: int, channel: str, key: str) -> TemplateVersion | None:
+    return db.session.scalar(
+        sa.select(TemplateVersion)
+        .where(TemplateVersion.store_id == store_id, TemplateVersion.channel == channel, TemplateVersion.key == key)
+        .order_by(TemplateVersion.version.desc()).limit(1)
+    )
+
+
+def effective_source(store_id: int, channel: str, key: str) -> str | None:
+    """The store's current override, or None when the file default applies."""
+    current = latest(store_id, channel, key)
+    return current.source if current else None
+
+
+def history(store_id: int, channel: str, key: str) -> list[TemplateVersion]:
+    default_source(channel, key)  # refuses unknown keys
+    return list(db.session.scalars(
+        sa.select(TemplateVersion)
+        .where(TemplateVersion.store_id == store_id, TemplateVersion.channel == channel, TemplateVersion.key == key)
+        .order_by(TemplateVersion.version.desc())
+    ))
+
+
+def _append(store: Store, channel: str, key: str, source: str | None, author: str | None) -> TemplateVersion:
+    current = latest(store.id, channel, key)
+    version = TemplateVersion(store_id=store.id, channel=channel, key=key, source=source, author=author,
+                              version=(current.version + 1) if current else 1)
+    db.session.add(version)
+    db.session.commit()
+    return version
+
+
+def save_override(store: Store, channel: str, key: str, source: str, author: str | None = None) -> TemplateVersion:
+    """Save a new version after proving it renders with a sample cart (a broken template is never stored)."""
+    default_source(channel, key)
+    render = render_email if channel == "email" else render_sms
+    render(key, sample_context(store), source=source)
+    return _append(store, channel, key, source, author)
+
+
+def reset_to_default(store: Store, channel: str, key: str, author: str | None = None) -> TemplateVersion:
+    default_source(channel, key)
+    return _append(store, channel, key, None, author)
