@@ -29,11 +29,17 @@ def test_repeat_order_is_200_and_changes_nothing(shop, app):
     shop.put_cart("t1", cart_body())
     first = shop.post_order(order_body(cart_token="t1"))
     clock.advance(timedelta(minutes=5))
-    repeat = shop.post_order(order_body(cart_token="t1", total="999.00", status="cancelled"))
+    repeat = shop.post_order(order_body(cart_token="t1", total="999.00"))
     assert repeat.status_code == 200
     assert repeat.get_json() == first.get_json()
     with app.app_context():
         assert db.session.query(Order).count() == 1
+
+
+def test_a_later_status_is_applied(shop):
+    shop.post_order(order_body(status="pending"))
+    updated = shop.post_order(order_body(status="wc-refunded"))
+    assert updated.status_code == 200 and updated.get_json()["status"] == "refunded"
 
 
 def test_order_without_token_closes_the_customers_latest_open_cart(shop):

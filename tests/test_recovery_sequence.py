@@ -24,6 +24,8 @@ def run_jobs(app):
 
 
 def messages(app, **filters):
+    """Outbox rows, the abandoned-cart sequence's unless another kind is asked for."""
+    filters.setdefault("kind", "abandoned_cart")
     with app.app_context():
         query = sa.select(Message).filter_by(**filters).order_by(Message.due_at, Message.channel)
         rows = db.session.scalars(query).all()

@@ -39,7 +39,7 @@ def build_spec(server_url: str) -> dict:
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
-                 "TemplateTestSendIn", "TemplateVersionOut"):
+                 "TemplateTestSendIn", "TemplateVersionOut", "CouponRedeemIn", "CouponOut"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -85,6 +85,7 @@ def build_spec(server_url: str) -> dict:
             {"200": {"description": "The order.", "content": _json("OrderOut")}}, "401", "404")}},
     )
     _template_paths(spec)
+    _coupon_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -92,6 +93,24 @@ def build_spec(server_url: str) -> dict:
             "503": {"description": "Database unavailable.", "content": _json("Health")}}}},
     )
     return spec.to_dict()
+
+
+def _coupon_paths(spec: APISpec) -> None:
+    code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    spec.path(path="/api/v1/coupons/{code}", parameters=[code], operations={"get": {
+        "summary": "Whether the coupon is valid for this shopper and cart, the reason when not, and the discount.",
+        "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
+                       {"name": "subtotal", "in": "query", "schema": {"type": "string"}}],
+        "responses": _responses({"200": {"description": "valid, reason (expired, used_up, wrong_customer, "
+                                                        "below_minimum), discount, free_shipping, coupon."}},
+                                "400", "401", "404")}})
+    spec.path(path="/api/v1/coupons/{code}/redeem", parameters=[code], operations={"post": {
+        "summary": "Redeem once for an order; a repeat for the same order is idempotent.",
+        "requestBody": {"required": True, "content": _json("CouponRedeemIn")},
+        "responses": _responses({"201": {"description": "Redeemed."}, "200": {"description": "Already redeemed "
+                                 "for this order."}, "409": {"description": "Used up, expired or not this "
+                                                                            "customer's.", "content": _json("Error")}},
+                                "400", "401", "404", "415")}})
 
 
 def _template_paths(spec: APISpec) -> None:

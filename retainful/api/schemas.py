@@ -123,6 +123,9 @@ class OrderOut(Schema):
     coupon_codes = fields.List(fields.String())
     cart_token = fields.Function(lambda order: order.cart.token if order.cart else None)
     cart_status = fields.Function(lambda order: order.cart.status if order.cart else None)
+    recovered = fields.Function(lambda order: order.attributed_message_id is not None)
+    attributed_message_id = fields.Integer()
+    attribution_rule = fields.String()
     customer = fields.Nested(CustomerOut, allow_none=True)
     placed_at = fields.AwareDateTime()
     received_at = fields.AwareDateTime()
@@ -173,3 +176,26 @@ class TemplateVersionOut(Schema):
     source = fields.String()
     author = fields.String()
     created_at = fields.AwareDateTime()
+
+
+class CouponCheckIn(Lenient):
+    email = fields.String(load_default=None, validate=validate.Length(max=254))
+    subtotal = Money(load_default=None)
+
+
+class CouponRedeemIn(Lenient):
+    order_id = Identifier(required=True)
+    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
+class CouponOut(Schema):
+    code = fields.String()
+    kind = fields.String()
+    discount_type = fields.String(metadata={"enum": ["percent", "fixed", "free_shipping"]})
+    amount = fields.Function(lambda c: format(c.amount.normalize(), "f"))
+    currency = fields.String()
+    minimum_total = Money()
+    expires_at = fields.AwareDateTime()
+    usage_limit = fields.Integer()
+    usage_count = fields.Integer()
+    sync_state = fields.String()

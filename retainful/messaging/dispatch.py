@@ -16,6 +16,7 @@ from flask import Flask, current_app
 
 from retainful import clock
 from retainful.extensions import db
+from retainful.coupons import discount_text, recovery_coupon_for
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
     EmailProvider,
@@ -54,6 +55,14 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     """Exponential backoff with jitter, never sooner than the provider's Retry-After."""
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.5)
     return max(delay, timedelta(seconds=retry_after or 0))
+
+
+def coupon_vars(coupon, customer) -> dict | None:
+    """What a template may show of a coupon."""
+    if coupon is None:
+        return None
+    return {"code": coupon.code, "discount": discount_text(coupon, customer.locale or "en_US"),
+            "expires_at": coupon.expires_at}
 
 
 class Dispatcher:
@@ -118,10 +127,13 @@ class Dispatcher:
         customer = message.customer
         if message.link_code is None:
             message.link_code = tracking.new_link_code()
+        if message.coupon is None and message.cart is not None:
+            message.coupon = recovery_coupon_for(message.cart, message.step, customer, store)
         try:
             rendered = render_message(message, store, message.cart, customer,
                                       recovery_link=tracking.short_link(message.link_code),
-                                      open_pixel=tracking.pixel_link(message.link_code))
+                                      open_pixel=tracking.pixel_link(message.link_code),
+                                      coupon=coupon_vars(message.coupon, customer))
         except TemplateError as error:
             db.session.commit()
             outbox.finish(message_id, owner, status=MessageStatus.FAILED, error=f"template: {error.message}")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from phonenumbers import timezone as phone_timezones
 
 from retainful.extensions import db
-from retainful.models import Cart, CartStatus, Customer, Message, MessageStatus, Order, Store
+from retainful.models import ABANDONED_CART, Cart, CartStatus, Customer, Message, MessageStatus, Order, Store
 
 US_SMS_WINDOW = timedelta(hours=48)
 
@@ -47,7 +47,7 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
     decision = channel_check(message, store, cart, customer, now)
     if decision.action != "send":
         return decision
-    if _over_frequency_cap(message, store, customer, now):
+    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now):
         return skip("frequency_cap")
     return SEND
 

@@ -14,6 +14,7 @@ from retainful.models.sequence import Step
 from retainful.models.types import UTCDateTime
 
 
+NEXT_ORDER = "next_order"  # the next-order coupon message, sent once after a qualifying order
 TEST_SEND = "test"  # the kind of a marketer's test-send: never in reports, never part of a sequence
 
 
@@ -54,6 +55,7 @@ class Message(db.Model):
     provider: Mapped[str | None] = mapped_column(sa.String(16))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
     error: Mapped[str | None] = mapped_column(sa.String(1000))
+    coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon.id", ondelete="SET NULL"))
     link_code: Mapped[str | None] = mapped_column(sa.String(24), unique=True)  # /r/<code> and /o/<code>.gif
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(300))
@@ -70,3 +72,4 @@ class Message(db.Model):
     cart: Mapped[Cart | None] = relationship()
     customer: Mapped[Customer | None] = relationship()
     step: Mapped[Step | None] = relationship()
+    coupon: Mapped["Coupon | None"] = relationship()  # noqa: F821 (models.coupon; resolved by name)

@@ -27,8 +27,13 @@ class Order(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(32))
     coupon_codes: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # Attribution: the message this revenue is credited to and the rule used (clicked, last_sent), or none.
+    attributed_message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))  # use_alter: message -> coupon -> order
+    attribution_rule: Mapped[str | None] = mapped_column(sa.String(32))
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the shop's order time, else our receipt time
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     cart: Mapped[Cart | None] = relationship()
     customer: Mapped[Customer | None] = relationship()

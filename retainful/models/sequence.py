@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retainful.extensions import db
+from retainful.models.types import MONEY
 
 ABANDONED_CART = "abandoned_cart"
 
@@ -37,6 +39,11 @@ class Step(db.Model):
     email: Mapped[bool] = mapped_column(default=True)
     sms: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
+    # The coupon rule: a discount type (percent, fixed, free_shipping) or None for no coupon on this step.
+    coupon_type: Mapped[str | None] = mapped_column(sa.String(16))
+    coupon_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    coupon_minimum: Mapped[Decimal | None] = mapped_column(MONEY)
+    coupon_valid_hours: Mapped[int] = mapped_column(default=48)
 
     sequence: Mapped[Sequence] = relationship(back_populates="steps")
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models.types import UTCDateTime
+from retainful.models.types import MONEY, UTCDateTime
 
 
 class Store(db.Model):
@@ -36,6 +37,21 @@ class Store(db.Model):
     quiet_hours_end: Mapped[int] = mapped_column(default=8)  # ... until this one
     email_cap_hours: Mapped[int] = mapped_column(default=16)  # one email per customer per this many hours
     sms_cap_hours: Mapped[int] = mapped_column(default=24)  # (across carts, not between one cart's steps)
+    attribution_window_days: Mapped[int] = mapped_column(default=7)  # after the last message sent for the cart
+    # The next-order coupon rule.
+    next_order_enabled: Mapped[bool] = mapped_column(default=True)
+    next_order_statuses: Mapped[str] = mapped_column(sa.String(200), default="processing,completed")
+    next_order_minimum: Mapped[Decimal | None] = mapped_column(MONEY)
+    next_order_first_only: Mapped[bool] = mapped_column(default=False)
+    next_order_allow_chained: Mapped[bool] = mapped_column(default=False)  # an order using one earns another
+    next_order_type: Mapped[str] = mapped_column(sa.String(16), default="percent")
+    next_order_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(20))
+    next_order_valid_days: Mapped[int] = mapped_column(default=30)
+    # The WooCommerce connection (optional): coupon sync and the order pull that covers missed webhooks.
+    woo_url: Mapped[str | None] = mapped_column(sa.String(500))
+    woo_consumer_key: Mapped[str | None] = mapped_column(sa.String(200))
+    woo_consumer_secret: Mapped[str | None] = mapped_column(sa.String(200))
+    woo_orders_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recovery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
@@ -59,6 +75,14 @@ class Store(db.Model):
     def sms_from(self) -> str:
         """Alphanumeric sender ids are at most 11 characters, letters and digits."""
         return self.sms_sender or ("".join(ch for ch in self.name if ch.isalnum())[:11] or "Shop")
+
+    @property
+    def woo_connected(self) -> bool:
+        return bool(self.woo_url and self.woo_consumer_key and self.woo_consumer_secret)
+
+    @property
+    def next_order_status_set(self) -> set[str]:
+        return {s.strip() for s in self.next_order_statuses.split(",") if s.strip()}
 
     def __repr__(self) -> str:
         return f"<Store {self.id} {self.domain}>"

@@ -11,6 +11,8 @@ from retainful.carts import get_cart
 from retainful.customers import match_customer
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
+from retainful.orders.attribution import attribute
+from retainful.orders.next_order import issue_next_order
 from retainful.recovery import cancel_pending
 
 
@@ -19,19 +21,24 @@ def get_order(store: Store, external_id: str) -> Order | None:
 
 
 def _latest_open_cart(customer: Customer) -> Cart | None:
+    """The customer's most recent cart an order could close (a lost cart can still be recovered in the window)."""
     return db.session.scalar(
         sa.select(Cart)
-        .where(Cart.customer_id == customer.id, Cart.status.in_(CartStatus.OPEN))
+        .where(Cart.customer_id == customer.id, Cart.status.in_((*CartStatus.OPEN, CartStatus.LOST)))
         .order_by(Cart.last_activity_at.desc())
         .limit(1)
     )
 
 
 def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
-    """Record an order; a repeat of the same order id changes nothing. Returns (order, created)."""
+    """Record an order; a repeat of the same order id changes nothing but its status. Returns (order, created).
+
+    The order closes its cart (by token, else the customer's latest open cart) as recovered or converted, cancels the
+    cart's pending messages, and may earn the customer a next-order coupon.
+    """
     existing = get_order(store, data["order_id"])
     if existing is not None:
-        return existing, False
+        return _update_status(store, existing, data["status"]), False
     now = clock.now()
     customer = match_customer(store, data.get("customer"), source="order")
     cart = get_cart(store, data["cart_token"]) if data.get("cart_token") else None
@@ -39,7 +46,6 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         cart = _latest_open_cart(customer)
     if customer is None and cart is not None:
         customer = cart.customer
-    placed_at = data.get("created_at") or now
     order = Order(
         store_id=store.id,
         external_id=data["order_id"],
@@ -48,22 +54,18 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         total=data["total"],
         currency=data["currency"],
         status=data["status"],
-        coupon_codes=data.get("coupon_codes") or [],
-        placed_at=placed_at,
+        coupon_codes=[code.upper() for code in data.get("coupon_codes") or []],
+        placed_at=data.get("created_at") or now,
         received_at=now,
     )
     db.session.add(order)
     if cart is not None:
-        cancel_pending(cart_id=cart.id)
-    if cart is not None and cart.status in CartStatus.OPEN:
-        cart.status = CartStatus.CONVERTED
-        cart.abandon_due_at = None
-        cart.closed_at = now
-        if cart.customer is None:
-            cart.customer = customer
-    if customer is not None and (customer.last_order_at is None or customer.last_order_at < placed_at):
-        customer.last_order_at = placed_at
+        _close_cart(order, cart, customer, store, now)
+    if customer is not None and (customer.last_order_at is None or customer.last_order_at < order.placed_at):
+        customer.last_order_at = order.placed_at
     try:
+        db.session.flush()
+        issue_next_order(order, store)
         db.session.commit()
     except IntegrityError:  # the same order arrived twice at once: the other request recorded it
         db.session.rollback()
@@ -72,3 +74,24 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
             raise
         return existing, False
     return order, True
+
+
+def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Store, now) -> None:
+    cancel_pending(cart_id=cart.id)
+    if cart.status in (*CartStatus.OPEN, CartStatus.LOST):
+        attribute(order, cart, store)
+        cart.abandon_due_at = None
+        cart.closed_at = now
+        if cart.customer is None:
+            cart.customer = customer
+
+
+def _update_status(store: Store, order: Order, status: str) -> Order:
+    """A later status (processing -> completed, or cancelled/refunded, which takes back recovered revenue)."""
+    if status == order.status:
+        return order
+    order.status = status
+    order.updated_at = clock.now()
+    issue_next_order(order, store)
+    db.session.commit()
+    return order

@@ -1,0 +1,46 @@
+"""Coupons in the storefront: may this shopper use this code on this cart, and redeem it once."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from marshmallow import ValidationError
+
+from retainful import coupons
+from retainful.api.errors import ApiError, flatten_messages, validation_error
+from retainful.api.request import current_store, json_body
+from retainful.api.schemas import CouponCheckIn, CouponOut, CouponRedeemIn
+from retainful.api.views import bp
+from retainful.money import format_amount
+
+coupon_out = CouponOut()
+
+
+def _coupon_or_404(code: str):
+    coupon = coupons.find_coupon(current_store(), code[:64])
+    if coupon is None:
+        raise ApiError(404, "not_found", "No coupon with this code.")
+    return coupon
+
+
+@bp.get("/coupons/<code>")
+def check_coupon(code: str):
+    try:
+        query = CouponCheckIn().load(request.args.to_dict())
+    except ValidationError as error:
+        raise validation_error(flatten_messages(error.messages)) from None
+    result = coupons.check(_coupon_or_404(code), query["email"], query["subtotal"])
+    return jsonify(coupon=coupon_out.dump(result.coupon), valid=result.valid, reason=result.reason,
+                   discount=format_amount(result.discount, result.coupon.currency),
+                   free_shipping=result.free_shipping)
+
+
+@bp.post("/coupons/<code>/redeem")
+def redeem_coupon(code: str):
+    data = json_body(CouponRedeemIn())
+    coupon = _coupon_or_404(code)
+    try:
+        redemption, created = coupons.redeem(coupon, data["order_id"], data["email"])
+    except coupons.CouponUnavailable as error:
+        raise ApiError(409, error.reason, f"The coupon cannot be redeemed: {error.reason}.") from None
+    body = {"coupon": coupon_out.dump(coupon), "order_id": redemption.order_external_id,
+            "redeemed_at": redemption.redeemed_at.isoformat()}
+    return jsonify(body), 201 if created else 200
