@@ -47,6 +47,7 @@ class Cart(db.Model):
     item_count: Mapped[int] = mapped_column(default=0)
     recovery_url: Mapped[str | None] = mapped_column(sa.String(2048))
     reachable: Mapped[bool] = mapped_column(default=False)  # has an email or phone to send to
+    control_group: Mapped[bool] = mapped_column(default=False)  # in the holdout: abandoned, never messaged
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime())
     abandon_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last activity + the store's cut-off
     abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -38,6 +38,9 @@ class Store(db.Model):
     email_cap_hours: Mapped[int] = mapped_column(default=16)  # one email per customer per this many hours
     sms_cap_hours: Mapped[int] = mapped_column(default=24)  # (across carts, not between one cart's steps)
     attribution_window_days: Mapped[int] = mapped_column(default=7)  # after the last message sent for the cart
+    # A stable share of abandoned carts (by a hash of the cart) that gets no messages: the control group that
+    # measures true lift. 0 = off; 10 is a sensible choice once a store has enough traffic.
+    holdout_percent: Mapped[int] = mapped_column(default=0)
     # The next-order coupon rule.
     next_order_enabled: Mapped[bool] = mapped_column(default=True)
     next_order_statuses: Mapped[str] = mapped_column(sa.String(200), default="processing,completed")

@@ -1,0 +1,43 @@
+"""People who use the admin panel, and the stores each may see."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models.store import Store
+from retainful.models.types import UTCDateTime
+
+
+class Role:
+    ADMIN = "admin"  # every store
+    OWNER = "owner"  # their stores: everything
+    MARKETER = "marketer"  # their stores: templates, preview, test-send, reports; read-only elsewhere
+
+    ALL = (ADMIN, OWNER, MARKETER)
+
+
+user_store = sa.Table(
+    "user_store",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("admin_user.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("store_id", sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(db.Model):
+    __tablename__ = "admin_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    stores: Mapped[list[Store]] = relationship(secondary=user_store, order_by=Store.id)
