@@ -231,6 +231,11 @@ def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
 @click.option("--quiet-hours", help="No SMS between these local hours, e.g. 21-8.")
 @click.option("--email-cap-hours", type=int, help="One email per customer per this many hours (0: no cap).")
 @click.option("--sms-cap-hours", type=int, help="One SMS per customer per this many hours (0: no cap).")
+@click.option("--holdout-percent", type=int, help="Share of abandoned carts kept as an unmessaged control group.")
+@click.option("--attribution-window-days", type=int, help="Days after the last message an order counts as recovered.")
+@click.option("--woo-url", help="The shop's URL, for coupon sync and the order pull.")
+@click.option("--woo-consumer-key")
+@click.option("--woo-consumer-secret")
 @with_appcontext
 def configure_store_command(store_id, quiet_hours, timezone_, **options):
     """Change a store's settings."""

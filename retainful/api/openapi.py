@@ -39,7 +39,8 @@ def build_spec(server_url: str) -> dict:
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
-                 "TemplateTestSendIn", "TemplateVersionOut", "CouponRedeemIn", "CouponOut"):
+                 "TemplateTestSendIn", "TemplateVersionOut", "CouponRedeemIn", "CouponOut", "SummaryReport",
+                 "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -84,8 +85,26 @@ def build_spec(server_url: str) -> dict:
         operations={"get": {"summary": "A recorded order.", "responses": _responses(
             {"200": {"description": "The order.", "content": _json("OrderOut")}}, "401", "404")}},
     )
+    spec.path(
+        path="/api/v1/webhooks/woocommerce/{store_id}",
+        parameters=[{"name": "store_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        operations={"post": {
+            "summary": "A WooCommerce webhook delivery (order.created / order.updated; other topics are ignored). "
+                       "Authenticated by X-WC-Webhook-Signature (base64 HMAC-SHA256 of the body with the store's "
+                       "webhook secret), not the API key; the unsigned webhook_id=<id> ping gets 200.",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "description": "A WooCommerce REST v3 order."}}}},
+            "responses": {
+                **_responses({"200": {"description": "Recorded (order_id, status, created), or ignored."}},
+                             "400", "413", "415"),
+                "401": {"description": "Bad or missing signature.", "content": _json("Error")},
+                "404": {"description": "No such store.", "content": _json("Error")}},
+        }},
+    )
     _template_paths(spec)
     _coupon_paths(spec)
+    _report_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -93,6 +112,29 @@ def build_spec(server_url: str) -> dict:
             "503": {"description": "Database unavailable.", "content": _json("Health")}}}},
     )
     return spec.to_dict()
+
+
+def _report_paths(spec: APISpec) -> None:
+    period = [{"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+               "description": "Store-local date, inclusive."},
+              {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+               "description": "Store-local date, inclusive (default today)."},
+              {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1},
+               "description": "The last N days (default 30) when from/to are not both given."}]
+    for path, schema, summary in (("summary", "SummaryReport", "Carts, reach, messages, recovered revenue, rate."),
+                                  ("funnel", "FunnelReport", "Per step and channel."),
+                                  ("coupons", "CouponReport", "Recovery and next-order coupons."),
+                                  ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
+                                  ("before-after", "BeforeAfterReport", "Equal windows around the switch-on.")):
+        params = [period[2]] if path == "before-after" else period
+        spec.path(path=f"/api/v1/reports/{path}", operations={"get": {
+            "summary": summary, "parameters": params,
+            "responses": _responses({"200": {"description": summary, "content": _json(schema)}}, "400", "401")}})
+    spec.path(path="/api/v1/reports/daily.csv", operations={"get": {
+        "summary": "One row per store-local day, for a spreadsheet.", "parameters": period,
+        "responses": _responses({"200": {"description": "CSV: date, carts_created, abandoned, orders, revenue, "
+                                                        "recovered, recovered_revenue.",
+                                         "content": {"text/csv": {"schema": {"type": "string"}}}}}, "400", "401")}})
 
 
 def _coupon_paths(spec: APISpec) -> None:

@@ -199,3 +199,111 @@ class CouponOut(Schema):
     usage_limit = fields.Integer()
     usage_count = fields.Integer()
     sync_state = fields.String()
+
+
+# --- report documents (for the OpenAPI document; amounts are decimal strings in the store's currency) ---------------
+
+def _amount(description: str = "") -> fields.String:
+    return fields.String(metadata={"description": description or "Decimal string in the store's currency."})
+
+
+def _rate(description: str) -> fields.Float:
+    return fields.Float(metadata={"description": description})
+
+
+class SummaryReport(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    currency = fields.String()
+    carts_created = fields.Integer()
+    abandoned = fields.Integer(metadata={"description": "Carts abandoned in the period (control group included)."})
+    reachable = fields.Integer(metadata={"description": "Abandoned carts with an email or phone (holdout excluded)."})
+    messaged = fields.Integer()
+    clicked = fields.Integer()
+    recovered = fields.Integer()
+    recovered_revenue = _amount("Real order totals of recovered carts; refunds and cancellations taken back.")
+    captured_cart_value = _amount("The recovered carts' value when they were abandoned.")
+    converted = fields.Integer(metadata={"description": "Ordered without a recovery message (kept in denominators)."})
+    lost = fields.Integer()
+    lost_value = _amount()
+    recovery_rate = _rate("recovered / reachable, 0-1.")
+    messages_sent = fields.Integer()
+    revenue_per_message = _amount()
+
+
+class FunnelStep(Schema):
+    step = fields.Integer()
+    channel = fields.String()
+    planned = fields.Integer()
+    sent = fields.Integer()
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "By reason."})
+    failed = fields.Integer()
+    cancelled = fields.Integer()
+    opened = fields.Integer()
+    clicked = fields.Integer()
+    recovered = fields.Integer()
+    recovered_revenue = _amount()
+
+
+class FunnelReport(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    steps = fields.List(fields.Nested(FunnelStep))
+
+
+class CouponKindReport(Schema):
+    issued = fields.Integer()
+    redeemed = fields.Integer()
+    redemption_rate = _rate("redeemed / issued, 0-1.")
+    orders = fields.Integer()
+    revenue = _amount("Orders that used these coupons.")
+
+
+class CouponReport(Schema):
+    recovery = fields.Nested(CouponKindReport)
+    next_order = fields.Nested(CouponKindReport)
+    currency = fields.String()
+
+
+class BeforeAfterWindow(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    orders = fields.Integer()
+    revenue = _amount()
+    average_order_value = _amount()
+    abandonment_rate = _rate("Abandoned / created carts, 0-1.")
+    recovered_revenue = _amount()
+    recovered_share = _rate("Recovered revenue / revenue, 0-1.")
+
+
+class BeforeAfterReport(Schema):
+    split_at = fields.DateTime(metadata={"description": "When recovery was switched on."})
+    window_days = fields.Integer()
+    currency = fields.String()
+    enough_history = fields.Boolean()
+    note = fields.String(allow_none=True, metadata={"description": "Why there is no comparison, when there is none."})
+    before = fields.Nested(BeforeAfterWindow, allow_none=True)
+    after = fields.Nested(BeforeAfterWindow)
+    change = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True),
+                         metadata={"description": "Percent change per figure; null where 'before' is zero."})
+    daily = fields.List(fields.Dict(), metadata={"description": "date, revenue, recovered_revenue, orders."})
+
+
+class HoldoutGroup(Schema):
+    carts = fields.Integer()
+    ordered = fields.Integer()
+    rate = _rate("ordered / carts, 0-1.")
+    revenue = _amount()
+
+
+class HoldoutReport(Schema):
+    holdout_percent = fields.Integer()
+    currency = fields.String()
+    messaged = fields.Nested(HoldoutGroup)
+    control = fields.Nested(HoldoutGroup)
+    lift = _rate("Messaged rate minus control rate.")
+    ci95 = fields.List(fields.Float(), metadata={"description": "95% confidence interval of the lift."})
+    p_value = _rate("Two-proportion z-test.")
+    significant = fields.Boolean(allow_none=True)
+    incremental_revenue = _amount("Lift x messaged carts x average recovered order.")
+    note = fields.String(allow_none=True, metadata={"description": "Set when the sample is too small."})

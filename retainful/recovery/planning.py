@@ -1,13 +1,14 @@
 """Planning the outbox for abandoned carts, and cancelling what is pending when the shopper comes back or buys."""
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Iterable
 
 import sqlalchemy as sa
 
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, Cart, Message, MessageStatus, Sequence, Step
+from retainful.models import ABANDONED_CART, Cart, Message, MessageStatus, Sequence, Step, Store
 from retainful.recovery.sequences import abandoned_cart_sequence
 
 # After the last step is due, a cart without an order waits this long before it counts as lost.
@@ -33,9 +34,30 @@ def plan_abandoned(cart_ids: Iterable[int]) -> int:
         cart.lost_due_at = cart.last_activity_at + last_delay + LOST_GRACE
         if cart.customer_id is None or not cart.reachable:
             continue  # tracked for the reports, but there is nobody to write to
+        if cart.control_group or _joins_holdout(cart, _holdout_percent(cart)):
+            cart.control_group = True  # the holdout: abandoned like any other, never messaged
+            continue
         planned += _plan_cart(cart, steps)
     db.session.commit()
     return planned
+
+
+def _holdout_percent(cart: Cart) -> int:
+    return db.session.get(Store, cart.store_id).holdout_percent
+
+
+def in_holdout(store_id: int, token: str, percent: int) -> bool:
+    """A stable draw by a hash of the cart: the same cart always lands in the same group."""
+    digest = hashlib.sha256(f"{store_id}:{token}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < percent
+
+
+def _joins_holdout(cart: Cart, percent: int) -> bool:
+    """Decided once, at the cart's first abandonment: a cart that has been messaged never joins the control group."""
+    if percent <= 0:
+        return False
+    messaged = db.session.scalar(sa.select(sa.exists().where(Message.cart_id == cart.id)))
+    return not messaged and in_holdout(cart.store_id, cart.token, percent)
 
 
 def _plan_cart(cart: Cart, steps: list[Step]) -> int:

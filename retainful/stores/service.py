@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +14,7 @@ from babel.numbers import list_currencies
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Store
+from retainful.models import DiscountType, Store
 from retainful.recovery import create_default_sequence
 
 KEY_PREFIX = "rtf_"
@@ -104,12 +105,16 @@ def rotate_key(store: Store) -> str:
     return api_key
 
 
+# Built once: every storefront call runs it, and reusing one statement skips rebuilding it and its cache key.
+_STORE_BY_KEY_HASH = sa.select(Store).where(Store.api_key_hash == sa.bindparam("digest"))
+
+
 def authenticate(api_key: str | None) -> Store | None:
     """The store that owns this key, or None. The hash is looked up, then compared in constant time."""
     if not api_key or len(api_key) > 200:
         return None
     digest = hash_api_key(api_key)
-    store = db.session.scalar(sa.select(Store).where(Store.api_key_hash == digest))
+    store = db.session.scalar(_STORE_BY_KEY_HASH, {"digest": digest})
     if store is None or not hmac.compare_digest(store.api_key_hash, digest):
         return None
     return store
@@ -123,8 +128,13 @@ SETTING_RANGES = {
     "quiet_hours_end": (0, 23),
     "email_cap_hours": (0, 24 * 30),
     "sms_cap_hours": (0, 24 * 30),
+    "holdout_percent": (0, 50),
+    "attribution_window_days": (1, 60),
+    "next_order_valid_days": (1, 365),
 }
-TEXT_SETTINGS = {"sender_email": 254, "sender_name": 100, "sms_sender": 15, "postal_address": 500, "name": 200}
+TEXT_SETTINGS = {"sender_email": 254, "sender_name": 100, "sms_sender": 15, "postal_address": 500, "name": 200,
+                 "woo_url": 500, "woo_consumer_key": 200, "woo_consumer_secret": 200, "next_order_statuses": 200}
+FLAGS = {"paused", "next_order_enabled", "next_order_first_only", "next_order_allow_chained"}
 
 
 def update_settings(store: Store, **values) -> Store:
@@ -137,9 +147,15 @@ def update_settings(store: Store, **values) -> Store:
         elif name in TEXT_SETTINGS:
             if value is not None and len(value) > TEXT_SETTINGS[name]:
                 raise StoreSettingsError(f"{name}: at most {TEXT_SETTINGS[name]} characters")
-        elif name == "paused":
+        elif name in FLAGS:
             if not isinstance(value, bool):
-                raise StoreSettingsError("paused: must be true or false")
+                raise StoreSettingsError(f"{name}: must be true or false")
+        elif name == "next_order_type":
+            if value not in DiscountType.ALL:
+                raise StoreSettingsError(f"next_order_type: one of {', '.join(DiscountType.ALL)}")
+        elif name in ("next_order_amount", "next_order_minimum"):
+            if value is not None and (not isinstance(value, Decimal) or not Decimal(0) <= value <= Decimal(10**9)):
+                raise StoreSettingsError(f"{name}: a non-negative amount")
         elif name == "timezone":
             _check_settings(value, store.currency, store.country)
         else:
