@@ -10,8 +10,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from retainful import carts
+from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
+from retainful.orders.woocommerce import pull_all_orders
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ JOBS = (
     Job("dispatch", 5, dispatch_due, "due messages are claimed, checked against the send policy and sent"),
     Job("close_sweep", 300, carts.close_lost, "abandoned carts past their last step and grace become lost"),
     Job("purge", 3600, carts.purge_expired, "carts and personal data past the store's retention are deleted"),
+    Job("coupon_sync", 60, sync_due_coupons, "pending coupons are created in the store's WooCommerce shop"),
+    Job("woo_order_pull", 300, pull_all_orders,
+        "orders modified in connected WooCommerce shops are pulled, covering webhooks that never arrived"),
 )
 
 

@@ -1,0 +1,132 @@
+"""Creating our coupons in the store's WooCommerce shop, so the codes we email work at its checkout.
+
+The coupon row is the queue (``sync_state`` pending + ``sync_due_at``): a shop that is down or slow gets retried with
+exponential backoff; one that refuses the coupon (bad credentials, invalid data) fails at once with WooCommerce's own
+reason, for the admin to show. "Code already exists" counts as success: the coupon is in the shop, typically because an
+earlier attempt got through but its answer was lost, which makes the sync idempotent.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta, timezone
+from decimal import Decimal
+
+import requests
+import sqlalchemy as sa
+
+from retainful import clock
+from retainful.extensions import db
+from retainful.models import Coupon, DiscountType, Store, SyncState
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10
+MAX_ATTEMPTS = 8
+FIRST_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=1)
+ALREADY_EXISTS = "woocommerce_rest_coupon_code_already_exists"
+
+
+def _decimal_text(amount: Decimal) -> str:
+    """WooCommerce wants amounts as strings: "10", "12.5" (no exponent, no trailing zeros)."""
+    return format(amount.normalize(), "f")
+
+
+def coupon_body(coupon: Coupon) -> dict:
+    """The ``POST /wp-json/wc/v3/coupons`` body for one of our coupons."""
+    free_shipping = coupon.discount_type == DiscountType.FREE_SHIPPING
+    body = {
+        "code": coupon.code,
+        "discount_type": "percent" if coupon.discount_type == DiscountType.PERCENT else "fixed_cart",
+        "amount": "0" if free_shipping else _decimal_text(coupon.amount),
+        "date_expires_gmt": coupon.expires_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "usage_limit": coupon.usage_limit,
+        "individual_use": True,
+        "description": f"Retainful {coupon.kind.replace('_', '-')} coupon",
+    }
+    if free_shipping:
+        body["free_shipping"] = True
+    if coupon.email:
+        body["email_restrictions"] = [coupon.email]
+    if coupon.minimum_total is not None:
+        body["minimum_amount"] = _decimal_text(coupon.minimum_total)
+    return body
+
+
+def _woo_error(response: requests.Response) -> tuple[str | None, str]:
+    """WooCommerce's error body is ``{"code", "message", "data": {"status"}}``; anything else is shown truncated."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body.get("code"), f"HTTP {response.status_code} {body.get('code')}: {body['message']}"
+    return None, f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def _synced(coupon: Coupon, woo_id: object | None) -> str:
+    coupon.sync_state, coupon.synced_at, coupon.sync_error = SyncState.SYNCED, clock.now(), None
+    if woo_id is not None:
+        coupon.woo_coupon_id = str(woo_id)
+    return "synced"
+
+
+def _failed(coupon: Coupon, reason: str) -> str:
+    coupon.sync_state, coupon.sync_error = SyncState.FAILED, reason[:1000]
+    return "failed"
+
+
+def _retry_later(coupon: Coupon, reason: str) -> str:
+    coupon.sync_attempts += 1
+    if coupon.sync_attempts >= MAX_ATTEMPTS:
+        return _failed(coupon, f"gave up after {coupon.sync_attempts} attempts: {reason}")
+    coupon.sync_error = reason[:1000]
+    coupon.sync_due_at = clock.now() + min(FIRST_BACKOFF * 2 ** (coupon.sync_attempts - 1), MAX_BACKOFF)
+    return "retry"
+
+
+def sync_coupon(coupon: Coupon, store: Store) -> str:
+    """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed"."""
+    url = f"{store.woo_url.rstrip('/')}/wp-json/wc/v3/coupons"
+    try:
+        # No redirects: requests turns a redirected POST into a GET, which would "succeed" without a coupon.
+        response = requests.post(url, json=coupon_body(coupon), auth=(store.woo_consumer_key,
+                                 store.woo_consumer_secret), timeout=TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.RequestException as error:  # timeouts, refused connections: the shop may be back soon
+        return _retry_later(coupon, f"{type(error).__name__}: {error}")
+    if response.status_code in (200, 201):
+        try:
+            created = response.json()
+        except ValueError:
+            created = None
+        if isinstance(created, dict) and created.get("id"):
+            return _synced(coupon, created["id"])
+        return _failed(coupon, f"HTTP {response.status_code} without a coupon id: {response.text[:200]}")
+    code, reason = _woo_error(response)
+    if code == ALREADY_EXISTS:
+        return _synced(coupon, None)
+    if response.status_code == 429 or response.status_code >= 500:
+        return _retry_later(coupon, reason)
+    if 300 <= response.status_code < 400:
+        reason = f"{reason} (redirected to {response.headers.get('Location')}: check the shop URL)"
+    return _failed(coupon, reason)
+
+
+def sync_due_coupons(batch_size: int = 100) -> Counter:
+    """The ``coupon_sync`` job: due pending coupons of connected stores, each committed as soon as it is known."""
+    connected = [sa.func.coalesce(c, "") != "" for c in (Store.woo_url, Store.woo_consumer_key,
+                                                          Store.woo_consumer_secret)]
+    due = db.session.execute(
+        sa.select(Coupon, Store).join(Store, Store.id == Coupon.store_id)
+        .where(Coupon.sync_state == SyncState.PENDING, Coupon.sync_due_at <= clock.now(), *connected)
+        .order_by(Coupon.sync_due_at, Coupon.id).limit(batch_size)
+    ).all()
+    outcomes: Counter = Counter()
+    for coupon, store in due:
+        outcome = sync_coupon(coupon, store)
+        if outcome != "synced":
+            log.warning("coupon %s of store %s: %s (%s)", coupon.id, store.id, outcome, coupon.sync_error)
+        db.session.commit()
+        outcomes[outcome] += 1
+    return outcomes

@@ -1,0 +1,261 @@
+"""WooCommerce orders: the REST v3 order payload mapped onto order intake, webhook signatures, and the periodic pull.
+
+Webhooks are the fast path, but WooCommerce never retries a failed delivery and disables a webhook after a few
+failures, so a missed "order placed" would let recovery messages go out after the purchase. The pull of recently
+modified orders closes that gap; both paths feed the same idempotent intake, so an order seen twice is recorded once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+from babel.numbers import list_currencies
+from sqlalchemy.exc import DataError, IntegrityError
+
+from retainful import clock
+from retainful.customers import ContactError
+from retainful.errors import FieldError
+from retainful.extensions import db
+from retainful.models import Order, Store
+from retainful.orders.intake import record_order
+
+log = logging.getLogger(__name__)
+
+CART_TOKEN_KEYS = ("_retainful_cart_token", "retainful_cart_token")  # order meta written by the storefront plugin
+# Block checkout creates a "checkout-draft" order as soon as the shopper reaches checkout: that is a cart being
+# abandoned, not a purchase, and closing the cart on it would stop recovery exactly when it matters.
+NOT_PLACED = frozenset({"checkout-draft", "draft", "auto-draft"})
+MAX_AMOUNT = Decimal("1000000000000")
+MONEY_STEP = Decimal("0.0001")  # the precision of stored amounts
+WOO_TIMEOUT_SECONDS = 10
+PULL_OVERLAP = timedelta(minutes=5)  # re-read the edge of the last window: clocks and slow commits drift
+FIRST_PULL = timedelta(hours=24)
+PAGE_SIZE = 100  # WooCommerce's maximum per_page
+_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the API's cart token rule
+_CURRENCIES = frozenset(list_currencies())
+
+
+class WooApiError(Exception):
+    """The shop's REST API answered something other than what we asked for."""
+
+
+def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
+    """``X-WC-Webhook-Signature`` = base64(HMAC-SHA256(raw body, secret)), compared in constant time.
+
+    WooCommerce decodes HTML entities in the stored secret before signing (``wp_specialchars_decode``), so a secret
+    typed with ``&`` into its admin form still verifies.
+    """
+    if not secret or not signature:
+        return False
+    digest = hmac.new(html.unescape(secret).encode("utf-8"), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest), signature.strip().encode("utf-8"))
+
+
+def _text(value: Any, max_length: int | None = None) -> str | None:
+    """WooCommerce sends "" for blank fields; they mean "not given". Over-long free text is cut to the column."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:max_length] if max_length else value.strip()
+
+
+def _amount(payload: dict, field: str) -> Decimal:
+    value = payload.get(field)
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise FieldError(field, "Missing or not an amount: not an order.")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, ValueError):
+        raise FieldError(field, "Not a valid amount.") from None
+    if not amount.is_finite() or not Decimal(0) <= amount <= MAX_AMOUNT:
+        raise FieldError(field, "Not a valid amount.")
+    return amount.quantize(MONEY_STEP)
+
+
+def _order_id(payload: dict) -> str:
+    value = payload.get("id")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+        raise FieldError("id", "Missing: not an order.")
+    order_id = str(value).strip()
+    if len(order_id) > 64:
+        raise FieldError("id", "At most 64 characters.")
+    return order_id
+
+
+def _currency(payload: dict) -> str:
+    value = payload.get("currency")
+    code = value.strip().upper() if isinstance(value, str) else None
+    if code not in _CURRENCIES:
+        raise FieldError("currency", "Missing or not an ISO 4217 currency code.")
+    return code
+
+
+def _status(payload: dict) -> str:
+    value = payload.get("status", "pending")  # WooCommerce's default status
+    status = value.strip().lower().removeprefix("wc-") if isinstance(value, str) else ""
+    if not 1 <= len(status) <= 32:
+        raise FieldError("status", "Between 1 and 32 characters.")
+    return status
+
+
+def _utc(value: Any, field: str) -> datetime | None:
+    """``*_gmt`` dates come as ``YYYY-MM-DDTHH:MM:SS`` without an offset: they are UTC."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise FieldError(field, "Not an ISO 8601 date.") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _customer(payload: dict) -> dict[str, Any]:
+    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    customer_id = payload.get("customer_id")  # 0 for a guest
+    registered = isinstance(customer_id, (int, str)) and not isinstance(customer_id, bool) and \
+        str(customer_id).strip() not in ("", "0") and len(str(customer_id)) <= 64
+    email = _text(billing.get("email"))
+    return {
+        "email": email if email and len(email) <= 254 else None,
+        "phone": _text(billing.get("phone")),  # never cut: a shortened number is someone else's (intake checks it)
+        "first_name": _text(billing.get("first_name"), 100),
+        "last_name": _text(billing.get("last_name"), 100),
+        "external_id": str(customer_id).strip() if registered else None,
+    }
+
+
+def _coupon_codes(payload: dict) -> list[str]:
+    lines = payload.get("coupon_lines") or []
+    if not isinstance(lines, list):
+        raise FieldError("coupon_lines", "Not a list.")
+    return [code for line in lines if isinstance(line, dict) and (code := _text(line.get("code")))]
+
+
+def _cart_token(payload: dict) -> str | None:
+    """Our cart token from the order meta; a malformed one is ignored (the intake then matches by customer)."""
+    meta = payload.get("meta_data")
+    for entry in meta if isinstance(meta, list) else []:
+        if isinstance(entry, dict) and entry.get("key") in CART_TOKEN_KEYS:
+            value = entry.get("value")
+            if isinstance(value, str) and _TOKEN.match(value.strip()):
+                return value.strip()
+    return None
+
+
+def order_data_from_woo(payload: dict) -> dict[str, Any]:
+    """Map a WooCommerce REST v3 order (webhook body or ``GET /orders`` item) to the intake's ``data`` dict.
+
+    Raises FieldError, naming the WooCommerce field, for a payload that cannot be an order.
+    """
+    if not isinstance(payload, dict):
+        raise FieldError("_schema", "An order must be a JSON object.")
+    return {
+        "order_id": _order_id(payload),
+        "cart_token": _cart_token(payload),
+        "customer": _customer(payload),
+        "total": _amount(payload, "total"),
+        "currency": _currency(payload),
+        "status": _status(payload),
+        "coupon_codes": _coupon_codes(payload),
+        "created_at": _utc(payload.get("date_created_gmt"), "date_created_gmt"),
+    }
+
+
+def record_woo_order(store: Store, payload: dict) -> tuple[Order, bool] | None:
+    """Record a WooCommerce order through the intake; None for a draft that is not an order yet.
+
+    Billing phones are free text in WooCommerce: an unusable phone or email is dropped (and logged) rather than
+    refusing the order, because a lost order means recovery messages after the purchase.
+    """
+    data = order_data_from_woo(payload)
+    if data["status"] in NOT_PLACED:
+        return None
+    while True:
+        try:
+            return record_order(store, data)
+        except ContactError as error:
+            db.session.rollback()
+            if not data["customer"].get(error.field):
+                raise
+            log.warning("store %s order %s: unusable billing %s dropped", store.id, data["order_id"], error.field)
+            data["customer"] = {**data["customer"], error.field: None}
+
+
+def _iso_utc(moment: datetime) -> str:
+    """WooCommerce's own date format: UTC without an offset (read as UTC with ``dates_are_gmt=true``)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _total_pages(response: requests.Response) -> int:
+    value = response.headers.get("X-WP-TotalPages") or "1"
+    if not value.isascii() or not value.isdigit():
+        raise WooApiError(f"X-WP-TotalPages is not a number: {value[:20]!r}")
+    return int(value)
+
+
+def pull_orders(store: Store) -> int:
+    """Record the shop's orders modified since the last pull (a window overlapping the previous one); returns how
+    many were new. A bad order is logged and skipped: one poison order must not stall the store's pull forever.
+    Errors of the shop's API raise (WooApiError, requests' errors) and leave the pull time where it was."""
+    started = clock.now()
+    since = store.woo_orders_pulled_at - PULL_OVERLAP if store.woo_orders_pulled_at else started - FIRST_PULL
+    url = f"{store.woo_url.rstrip('/')}/wp-json/wc/v3/orders"
+    params = {"modified_after": _iso_utc(since), "dates_are_gmt": "true", "per_page": PAGE_SIZE,
+              "orderby": "modified", "order": "asc"}
+    store_id, recorded, page, pages = store.id, 0, 1, 1
+    with requests.Session() as http:
+        http.auth = (store.woo_consumer_key, store.woo_consumer_secret)
+        while page <= pages:
+            response = http.get(url, params={**params, "page": page}, timeout=WOO_TIMEOUT_SECONDS,
+                                allow_redirects=False)
+            if response.status_code != 200:
+                raise WooApiError(f"GET orders page {page}: HTTP {response.status_code} {response.text[:200]}")
+            try:
+                orders = response.json(parse_float=Decimal)
+            except ValueError:
+                orders = None
+            if not isinstance(orders, list):
+                raise WooApiError(f"GET orders page {page}: not a JSON list")
+            pages = _total_pages(response)
+            for payload in orders:
+                try:
+                    result = record_woo_order(store, payload)
+                except (FieldError, DataError, IntegrityError) as error:
+                    db.session.rollback()
+                    log.warning("store %s: order %r skipped: %s", store_id,
+                                payload.get("id") if isinstance(payload, dict) else None, error)
+                    continue
+                recorded += bool(result and result[1])
+            page += 1
+    store.woo_orders_pulled_at = started
+    db.session.commit()
+    return recorded
+
+
+def _connected_stores() -> list[Store]:
+    columns = (Store.woo_url, Store.woo_consumer_key, Store.woo_consumer_secret)
+    return list(db.session.scalars(sa.select(Store).where(*(sa.func.coalesce(c, "") != "" for c in columns))
+                                   .order_by(Store.id)))
+
+
+def pull_all_orders() -> dict[str, int]:
+    """The ``woo_order_pull`` job: every connected store in turn; one unreachable shop does not stop the others."""
+    summary = {"stores": 0, "recorded": 0, "failed": 0}
+    for store in _connected_stores():
+        store_id = store.id
+        summary["stores"] += 1
+        try:
+            summary["recorded"] += pull_orders(store)
+        except (requests.RequestException, WooApiError) as error:
+            db.session.rollback()
+            summary["failed"] += 1
+            log.warning("store %s: WooCommerce order pull failed: %s", store_id, error)
+    return summary

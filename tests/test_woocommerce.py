@@ -1,0 +1,386 @@
+"""WooCommerce: signed order webhooks, the coupon sync and the order pull, against a stub shop speaking wc/v3."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from retainful import clock
+from retainful.coupons.woo_sync import coupon_body, sync_due_coupons
+from retainful.errors import FieldError
+from retainful.extensions import db
+from retainful.models import Coupon, Order, Store, SyncState
+from retainful.orders import woocommerce
+from retainful.orders.woocommerce import order_data_from_woo, pull_all_orders, pull_orders, verify_signature
+from tests.conftest import T0, cart_body
+from tests.woo_stub import WooStub, params_of, wc_json, woo_error, woo_order_payload
+
+KEY, SECRET = "ck_test_0123456789", "cs_test_9876543210"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def deliver(shop, payload, topic="order.created", secret=None, signature=..., store_id=None):
+    """A delivery as WooCommerce makes it: the exact body bytes, its headers, the signature over those bytes."""
+    body = payload if isinstance(payload, bytes) else wc_json(payload)
+    headers = {"X-WC-Webhook-Source": "https://acme.example/", "X-WC-Webhook-Topic": topic,
+               "X-WC-Webhook-Resource": topic.split(".")[0], "X-WC-Webhook-Event": topic.split(".")[-1],
+               "X-WC-Webhook-ID": "12", "X-WC-Webhook-Delivery-ID": "f3b1c2d4e5",
+               "User-Agent": "WooCommerce/8.6.1 Hookshot (WordPress/6.4.3)"}
+    if signature is ...:
+        signature = sign(secret or shop.issued.webhook_secret, body)
+    if signature is not None:
+        headers["X-WC-Webhook-Signature"] = signature
+    return shop.client.post(f"/api/v1/webhooks/woocommerce/{store_id or shop.store_id}", data=body,
+                            content_type="application/json", headers=headers)
+
+
+def orders_in(app) -> list[Order]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Order)))
+
+
+@pytest.fixture
+def woo(app, shop):
+    """A stub shop the ``shop`` store is connected to."""
+    with WooStub(credentials=(KEY, SECRET)) as stub:
+        with app.app_context():
+            store = db.session.get(Store, shop.store_id)
+            store.woo_url, store.woo_consumer_key, store.woo_consumer_secret = stub.base_url + "/", KEY, SECRET
+            db.session.commit()
+        yield stub
+
+
+def add_coupon(app, store_id, code="RTF-SAVE10", **fields) -> int:
+    with app.app_context():
+        coupon = Coupon(store_id=store_id, code=code, kind="recovery", discount_type="percent", amount=Decimal(10),
+                        currency="USD", expires_at=T0 + timedelta(hours=48), sync_state=SyncState.PENDING,
+                        sync_due_at=clock.now(), **fields)
+        db.session.add(coupon)
+        db.session.commit()
+        return coupon.id
+
+
+def coupon_row(app, coupon_id) -> Coupon:
+    with app.app_context():
+        coupon = db.session.get(Coupon, coupon_id)
+        db.session.expunge(coupon)
+        return coupon
+
+
+def run(app, fn, *args):
+    with app.app_context():
+        try:
+            return fn(*args)
+        finally:
+            db.session.remove()
+
+
+# --- webhooks -----------------------------------------------------------------------------------------------------
+
+def test_signed_order_created_records_the_order_and_closes_the_cart(app, shop):
+    shop.put_cart("cart-1", cart_body())
+    response = deliver(shop, woo_order_payload(cart_token="cart-1"))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"order_id": "727", "status": "processing", "created": True}
+    assert shop.get_cart("cart-1").get_json()["status"] == "converted"
+    order = shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()
+    assert (order["total"], order["currency"], order["coupon_codes"], order["cart_token"]) == (
+        "34.70", "USD", ["SAVE10"], "cart-1")
+    assert order["customer"]["email"] == "alice@example.com" and order["customer"]["phone"] == "+12127365000"
+
+
+def test_order_updated_applies_the_new_status(app, shop):
+    deliver(shop, woo_order_payload())
+    response = deliver(shop, woo_order_payload(status="completed", date_modified_gmt="2026-03-03T10:00:00"),
+                       topic="order.updated")
+    assert response.status_code == 200
+    assert response.get_json() == {"order_id": "727", "status": "completed", "created": False}
+    assert shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()["status"] == "completed"
+
+
+def test_a_repeated_delivery_is_idempotent(app, shop):
+    payload = woo_order_payload()
+    first, again = deliver(shop, payload), deliver(shop, payload)
+    assert (first.get_json()["created"], again.get_json()["created"]) == (True, False)
+    assert len(orders_in(app)) == 1
+
+
+@pytest.mark.parametrize("signature", ["bm90IHRoZSBzaWduYXR1cmU=", "", "garbage ünicode", None])
+def test_a_bad_or_missing_signature_is_401_and_stores_nothing(app, shop, signature):
+    shop.put_cart("cart-1", cart_body())
+    response = deliver(shop, woo_order_payload(), signature=signature)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+    assert orders_in(app) == [] and shop.get_cart("cart-1").get_json()["status"] == "live"
+
+
+def test_a_signature_over_other_bytes_is_refused(app, shop):
+    """The signature covers the exact bytes: re-encoding the same JSON differently breaks it."""
+    payload = woo_order_payload()
+    body = wc_json(payload)
+    response = deliver(shop, body.replace(b"\\/", b"/"), signature=sign(shop.issued.webhook_secret, body))
+    assert response.status_code == 401 and orders_in(app) == []
+
+
+def test_another_stores_secret_is_401(app, shop, make_store):
+    other = make_store(name="Other", domain="other.example")
+    response = deliver(shop, woo_order_payload(), secret=other.issued.webhook_secret)
+    assert response.status_code == 401 and orders_in(app) == []
+
+
+def test_the_api_key_does_not_replace_the_signature(app, shop):
+    response = shop.client.post(f"/api/v1/webhooks/woocommerce/{shop.store_id}", json=woo_order_payload(),
+                                headers={**shop.headers, "X-WC-Webhook-Topic": "order.created"})
+    assert response.status_code == 401 and orders_in(app) == []
+
+
+def test_the_ping_at_webhook_creation_gets_200_and_stores_nothing(app, shop):
+    response = shop.client.post(f"/api/v1/webhooks/woocommerce/{shop.store_id}", data="webhook_id=12",
+                                content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert orders_in(app) == []
+
+
+@pytest.mark.parametrize("store_id", ["999999", "abc", "99999999999999999999", "-1"])
+def test_an_unknown_store_is_404_json(app, shop, store_id):
+    response = deliver(shop, woo_order_payload(), store_id=store_id)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_other_topics_are_acknowledged_and_ignored(app, shop):
+    response = deliver(shop, {"id": 42, "code": "x"}, topic="coupon.created")
+    assert response.status_code == 200 and response.get_json() == {"ignored": "coupon.created"}
+    deleted = deliver(shop, {"id": 727}, topic="order.deleted")
+    assert deleted.get_json() == {"ignored": "order.deleted"} and orders_in(app) == []
+
+
+def test_a_checkout_draft_is_not_an_order(app, shop):
+    """Block checkout's draft order exists while the shopper is still deciding: the cart must stay recoverable."""
+    shop.put_cart("cart-1", cart_body())
+    response = deliver(shop, woo_order_payload(status="checkout-draft"), topic="order.updated")
+    assert response.status_code == 200 and "ignored" in response.get_json()
+    assert orders_in(app) == [] and shop.get_cart("cart-1").get_json()["status"] == "live"
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"id": None}, "id"),
+    ({"total": None}, "total"),
+    ({"total": "12,50"}, "total"),
+    ({"total": "-1.00"}, "total"),
+    ({"total": True}, "total"),
+    ({"currency": ""}, "currency"),
+    ({"currency": "DOLLARS"}, "currency"),
+    ({"status": 7}, "status"),
+    ({"date_created_gmt": "yesterday"}, "date_created_gmt"),
+    ({"coupon_lines": "save10"}, "coupon_lines"),
+    ({"id": "9" * 65}, "id"),
+])
+def test_payloads_that_cannot_be_orders_are_400_naming_the_field(app, shop, changes, field):
+    payload = {key: value for key, value in woo_order_payload(**changes).items() if value is not None}
+    response = deliver(shop, payload)
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error" and field in error["fields"]
+    assert orders_in(app) == []
+
+
+def test_bodies_that_are_not_json_objects(app, shop):
+    assert deliver(shop, b"[1, 2]").status_code == 400
+    assert deliver(shop, b"{not json").status_code == 415
+    body = wc_json(woo_order_payload())
+    as_form = shop.client.post(f"/api/v1/webhooks/woocommerce/{shop.store_id}", data=body,
+                               content_type="text/plain", headers={"X-WC-Webhook-Topic": "order.created",
+                                                                   "X-WC-Webhook-Signature": sign(
+                                                                       shop.issued.webhook_secret, body)})
+    assert as_form.status_code == 415 and orders_in(app) == []
+
+
+def test_an_unusable_billing_phone_does_not_lose_the_order(app, shop):
+    """WooCommerce's phone field is free text; the order (which stops recovery) matters more than the number."""
+    payload = woo_order_payload(billing={**woo_order_payload()["billing"], "phone": "12"})
+    response = deliver(shop, payload)
+    assert response.status_code == 200 and response.get_json()["created"] is True
+    customer = shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()["customer"]
+    assert customer["email"] == "alice@example.com" and customer["phone"] is None
+
+
+def test_the_gmt_creation_date_becomes_an_aware_utc_datetime(app, shop):
+    deliver(shop, woo_order_payload(date_created="2026-03-01T17:15:00", date_created_gmt="2026-03-01T22:15:00"))
+    (order,) = orders_in(app)
+    assert order.placed_at == datetime(2026, 3, 1, 22, 15, tzinfo=timezone.utc)
+    assert order.placed_at.utcoffset() == timedelta(0)
+
+
+# --- mapping and signature, without HTTP --------------------------------------------------------------------------
+
+def test_order_data_from_woo_maps_the_rest_v3_order():
+    data = order_data_from_woo(woo_order_payload(cart_token="tok.9", customer_id=31, status="wc-on-hold"))
+    assert data == {
+        "order_id": "727", "cart_token": "tok.9", "status": "on-hold", "total": Decimal("34.70"), "currency": "USD",
+        "customer": {"email": "alice@example.com", "phone": "(212) 736-5000", "first_name": "Alice",
+                     "last_name": "Doe", "external_id": "31"},
+        "coupon_codes": ["save10"], "created_at": datetime(2026, 3, 2, 8, 55, tzinfo=timezone.utc),
+    }
+
+
+def test_order_data_from_woo_reads_either_meta_key_and_blank_fields_as_absent():
+    payload = woo_order_payload(cart_token=None, date_created_gmt=None, coupon_lines=[],
+                                billing={"email": "", "phone": "", "first_name": "", "last_name": ""})
+    payload["meta_data"].append({"id": 1, "key": "retainful_cart_token", "value": "abc"})
+    data = order_data_from_woo(payload)
+    assert data["cart_token"] == "abc" and data["created_at"] is None and data["coupon_codes"] == []
+    assert data["customer"] == {"email": None, "phone": None, "first_name": None, "last_name": None,
+                                "external_id": None}
+    bad_token = woo_order_payload(cart_token="no spaces allowed")
+    assert order_data_from_woo(bad_token)["cart_token"] is None
+    with pytest.raises(FieldError) as error:
+        order_data_from_woo({"id": 5})
+    assert error.value.field == "total"
+
+
+def test_verify_signature():
+    body = wc_json(woo_order_payload())
+    assert verify_signature("s3cret", body, sign("s3cret", body))
+    assert not verify_signature("s3cret", body + b" ", sign("s3cret", body))
+    assert not verify_signature("s3cret", body, None) and not verify_signature("", body, sign("", body))
+    # WooCommerce decodes HTML entities in the stored secret before signing.
+    assert verify_signature("a&amp;b&quot;c", body, sign('a&b"c', body))
+
+
+# --- coupon sync --------------------------------------------------------------------------------------------------
+
+def test_a_pending_coupon_is_created_in_the_shop(app, shop, woo):
+    coupon_id = add_coupon(app, shop.store_id, email="alice@example.com", minimum_total=Decimal("50.00"))
+    assert run(app, sync_due_coupons) == {"synced": 1}
+    coupon = coupon_row(app, coupon_id)
+    assert (coupon.sync_state, coupon.woo_coupon_id, coupon.synced_at, coupon.sync_error) == (
+        SyncState.SYNCED, "1001", T0, None)
+    sent = woo.last
+    assert (sent.method, sent.path) == ("POST", "/wp-json/wc/v3/coupons")
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    assert sent.json == {
+        "code": "RTF-SAVE10", "discount_type": "percent", "amount": "10", "date_expires_gmt": "2026-03-04T09:00:00",
+        "usage_limit": 1, "email_restrictions": ["alice@example.com"], "minimum_amount": "50",
+        "individual_use": True, "description": "Retainful recovery coupon",
+    }
+    assert run(app, sync_due_coupons) == {}  # nothing left to do
+
+
+def test_fixed_and_free_shipping_coupons_map_to_woocommerce_types():
+    common = dict(code="C", kind="next_order", currency="USD", usage_limit=1, expires_at=T0)
+    fixed = coupon_body(Coupon(discount_type="fixed", amount=Decimal("5.5000"), **common))
+    assert (fixed["discount_type"], fixed["amount"], fixed["description"]) == (
+        "fixed_cart", "5.5", "Retainful next-order coupon")
+    free = coupon_body(Coupon(discount_type="free_shipping", amount=Decimal(0), **common))
+    assert (free["discount_type"], free["amount"], free["free_shipping"]) == ("fixed_cart", "0", True)
+    assert "email_restrictions" not in free and "minimum_amount" not in free
+
+
+def test_a_5xx_is_retried_after_the_backoff(app, shop, woo):
+    coupon_id = add_coupon(app, shop.store_id)
+    woo.queue.append((500, {}, woo_error("internal_server_error", "Database went away.", 500)))
+    assert run(app, sync_due_coupons) == {"retry": 1}
+    coupon = coupon_row(app, coupon_id)
+    assert (coupon.sync_state, coupon.sync_attempts, coupon.sync_due_at) == (
+        SyncState.PENDING, 1, T0 + timedelta(minutes=1))
+    assert "500" in coupon.sync_error and "Database went away." in coupon.sync_error
+    assert run(app, sync_due_coupons) == {} and len(woo.requests) == 1  # not due yet
+    clock.advance(timedelta(minutes=1))
+    assert run(app, sync_due_coupons) == {"synced": 1}
+    assert coupon_row(app, coupon_id).woo_coupon_id == "1001"
+
+
+def test_bad_credentials_fail_at_once_with_woocommerces_reason(app, shop, woo):
+    coupon_id = add_coupon(app, shop.store_id)
+    woo.credentials = (KEY, "cs_rotated")
+    assert run(app, sync_due_coupons) == {"failed": 1}
+    coupon = coupon_row(app, coupon_id)
+    assert coupon.sync_state == SyncState.FAILED and "Consumer key is invalid." in coupon.sync_error
+    clock.advance(timedelta(hours=2))
+    assert run(app, sync_due_coupons) == {} and len(woo.requests) == 1
+
+
+def test_code_already_exists_counts_as_synced(app, shop, woo):
+    """The first attempt got through but its answer was lost: the coupon is in the shop."""
+    coupon_id = add_coupon(app, shop.store_id)
+    woo.queue.append((400, {}, woo_error("woocommerce_rest_coupon_code_already_exists",
+                                         "The coupon code already exists", 400)))
+    assert run(app, sync_due_coupons) == {"synced": 1}
+    assert coupon_row(app, coupon_id).sync_state == SyncState.SYNCED
+
+
+def test_an_unreachable_shop_backs_off_then_fails(app, shop, woo):
+    coupon_id = add_coupon(app, shop.store_id)
+    woo.close()
+    delays = []
+    for _ in range(8):
+        assert sum(run(app, sync_due_coupons).values()) == 1
+        coupon = coupon_row(app, coupon_id)
+        delays.append(coupon.sync_due_at - clock.now())
+        clock.advance(timedelta(hours=1))
+    assert delays[:7] == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60)]
+    assert coupon.sync_state == SyncState.FAILED and coupon.sync_attempts == 8
+    assert "ConnectionError" in coupon.sync_error
+
+
+def test_coupons_of_unconnected_stores_are_left_alone(app, shop):
+    coupon_id = add_coupon(app, shop.store_id)
+    assert run(app, sync_due_coupons) == {}
+    assert coupon_row(app, coupon_id).sync_state == SyncState.PENDING
+
+
+# --- order pull ---------------------------------------------------------------------------------------------------
+
+def _stored_store(app, store_id) -> Store:
+    with app.app_context():
+        store = db.session.get(Store, store_id)
+        db.session.expunge(store)
+        return store
+
+
+def test_the_pull_records_missed_orders_across_pages(app, shop, woo, monkeypatch):
+    monkeypatch.setattr(woocommerce, "PAGE_SIZE", 2)
+    shop.put_cart("missed", cart_body())
+    woo.orders = [woo_order_payload(id=801, cart_token=None, billing={"email": "bob@example.com"}),
+                  woo_order_payload(id=802, cart_token="missed"),
+                  {"id": 803, "date_modified_gmt": "2026-03-02T08:58:00"},  # no total: skipped, not fatal
+                  woo_order_payload(id=804, cart_token=None, status="completed")]
+    assert run(app, pull_all_orders) == {"stores": 1, "recorded": 3, "failed": 0}
+    assert sorted(o.external_id for o in orders_in(app)) == ["801", "802", "804"]
+    assert shop.get_cart("missed").get_json()["status"] == "converted"
+    pages = [params_of(r) for r in woo.requests]
+    assert [(p["page"], p["per_page"]) for p in pages] == [("1", "2"), ("2", "2")]
+    assert pages[0]["modified_after"] == "2026-03-01T09:00:00" and pages[0]["dates_are_gmt"] == "true"
+    assert (pages[0]["orderby"], pages[0]["order"]) == ("modified", "asc")
+    assert _stored_store(app, shop.store_id).woo_orders_pulled_at == T0
+
+    clock.advance(timedelta(minutes=10))
+    woo.clear()
+    assert run(app, lambda: pull_orders(db.session.get(Store, shop.store_id))) == 0
+    assert params_of(woo.requests[0])["modified_after"] == "2026-03-02T08:55:00"  # last pull minus the overlap
+    assert len(orders_in(app)) == 3
+    assert _stored_store(app, shop.store_id).woo_orders_pulled_at == T0 + timedelta(minutes=10)
+
+
+def test_a_pull_applies_status_changes(app, shop, woo):
+    deliver(shop, woo_order_payload())
+    woo.orders = [woo_order_payload(status="cancelled", date_modified_gmt="2026-03-02T08:59:00")]
+    assert run(app, pull_all_orders)["recorded"] == 0
+    assert shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()["status"] == "cancelled"
+
+
+def test_a_failing_shop_keeps_its_pull_time(app, shop, woo):
+    woo.queue.append((503, {}, "<html>Maintenance</html>"))
+    assert run(app, pull_all_orders) == {"stores": 1, "recorded": 0, "failed": 1}
+    assert _stored_store(app, shop.store_id).woo_orders_pulled_at is None
+    woo.credentials = (KEY, "other")
+    assert run(app, pull_all_orders)["failed"] == 1

@@ -1,0 +1,119 @@
+"""A local stand-in for a WooCommerce shop's REST API (wc/v3), for the coupon sync and the order pull.
+
+``WooStub`` is the same threaded server as ``tests.stubs.ProviderStub`` (requests recorded in ``stub.requests`` with
+method, path, query, headers incl. Authorization, raw body and parsed JSON; ``stub.queue`` scripts answers first-in
+first-out), answering by default like WooCommerce:
+
+* ``POST /wp-json/wc/v3/coupons`` → 201 with the created coupon (``id`` counting from 1001, the posted fields);
+* ``GET /wp-json/wc/v3/orders`` → ``stub.orders`` (payloads from :func:`woo_order_payload`), filtered by
+  ``modified_after`` (on ``date_modified_gmt``, as with ``dates_are_gmt=true``), paged by ``per_page`` / ``page``,
+  with ``X-WP-Total`` and ``X-WP-TotalPages``;
+* with ``credentials=(key, secret)``, any other HTTP Basic credentials get WooCommerce's 401 error body.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import math
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.stubs import ProviderStub, RecordedRequest
+
+__all__ = ["WooStub", "woo_error", "woo_order_payload", "wc_json"]
+
+COUPONS = "/wp-json/wc/v3/coupons"
+ORDERS = "/wp-json/wc/v3/orders"
+_JSON = {"Content-Type": "application/json; charset=UTF-8"}
+
+
+def woo_error(code: str, message: str, status: int) -> dict:
+    """WooCommerce's REST error body."""
+    return {"code": code, "message": message, "data": {"status": status}}
+
+
+def wc_json(payload: Any) -> bytes:
+    """A body as WordPress encodes it (``wp_json_encode``: ASCII-escaped, slashes escaped as ``\\/``)."""
+    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def params_of(record: RecordedRequest) -> dict[str, str]:
+    return dict(parse_qsl(record.query, keep_blank_values=True))
+
+
+class WooStub(ProviderStub):
+    def __init__(self, orders: list[dict] | None = None, credentials: tuple[str, str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.orders: list[dict] = list(orders or [])
+        self.credentials = credentials
+        self._coupon_ids = itertools.count(1001)
+
+    def _default_answer(self, record: RecordedRequest) -> tuple[int, dict, bytes]:
+        if self.credentials and record.headers.get("Authorization") != _basic(*self.credentials):
+            return 401, _JSON, wc_json(woo_error("woocommerce_rest_authentication_error", "Consumer key is invalid.",
+                                                 401))
+        if record.method == "POST" and record.path == COUPONS:
+            posted = record.json if isinstance(record.json, dict) else {}
+            return 201, _JSON, wc_json({**posted, "id": next(self._coupon_ids), "usage_count": 0})
+        if record.method == "GET" and record.path == ORDERS:
+            return self._orders_page(params_of(record))
+        return 404, _JSON, wc_json(woo_error("rest_no_route", "No route was found matching the URL and request "
+                                             "method.", 404))
+
+    def _orders_page(self, params: dict[str, str]) -> tuple[int, dict, bytes]:
+        orders = self.orders
+        if "modified_after" in params:
+            after = datetime.fromisoformat(params["modified_after"])
+            orders = [o for o in orders if datetime.fromisoformat(o["date_modified_gmt"]) > after]
+        per_page, page = int(params.get("per_page", 10)), int(params.get("page", 1))
+        headers = {**_JSON, "X-WP-Total": str(len(orders)), "X-WP-TotalPages": str(math.ceil(len(orders) / per_page))}
+        return 200, headers, wc_json(orders[(page - 1) * per_page:page * per_page])
+
+
+def _basic(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def woo_order_payload(cart_token: str | None = "cart-1", **overrides) -> dict:
+    """A WooCommerce REST v3 order as webhooks and ``GET /orders`` deliver it: money as strings, ``*_gmt`` dates in UTC
+    without an offset (the others in the shop's zone, New York here), a guest (``customer_id`` 0), one coupon, and our
+    cart token in the order meta. Keyword arguments replace top-level fields."""
+    order = {
+        "id": 727, "parent_id": 0, "number": "727", "order_key": "wc_order_58d2d042d1d", "created_via": "checkout",
+        "version": "8.6.1", "status": "processing", "currency": "USD",
+        "date_created": "2026-03-02T03:55:00", "date_created_gmt": "2026-03-02T08:55:00",
+        "date_modified": "2026-03-02T03:56:10", "date_modified_gmt": "2026-03-02T08:56:10",
+        "discount_total": "3.30", "discount_tax": "0.00", "shipping_total": "5.00", "shipping_tax": "0.00",
+        "cart_tax": "0.00", "total": "34.70", "total_tax": "0.00", "prices_include_tax": False,
+        "customer_id": 0, "customer_ip_address": "203.0.113.7", "customer_user_agent": "Mozilla/5.0",
+        "customer_note": "",
+        "billing": {"first_name": "Alice", "last_name": "Doe", "company": "", "address_1": "1 Main St",
+                    "address_2": "", "city": "New York", "state": "NY", "postcode": "10001", "country": "US",
+                    "email": "alice@example.com", "phone": "(212) 736-5000"},
+        "shipping": {"first_name": "Alice", "last_name": "Doe", "company": "", "address_1": "1 Main St",
+                     "address_2": "", "city": "New York", "state": "NY", "postcode": "10001", "country": "US"},
+        "payment_method": "stripe", "payment_method_title": "Credit card", "transaction_id": "ch_3Ox",
+        "date_paid": "2026-03-02T03:55:30", "date_paid_gmt": "2026-03-02T08:55:30",
+        "date_completed": None, "date_completed_gmt": None, "cart_hash": "2a2b9c1e4d6f8a0b",
+        "meta_data": [{"id": 9001, "key": "_wc_order_attribution_source_type", "value": "typein"}],
+        "line_items": [
+            {"id": 315, "name": "Red mug", "product_id": 101, "variation_id": 0, "quantity": 2, "tax_class": "",
+             "subtotal": "25.00", "subtotal_tax": "0.00", "total": "22.50", "total_tax": "0.00", "taxes": [],
+             "meta_data": [], "sku": "MUG-RED", "price": 11.25},
+            {"id": 316, "name": "Tea sampler", "product_id": 102, "variation_id": 7, "quantity": 1,
+             "tax_class": "", "subtotal": "8.00", "subtotal_tax": "0.00", "total": "7.20", "total_tax": "0.00",
+             "taxes": [], "meta_data": [], "sku": "", "price": 7.2},
+        ],
+        "tax_lines": [], "fee_lines": [],
+        "shipping_lines": [{"id": 317, "method_title": "Flat rate", "method_id": "flat_rate", "total": "5.00",
+                            "total_tax": "0.00", "taxes": [], "meta_data": []}],
+        "coupon_lines": [{"id": 318, "code": "save10", "discount": "3.30", "discount_tax": "0.00",
+                          "meta_data": []}],
+        "refunds": [],
+    }
+    if cart_token is not None:
+        order["meta_data"].append({"id": 9002, "key": "_retainful_cart_token", "value": cart_token})
+    order.update(overrides)
+    return order
