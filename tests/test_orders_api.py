@@ -92,3 +92,11 @@ def test_deleting_an_ordered_cart_keeps_its_outcome(shop):
     shop.post_order(order_body(cart_token="t1"))
     assert shop.delete_cart("t1").status_code == 204
     assert shop.get_cart("t1").get_json()["status"] == "converted"
+
+
+def test_a_failed_payment_leaves_the_cart_open_until_it_goes_through(shop):
+    shop.put_cart("t1", cart_body())
+    shop.post_order(order_body(cart_token="t1", status="failed"))
+    assert shop.get_cart("t1").get_json()["status"] == "live"
+    shop.post_order(order_body(cart_token="t1", status="processing"))
+    assert shop.get_cart("t1").get_json()["status"] == "converted"

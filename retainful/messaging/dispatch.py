@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import clock
 from retainful.extensions import db
@@ -85,10 +86,9 @@ class Dispatcher:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
             while True:
                 if not drained and len(in_flight) < self.concurrency * 2:
-                    with self.app.app_context():
-                        owner, ids = outbox.claim(self.batch_size, self.lease)
-                        db.session.remove()
-                    drained = len(ids) < self.batch_size
+                    owner, ids = self._claim()
+                    drained = ids is None or len(ids) < self.batch_size
+                    ids = ids or []
                     in_flight |= {pool.submit(self.process, message_id, owner) for message_id in ids}
                 if not in_flight:
                     break
@@ -97,6 +97,18 @@ class Dispatcher:
         if outcomes:
             log.info("dispatch: %s", dict(outcomes))
         return outcomes
+
+    def _claim(self) -> tuple[str | None, list[int] | None]:
+        """The next batch; None when the database is unreachable (finish what is in flight, try next round)."""
+        with self.app.app_context():
+            try:
+                return outbox.claim(self.batch_size, self.lease)
+            except SQLAlchemyError:
+                log.exception("dispatch: could not claim messages; finishing the sends in flight")
+                db.session.rollback()
+                return None, None
+            finally:
+                db.session.remove()
 
     def process(self, message_id: int, owner: str) -> str:
         """One claimed message, start to finish, in its own app context and session."""

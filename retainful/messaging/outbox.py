@@ -7,11 +7,13 @@ Every result is written only while the claim's lease owner still matches, so a w
 """
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from retainful import clock
 from retainful.extensions import db
@@ -53,16 +55,32 @@ def claim(batch_size: int, lease: timedelta) -> tuple[str, list[int]]:
     return owner, ids
 
 
+FINISH_ATTEMPTS = 4
+
+
 def finish(message_id: int, owner: str, **values: Any) -> bool:
-    """Record the outcome of a claimed message; False when the lease was lost to another worker."""
+    """Record the outcome of a claimed message; False when the lease was lost to another worker.
+
+    A message the provider accepted must not stay "sending" because the database blinked: its lease would expire and
+    it would go out twice. So a failed write is retried a few times (with a fresh connection) before giving up.
+    """
     values.setdefault("lease_owner", None)
     values.setdefault("lease_until", None)
     values["updated_at"] = clock.now()
-    updated = db.session.execute(
+    statement = (
         sa.update(Message)
         .where(Message.id == message_id, Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return bool(updated)
+    )
+    for attempt in range(1, FINISH_ATTEMPTS + 1):
+        try:
+            updated = db.session.execute(statement).rowcount
+            db.session.commit()
+            return bool(updated)
+        except OperationalError:
+            db.session.rollback()
+            if attempt == FINISH_ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+    return False

@@ -16,6 +16,10 @@ from retainful.orders.next_order import issue_next_order
 from retainful.recovery import cancel_pending
 
 
+# A failed or cancelled payment is not a purchase: the cart stays open and recovery goes on.
+NOT_CLOSING = frozenset({"failed", "cancelled"})
+
+
 def get_order(store: Store, external_id: str) -> Order | None:
     return db.session.scalar(sa.select(Order).where(Order.store_id == store.id, Order.external_id == external_id))
 
@@ -59,7 +63,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         received_at=now,
     )
     db.session.add(order)
-    if cart is not None:
+    if cart is not None and order.status not in NOT_CLOSING:
         _close_cart(order, cart, customer, store, now)
     if customer is not None and (customer.last_order_at is None or customer.last_order_at < order.placed_at):
         customer.last_order_at = order.placed_at
@@ -92,6 +96,8 @@ def _update_status(store: Store, order: Order, status: str) -> Order:
         return order
     order.status = status
     order.updated_at = clock.now()
+    if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
+        _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
     issue_next_order(order, store)
     db.session.commit()
     return order

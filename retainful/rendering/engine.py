@@ -13,14 +13,15 @@ from decimal import Decimal
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Callable
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import css_inline
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from babel.numbers import format_currency
-from jinja2 import BaseLoader, FileSystemLoader, TemplateNotFound, TemplateSyntaxError, select_autoescape
+from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -72,46 +73,49 @@ def default_source(channel: str, key: str) -> str:
     return (TEMPLATE_DIRS[channel] / f"{key}{EXTENSIONS[channel]}").read_text(encoding="utf-8")
 
 
-class _Formatter:
-    """The ``money`` and ``datetime`` filters, bound to the shopper's locale, the cart's currency, the store's zone."""
-
-    def __init__(self, locale: str | None, currency: str, timezone: str):
-        try:
-            self.locale = Locale.parse((locale or "en_US").replace("-", "_"))
-        except (UnknownLocaleError, ValueError):
-            self.locale = Locale.parse("en_US")
-        self.currency, self.zone = currency, ZoneInfo(timezone)
-
-    def money(self, amount: Any, currency: str | None = None) -> str:
-        if amount is None or amount == "":
-            return ""
-        return format_currency(Decimal(str(amount)), currency or self.currency, locale=self.locale)
-
-    def datetime(self, value: Any, format: str = "medium") -> str:  # noqa: A002 - Jinja filter argument name
-        if not isinstance(value, datetime):
-            return ""
-        return format_datetime(value.astimezone(self.zone), format=format, locale=self.locale)
+def _locale(context) -> Locale:
+    try:
+        return Locale.parse((context.get("locale") or "en_US").replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse("en_US")
 
 
-def _environment(channel: str, formatter: _Formatter, override: Callable[[str], str | None]):
-    class Loader(BaseLoader):
-        """The store's override for the rendered key, the files for everything else (layout, includes)."""
+@pass_context
+def _money(context, amount: Any, currency: str | None = None) -> str:
+    """An amount in the cart's currency (or the one named) for the shopper's locale: "$36.95", "36,95 €"."""
+    if amount is None or amount == "":
+        return ""
+    return format_currency(Decimal(str(amount)), currency or context.get("currency") or "USD",
+                           locale=_locale(context))
 
-        files = FileSystemLoader(str(TEMPLATE_DIRS[channel]))
 
-        def get_source(self, environment, template):
-            source = override(template)
-            if source is not None:
-                return source, None, lambda: False
-            return self.files.get_source(environment, template)
+@pass_context
+def _datetime(context, value: Any, format: str = "medium") -> str:  # noqa: A002 - Jinja filter argument name
+    """A time in the store's zone for the shopper's locale."""
+    if not isinstance(value, datetime):
+        return ""
+    zone = ZoneInfo(context.get("timezone") or "UTC")
+    return format_datetime(value.astimezone(zone), format=format, locale=_locale(context))
 
+
+@lru_cache(maxsize=None)
+def _environment(channel: str) -> ImmutableSandboxedEnvironment:
+    """One environment per channel, so compiled file templates are cached (compiling costs far more than rendering);
+    the filters read the shopper's locale, currency and zone from each render's context."""
     env = ImmutableSandboxedEnvironment(
-        loader=Loader(), autoescape=select_autoescape(["html"]) if channel == "email" else False,
+        loader=FileSystemLoader(str(TEMPLATE_DIRS[channel])),
+        autoescape=select_autoescape(["html"], default_for_string=channel == "email"),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
     )
-    env.filters["money"] = formatter.money
-    env.filters["datetime"] = formatter.datetime
+    env.filters["money"] = _money
+    env.filters["datetime"] = _datetime
     return env
+
+
+@lru_cache(maxsize=512)
+def _compiled_override(channel: str, source: str):
+    """A store's override, compiled once per distinct source (it may extend the file layout and include partials)."""
+    return _environment(channel).from_string(source)
 
 
 def _error(error: Exception) -> TemplateError:
@@ -125,21 +129,19 @@ def _error(error: Exception) -> TemplateError:
 
 
 def _render(channel: str, key: str, source: str | None, context: dict[str, Any]):
-    filename = f"{key}{EXTENSIONS[channel]}"
-    cart = context.get("cart")
-    formatter = _Formatter(context.get("locale"), cart.currency if cart else context.get("currency", "USD"),
-                           context.get("timezone", "UTC"))
-    env = _environment(channel, formatter, lambda name: source if name == filename else None)
     try:
-        template = env.get_template(filename)
-        return template, template.new_context(context), env
+        if source is None:
+            template = _environment(channel).get_template(f"{key}{EXTENSIONS[channel]}")
+        else:
+            template = _compiled_override(channel, source)
+        return template, template.new_context(context)
     except (JinjaError, RecursionError) as error:
         raise _error(error) from None
 
 
 def render_email(key: str, context: dict[str, Any], source: str | None = None) -> EmailRendering:
     """Subject (the template's ``subject`` block), HTML with its CSS inlined, and a plain-text part."""
-    template, ctx, _ = _render("email", key, source, context)
+    template, ctx = _render("email", key, source, context)
     try:
         subject_block = template.blocks.get("subject")
         subject = " ".join(unescape("".join(subject_block(ctx))).split()) if subject_block else ""
@@ -153,7 +155,7 @@ def render_email(key: str, context: dict[str, Any], source: str | None = None) -
 
 def render_sms(key: str, context: dict[str, Any], source: str | None = None) -> SmsRendering:
     """One clean line, the opt-out line added when the template lacks it, with its encoding and segment count."""
-    template, _, _ = _render("sms", key, source, context)
+    template, _ = _render("sms", key, source, context)
     try:
         text = " ".join(template.render(context).split())
     except (JinjaError, UndefinedError, RecursionError, TypeError, ValueError, ArithmeticError) as error:
