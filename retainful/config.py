@@ -51,6 +51,7 @@ def _provider_settings() -> dict:
         "VONAGE_API_KEY": env("VONAGE_API_KEY", ""),
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
+        "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),

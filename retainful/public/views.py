@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from retainful import customers
 from retainful.extensions import db
 from retainful.messaging import tracking
+from retainful.messaging.webhooks import vonage
 from retainful.models import Customer, Store
 from retainful.rendering.links import read_unsubscribe_token
 
@@ -68,3 +69,21 @@ def unsubscribe(token: str):
     if one_click:
         return Response("Unsubscribed.\n", mimetype="text/plain", headers=NO_STORE)
     return render_template("public/unsubscribe.html", store_name=store.name, done=True), 200, NO_STORE
+
+
+@bp.route("/webhooks/vonage/inbound", methods=["GET", "POST"])
+def vonage_inbound():
+    """Inbound SMS (STOP replies). Answered 200 whenever the request is Vonage's, or it resends for a day."""
+    params = request.args.to_dict() | request.form.to_dict()
+    if request.is_json:
+        body = request.get_json(silent=True)
+        params |= {key: str(value) for key, value in (body or {}).items()} if isinstance(body, dict) else {}
+    try:
+        vonage.verify(params, current_app.config["VONAGE_SIGNATURE_SECRET"])
+    except vonage.InvalidInbound as error:
+        return jsonify(error={"code": "invalid_signature", "message": str(error)}), 401
+    try:
+        inbound = vonage.parse(params)
+    except vonage.InvalidInbound as error:
+        return jsonify(error={"code": "invalid_inbound", "message": str(error)}), 400
+    return jsonify(opted_out=vonage.handle(inbound))

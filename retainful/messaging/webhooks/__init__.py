@@ -1,0 +1,1 @@
+"""Provider webhooks, one parser per provider (listmonk's bounce/webhooks layout)."""
