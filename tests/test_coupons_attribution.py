@@ -92,7 +92,7 @@ def test_refund_takes_back_recovered_revenue(shop, app):
     assert refunded["status"] == "refunded"
     from retainful.reports import recovered_revenue
     with app.app_context():
-        assert recovered_revenue(db.session.get(Store, shop.store_id)) == {}
+        assert recovered_revenue(db.session.get(Store, shop.store_id)) == 0
 
 
 # --- recovery coupons ----------------------------------------------------------------------------------------------

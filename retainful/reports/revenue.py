@@ -8,17 +8,14 @@ import sqlalchemy as sa
 
 from retainful.extensions import db
 from retainful.models import Order, Store
-from retainful.orders.attribution import VOID_STATUSES
+from retainful.reports.recovery import recovered_orders
 
 
-def recovered_revenue(store: Store, start: datetime | None = None, end: datetime | None = None) -> dict[str, Decimal]:
-    """{currency: total} of recovered orders placed in [start, end); cancelled/refunded/failed orders do not count."""
-    conditions = [Order.store_id == store.id, Order.attributed_message_id.is_not(None),
-                  Order.status.not_in(VOID_STATUSES)]
+def recovered_revenue(store: Store, start: datetime | None = None, end: datetime | None = None) -> Decimal:
+    """Recovered revenue of orders placed in [start, end), in the store's currency; refunds take it back."""
+    conditions = list(recovered_orders(store))
     if start is not None:
         conditions.append(Order.placed_at >= start)
     if end is not None:
         conditions.append(Order.placed_at < end)
-    rows = db.session.execute(sa.select(Order.currency, sa.func.sum(Order.total)).where(*conditions)
-                              .group_by(Order.currency))
-    return {currency: Decimal(total) for currency, total in rows}
+    return Decimal(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Order.total), 0)).where(*conditions)))
