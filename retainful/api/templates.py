@@ -1,6 +1,8 @@
 """Template editing, preview and test-send for a store (the admin's editor calls the same domain functions)."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import jsonify
 
 from retainful.api.errors import ApiError
@@ -14,17 +16,10 @@ from retainful.api.schemas import (
 from retainful.api.views import bp
 from retainful.messaging.test_send import test_send
 from retainful.rendering import overrides
-from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
+from retainful.rendering.engine import CHANNELS, default_source, template_keys
 from retainful.rendering.preview import preview
 
 version_out = TemplateVersionOut()
-
-
-def _rendering_json(rendered) -> dict:
-    if isinstance(rendered, EmailRendering):
-        return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
-    return {"text": rendered.text, "encoding": rendered.encoding, "segments": rendered.segments,
-            "characters": rendered.characters, "warnings": rendered.warnings}
 
 
 def _checked(channel: str, key: str) -> None:
@@ -80,7 +75,7 @@ def preview_template():
     data = json_body(TemplatePreviewIn())
     rendered = preview(current_store(), data["channel"], data["template"], data.get("source"),
                        data.get("cart_token"))
-    return jsonify(_rendering_json(rendered))
+    return jsonify(asdict(rendered))  # email: subject, html, text; SMS: text, encoding, segments, characters, warnings
 
 
 @bp.post("/templates/test-send")
