@@ -1,0 +1,76 @@
+"""The admin panel at /admin (Flask-Admin 2, Bootstrap 4 served from Flask-Admin's own static files: works offline).
+
+``init_admin(app)`` wires logins (Flask-Login), CSRF protection for every form (Flask-WTF), and the views. The views
+are thin: they read the request, call one domain function, and render. See ``admin.security`` for the rules every
+view follows (login, role capability, current-store scoping with 404 for foreign ids).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, render_template, request
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from flask_wtf.csrf import CSRFError
+
+from admin import formatting
+from admin.security import can, csrf, current_store, login_manager, visible_stores
+
+# Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
+# pages (signed unsubscribe tokens, RFC 8058 one-click POSTs from mail providers) and the health check.
+CSRF_EXEMPT_BLUEPRINTS = ("api", "public", "health")
+
+
+def _page_args(**extra):
+    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    args.update(extra)
+    return args
+
+
+def init_admin(app: Flask) -> Admin:
+    """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
+    from admin.editor import TemplatesView
+    from admin.home import HomeView
+    from admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
+    from admin.report_pages import ReportsView
+    from admin.sequence import SequenceView
+    from admin.settings import SettingsView
+
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: no SameSite attribute at all
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if app.config.get("RETAINFUL_ENV") == "production" and app.config.get("PUBLIC_BASE_URL", "").startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True  # the login cookie never travels over plain HTTP
+
+    csrf.init_app(app)
+    for name in CSRF_EXEMPT_BLUEPRINTS:
+        if name in app.blueprints:
+            csrf.exempt(app.blueprints[name])
+
+    @app.errorhandler(CSRFError)
+    def _csrf_refused(error: CSRFError):
+        """A form sent without a valid token (a forged request, or a page left open across a logout)."""
+        return render_template("retainful_admin/csrf_error.html", reason=error.description,
+                               back=request.referrer if (request.referrer or "").startswith(request.host_url)
+                               else None), 400
+
+    login_manager.init_app(app)
+    login_manager.login_view = "admin.login"
+    login_manager.session_protection = "basic"
+
+    app.register_blueprint(Blueprint("retainful_admin", __name__, template_folder="templates",
+                                     static_folder="static", static_url_path="/admin/assets"))
+    formatting.register(app)
+    app.jinja_env.globals.update(rt_can=can, rt_current_store=current_store, rt_visible_stores=visible_stores,
+                                 rt_page_args=_page_args)
+
+    admin = Admin(app, name="Retainful", index_view=HomeView(),
+                  theme=Bootstrap4Theme(base_template="retainful_admin/base.html", swatch="default", fluid=True))
+    admin.add_view(CartsView(name="Carts", endpoint="carts"))
+    admin.add_view(CustomersView(name="Customers", endpoint="customers"))
+    admin.add_view(OrdersView(name="Orders", endpoint="orders"))
+    admin.add_view(MessagesView(name="Messages", endpoint="messages"))
+    admin.add_view(CouponsView(name="Coupons", endpoint="coupons"))
+    admin.add_view(SequenceView(name="Sequence", endpoint="sequence"))
+    admin.add_view(TemplatesView(name="Templates", endpoint="templates"))
+    admin.add_view(ReportsView(name="Reports", endpoint="reports"))
+    admin.add_view(SettingsView(name="Settings", endpoint="settings"))
+    return admin

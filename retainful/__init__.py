@@ -37,9 +37,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    # Dispatch threads each take a connection briefly; keep enough in the pool for them and the web threads.
+    # Connections are held only for short statements (never across a provider call), so a small pool serves them;
+    # it also keeps several workers within PostgreSQL's max_connections.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_size": 10, "max_overflow": app.config["DISPATCH_CONCURRENCY"], **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+        "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
@@ -52,6 +53,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
     errors.register(app)
+
+    from admin import init_admin
+
+    init_admin(app)  # the panel at /admin: logins, CSRF on every form (the API and public blueprints are exempt)
 
     from retainful import cli
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -12,16 +13,18 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import jobs, recovery, stores
+from retainful import jobs, recovery, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
-from retainful.models import Store
+from retainful.models import Role, Store
 
 log = logging.getLogger(__name__)
 
 DEMO_FILE = "demo-store.json"
+DEMO_OWNER_EMAIL = "owner@example.com"
+PASSWORD_ENV = "RETAINFUL_USER_PASSWORD"
 
 
 def _create_app():
@@ -84,20 +87,70 @@ def rotate_key_command(store_id, as_json):
 @click.command("demo-store")
 @with_appcontext
 def demo_store_command():
-    """Create a demo store if there is no store yet, and print its API key (local setup only)."""
+    """Create a demo store and its owner if there is no store yet, and print the API key and the login (local setup
+    only). The owner's password is generated once and kept beside the key in the instance folder."""
     demo_file = Path(current_app.instance_path) / DEMO_FILE
     if db.session.scalar(sa.select(sa.func.count(Store.id))):
         if demo_file.exists():
             demo = json.loads(demo_file.read_text())
+            store = db.session.get(Store, demo["id"])
+            if store is not None:
+                demo = _ensure_demo_owner(demo_file, demo, store)
+            _print_demo_login(demo)
             click.echo(f"Demo store {demo['id']}: API key {demo['api_key']}")
         else:
             click.echo("Stores exist already; `retainful rotate-key STORE_ID` issues a new key.")
         return
     issued = stores.create_store("Demo Store", "shop.example.com")
-    demo_file.write_text(json.dumps({"id": issued.store.id, "api_key": issued.api_key,
-                                     "webhook_secret": issued.webhook_secret}))
-    demo_file.chmod(0o600)
+    demo = {"id": issued.store.id, "api_key": issued.api_key, "webhook_secret": issued.webhook_secret}
+    demo = _ensure_demo_owner(demo_file, demo, issued.store)
+    _print_demo_login(demo)
     click.echo(f"Created demo store {issued.store.id}: API key {issued.api_key}")
+
+
+def _ensure_demo_owner(demo_file: Path, demo: dict, store: Store) -> dict:
+    """The demo owner exists, may see the demo store, and has the password kept in the demo file."""
+    password = demo.get("owner_password")
+    user = users.find_user(DEMO_OWNER_EMAIL)
+    if user is None:
+        password = password or users.generate_password()
+        user = users.create_user(DEMO_OWNER_EMAIL, password, Role.OWNER, [store.id])
+    elif not password:  # an owner whose password was never kept here: give it one that can be printed
+        password = users.generate_password()
+        users.set_password(user, password)
+    if store not in user.stores:
+        user.stores.append(store)
+        db.session.commit()
+    demo = {**demo, "owner_email": DEMO_OWNER_EMAIL, "owner_password": password}
+    demo_file.write_text(json.dumps(demo))
+    demo_file.chmod(0o600)
+    return demo
+
+
+def _print_demo_login(demo: dict) -> None:
+    if demo.get("owner_password"):
+        admin_url = f"{current_app.config['PUBLIC_BASE_URL']}/admin"
+        click.echo(f"Demo owner login at {admin_url}: {demo['owner_email']} / {demo['owner_password']}")
+
+
+@click.command("create-user")
+@click.option("--email", required=True, help="The login; matched case-insensitively.")
+@click.option("--role", required=True, type=click.Choice(Role.ALL),
+              help="admin: every store; owner: their stores, everything; marketer: templates, previews, "
+                   "test-sends and reports, read-only elsewhere.")
+@click.option("--store", "store_ids", type=int, multiple=True, help="A store this user may see (repeatable).")
+@with_appcontext
+def create_user_command(email, role, store_ids):
+    """Create an admin-panel user. Asks for the password, or reads RETAINFUL_USER_PASSWORD (for scripts)."""
+    password = os.environ.get(PASSWORD_ENV)
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create_user(email, password, role, store_ids)
+    except users.UserError as error:
+        raise click.ClickException(str(error)) from None
+    scope = "every store" if role == Role.ADMIN else "store " + ", ".join(str(s.id) for s in user.stores)
+    click.echo(f"Created {role} {user.email} (user {user.id}) for {scope}.")
 
 
 @click.command("serve")
@@ -255,8 +308,8 @@ def configure_store_command(store_id, quiet_hours, timezone_, **options):
     click.echo(f"store {store.id} updated: " + ", ".join(sorted(values)) if values else "nothing to change")
 
 
-COMMANDS = (create_store_command, rotate_key_command, demo_store_command, configure_store_command, sequence_group,
-            serve_command, worker_command)
+COMMANDS = (create_store_command, rotate_key_command, demo_store_command, create_user_command, configure_store_command,
+            sequence_group, serve_command, worker_command)
 
 
 def register(app: Flask) -> None:

@@ -1,0 +1,169 @@
+"""The template editor: every email and SMS template with a live preview beside it (a sample cart or one of the
+store's real carts), the SMS character and segment count, save as a new version, reset to the file default, the
+version history, and a test-send to an address or phone the user types. Owners, marketers and admins all use it.
+
+The preview pane is refreshed by ``static/editor.js``: the textarea's text is POSTed (with the CSRF token in the
+X-CSRFToken header) to the preview endpoint, which answers JSON. Without JavaScript the page still works: it renders
+the preview of the saved template, and test-send and save are ordinary forms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+
+from admin.framing import inert_email_html
+from admin.security import SecuredMixin, current_store
+from retainful import users
+from retainful.errors import FieldError
+from retainful.extensions import db
+from retainful.messaging.dispatch import providers_for
+from retainful.messaging.providers import ProviderConfigError
+from retainful.messaging.test_send import test_send
+from retainful.models import Cart, CartStatus
+from retainful.rendering import overrides
+from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
+from retainful.rendering.preview import preview
+
+PREVIEW_CARTS = 25
+
+
+def _checked(channel: str, key: str) -> None:
+    if channel not in CHANNELS or key not in template_keys(channel):
+        abort(404)
+
+
+def rendering_json(rendered) -> dict[str, Any]:
+    if isinstance(rendered, EmailRendering):
+        return {"channel": "email", "subject": rendered.subject, "html": inert_email_html(rendered.html),
+                "text": rendered.text}
+    return {"channel": "sms", "text": rendered.text, "encoding": rendered.encoding, "segments": rendered.segments,
+            "characters": rendered.characters, "warnings": list(rendered.warnings)}
+
+
+def _error_json(error: FieldError, status: int = 400):
+    return jsonify(error={"field": error.field, "message": error.message}), status
+
+
+def _wants_json() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch" or request.accept_mimetypes.best == "application/json"
+
+
+def provider_name(channel: str) -> str:
+    """Where a test-send goes: "sandbox" (nothing leaves the machine) or the live provider's name."""
+    try:
+        providers = providers_for(current_app._get_current_object())
+    except ProviderConfigError as error:
+        return f"not configured ({error})"
+    return (providers.email if channel == "email" else providers.sms).name
+
+
+def _cart_token() -> str | None:
+    return (request.form.get("cart_token") or request.args.get("cart_token") or "").strip() or None
+
+
+class TemplatesView(SecuredMixin, BaseView):
+    capability = users.TEMPLATES
+
+    @expose("/")
+    def index(self):
+        store = current_store()
+        rows = []
+        for channel in CHANNELS:
+            for key in template_keys(channel):
+                current = overrides.latest(store.id, channel, key)
+                rows.append({"channel": channel, "key": key, "version": current.version if current else 0,
+                             "is_default": current is None or current.source is None,
+                             "updated_at": current.created_at if current else None,
+                             "author": current.author if current else None})
+        return self.render("retainful_admin/templates.html", rows=rows)
+
+    def _editor(self, channel: str, key: str, *, source: str | None = None, error: FieldError | None = None,
+                sent=None, send_error: str | None = None, status: int = 200):
+        store = current_store()
+        current = overrides.latest(store.id, channel, key)
+        saved = current.source if current is not None and current.source is not None else default_source(channel, key)
+        text = saved if source is None else source
+        cart_token = _cart_token()
+        try:
+            rendered = rendering_json(preview(store, channel, key, source=text, cart_token=cart_token))
+            preview_error = None
+        except FieldError as failure:
+            rendered, preview_error = None, failure
+        carts = list(db.session.scalars(
+            sa.select(Cart).where(Cart.store_id == store.id, Cart.status != CartStatus.DELETED)
+            .order_by(Cart.last_activity_at.desc()).limit(PREVIEW_CARTS)))
+        return self.render(
+            "retainful_admin/template_editor.html", channel=channel, key=key, source=text,
+            unsaved=text != saved, current=current, is_default=current is None or current.source is None,
+            history=overrides.history(store.id, channel, key), carts=carts, cart_token=cart_token,
+            rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
+            provider=provider_name(channel),
+        ), status
+
+    @expose("/edit/<channel>/<path:key>")
+    def edit(self, channel: str, key: str):
+        _checked(channel, key)
+        return self._editor(channel, key)
+
+    @expose("/preview/<channel>/<path:key>", methods=("POST",))
+    def live_preview(self, channel: str, key: str):
+        _checked(channel, key)
+        source = request.form.get("source")
+        try:
+            rendered = preview(current_store(), channel, key, source=source, cart_token=_cart_token())
+        except FieldError as error:
+            return _error_json(error)
+        return jsonify(rendering_json(rendered))
+
+    @expose("/save/<channel>/<path:key>", methods=("POST",))
+    def save(self, channel: str, key: str):
+        _checked(channel, key)
+        source = request.form.get("source")
+        if source is None or not source.strip():
+            return self._editor(channel, key, source=source or "", status=400,
+                                error=FieldError("source", "The template is empty: use “Reset to default” "
+                                                           "to go back to the default."))
+        try:
+            version = overrides.save_override(current_store(), channel, key, source, author=current_user.email)
+        except FieldError as error:
+            db.session.rollback()
+            return self._editor(channel, key, source=source, error=error, status=400)
+        flash(f"Saved as version {version.version}.", "success")
+        return redirect(url_for(".edit", channel=channel, key=key))
+
+    @expose("/reset/<channel>/<path:key>", methods=("POST",))
+    def reset(self, channel: str, key: str):
+        _checked(channel, key)
+        version = overrides.reset_to_default(current_store(), channel, key, author=current_user.email)
+        flash(f"Back to the default template (version {version.version}).", "success")
+        return redirect(url_for(".edit", channel=channel, key=key))
+
+    @expose("/test-send/<channel>/<path:key>", methods=("POST",))
+    def send_test(self, channel: str, key: str):
+        _checked(channel, key)
+        to = (request.form.get("to") or "").strip()
+        source = request.form.get("source") or None
+        try:
+            if not to:
+                raise FieldError("to", "Type the address or phone number to send the test to.")
+            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token())
+        except FieldError as error:
+            db.session.rollback()
+            if _wants_json():
+                return _error_json(error)
+            return self._editor(channel, key, source=source, send_error=error.message, status=400)
+        except ProviderConfigError as error:
+            db.session.rollback()
+            if _wants_json():
+                return jsonify(error={"field": "provider", "message": str(error)}), 502
+            return self._editor(channel, key, source=source, send_error=str(error), status=502)
+        status = 200 if message.status == "sent" else 502
+        if _wants_json():
+            return jsonify(message_id=message.id, status=message.status, provider=message.provider,
+                           to=message.recipient, error=message.error,
+                           message_url=url_for("messages.detail", message_id=message.id)), status
+        return self._editor(channel, key, source=source, sent=message, status=status)

@@ -1,0 +1,45 @@
+"""Reading posted form fields: whole numbers, amounts, check boxes, optional text. Errors name the field."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Mapping
+
+from retainful.errors import FieldError
+
+TRUE_VALUES = {"1", "on", "true", "yes", "y"}
+
+
+def text(form: Mapping[str, str], name: str) -> str | None:
+    """Trimmed text; blank is None (a setting left empty falls back to its default)."""
+    value = (form.get(name) or "").strip()
+    return value or None
+
+
+def flag(form: Mapping[str, str], name: str) -> bool:
+    """A check box: present and truthy. An unticked box is simply absent from the form."""
+    return (form.get(name) or "").strip().lower() in TRUE_VALUES
+
+
+def integer(form: Mapping[str, str], name: str, label: str | None = None, required: bool = True) -> int | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise FieldError(name, f"{label or name}: required.")
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise FieldError(name, f"{label or name}: a whole number, not {raw[:20]!r}.") from None
+
+
+def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Decimal | None:
+    raw = (form.get(name) or "").strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise FieldError(name, f"{label or name}: a number such as 10 or 12.50, not {raw[:20]!r}.") from None
+    if not value.is_finite() or value < 0:
+        raise FieldError(name, f"{label or name}: zero or more.")
+    return value

@@ -1,0 +1,54 @@
+"""Report pages: summary, per-step funnel, coupons, holdout lift, before/after, daily series with SVG charts, and
+the daily CSV. Every figure comes from ``retainful.reports``; this module only picks the period and lays it out."""
+from __future__ import annotations
+
+from flask import Response, request
+from flask_admin import BaseView, expose
+
+from admin.charts import ABANDONED_VS_RECOVERED, REVENUE, daily_chart
+from admin.security import SecuredMixin, current_store
+from retainful import reports, users
+from retainful.errors import FieldError
+
+PERIOD_CHOICES = (7, 30, 90, 365)
+
+
+def _period(store):
+    """The period asked for in the query string, or the last 30 days with the reason the request was refused."""
+    args = request.args
+    try:
+        return reports.resolve_period(store, args.get("from"), args.get("to"), args.get("days")), None
+    except FieldError as error:
+        return reports.resolve_period(store), error
+
+
+class ReportsView(SecuredMixin, BaseView):
+    capability = users.REPORTS
+
+    @expose("/")
+    def index(self):
+        store = current_store()
+        period, error = _period(store)
+        daily = reports.daily(store, period)
+        span = f"{period.start_date} to {period.end_date}"
+        return self.render(
+            "retainful_admin/reports.html", store=store, period=period, error=error, choices=PERIOD_CHOICES,
+            summary=reports.summary(store, period), funnel=reports.funnel(store, period),
+            coupons=reports.coupon_report(store, period), holdout=reports.holdout(store, period),
+            before_after=reports.before_after(store, days=30), daily=daily,
+            chart=daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label="Carts",
+                              title=f"Abandoned vs recovered carts per day, {span}"),
+            revenue_chart=daily_chart(daily, REVENUE, chart_id="revenue-chart", kind="bar",
+                                      y_label=f"Revenue ({store.currency})",
+                                      title=f"Revenue and recovered revenue per day, {span}"),
+        ), 400 if error else 200
+
+    @expose("/daily.csv")
+    def daily_csv(self):
+        store = current_store()
+        period, error = _period(store)
+        if error is not None:
+            return Response(f"{error.field}: {error.message}\n", status=400, mimetype="text/plain")
+        filename = f"retainful-store{store.id}-daily-{period.start_date}-{period.end_date}.csv"
+        return Response(reports.daily_csv(store, period), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})

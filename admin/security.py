@@ -1,0 +1,154 @@
+"""Who is logged in, which store they are looking at, and what they may do there.
+
+Every admin view derives from :class:`SecuredView`: anonymous visitors are sent to the login page, a logged-in user
+without the view's capability gets 403, and :func:`get_scoped_or_404` answers 404 for any id outside the current
+store, so scoping holds for typed URLs and not only in menus. CSRF protection (Flask-WTF) covers every POST.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, g, jsonify, redirect, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from retainful import users
+from retainful.extensions import db
+from retainful.models import Store, User
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+STORE_SESSION_KEY = "admin_store_id"
+STORE_GUARD = "store_guard"  # a hidden field in every form: the store the form was rendered for
+Model = TypeVar("Model")
+
+
+class AdminUser(UserMixin):
+    """The logged-in user as Flask-Login sees it: a thin wrapper over the ORM row."""
+
+    def __init__(self, user: User):
+        self.user = user
+        self.id = user.id
+
+    @property
+    def is_active(self) -> bool:  # an account switched off is logged out at its next request
+        return bool(self.user.active)
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    def can(self, capability: str) -> bool:
+        return users.can(self.user, capability)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> AdminUser | None:
+    user = db.session.get(User, int(user_id)) if user_id and user_id.isdigit() else None
+    return AdminUser(user) if user is not None and user.active else None
+
+
+def can(capability: str) -> bool:
+    return bool(current_user.is_authenticated and current_user.can(capability))
+
+
+def visible_stores() -> list[Store]:
+    if "admin_visible_stores" not in g:
+        g.admin_visible_stores = users.visible_stores(current_user.user) if current_user.is_authenticated else []
+    return g.admin_visible_stores
+
+
+def current_store() -> Store | None:
+    """The store picked in the store switcher, if this user may still see it; else their first store."""
+    if "admin_store" not in g:
+        store = None
+        if current_user.is_authenticated:
+            stores = visible_stores()
+            wanted = session.get(STORE_SESSION_KEY)
+            store = next((s for s in stores if s.id == wanted), None) or (stores[0] if stores else None)
+        g.admin_store = store
+    return g.admin_store
+
+
+def select_store(store_id: int | None) -> bool:
+    """Make ``store_id`` the current store; False (and nothing changes) if this user may not see it."""
+    if store_id is None or not current_user.is_authenticated or not users.may_see_store(current_user.user, store_id):
+        return False
+    session[STORE_SESSION_KEY] = store_id
+    g.pop("admin_store", None)
+    return True
+
+
+def get_scoped_or_404(model: type[Model], object_id: int) -> Model:
+    """The row with this id if it belongs to the current store; 404 otherwise (never a hint that it exists)."""
+    store = current_store()
+    row = db.session.get(model, object_id)
+    if row is None or store is None or row.store_id != store.id:
+        abort(404)
+    return row
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A redirect target inside the admin only (no open redirect to another site)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/admin") and "\\" not in target:
+            return target
+    return default
+
+
+def requires(capability: str) -> Callable:
+    """An action that needs more than the view does (e.g. a marketer may read customers but not erase them)."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(self, *args: Any, **kwargs: Any):
+            if not can(capability):
+                abort(403)
+            return view(self, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+class SecuredMixin:
+    """Login required; ``capability`` for the whole view; a store to work in."""
+
+    capability = users.READ
+    public_views: frozenset[str] = frozenset()  # view functions reachable without logging in
+    storeless_views: frozenset[str] = frozenset()  # view functions that work with no store picked
+
+    def is_accessible(self) -> bool:
+        return can(self.capability)
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        if not current_user.is_authenticated:
+            return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+    def _handle_view(self, name: str, **kwargs: Any):
+        if name in self.public_views:
+            return None
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        store = current_store()
+        if name not in self.storeless_views and store is None:
+            return self.render("retainful_admin/no_store.html"), 200
+        guard = request.form.get(STORE_GUARD) if request.method == "POST" else None
+        if guard and store is not None and guard != str(store.id):
+            # The form was rendered for another store (switched in another tab since): refuse rather than apply it
+            # to the store that happens to be current now.
+            if request.headers.get("X-Requested-With") == "fetch":
+                message = "The store was switched in another tab: reload the page."
+                return jsonify(error={"field": STORE_GUARD, "message": message}), 409
+            return self.render("retainful_admin/store_changed.html"), 409
+        return None

@@ -1,0 +1,145 @@
+"""Store settings (owners and admins only): recovery timing and limits, senders, the holdout share, the next-order
+coupon rule, the WooCommerce connection, API key rotation (the new key is shown once) and the providers' status."""
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+
+from admin import forms
+from admin.security import SecuredMixin, current_store
+from retainful import stores, users
+from retainful.customers import normalise_email
+from retainful.errors import FieldError
+from retainful.extensions import db
+from retainful.messaging.dispatch import providers_for
+from retainful.messaging.providers import ProviderConfigError
+from retainful.models import DiscountType
+from retainful.stores import options
+
+GENERAL_NUMBERS = {
+    "abandon_after_minutes": "Cut-off (minutes without activity)",
+    "retention_days": "Retention (days)",
+    "quiet_hours_start": "Quiet hours start",
+    "quiet_hours_end": "Quiet hours end",
+    "email_cap_hours": "Email frequency cap (hours)",
+    "sms_cap_hours": "SMS frequency cap (hours)",
+}
+GENERAL_TEXTS = ("name", "sender_name", "sender_email", "sms_sender", "postal_address")
+NEXT_ORDER_FIELDS = ("next_order_enabled", "next_order_statuses", "next_order_type", "next_order_amount",
+                     "next_order_minimum", "next_order_valid_days", "next_order_first_only",
+                     "next_order_allow_chained")
+FLAGS = {
+    "general": ("paused",),
+    "next_order": ("next_order_enabled", "next_order_first_only", "next_order_allow_chained"),
+}
+VALUE_FIELDS = (*GENERAL_NUMBERS, *GENERAL_TEXTS, "timezone", "paused", "holdout_percent", *NEXT_ORDER_FIELDS,
+                "woo_url", "woo_consumer_key")
+
+
+def provider_status() -> dict[str, Any]:
+    """Which providers send: "sandbox" (recorded, nothing leaves the machine) or a live provider's name."""
+    try:
+        providers = providers_for(current_app._get_current_object())
+    except ProviderConfigError as error:
+        return {"error": str(error)}
+    return {"email": providers.email.name, "sms": providers.sms.name,
+            "email_live": providers.email.name != "sandbox", "sms_live": providers.sms.name != "sandbox"}
+
+
+class SettingsView(SecuredMixin, BaseView):
+    capability = users.MANAGE
+
+    def _page(self, *, section: str | None = None, error: str | None = None, new_api_key: str | None = None,
+              status: int = 200):
+        store = current_store()
+        values = {name: getattr(store, name) for name in VALUE_FIELDS}
+        if section is not None:  # the form that failed shows what was typed, not what is stored
+            values.update({name: value for name, value in request.form.items() if name in values})
+            for name in FLAGS.get(section, ()):
+                values[name] = forms.flag(request.form, name)
+        headers = {"Cache-Control": "no-store"} if new_api_key else {}
+        return self.render(
+            "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
+            new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
+            timezones=sorted(available_timezones()), discount_types=DiscountType.ALL,
+            webhook_url=f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/webhooks/woocommerce/{store.id}",
+        ), status, headers
+
+    def _refused(self, section: str, error: Exception):
+        db.session.rollback()
+        message = error.message if isinstance(error, FieldError) else str(error)
+        return self._page(section=section, error=message, status=400)
+
+    @expose("/")
+    def index(self):
+        return self._page()
+
+    @expose("/general", methods=("POST",))
+    def save_general(self):
+        form = request.form
+        try:
+            values: dict[str, Any] = {name: forms.integer(form, name, label) for name, label in GENERAL_NUMBERS.items()}
+            values.update({name: forms.text(form, name) for name in GENERAL_TEXTS})
+            if values["name"] is None:
+                raise FieldError("name", "Store name: required.")
+            if values["sender_email"]:
+                values["sender_email"] = normalise_email(values["sender_email"])
+            values["timezone"] = forms.text(form, "timezone") or current_store().timezone
+            values["paused"] = forms.flag(form, "paused")
+            stores.update_settings(current_store(), **values)
+        except (FieldError, stores.StoreSettingsError) as error:
+            return self._refused("general", error)
+        flash("Settings saved.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/holdout", methods=("POST",))
+    def save_holdout(self):
+        try:
+            options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent", "Holdout share"))
+        except (FieldError, stores.StoreSettingsError) as error:
+            return self._refused("holdout", error)
+        flash("Holdout share saved.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/next-order", methods=("POST",))
+    def save_next_order(self):
+        form = request.form
+        try:
+            options.update_next_order_rule(
+                current_store(), enabled=forms.flag(form, "next_order_enabled"),
+                statuses=form.get("next_order_statuses", ""), discount_type=form.get("next_order_type", ""),
+                amount=forms.amount(form, "next_order_amount", "Discount"),
+                minimum=forms.amount(form, "next_order_minimum", "Minimum order"),
+                valid_days=forms.integer(form, "next_order_valid_days", "Valid for (days)"),
+                first_only=forms.flag(form, "next_order_first_only"),
+                allow_chained=forms.flag(form, "next_order_allow_chained"))
+        except (FieldError, stores.StoreSettingsError) as error:
+            return self._refused("next_order", error)
+        flash("Next-order coupon rule saved.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/woocommerce", methods=("POST",))
+    def save_woocommerce(self):
+        form = request.form
+        try:
+            options.connect_woocommerce(current_store(), form.get("woo_url", ""), form.get("woo_consumer_key", ""),
+                                        form.get("woo_consumer_secret") or None)
+        except stores.StoreSettingsError as error:
+            return self._refused("woocommerce", error)
+        flash("WooCommerce connection saved.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/woocommerce/disconnect", methods=("POST",))
+    def disconnect_woocommerce(self):
+        options.disconnect_woocommerce(current_store())
+        flash("WooCommerce disconnected.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/rotate-key", methods=("POST",))
+    def rotate_key(self):
+        api_key = stores.rotate_key(current_store())
+        # Shown in this response only: it is stored as a hash, and the page is not cached.
+        return self._page(new_api_key=api_key)
