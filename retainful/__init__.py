@@ -42,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.config["LOG_LEVEL"] != "DEBUG":  # APScheduler logs every run at INFO: our jobs log what they did
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
