@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install install-test migrate bench clean
+.PHONY: run test install install-test migrate bench bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +20,20 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# Debian's Chromium for the browser tests (tests/test_admin_browser.py drives it with Playwright; no browser is ever
+# downloaded). Nothing to do when it is there; as root, apt installs it; otherwise those tests skip (CI requires them).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    || echo "warning: chromium could not be installed: the browser tests will be skipped" >&2; \
+	else \
+	  echo "warning: $@ is missing (as root: apt-get install chromium): the browser tests will be skipped" >&2; \
+	fi
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(CHROMIUM)
 
 migrate: install
 	$(BIN)/retainful db upgrade
@@ -35,6 +47,9 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/cart_ingest.py
+
+bench-dispatch: install-test
+	$(BIN)/python bench/dispatch.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
