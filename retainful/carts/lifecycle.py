@@ -1,6 +1,7 @@
 """What happens to a cart when the storefront reports it or the shopper empties it."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,14 +18,21 @@ from retainful.recovery import cancel_pending
 
 ITEM_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price", "image_url", "product_url")
 
+# Built once, so each request reuses their cache keys and compiled SQL instead of constructing the statements anew.
+_CART = sa.select(Cart).where(Cart.store_id == sa.bindparam("store_id"), Cart.token == sa.bindparam("token"))
+_CART_FOR_UPDATE = _CART.with_for_update()
+# One multi-row INSERT returning the new lines in report order; NULLs are rendered so that lines with and without
+# optional fields still share one statement.
+_INSERT_ITEMS = (sa.insert(CartItem).returning(CartItem, sort_by_parameter_order=True)
+                 .execution_options(render_nulls=True))
+
 
 def get_cart(store: Store, token: str, for_update: bool = False) -> Cart | None:
     """The store's cart with this token; another store's cart is invisible.
 
     ``for_update`` locks the row (PostgreSQL) so two reports of one cart replace its items one after the other.
     """
-    query = sa.select(Cart).where(Cart.store_id == store.id, Cart.token == token)
-    return db.session.scalar(query.with_for_update() if for_update else query)
+    return db.session.scalar(_CART_FOR_UPDATE if for_update else _CART, {"store_id": store.id, "token": token})
 
 
 def _bare_host(host: str) -> str:
@@ -46,6 +54,30 @@ def check_recovery_url(store: Store, url: str) -> None:
 def _retire_token(cart: Cart) -> None:
     """Free a closed cart's token for a new cart, keeping the old one (and its order) for the reports."""
     cart.token = f"{cart.token[:100]}~{cart.id}"
+
+
+def _same_items(cart: Cart, items: list[dict[str, Any]], item_count: int, subtotal: Decimal) -> bool:
+    """Whether a report repeats the cart's stored lines.
+
+    The stored count and subtotal are compared first, so the lines are only read when the cart probably did not change.
+    """
+    if cart.item_count != item_count or cart.subtotal != subtotal:
+        return False
+    stored = [tuple(getattr(line, field) for field in ITEM_FIELDS) for line in cart.items]
+    return stored == [tuple(item.get(field) for field in ITEM_FIELDS) for item in items]
+
+
+def _replace_items(cart: Cart, items: list[dict[str, Any]], created: bool) -> None:
+    """Replace the cart's lines with one DELETE and one INSERT, bypassing the unit of work's per-object bookkeeping."""
+    if created:
+        db.session.flush()  # the new cart's id, for its lines
+    else:  # one DELETE for the old lines instead of loading them to delete one by one
+        db.session.execute(sa.delete(CartItem).where(CartItem.cart_id == cart.id))
+    rows = [
+        {"cart_id": cart.id, "position": position, **{field: item.get(field) for field in ITEM_FIELDS}}
+        for position, item in enumerate(items)
+    ]
+    set_committed_value(cart, "items", db.session.scalars(_INSERT_ITEMS, rows).all())
 
 
 def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, bool]:
@@ -78,6 +110,9 @@ def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, 
     created = cart is None
     if cart is not None and cart.status == CartStatus.ABANDONED:
         cancel_pending(cart_id=cart.id)  # the shopper is back; the rest is planned anew if they leave again
+    items = data["items"]
+    item_count = sum(item["quantity"] for item in items)
+    same_items = not created and _same_items(cart, items, item_count, data["subtotal"])
     if created:
         cart = Cart(store_id=store.id, token=token, created_at=now)
         db.session.add(cart)
@@ -87,19 +122,14 @@ def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, 
     cart.subtotal = data["subtotal"]
     cart.total = data["total"]
     cart.recovery_url = data.get("recovery_url")
-    if not created:  # one DELETE for the old lines instead of loading them to delete one by one
-        db.session.execute(sa.delete(CartItem).where(CartItem.cart_id == cart.id))
-        set_committed_value(cart, "items", [])
-    cart.items = [
-        CartItem(position=position, **{field: item.get(field) for field in ITEM_FIELDS})
-        for position, item in enumerate(data["items"])
-    ]
-    cart.item_count = sum(item["quantity"] for item in data["items"])
+    cart.item_count = item_count
     cart.reachable = bool(cart.customer is not None and cart.customer.reachable)
     cart.status = CartStatus.LIVE
     cart.last_activity_at = now
     cart.abandon_due_at = now + store.abandon_after
     cart.closed_at = None
+    if not same_items:
+        _replace_items(cart, items, created)
     db.session.commit()
     return cart, created
 

@@ -1,6 +1,7 @@
 """Finding the one customer behind a cart or order, and keeping their contact data and consent current."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import phonenumbers
@@ -12,6 +13,9 @@ from retainful.extensions import db
 from retainful.models import CHANNELS, ConsentEvent, Customer, Store
 
 PROFILE_FIELDS = ("first_name", "last_name", "locale")
+# last_seen_at only feeds the retention purge, which counts in days: refreshing it at most this often spares a
+# customer UPDATE on nearly every report of a returning shopper.
+LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
 class ContactError(FieldError):
@@ -38,19 +42,32 @@ def normalise_phone(raw: str, default_region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _lookup(key: sa.ColumnElement) -> sa.Select:
+    """The store's first customer whose ``key`` equals the ``value`` parameter."""
+    return (sa.select(Customer).where(Customer.store_id == sa.bindparam("store_id"), key == sa.bindparam("value"))
+            .order_by(Customer.id).limit(1))
+
+
+# Built once, so each request reuses their cache keys and compiled SQL instead of constructing the statements anew.
+_BY_EXTERNAL_ID = _lookup(Customer.external_id)
+_BY_EMAIL = _lookup(sa.func.lower(Customer.email))
+_BY_PHONE = _lookup(Customer.phone)
+
+
 def _find(store: Store, external_id: str | None, email: str | None, phone: str | None) -> Customer | None:
-    scoped = sa.select(Customer).where(Customer.store_id == store.id).order_by(Customer.id).limit(1)
-    keys = (
-        (Customer.external_id, external_id),
-        (sa.func.lower(Customer.email), email.lower() if email else None),
-        (Customer.phone, phone),
-    )
-    for column, value in keys:
+    keys = ((_BY_EXTERNAL_ID, external_id), (_BY_EMAIL, email.lower() if email else None), (_BY_PHONE, phone))
+    for lookup, value in keys:
         if value:
-            found = db.session.scalar(scoped.where(column == value))
+            found = db.session.scalar(lookup, {"store_id": store.id, "value": value})
             if found is not None:
                 return found
     return None
+
+
+def _update(customer: Customer, field: str, value: Any) -> None:
+    """Set a field only when the value differs, so a report that repeats what we know leaves the customer clean."""
+    if getattr(customer, field) != value:
+        setattr(customer, field, value)
 
 
 def apply_consent(customer: Customer, channel: str, granted: bool, source: str) -> None:
@@ -86,15 +103,17 @@ def match_customer(store: Store, data: dict[str, Any] | None, source: str) -> Cu
     if external_id and customer.external_id is None:
         customer.external_id = external_id  # a guest who registered: same person, now with an account
     if email:
-        customer.email = email
+        _update(customer, "email", email)
     if phone:
-        customer.phone = phone
+        _update(customer, "phone", phone)
     for field in PROFILE_FIELDS:
         if data.get(field) is not None:
-            setattr(customer, field, data[field])
+            _update(customer, field, data[field])
     for channel in CHANNELS:
         granted = data.get(f"{channel}_consent")
         if granted is not None:
             apply_consent(customer, channel, granted, source)
-    customer.last_seen_at = clock.now()
+    now = clock.now()
+    if customer.last_seen_at is None or now - customer.last_seen_at >= LAST_SEEN_PRECISION:
+        customer.last_seen_at = now
     return customer
