@@ -34,6 +34,11 @@ class Cart(db.Model):
         sa.Index("ix_cart_status_lost_due", "status", "lost_due_at"),
         sa.Index("ix_cart_store_activity", "store_id", "last_activity_at"),
         sa.Index("ix_cart_customer_status", "customer_id", "status"),
+        # Reports (migration 0006): the recovery cohort (carts abandoned in a period) and carts created in a period
+        # as index-only range scans on PostgreSQL; the INCLUDE columns are the ones the report queries read.
+        sa.Index("ix_cart_store_abandoned", "store_id", "abandoned_at",
+                 postgresql_include=["id", "status", "reachable", "control_group", "total"]),
+        sa.Index("ix_cart_store_created", "store_id", "created_at", postgresql_include=["id", "abandoned_at"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

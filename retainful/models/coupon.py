@@ -39,6 +39,8 @@ class Coupon(db.Model):
         sa.UniqueConstraint("cart_id", "kind"),  # one recovery coupon per cart, reused by its later steps
         sa.UniqueConstraint("order_id", "kind"),  # one next-order coupon per order
         sa.Index("ix_coupon_sync_due", "sync_state", "sync_due_at"),
+        # Reports (migration 0006): the coupons of one kind issued in a period, index-only on PostgreSQL.
+        sa.Index("ix_coupon_store_kind_created", "store_id", "kind", "created_at", postgresql_include=["id", "code"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -37,6 +37,13 @@ class Message(db.Model):
         sa.Index("ix_message_status_due", "status", "due_at"),  # the dispatcher's claim
         sa.Index("ix_message_status_lease", "status", "lease_until"),  # expired leases of crashed workers
         sa.Index("ix_message_customer_channel_sent", "customer_id", "channel", "sent_at"),  # frequency caps
+        # Reports (migration 0006): messages sent in a period; "was this cart messaged" and the funnel's per-step
+        # counts of the cohort's messages; "was it clicked" (partial: only clicked rows). Index-only on PostgreSQL.
+        sa.Index("ix_message_store_sent", "store_id", "sent_at", postgresql_include=["id", "kind", "status"]),
+        sa.Index("ix_message_cart_status", "cart_id", "status", postgresql_include=[
+            "store_id", "kind", "step_id", "channel", "skip_reason", "opened_at", "clicked_at", "id"]),
+        sa.Index("ix_message_clicked", "cart_id", postgresql_include=["store_id", "kind", "status"],
+                 postgresql_where=sa.text("clicked_at IS NOT NULL"), sqlite_where=sa.text("clicked_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,7 +16,10 @@ from retainful.models.types import MONEY, UTCDateTime
 
 class Order(db.Model):
     __tablename__ = "shop_order"  # "order" is an SQL keyword
-    __table_args__ = (sa.UniqueConstraint("store_id", "external_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("store_id", "external_id"),
+        sa.Index("ix_shop_order_store_placed", "store_id", "placed_at"),  # reports: orders placed in a period
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
