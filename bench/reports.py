@@ -5,7 +5,8 @@ Run from the repository root::
     .venv/bin/python bench/reports.py [--carts 1000000] [--orders 300000] [--messages 2000000] [--quick]
                                       [--runs 3] [--compare] [--explain]
 
-What it does, in one run (about 10 minutes by default on a 2-core machine, about 1 with ``--quick``):
+What it does, in one run (5-10 minutes by default on a 2-core machine, depending on its load; about 1 with
+``--quick``):
 
 1. creates a scratch database ``retainful_bench_<random>`` on the PostgreSQL server (``BENCH_DATABASE_URL``, default
    ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), applies the migrations with ``retainful db upgrade`` and

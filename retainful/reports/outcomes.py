@@ -27,24 +27,28 @@ def _valid_orders(store: Store):
 
 
 def coupon_report(store: Store, period: Period) -> dict[str, Any]:
-    """Per kind: coupons issued in the period, how many were redeemed, and the revenue of orders that used them."""
+    """Per kind: coupons issued in the period, how many were redeemed (through the API or seen on an order), and the
+    orders that used them with their revenue. Issued codes stay in SQL as a subquery: a month can issue more codes
+    than a statement may carry as parameters."""
     report = {}
     for kind in (CouponKind.RECOVERY, CouponKind.NEXT_ORDER):
-        issued_q = sa.select(Coupon.code).where(Coupon.store_id == store.id, Coupon.kind == kind,
-                                                Coupon.created_at >= period.start, Coupon.created_at < period.end)
-        issued = db.session.scalar(sa.select(sa.func.count()).select_from(issued_q.subquery()))
-        codes = set(db.session.scalars(issued_q))
-        redeemed_codes = set(db.session.scalars(
-            sa.select(Coupon.code).join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
-            .where(Coupon.code.in_(codes), Coupon.store_id == store.id))) if codes else set()
-        orders = db.session.execute(sa.select(Order.total, Order.coupon_codes).where(
-            *_valid_orders(store), Order.placed_at >= period.start)).all() if codes else []
-        used = [(total, {c for c in coupon_codes or [] if c in codes}) for total, coupon_codes in orders]
-        used = [(total, hit) for total, hit in used if hit]
-        redeemed_codes |= set().union(*(hit for _, hit in used)) if used else set()
-        report[kind] = {"issued": issued, "redeemed": len(redeemed_codes),
-                        "redemption_rate": _ratio(len(redeemed_codes), issued),
-                        "orders": len(used), "revenue": sum((Decimal(t) for t, _ in used), ZERO)}
+        issued = (sa.select(Coupon.id, Coupon.code)
+                  .where(Coupon.store_id == store.id, Coupon.kind == kind, Coupon.created_at >= period.start,
+                         Coupon.created_at < period.end).subquery())
+        codes = set(db.session.scalars(sa.select(issued.c.code)))
+        redeemed = set(db.session.scalars(sa.select(issued.c.code).join(
+            CouponRedemption, CouponRedemption.coupon_id == issued.c.id).distinct()))
+        used = []
+        if codes:  # orders since the period began that carry one of these codes
+            for total, order_codes in db.session.execute(sa.select(Order.total, Order.coupon_codes).where(
+                    *_valid_orders(store), Order.placed_at >= period.start)):
+                hits = codes.intersection(order_codes or ())
+                if hits:
+                    used.append(total)
+                    redeemed |= hits
+        report[kind] = {"issued": len(codes), "redeemed": len(redeemed),
+                        "redemption_rate": _ratio(len(redeemed), len(codes)),
+                        "orders": len(used), "revenue": sum((Decimal(t) for t in used), ZERO)}
     report["currency"] = store.currency
     return report
 
