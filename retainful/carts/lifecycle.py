@@ -77,7 +77,10 @@ def _replace_items(cart: Cart, items: list[dict[str, Any]], created: bool) -> No
         {"cart_id": cart.id, "position": position, **{field: item.get(field) for field in ITEM_FIELDS}}
         for position, item in enumerate(items)
     ]
-    set_committed_value(cart, "items", db.session.scalars(_INSERT_ITEMS, rows).all())
+    lines = db.session.scalars(_INSERT_ITEMS, rows).all()
+    for line in lines:  # both sides of the relationship, as the unit of work would have set them
+        set_committed_value(line, "cart", cart)
+    set_committed_value(cart, "items", lines)
 
 
 def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, bool]:
