@@ -6,8 +6,11 @@ it still should, right now, and makes it happen once.
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 from collections import Counter
+from contextlib import suppress
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +33,7 @@ from retainful.messaging.providers import (
 )
 from retainful.models import Message, MessageStatus, Store
 from retainful.rendering import TemplateError, render_message
+from retainful.rendering.overrides import current_sources
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,90 @@ def coupon_vars(coupon, customer) -> dict | None:
             "expires_at": coupon.expires_at}
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A message rendered and cleared to go: what a sending thread needs, nothing that touches the database."""
+
+    message_id: int
+    owner: str
+    attempts: int
+    provider: EmailProvider | SmsProvider
+    outgoing: OutgoingEmail | OutgoingSms
+    content: dict  # recipient, subject and bodies, recorded with the outcome
+
+
+class Recorder:
+    """Writes outcomes in bulk from a thread of its own, as fast as they arrive: whatever queued up while the last
+    write ran goes in the next one.
+
+    A send holds one of ``concurrency`` slots from before the provider call until its outcome is committed, so
+    at most ``concurrency`` messages are ever accepted by a provider but not yet recorded: the only ones a killed
+    worker can send twice (their lease expires and another worker sends them again).
+    """
+
+    def __init__(self, app: Flask, concurrency: int):
+        self.app = app
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.counts: Counter = Counter()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="dispatch-recorder", daemon=True)
+
+    def __enter__(self) -> Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def decided(self, outcomes: list[outbox.Outcome]) -> None:
+        """Outcomes settled without a send (skips, deferrals, broken templates): they hold no slot."""
+        for outcome in outcomes:
+            self._queue.put((outcome, False))
+
+    def sent(self, outcome: outbox.Outcome) -> None:
+        """The outcome of a send that holds a slot; the slot is freed once it is written."""
+        self._queue.put((outcome, True))
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            while True:
+                entries = [self._queue.get()]
+                with suppress(queue.Empty):
+                    while True:
+                        entries.append(self._queue.get_nowait())
+                stopping = None in entries
+                entries = [entry for entry in entries if entry is not None]
+                if entries:
+                    self._write(entries)
+                if stopping:
+                    return
+
+    def _write(self, entries: list[tuple[outbox.Outcome, bool]]) -> None:
+        outcomes = [outcome for outcome, _ in entries]
+        try:
+            outbox.finish_many(outcomes)
+            self.counts.update(outcome.label for outcome in outcomes)
+        except Exception:
+            log.exception("dispatch: %d outcomes could not be recorded; their leases will expire and they are "
+                          "retried", len(outcomes))
+            db.session.rollback()
+            self.counts["error"] += len(outcomes)
+        finally:
+            db.session.remove()
+            for _, holds_slot in entries:
+                if holds_slot:
+                    self.slots.release()
+
+
 class Dispatcher:
+    """Claims batches, prepares each in one session (load, policy, render), sends from a thread pool, and records
+    the outcomes in bulk (:class:`Recorder`).
+
+    Only the provider calls run in the pool: the database work of a batch costs a few statements, not a few per
+    message, and the GIL is left to the sends.
+    """
+
     def __init__(self, app: Flask, providers: Providers | None = None):
         self.app = app
         self.providers = providers or providers_for(app)
@@ -80,25 +167,26 @@ class Dispatcher:
         """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts."""
         with self.app.app_context():
             outbox.reclaim_expired_leases()
-        outcomes: Counter = Counter()
         in_flight: set[Future] = set()
         drained = False
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
-            while True:
-                if not drained and len(in_flight) < self.concurrency * 2:
-                    owner, ids = self._claim()
-                    drained = ids is None or len(ids) < self.batch_size
-                    ids = ids or []
-                    in_flight |= {pool.submit(self.process, message_id, owner) for message_id in ids}
-                if not in_flight:
-                    break
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                outcomes.update(future.result() for future in done)
-        if outcomes:
-            log.info("dispatch: %s", dict(outcomes))
-        return outcomes
+        with Recorder(self.app, self.concurrency) as recorder, \
+                ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
+            while not drained:
+                if len(in_flight) >= self.concurrency * 2:  # enough queued: prepare the next batch when it drains
+                    _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    continue
+                claimed = self._claim()
+                drained = claimed is None or len(claimed[1]) < self.batch_size
+                if claimed:
+                    ready, decided = self._prepare(*claimed)
+                    recorder.decided(decided)
+                    in_flight |= {pool.submit(self._send, item, recorder) for item in ready}
+            wait(in_flight)
+        if recorder.counts:
+            log.info("dispatch: %s", dict(recorder.counts))
+        return recorder.counts
 
-    def _claim(self) -> tuple[str | None, list[int] | None]:
+    def _claim(self) -> tuple[str, list[int]] | None:
         """The next batch; None when the database is unreachable (finish what is in flight, try next round)."""
         with self.app.app_context():
             try:
@@ -106,50 +194,72 @@ class Dispatcher:
             except SQLAlchemyError:
                 log.exception("dispatch: could not claim messages; finishing the sends in flight")
                 db.session.rollback()
-                return None, None
+                return None
             finally:
                 db.session.remove()
 
-    def process(self, message_id: int, owner: str) -> str:
-        """One claimed message, start to finish, in its own app context and session."""
+    def _prepare(self, owner: str, ids: list[int]) -> tuple[list[Ready], list[outbox.Outcome]]:
+        """Policy and rendering for a claimed batch in one session. Link codes and recovery coupons are committed
+        before anything is sent, so every link in a sent message works. A batch that fails here is left to its
+        lease: it expires and the messages are claimed again."""
         with self.app.app_context():
             try:
-                return self._process(message_id, owner)
+                return self._prepare_batch(owner, ids)
             except Exception:
-                log.exception("dispatch: message %s failed unexpectedly; its lease will expire and it is retried",
-                              message_id)
+                log.exception("dispatch: a batch of %d messages could not be prepared; their lease will expire and "
+                              "they are retried", len(ids))
                 db.session.rollback()
-                return "error"
+                return [], []
             finally:
                 db.session.remove()
 
-    def _process(self, message_id: int, owner: str) -> str:
-        message = db.session.get(Message, message_id)
-        if message is None or message.lease_owner != owner or message.status != MessageStatus.SENDING:
-            return "lost_lease"
-        store = db.session.get(Store, message.store_id)
+    def _prepare_batch(self, owner: str, ids: list[int]) -> tuple[list[Ready], list[outbox.Outcome]]:
+        messages = outbox.load_claimed(owner, ids)
+        stores = {store_id: db.session.get(Store, store_id) for store_id in {m.store_id for m in messages}}
+        overrides = {store_id: current_sources(store_id) for store_id in stores}
         now = clock.now()
-        decision = policy.decide(message, store, message.cart, message.customer, now)
-        if decision.action == "skip":
-            outbox.finish(message_id, owner, status=MessageStatus.SKIPPED, skip_reason=decision.reason)
-            return f"skipped:{decision.reason}"
-        if decision.action == "defer":
-            outbox.finish(message_id, owner, status=MessageStatus.SCHEDULED, due_at=decision.until)
-            return f"deferred:{decision.reason}"
+        history = policy.History.load(messages, stores, now)
+        ready, decided = [], []
+        for message in messages:
+            store = stores[message.store_id]
+            decision = policy.decide(message, store, message.cart, message.customer, now, history)
+            if decision.action == "skip":
+                decided.append(outbox.Outcome(message.id, owner, f"skipped:{decision.reason}",
+                                              {"status": MessageStatus.SKIPPED, "skip_reason": decision.reason}))
+            elif decision.action == "defer":
+                decided.append(outbox.Outcome(message.id, owner, f"deferred:{decision.reason}",
+                                              {"status": MessageStatus.SCHEDULED, "due_at": decision.until}))
+            else:
+                try:
+                    item = self._render(message, store, owner, overrides[store.id])
+                except SQLAlchemyError:
+                    raise
+                except Exception as error:  # a bug must not hold back the rest of the batch, nor retry forever
+                    log.exception("dispatch: message %s could not be prepared", message.id)
+                    item = outbox.Outcome(message.id, owner, "failed", {
+                        "status": MessageStatus.FAILED, "error": f"internal: {type(error).__name__}: {error}"[:1000]})
+                if isinstance(item, Ready):
+                    history.note_sent(message, now)
+                    ready.append(item)
+                else:
+                    decided.append(item)
+        db.session.commit()
+        return ready, decided
+
+    def _render(self, message: Message, store: Store, owner: str, overrides) -> Ready | outbox.Outcome:
         customer = message.customer
         if message.link_code is None:
             message.link_code = tracking.new_link_code()
         if message.coupon is None and message.cart is not None:
             message.coupon = recovery_coupon_for(message.cart, message.step, customer, store)
         try:
-            rendered = render_message(message, store, message.cart, customer,
+            rendered = render_message(message, store, message.cart, customer, overrides=overrides,
                                       recovery_link=tracking.short_link(message.link_code),
                                       open_pixel=tracking.pixel_link(message.link_code),
                                       coupon=coupon_vars(message.coupon, customer))
         except TemplateError as error:
-            db.session.commit()
-            outbox.finish(message_id, owner, status=MessageStatus.FAILED, error=f"template: {error.message}")
-            return "failed"
+            return outbox.Outcome(message.id, owner, "failed",
+                                  {"status": MessageStatus.FAILED, "error": f"template: {error.message}"})
         if message.channel == "email":
             recipient = customer.email
             outgoing = OutgoingEmail(
@@ -157,34 +267,46 @@ class Dispatcher:
                 from_name=store.from_name, subject=rendered.subject, html=rendered.html, text=rendered.text,
                 unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
             provider = self.providers.email
-            send = lambda: provider.send_email(outgoing)  # noqa: E731
         else:
             recipient = customer.phone
             outgoing = OutgoingSms(message_id=message.id, to=recipient, sender=store.sms_from, text=rendered.text)
             provider = self.providers.sms
-            send = lambda: provider.send_sms(outgoing)  # noqa: E731
         attempts = message.attempts + 1
-        db.session.commit()  # release the connection while the provider is called
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
                        body_html=rendered.html, provider=provider.name, attempts=attempts)
-        try:
-            result = send()
-        except ProviderError as error:
-            return self._record_failure(message_id, owner, error, attempts, content)
-        outbox.finish(message_id, owner, status=MessageStatus.SENT, sent_at=clock.now(), error=None,
-                      provider_message_id=result.provider_message_id, **content)
-        return "sent"
+        return Ready(message.id, owner, attempts, provider, outgoing, content)
 
-    def _record_failure(self, message_id: int, owner: str, error: ProviderError, attempts: int, content) -> str:
+    def _send(self, item: Ready, recorder: Recorder) -> None:
+        """The provider call, in a pool thread, holding a recorder slot until its outcome is written."""
+        recorder.slots.acquire()
+        recorder.sent(self._call_provider(item))
+
+    def _call_provider(self, item: Ready) -> outbox.Outcome:
+        """Every failure becomes an outcome, never an exception."""
+        try:
+            if isinstance(item.outgoing, OutgoingEmail):
+                result = item.provider.send_email(item.outgoing)
+            else:
+                result = item.provider.send_sms(item.outgoing)
+        except ProviderError as error:
+            return self._failure(item, error)
+        except Exception as error:  # a provider bug must not stop the run; the message is failed with the reason
+            log.exception("dispatch: message %s: unexpected error from %s", item.message_id, item.provider.name)
+            return self._failure(item, ProviderError(f"{type(error).__name__}: {error}", transient=False))
+        return outbox.Outcome(item.message_id, item.owner, "sent", {
+            "status": MessageStatus.SENT, "sent_at": clock.now(), "error": None,
+            "provider_message_id": result.provider_message_id, **item.content})
+
+    def _failure(self, item: Ready, error: ProviderError) -> outbox.Outcome:
         reason = error.reason[:1000]
-        if error.transient and attempts < self.max_attempts:
-            due = clock.now() + backoff(attempts, error.retry_after)
-            outbox.finish(message_id, owner, status=MessageStatus.SCHEDULED, due_at=due, error=reason, **content)
-            log.warning("message %s: transient provider error, retry at %s: %s", message_id, due, reason)
-            return "retry"
-        outbox.finish(message_id, owner, status=MessageStatus.FAILED, error=reason, **content)
-        log.warning("message %s failed: %s", message_id, reason)
-        return "failed"
+        if error.transient and item.attempts < self.max_attempts:
+            due = clock.now() + backoff(item.attempts, error.retry_after)
+            log.warning("message %s: transient provider error, retry at %s: %s", item.message_id, due, reason)
+            return outbox.Outcome(item.message_id, item.owner, "retry", {
+                "status": MessageStatus.SCHEDULED, "due_at": due, "error": reason, **item.content})
+        log.warning("message %s failed: %s", item.message_id, reason)
+        return outbox.Outcome(item.message_id, item.owner, "failed",
+                              {"status": MessageStatus.FAILED, "error": reason, **item.content})
 
 
 def dispatch_due() -> Counter:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import selectinload
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Message, MessageStatus
+from retainful.models import Cart, Message, MessageStatus
 
 
 def reclaim_expired_leases() -> int:
@@ -58,29 +61,58 @@ def claim(batch_size: int, lease: timedelta) -> tuple[str, list[int]]:
 FINISH_ATTEMPTS = 4
 
 
-def finish(message_id: int, owner: str, **values: Any) -> bool:
-    """Record the outcome of a claimed message; False when the lease was lost to another worker.
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed message: a label for the run's counts, and the columns to write."""
+
+    message_id: int
+    owner: str
+    label: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def finish_many(outcomes: list[Outcome]) -> None:
+    """Record the outcomes of claimed messages, one executemany per shape of row, each only where its lease still holds.
 
     A message the provider accepted must not stay "sending" because the database blinked: its lease would expire and
     it would go out twice. So a failed write is retried a few times (with a fresh connection) before giving up.
+    A row whose lease was lost to another worker is left alone: that worker's outcome is the newer one.
     """
-    values.setdefault("lease_owner", None)
-    values.setdefault("lease_until", None)
-    values["updated_at"] = clock.now()
-    statement = (
-        sa.update(Message)
-        .where(Message.id == message_id, Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    for attempt in range(1, FINISH_ATTEMPTS + 1):
-        try:
-            updated = db.session.execute(statement).rowcount
-            db.session.commit()
-            return bool(updated)
-        except OperationalError:
-            db.session.rollback()
-            if attempt == FINISH_ATTEMPTS:
-                raise
-            time.sleep(0.2 * 2 ** attempt)
-    return False
+    now = clock.now()
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for outcome in outcomes:
+        values = {"lease_owner": None, "lease_until": None, **outcome.values, "updated_at": now}
+        shapes[tuple(sorted(values))].append(
+            {"_id": outcome.message_id, "_owner": outcome.owner, **{f"v_{k}": v for k, v in values.items()}})
+    table = Message.__table__
+    for columns, rows in shapes.items():
+        statement = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("_id"), table.c.lease_owner == sa.bindparam("_owner"),
+                   table.c.status == MessageStatus.SENDING)
+            .values({column: sa.bindparam(f"v_{column}") for column in columns})
+        )
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                db.session.execute(statement, rows)
+                db.session.commit()
+                break
+            except OperationalError:
+                db.session.rollback()
+                if attempt == FINISH_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+
+
+def load_claimed(owner: str, ids: list[int]) -> list[Message]:
+    """The claimed messages with what the policy and the templates read of them, loaded together: a handful of
+    statements per batch instead of several lazy loads per message."""
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        sa.select(Message)
+        .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
+        .options(selectinload(Message.cart).selectinload(Cart.items), selectinload(Message.customer),
+                 selectinload(Message.step), selectinload(Message.coupon))
+        .order_by(Message.due_at, Message.id)
+    ))

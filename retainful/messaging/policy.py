@@ -2,10 +2,13 @@
 
 ``decide`` returns Send, Skip(reason) or Defer(until). A skip is recorded on the message with its reason, so the
 store owner sees why a shopper got nothing; a deferral keeps the message and moves its due time.
+What the policy needs to know about other messages and orders is read once per claimed batch (:class:`History`), and
+each decision to send is noted in it, so two messages of one batch cannot both slip under a cap.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,7 +36,49 @@ def skip(reason: str) -> Decision:
     return Decision("skip", reason)
 
 
-def decide(message: Message, store: Store, cart: Cart | None, customer: Customer | None, now: datetime) -> Decision:
+@dataclass
+class History:
+    """Orders and earlier sends of the customers and carts in a batch: the facts behind "ordered", the US SMS limit
+    and the frequency caps."""
+
+    last_order_at: dict[int, datetime] = field(default_factory=dict)  # customer id -> latest order
+    carts_with_sms: set[int] = field(default_factory=set)  # carts that already got an SMS
+    recent_sends: dict[tuple[int, str], list[tuple[int | None, datetime]]] = field(
+        default_factory=lambda: defaultdict(list))  # (customer id, channel) -> [(cart id, sent at)]
+
+    @classmethod
+    def load(cls, messages: list[Message], stores: dict[int, Store], now: datetime) -> History:
+        history = cls()
+        customer_ids = {m.customer_id for m in messages if m.customer_id is not None}
+        if not customer_ids:
+            return history
+        history.last_order_at = dict(db.session.execute(
+            sa.select(Order.customer_id, sa.func.max(Order.placed_at))
+            .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)).all())
+        sms_carts = {m.cart_id for m in messages if m.channel == "sms" and m.cart_id is not None}
+        if sms_carts:
+            history.carts_with_sms = set(db.session.scalars(sa.select(Message.cart_id).distinct().where(
+                Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT)))
+        cap_hours = max((hours for store in stores.values() for hours in (store.email_cap_hours, store.sms_cap_hours)),
+                        default=0)
+        if cap_hours > 0:
+            for customer_id, channel, cart_id, sent_at in db.session.execute(
+                    sa.select(Message.customer_id, Message.channel, Message.cart_id, Message.sent_at)
+                    .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
+                           Message.sent_at > now - timedelta(hours=cap_hours))):
+                history.recent_sends[customer_id, channel].append((cart_id, sent_at))
+        return history
+
+    def note_sent(self, message: Message, now: datetime) -> None:
+        """A message of this batch is going out: later messages of the batch must see it."""
+        if message.channel == "sms" and message.cart_id is not None:
+            self.carts_with_sms.add(message.cart_id)
+        if message.customer_id is not None:
+            self.recent_sends[message.customer_id, message.channel].append((message.cart_id, now))
+
+
+def decide(message: Message, store: Store, cart: Cart | None, customer: Customer | None, now: datetime,
+           history: History) -> Decision:
     if store.paused:
         return skip("store_paused")
     if customer is None:
@@ -41,24 +86,21 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
     if cart is not None:
         if cart.status != CartStatus.ABANDONED:
             return skip(f"cart_{cart.status}")
-        if _ordered_since(customer, cart):
-            return skip("ordered")
-    channel_check = _email_policy if message.channel == "email" else _sms_policy
-    decision = channel_check(message, store, cart, customer, now)
+        last_order = history.last_order_at.get(customer.id)
+        if last_order is not None and last_order >= cart.last_activity_at:
+            return skip("ordered")  # the shopper bought since leaving this cart (maybe from another device)
+    if message.channel == "email":
+        decision = _email_policy(customer)
+    else:
+        decision = _sms_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
-    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now):
+    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now, history):
         return skip("frequency_cap")
     return SEND
 
 
-def _ordered_since(customer: Customer, cart: Cart) -> bool:
-    """The shopper bought since leaving this cart (maybe from another device): no reminder for it."""
-    return db.session.scalar(sa.select(sa.exists().where(
-        Order.customer_id == customer.id, Order.placed_at >= cart.last_activity_at))) or False
-
-
-def _email_policy(message, store, cart, customer: Customer, now) -> Decision:
+def _email_policy(customer: Customer) -> Decision:
     if not customer.email:
         return skip("no_email")
     if customer.unsubscribed_at is not None:
@@ -70,7 +112,8 @@ def _email_policy(message, store, cart, customer: Customer, now) -> Decision:
     return SEND
 
 
-def _sms_policy(message: Message, store: Store, cart: Cart | None, customer: Customer, now: datetime) -> Decision:
+def _sms_policy(message: Message, store: Store, cart: Cart | None, customer: Customer, now: datetime,
+                history: History) -> Decision:
     if not customer.phone:
         return skip("no_phone")
     if customer.sms_opted_out_at is not None:
@@ -81,18 +124,12 @@ def _sms_policy(message: Message, store: Store, cart: Cart | None, customer: Cus
     if cart is not None and phonenumbers.region_code_for_number(number) == "US":
         if cart.abandoned_at is not None and now > cart.abandoned_at + US_SMS_WINDOW:
             return skip("us_sms_window")
-        if _sms_already_sent_for(cart, message):
+        if cart.id in history.carts_with_sms:
             return skip("us_sms_limit")
     opens = next_send_window(now, recipient_timezone(number, store), store.quiet_hours_end, store.quiet_hours_start)
     if opens > now:
         return Decision("defer", "quiet_hours", opens)
     return SEND
-
-
-def _sms_already_sent_for(cart: Cart, message: Message) -> bool:
-    return db.session.scalar(sa.select(sa.exists().where(
-        Message.cart_id == cart.id, Message.channel == "sms", Message.status == MessageStatus.SENT,
-        Message.id != message.id))) or False
 
 
 def recipient_timezone(number: phonenumbers.PhoneNumber, store: Store) -> ZoneInfo:
@@ -110,14 +147,11 @@ def next_send_window(now: datetime, zone: ZoneInfo, opens_hour: int, closes_hour
     return datetime.combine(day, time(opens_hour), tzinfo=zone).astimezone(now.tzinfo)
 
 
-def _over_frequency_cap(message: Message, store: Store, customer: Customer, now: datetime) -> bool:
+def _over_frequency_cap(message: Message, store: Store, customer: Customer, now: datetime, history: History) -> bool:
     """One email per ``email_cap_hours`` and one SMS per ``sms_cap_hours`` across carts; one cart's steps are exempt."""
     hours = store.email_cap_hours if message.channel == "email" else store.sms_cap_hours
     if hours <= 0:
         return False
-    conditions = [Message.customer_id == customer.id, Message.channel == message.channel,
-                  Message.status == MessageStatus.SENT, Message.sent_at > now - timedelta(hours=hours),
-                  Message.id != message.id]
-    if message.cart_id is not None:
-        conditions.append(sa.or_(Message.cart_id.is_(None), Message.cart_id != message.cart_id))
-    return db.session.scalar(sa.select(sa.exists().where(*conditions))) or False
+    since = now - timedelta(hours=hours)
+    return any(sent_at > since and (cart_id is None or message.cart_id is None or cart_id != message.cart_id)
+               for cart_id, sent_at in history.recent_sends.get((customer.id, message.channel), ()))

@@ -7,7 +7,6 @@ from retainful.models import ABANDONED_CART, Cart, Customer, Message, Store
 from retainful.rendering.context import build_context, cart_view
 from retainful.rendering.engine import render_email, render_sms
 from retainful.rendering.links import unsubscribe_url
-from retainful.rendering.overrides import effective_source
 
 
 @dataclass(frozen=True)
@@ -25,14 +24,16 @@ def template_key(message: Message) -> str:
 
 
 def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, recovery_link: str,
-                   open_pixel: str | None, coupon=None) -> Rendered:
-    """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken."""
+                   open_pixel: str | None, coupon=None, overrides: dict[tuple[str, str], str]) -> Rendered:
+    """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken.
+
+    ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`)."""
     key = template_key(message)
     unsubscribe = unsubscribe_url(customer)
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
                             recovery_url=recovery_link, unsubscribe_url=unsubscribe,
                             open_pixel_url=open_pixel if message.channel == "email" else None, coupon=coupon)
-    source = effective_source(store.id, message.channel, key)
+    source = overrides.get((message.channel, key))
     if message.channel == "sms":
         return Rendered(None, render_sms(key, context, source).text, None, None)
     email = render_email(key, context, source)

@@ -23,6 +23,17 @@ def effective_source(store_id: int, channel: str, key: str) -> str | None:
     return current.source if current else None
 
 
+def current_sources(store_id: int) -> dict[tuple[str, str], str]:
+    """Every override the store has in force, keyed by (channel, key), in one query: what a batch of sends reads
+    instead of one lookup per message. Keys reset to the file default are absent."""
+    latest_versions: dict[tuple[str, str], str | None] = {}
+    for channel, key, source in db.session.execute(
+            sa.select(TemplateVersion.channel, TemplateVersion.key, TemplateVersion.source)
+            .where(TemplateVersion.store_id == store_id).order_by(TemplateVersion.version)):
+        latest_versions[channel, key] = source
+    return {name: source for name, source in latest_versions.items() if source is not None}
+
+
 def history(store_id: int, channel: str, key: str) -> list[TemplateVersion]:
     default_source(channel, key)  # refuses unknown keys
     return list(db.session.scalars(
