@@ -5,7 +5,7 @@ import pytest
 
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering.context import CartView, ItemView, SampleCustomer, build_context
-from retainful.rendering.engine import TemplateError, render_email, render_sms, template_keys
+from retainful.rendering.engine import TemplateError, html_to_text, render_email, render_sms, template_keys
 from tests.conftest import cart_body
 
 STEPS = [f"abandoned_cart/step{n}" for n in range(1, 6)]
@@ -24,6 +24,24 @@ def context(items=1, first_name="Alice", currency="USD", locale="en_US", coupon=
                          customer=SampleCustomer(first_name=first_name), recovery_url="https://r.example/r/CODE1234",
                          unsubscribe_url="https://r.example/unsubscribe/TOKEN", open_pixel_url="https://r.example/o/X.gif",
                          coupon=coupon, locale=locale)
+
+
+def test_plain_text_part_reads_like_the_email():
+    html = ("<!DOCTYPE html><html><head><title>Subject</title><style>p { color: red }</style></head><body>"
+            "<!--[if mso]><p>Outlook only</p><![endif]--><div>Hi&nbsp;Alice &amp; co</div>"
+            "<p>Your <b>cart</b> is waiting:<br>2 &times; Mug</p>"
+            "<a href=\"https://shop.example/r/AB&amp;C\">Return to your cart</a> <a href=\"#top\">top</a>"
+            "<table><tr><td>Total</td><td>$25.00</td></tr></table><img src=\"x.png\" alt=\"logo\"></body></html>")
+    assert html_to_text(html) == ("Hi Alice & co\n\nYour cart is waiting:\n2 \u00d7 Mug\n"
+                                  "Return to your cart (https://shop.example/r/AB&C) top\n\nTotal$25.00")
+
+
+def test_plain_text_part_survives_broken_markup():
+    assert html_to_text("<p>unclosed <b>bold <a href='https://x.example'>link") == "unclosed bold link"
+    assert html_to_text("a < b > c <!-- never closed") == "a < b > c"
+    # Linear time, not quadratic (this took minutes with a backtracking pattern); a tag never closed stays as text.
+    huge = "<a href='https://x.example'>" * 20000 + "<div class='" * 20000
+    assert html_to_text(huge) == "<div class='" * 20000
 
 
 def test_defaults_exist_for_every_step_and_the_next_order_coupon():
