@@ -9,7 +9,7 @@ import logging
 import queue
 import random
 import threading
-from collections import Counter
+from collections import Counter, deque
 from contextlib import suppress
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -164,23 +164,33 @@ class Dispatcher:
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
 
     def run_due(self) -> Counter:
-        """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts."""
+        """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts.
+
+        A claimed batch is prepared ``concurrency`` messages at a time, so the first sends start while the rest of
+        the batch is still being rendered, and the pool never waits for a whole batch.
+        """
         with self.app.app_context():
             outbox.reclaim_expired_leases()
         in_flight: set[Future] = set()
+        claimed: deque[tuple[str, list[int]]] = deque()
+        history = policy.History()
         drained = False
         with Recorder(self.app, self.concurrency) as recorder, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
-            while not drained:
-                if len(in_flight) >= self.concurrency * 2:  # enough queued: prepare the next batch when it drains
+            while claimed or not drained:
+                if len(in_flight) >= self.concurrency * 2:  # enough queued: prepare more once some are sent
                     _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    continue
-                claimed = self._claim()
-                drained = claimed is None or len(claimed[1]) < self.batch_size
-                if claimed:
-                    ready, decided = self._prepare(*claimed)
+                elif claimed:
+                    ready, decided = self._prepare(*claimed.popleft(), history)
                     recorder.decided(decided)
                     in_flight |= {pool.submit(self._send, item, recorder) for item in ready}
+                else:
+                    batch = self._claim()
+                    drained = batch is None or len(batch[1]) < self.batch_size
+                    if batch:
+                        owner, ids = batch
+                        claimed.extend((owner, ids[i:i + self.concurrency])
+                                       for i in range(0, len(ids), self.concurrency))
             wait(in_flight)
         if recorder.counts:
             log.info("dispatch: %s", dict(recorder.counts))
@@ -198,27 +208,28 @@ class Dispatcher:
             finally:
                 db.session.remove()
 
-    def _prepare(self, owner: str, ids: list[int]) -> tuple[list[Ready], list[outbox.Outcome]]:
-        """Policy and rendering for a claimed batch in one session. Link codes and recovery coupons are committed
+    def _prepare(self, owner: str, ids: list[int], history: policy.History) -> tuple[list[Ready], list[outbox.Outcome]]:
+        """Policy and rendering for claimed messages in one session. Link codes and recovery coupons are committed
         before anything is sent, so every link in a sent message works. A batch that fails here is left to its
         lease: it expires and the messages are claimed again."""
         with self.app.app_context():
             try:
-                return self._prepare_batch(owner, ids)
+                return self._prepare_batch(owner, ids, history)
             except Exception:
-                log.exception("dispatch: a batch of %d messages could not be prepared; their lease will expire and "
-                              "they are retried", len(ids))
+                log.exception("dispatch: %d messages could not be prepared; their lease will expire and they are "
+                              "retried", len(ids))
                 db.session.rollback()
                 return [], []
             finally:
                 db.session.remove()
 
-    def _prepare_batch(self, owner: str, ids: list[int]) -> tuple[list[Ready], list[outbox.Outcome]]:
+    def _prepare_batch(self, owner: str, ids: list[int], history: policy.History
+                       ) -> tuple[list[Ready], list[outbox.Outcome]]:
         messages = outbox.load_claimed(owner, ids)
         stores = {store_id: db.session.get(Store, store_id) for store_id in {m.store_id for m in messages}}
         overrides = {store_id: current_sources(store_id) for store_id in stores}
         now = clock.now()
-        history = policy.History.load(messages, stores, now)
+        history.read(messages, stores, now)
         ready, decided = [], []
         for message in messages:
             store = stores[message.store_id]

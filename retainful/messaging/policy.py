@@ -3,7 +3,7 @@
 ``decide`` returns Send, Skip(reason) or Defer(until). A skip is recorded on the message with its reason, so the
 store owner sees why a shopper got nothing; a deferral keeps the message and moves its due time.
 What the policy needs to know about other messages and orders is read once per claimed batch (:class:`History`), and
-each decision to send is noted in it, so two messages of one batch cannot both slip under a cap.
+each decision to send is noted in it, so two messages of one run cannot both slip under a cap.
 """
 from __future__ import annotations
 
@@ -38,26 +38,27 @@ def skip(reason: str) -> Decision:
 
 @dataclass
 class History:
-    """Orders and earlier sends of the customers and carts in a batch: the facts behind "ordered", the US SMS limit
-    and the frequency caps."""
+    """Orders and earlier sends of the customers and carts a dispatch run meets: the facts behind "ordered", the US
+    SMS limit and the frequency caps. Read batch by batch and kept for the run, with the run's own decisions to send
+    noted in it (their outcomes may not be written yet)."""
 
     last_order_at: dict[int, datetime] = field(default_factory=dict)  # customer id -> latest order
     carts_with_sms: set[int] = field(default_factory=set)  # carts that already got an SMS
     recent_sends: dict[tuple[int, str], list[tuple[int | None, datetime]]] = field(
         default_factory=lambda: defaultdict(list))  # (customer id, channel) -> [(cart id, sent at)]
 
-    @classmethod
-    def load(cls, messages: list[Message], stores: dict[int, Store], now: datetime) -> History:
-        history = cls()
+    def read(self, messages: list[Message], stores: dict[int, Store], now: datetime) -> None:
+        """Add the facts about these messages' customers and carts (a few statements for the whole batch)."""
         customer_ids = {m.customer_id for m in messages if m.customer_id is not None}
         if not customer_ids:
-            return history
-        history.last_order_at = dict(db.session.execute(
-            sa.select(Order.customer_id, sa.func.max(Order.placed_at))
-            .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)).all())
+            return
+        for customer_id, placed_at in db.session.execute(
+                sa.select(Order.customer_id, sa.func.max(Order.placed_at))
+                .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)):
+            self.last_order_at[customer_id] = max(placed_at, self.last_order_at.get(customer_id, placed_at))
         sms_carts = {m.cart_id for m in messages if m.channel == "sms" and m.cart_id is not None}
         if sms_carts:
-            history.carts_with_sms = set(db.session.scalars(sa.select(Message.cart_id).distinct().where(
+            self.carts_with_sms.update(db.session.scalars(sa.select(Message.cart_id).distinct().where(
                 Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT)))
         cap_hours = max((hours for store in stores.values() for hours in (store.email_cap_hours, store.sms_cap_hours)),
                         default=0)
@@ -66,11 +67,10 @@ class History:
                     sa.select(Message.customer_id, Message.channel, Message.cart_id, Message.sent_at)
                     .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
                            Message.sent_at > now - timedelta(hours=cap_hours))):
-                history.recent_sends[customer_id, channel].append((cart_id, sent_at))
-        return history
+                self.recent_sends[customer_id, channel].append((cart_id, sent_at))
 
     def note_sent(self, message: Message, now: datetime) -> None:
-        """A message of this batch is going out: later messages of the batch must see it."""
+        """A message is going out: later messages of the run must see it."""
         if message.channel == "sms" and message.cart_id is not None:
             self.carts_with_sms.add(message.cart_id)
         if message.customer_id is not None:

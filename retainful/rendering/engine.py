@@ -73,8 +73,14 @@ def default_source(channel: str, key: str) -> str:
 
 
 def _locale(context) -> Locale:
+    return _parsed_locale(context.get("locale") or "en_US")
+
+
+@lru_cache(maxsize=256)
+def _parsed_locale(name: str) -> Locale:
+    """Parsed once per name: every amount and date of every message asks for it."""
     try:
-        return Locale.parse((context.get("locale") or "en_US").replace("-", "_"))
+        return Locale.parse(str(name).replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
         return Locale.parse("en_US")
 
