@@ -229,6 +229,25 @@ def test_frequency_cap_holds_across_carts_but_not_within_one(shop, app):
     assert len(sent(app)) == 2  # the first cart's own step 2 is not capped by its step 1
 
 
+def test_frequency_cap_holds_between_messages_due_in_one_run(shop, app):
+    """Two carts of one shopper falling due together: the dispatcher decides both before either outcome is written."""
+    shop.put_cart("first", email_only())
+    shop.put_cart("second", email_only())
+    at(app, timedelta(minutes=30))
+    step1 = [m for m in messages(app, channel="email") if m.status != "scheduled"]
+    assert sorted((m.status, m.skip_reason) for m in step1) == [("sent", None), ("skipped", "frequency_cap")]
+
+
+def test_us_sms_limit_holds_between_messages_due_in_one_run(shop, app):
+    with app.app_context():
+        store = db.session.get(Store, shop.store_id)
+        update_step(store, 2, sms=True)
+    shop.put_cart("c", cart_body(customer=sms_customer()))
+    at(app, timedelta(hours=6))  # steps 1 and 2 are both due: the first text goes, the second is the one too many
+    assert [(m.status, m.skip_reason) for m in messages(app, channel="sms")] == [
+        ("sent", None), ("skipped", "us_sms_limit")]
+
+
 def test_step_edits_keep_order_and_can_switch_steps_off(shop, app):
     from retainful.errors import FieldError
 
