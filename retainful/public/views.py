@@ -1,4 +1,5 @@
-"""Thin adapters for what shoppers click: a short link, an email's pixel, an unsubscribe link."""
+"""Thin adapters for what shoppers click (a short link, an email's pixel, an unsubscribe link) and for what the
+providers report (inbound SMS, email events)."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from retainful import customers
 from retainful.extensions import db
 from retainful.messaging import tracking
-from retainful.messaging.webhooks import vonage
+from retainful.messaging.webhooks import sendgrid, vonage
 from retainful.models import Customer, Store
 from retainful.rendering.links import read_unsubscribe_token
 
@@ -87,3 +88,24 @@ def vonage_inbound():
     except vonage.InvalidInbound as error:
         return jsonify(error={"code": "invalid_inbound", "message": str(error)}), 400
     return jsonify(opted_out=vonage.handle(inbound))
+
+
+SENDGRID_EVENTS_MAX_BYTES = 8 * 1024 * 1024  # SendGrid batches events; far more than the API's 256 KiB
+
+
+@bp.post("/webhooks/sendgrid/events")
+def sendgrid_events():
+    """SendGrid's Event Webhook (deliveries, opens, clicks, bounces, spam reports). Signed requests only."""
+    request.max_content_length = SENDGRID_EVENTS_MAX_BYTES
+    body = request.get_data(cache=False)
+    try:
+        sendgrid.verify(body, request.headers.get(sendgrid.SIGNATURE_HEADER),
+                        request.headers.get(sendgrid.TIMESTAMP_HEADER),
+                        current_app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"])
+    except sendgrid.InvalidEvents as error:
+        return jsonify(error={"code": "invalid_signature", "message": str(error)}), 401
+    try:
+        events = sendgrid.parse(body)
+    except sendgrid.InvalidEvents as error:
+        return jsonify(error={"code": "invalid_events", "message": str(error)}), 400
+    return jsonify(applied=dict(sendgrid.handle(events)))

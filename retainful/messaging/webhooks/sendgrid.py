@@ -1,0 +1,141 @@
+"""SendGrid Event Webhook: what happened to our emails after SendGrid accepted them.
+
+Deliveries, opens and clicks are stamped on the message (first time only, so a redelivered batch changes nothing).
+A hard bounce, or a drop because the address bounced before or is invalid, suppresses the address in every store: it
+is dead, and mailing it again hurts the sender's reputation. A spam report or an unsubscribe through SendGrid
+unsubscribes that shopper from that store, like our own link. Each event names our message through the ``message_id``
+custom arg the dispatcher sets; the event's address must be the one the message went to.
+
+Every request must carry SendGrid's ECDSA signature (P-256, SHA-256 over the timestamp header followed by the raw
+body), checked with the SDK's verifier against ``SENDGRID_WEBHOOK_PUBLIC_KEY``. Message ids are small integers, so an
+unsigned endpoint would let anyone suppress every shopper: without a key the endpoint refuses everything.
+"""
+from __future__ import annotations
+
+import binascii
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sendgrid.helpers.eventwebhook import EventWebhook
+from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
+
+from retainful import clock
+from retainful.customers import normalise_email, unsubscribe
+from retainful.extensions import db
+from retainful.models import Customer, Message, Store
+from retainful.recovery import cancel_pending
+
+SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE
+TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP
+# Drop reasons that mean the address itself is unusable (SendGrid's own suppression lists say so).
+DEAD_ADDRESS_DROPS = frozenset({"Bounced Address", "Invalid", "Invalid Email Address"})
+STAMPS = {"delivered": "delivered_at", "open": "opened_at", "click": "clicked_at"}
+
+
+class InvalidEvents(ValueError):
+    """Not a batch we may act on: a bad signature, or a body that is not SendGrid's JSON array of events."""
+
+
+def verify(body: bytes, signature: str | None, timestamp: str | None, public_key: str) -> None:
+    if not public_key:
+        raise InvalidEvents("the event webhook is not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)")
+    if not signature or not timestamp:
+        raise InvalidEvents("unsigned")
+    try:
+        verifier = EventWebhook(public_key)
+        valid = verifier.verify_signature(body.decode("utf-8"), signature, timestamp)
+    except (ValueError, TypeError, binascii.Error):  # an undecodable body, signature or key
+        valid = False
+    if not valid:
+        raise InvalidEvents("bad signature")
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    message_id: int
+    email: str
+    at: datetime
+    reason: str | None = None
+    bounce_type: str | None = None
+    machine_open: bool = False
+
+
+def parse(body: bytes) -> list[Event]:
+    """The events that concern our messages; others (no ``message_id`` custom arg, or malformed) are left out."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidEvents("the body is not JSON") from None
+    if not isinstance(payload, list):
+        raise InvalidEvents("the body must be a JSON array of events")
+    events = []
+    for item in payload:
+        event = _event(item) if isinstance(item, dict) else None
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event(item: dict) -> Event | None:
+    try:
+        message_id = int(str(item["message_id"]))
+        at = datetime.fromtimestamp(int(item["timestamp"]), timezone.utc)
+        kind, email = str(item["event"]), normalise_email(str(item["email"]))
+    except (KeyError, ValueError, TypeError, OverflowError, OSError):
+        return None
+    reason = item.get("reason")
+    return Event(kind, message_id, email, min(at, clock.now()), str(reason)[:500] if reason else None,
+                 item.get("type"), item.get("sg_machine_open") is True)
+
+
+def handle(events: list[Event]) -> Counter:
+    """Apply a batch; returns how many events of each kind were applied (and how many were ``ignored``)."""
+    ids = {event.message_id for event in events}
+    messages = {m.id: m for m in db.session.scalars(sa.select(Message).where(Message.id.in_(ids)))} if ids else {}
+    applied: Counter = Counter()
+    for event in events:
+        message = messages.get(event.message_id)
+        if message is None or message.channel != "email" or message.recipient != event.email:
+            applied["ignored"] += 1
+            continue
+        applied[event.kind if _apply(event, message) else "ignored"] += 1
+    db.session.commit()
+    return applied
+
+
+def _apply(event: Event, message: Message) -> bool:
+    if event.kind in STAMPS and not event.machine_open:  # Apple Mail's privacy proxy opens everything
+        column = STAMPS[event.kind]
+        if getattr(message, column) is None:
+            setattr(message, column, event.at)
+        return True
+    if event.kind == "bounce" and event.bounce_type != "blocked":  # "blocked" is the receiver's mood, not the address
+        message.bounced_at = message.bounced_at or event.at
+        message.error = f"bounced: {event.reason or 'no reason given'}"[:1000]
+        _suppress_address(event)
+        return True
+    if event.kind == "dropped":
+        message.error = f"dropped by SendGrid: {event.reason or 'no reason given'}"[:1000]
+        if event.reason in DEAD_ADDRESS_DROPS:
+            _suppress_address(event)
+        return True
+    if event.kind in ("spamreport", "unsubscribe", "group_unsubscribe") and message.customer_id is not None:
+        customer = db.session.get(Customer, message.customer_id)
+        if customer is not None:
+            unsubscribe(customer, source=f"sendgrid:{event.kind}")
+        return True
+    return False
+
+
+def _suppress_address(event: Event) -> None:
+    """No more email to this address from any store, and what is pending for it is cancelled."""
+    same_address = (Customer.store_id.in_(sa.select(Store.id)),  # probes the (store, lower(email)) index per store
+                    sa.func.lower(Customer.email) == event.email.lower(), Customer.email_suppressed_at.is_(None))
+    for customer in db.session.scalars(sa.select(Customer).where(*same_address)):
+        customer.email_suppressed_at = event.at
+        customer.email_suppression_reason = ("hard bounce" if event.kind == "bounce" else f"dropped: {event.reason}")[:64]
+        cancel_pending(customer_id=customer.id, channel="email")
