@@ -13,9 +13,13 @@ What it does, in one run:
    ``gunicorn -w N -b 127.0.0.1:<port>`` and drives it from a separate load process;
 3. serves the real app (``wsgi:app``) with the same gunicorn flags and drives ``PUT /api/v1/carts/<token>`` the same
    way: 5-item carts, half new tokens, half updates of carts created during the warm-up;
-4. prints requests/s, p50/p99 latency and errors for both, and PASS/FAIL against the target (cart throughput >= 30%
-   of the bare endpoint's, cart p99 < 50 ms). The exit status is 0 whether or not the target is met; it is non-zero
-   only when something crashed.
+4. prints requests/s, p50/p99 latency and errors for both, the CPU time the gunicorn processes (and, for the cart
+   endpoint, the database's server processes) spent per request, and PASS/FAIL against the target (cart throughput
+   >= 30% of the bare endpoint's, cart p99 < 50 ms). The exit status is 0 whether or not the target is met; it is
+   non-zero only when something crashed.
+
+The CPU figures count every request the server answered in the run (warm-up included); they move much less than
+throughput when other work shares the machine, so they compare code changes best.
 
 The servers run one after the other, never together, and are stopped at the end; the scratch database is dropped
 even when the run fails. Only 127.0.0.1 is ever contacted by the load generator.
@@ -219,6 +223,62 @@ def load_in_subprocess(config: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# CPU accounting (Linux /proc; the figures are left out elsewhere)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes; ones that are gone count as 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its children (gunicorn's master and its workers)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == root:
+                children.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return [root, *children]
+
+
+def database_backends(database_url: str) -> list[int]:
+    """The server processes serving the scratch database (the app's pooled connections stay open between requests)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalars())
+    finally:
+        engine.dispose()
+
+
+def measured_load(config: dict, server_pid: int, database_url: str | None = None) -> dict:
+    """Run the load; add the CPU per request of the server's processes and, if given, of the database backends."""
+    if not Path("/proc/self/stat").exists():
+        return load_in_subprocess(config)
+    server = process_tree(server_pid)
+    server_before = cpu_seconds(server)
+    result = load_in_subprocess(config)
+    answered = config["warmup"] + result["requests"]
+    result["server_cpu_ms"] = (cpu_seconds(server) - server_before) / answered * 1000
+    if database_url:  # the backends only exist once the load has opened them, so their whole life is counted
+        result["database_cpu_ms"] = cpu_seconds(database_backends(database_url)) / answered * 1000
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Scratch database, CLI, gunicorn
 
 
@@ -270,7 +330,7 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(app_spec: str, workers: int, env: dict, log_path: Path):
-    """Serve ``app_spec`` with gunicorn on a free local port; yield its base URL once /healthz answers 200."""
+    """Serve ``app_spec`` with gunicorn on a free local port; yield (base URL, master pid) once /healthz answers 200."""
     import requests
 
     port = free_port()
@@ -292,7 +352,7 @@ def gunicorn(app_spec: str, workers: int, env: dict, log_path: Path):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn {app_spec} did not answer /healthz in 30 s:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield base_url
+        yield base_url, proc.pid
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -311,9 +371,12 @@ def print_report(bare: dict, cart: dict, args, workers: int) -> None:
     print()
     print(f"gunicorn -w {workers} (sync), load: {args.concurrency} threads in a separate process, "
           f"{args.requests} measured requests per endpoint after {args.warmup} warm-up")
-    print(f"{'endpoint':<20}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>9}")
+    print(f"{'endpoint':<20}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>9}{'CPU ms/req: server':>21}{'db':>7}")
     for row in (bare, cart):
-        print(f"{row['label']:<20}{row['rps']:>9.0f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}{row['errors']:>9}")
+        cpu = "".join(f"{row[key]:>{width}.2f}" if key in row else f"{'-':>{width}}"
+                      for key, width in (("server_cpu_ms", 21), ("database_cpu_ms", 7)))
+        print(f"{row['label']:<20}{row['rps']:>9.0f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}{row['errors']:>9}"
+              f"{cpu}")
     for row in (bare, cart):
         if row["timed_out"]:
             print(f"note: {row['label']} hit the {args.time_cap:.0f} s cap after {row['requests']} of "
@@ -364,13 +427,12 @@ def main() -> int:
             common = {"requests": args.requests, "warmup": args.warmup, "concurrency": args.concurrency,
                       "time_cap": args.time_cap, "run_id": run_id}
 
-            with gunicorn("bench.bare_app:app", args.workers, env, instance / "gunicorn-bare.log") as base_url:
-                bare = load_in_subprocess({**common, "label": BARE_LABEL, "base_url": base_url, "path": "/bare",
-                                           "headers": {}})
-            with gunicorn("wsgi:app", args.workers, env, instance / "gunicorn-cart.log") as base_url:
-                cart = load_in_subprocess({**common, "label": CART_LABEL, "base_url": base_url,
-                                           "path": "/api/v1/carts",
-                                           "headers": {"Authorization": f"Bearer {issued['api_key']}"}})
+            with gunicorn("bench.bare_app:app", args.workers, env, instance / "gunicorn-bare.log") as (base_url, pid):
+                bare = measured_load({**common, "label": BARE_LABEL, "base_url": base_url, "path": "/bare",
+                                      "headers": {}}, pid)
+            with gunicorn("wsgi:app", args.workers, env, instance / "gunicorn-cart.log") as (base_url, pid):
+                cart = measured_load({**common, "label": CART_LABEL, "base_url": base_url, "path": "/api/v1/carts",
+                                      "headers": {"Authorization": f"Bearer {issued['api_key']}"}}, pid, database_url)
             for row in (bare, cart):
                 for sample in row["error_samples"]:
                     print(f"{row['label']} error: {sample}", file=sys.stderr)
