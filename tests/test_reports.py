@@ -205,4 +205,5 @@ def test_bad_dates_are_400(shop, query):
 def test_reports_are_store_scoped(history, make_store):
     other = make_store(name="Other", domain="other.example")
     assert get(other, "summary")["carts_created"] == 0
+    assert get(other, "funnel")["steps"] == []  # no cohort: its message lookups match nothing
     assert history.client.get("/api/v1/reports/summary").status_code == 401

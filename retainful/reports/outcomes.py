@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Coupon, CouponKind, CouponRedemption, Order, Store
 from retainful.orders.attribution import VOID_STATUSES
 from retainful.reports.period import Period, today
-from retainful.reports.recovery import ZERO, _ratio, recovered_orders
+from retainful.reports.recovery import CREDITED, ZERO, _ratio
 
 MIN_HISTORY_COVERAGE = 0.75  # orders must reach back over 3/4 of the "before" window for a fair comparison
 MIN_HOLDOUT_SAMPLE = 30  # per group; below this a confidence interval says more about noise than lift
@@ -29,53 +30,64 @@ def _valid_orders(store: Store):
 def coupon_report(store: Store, period: Period) -> dict[str, Any]:
     """Per kind: coupons issued in the period, how many were redeemed (through the API or seen on an order), and the
     orders that used them with their revenue. Issued codes stay in SQL as a subquery: a month can issue more codes
-    than a statement may carry as parameters."""
-    report = {}
-    for kind in (CouponKind.RECOVERY, CouponKind.NEXT_ORDER):
-        issued = (sa.select(Coupon.id, Coupon.code)
-                  .where(Coupon.store_id == store.id, Coupon.kind == kind, Coupon.created_at >= period.start,
-                         Coupon.created_at < period.end).subquery())
-        codes = set(db.session.scalars(sa.select(issued.c.code)))
-        redeemed = set(db.session.scalars(sa.select(issued.c.code).join(
-            CouponRedemption, CouponRedemption.coupon_id == issued.c.id).distinct()))
-        used = []
-        if codes:  # orders since the period began that carry one of these codes
-            for total, order_codes in db.session.execute(sa.select(Order.total, Order.coupon_codes).where(
-                    *_valid_orders(store), Order.placed_at >= period.start)):
-                hits = codes.intersection(order_codes or ())
+    than a statement may carry as parameters. Orders are read once for both kinds, and only those carrying a code."""
+    kinds = (CouponKind.RECOVERY, CouponKind.NEXT_ORDER)
+    issued = (sa.select(Coupon.id, Coupon.kind, Coupon.code)
+              .where(Coupon.store_id == store.id, Coupon.kind.in_(kinds), Coupon.created_at >= period.start,
+                     Coupon.created_at < period.end).subquery())
+    codes: dict[str, set] = {kind: set() for kind in kinds}
+    redeemed: dict[str, set] = {kind: set() for kind in kinds}
+    for found, query in ((codes, sa.select(issued.c.kind, issued.c.code)),
+                         (redeemed, sa.select(issued.c.kind, issued.c.code).join(
+                             CouponRedemption, CouponRedemption.coupon_id == issued.c.id).distinct())):
+        for kind, code in db.session.connection().execute(query):  # Core: 100k+ plain rows, no ORM result handling
+            found[kind].add(code)
+    used: dict[str, list] = {kind: [] for kind in kinds}
+    if any(codes.values()):  # orders since the period began that carry one of these codes
+        for total, order_codes in db.session.execute(sa.select(Order.total, Order.coupon_codes).where(
+                *_valid_orders(store), Order.placed_at >= period.start,
+                sa.cast(Order.coupon_codes, sa.Text) != "[]")):  # most orders carry none: skip them in SQL
+            for kind in kinds:
+                hits = codes[kind].intersection(order_codes or ())
                 if hits:
-                    used.append(total)
-                    redeemed |= hits
-        report[kind] = {"issued": len(codes), "redeemed": len(redeemed),
-                        "redemption_rate": _ratio(len(redeemed), len(codes)),
-                        "orders": len(used), "revenue": sum((Decimal(t) for t in used), ZERO)}
+                    used[kind].append(total)
+                    redeemed[kind] |= hits
+    report: dict[str, Any] = {kind: {"issued": len(codes[kind]), "redeemed": len(redeemed[kind]),
+                                     "redemption_rate": _ratio(len(redeemed[kind]), len(codes[kind])),
+                                     "orders": len(used[kind]), "revenue": sum((Decimal(t) for t in used[kind]), ZERO)}
+                              for kind in kinds}
     report["currency"] = store.currency
     return report
+
+
+def _per_day(days, column, conditions, *measures) -> defaultdict[str, tuple]:
+    """``measures`` of the rows whose ``column`` falls in each store-local day, by day (zeros for a day with none)."""
+    query = (sa.select(days.c.day, *measures).select_from(days)
+             .join(column.table, sa.and_(column >= days.c.day_start, column < days.c.day_end, *conditions))
+             .group_by(days.c.day))
+    zeros = (0,) * len(measures)
+    return defaultdict(lambda: zeros, {day: tuple(values) for day, *values in db.session.execute(query)})
+
+
+def _total(*conditions):
+    """The sum of the order totals (of those meeting ``conditions``), 0 when there are none."""
+    return sa.func.coalesce(sa.func.sum(Order.total).filter(*conditions), 0)
 
 
 def daily(store: Store, period: Period) -> list[dict[str, Any]]:
     """One row per store-local day: carts created and abandoned, orders and revenue, recovered carts and revenue."""
     days = period.day_bounds()
-
-    def per_day(column, *conditions, value=None):
-        measure = sa.func.count(column) if value is None else sa.func.coalesce(sa.func.sum(value), 0)
-        query = (sa.select(days.c.day, measure).select_from(days)
-                 .join(column.table, sa.and_(column >= days.c.day_start, column < days.c.day_end, *conditions))
-                 .group_by(days.c.day))
-        return dict(db.session.execute(query).all())
-
-    created = per_day(Cart.created_at, Cart.store_id == store.id)
-    abandoned = per_day(Cart.abandoned_at, Cart.store_id == store.id)
-    orders = per_day(Order.placed_at, *_valid_orders(store))
-    revenue = per_day(Order.placed_at, *_valid_orders(store), value=Order.total)
-    recovered = per_day(Order.placed_at, *recovered_orders(store))
-    recovered_revenue = per_day(Order.placed_at, *recovered_orders(store), value=Order.total)
+    created = _per_day(days, Cart.created_at, (Cart.store_id == store.id,), sa.func.count(Cart.id))
+    abandoned = _per_day(days, Cart.abandoned_at, (Cart.store_id == store.id,), sa.func.count(Cart.id))
+    orders = _per_day(days, Order.placed_at, _valid_orders(store), sa.func.count(Order.id), _total(),
+                      sa.func.count(Order.id).filter(CREDITED), _total(CREDITED))
     rows = []
     for day in period.days:
         key = day.isoformat()
-        rows.append({"date": key, "carts_created": created.get(key, 0), "abandoned": abandoned.get(key, 0),
-                     "orders": orders.get(key, 0), "revenue": Decimal(revenue.get(key, 0)),
-                     "recovered": recovered.get(key, 0), "recovered_revenue": Decimal(recovered_revenue.get(key, 0))})
+        count, revenue, recovered, recovered_revenue = orders[key]
+        rows.append({"date": key, "carts_created": created[key][0], "abandoned": abandoned[key][0], "orders": count,
+                     "revenue": Decimal(revenue), "recovered": recovered,
+                     "recovered_revenue": Decimal(recovered_revenue)})
     return rows
 
 
@@ -89,17 +101,13 @@ def daily_csv(store: Store, period: Period) -> str:
 
 
 def _window(store: Store, period: Period) -> dict[str, Any]:
-    orders, revenue = db.session.execute(sa.select(sa.func.count(Order.id), sa.func.coalesce(
-        sa.func.sum(Order.total), 0)).where(*_valid_orders(store), Order.placed_at >= period.start,
-                                            Order.placed_at < period.end)).one()
-    carts = db.session.scalar(sa.select(sa.func.count(Cart.id)).where(
-        Cart.store_id == store.id, Cart.created_at >= period.start, Cart.created_at < period.end))
-    abandoned = db.session.scalar(sa.select(sa.func.count(Cart.id)).where(
-        Cart.store_id == store.id, Cart.created_at >= period.start, Cart.created_at < period.end,
-        Cart.abandoned_at.is_not(None)))
-    recovered = Decimal(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Order.total), 0)).where(
-        *recovered_orders(store), Order.placed_at >= period.start, Order.placed_at < period.end)))
-    revenue = Decimal(revenue)
+    orders, revenue, recovered = db.session.execute(
+        sa.select(sa.func.count(Order.id), _total(), _total(CREDITED))
+        .where(*_valid_orders(store), Order.placed_at >= period.start, Order.placed_at < period.end)).one()
+    carts, abandoned = db.session.execute(sa.select(
+        sa.func.count(Cart.id), sa.func.count(Cart.id).filter(Cart.abandoned_at.is_not(None))).where(
+        Cart.store_id == store.id, Cart.created_at >= period.start, Cart.created_at < period.end)).one()
+    revenue, recovered = Decimal(revenue), Decimal(recovered)
     return {"from": period.start_date.isoformat(), "to": period.end_date.isoformat(), "orders": orders,
             "revenue": revenue, "average_order_value": (revenue / orders).quantize(Decimal("0.01")) if orders else ZERO,
             "abandonment_rate": _ratio(abandoned, carts), "recovered_revenue": recovered,
@@ -146,13 +154,17 @@ def holdout(store: Store, period: Period) -> dict[str, Any]:
     base = (Cart.store_id == store.id, Cart.abandoned_at >= period.start, Cart.abandoned_at < period.end,
             Cart.reachable.is_(True))
     ordered = (CartStatus.RECOVERED, CartStatus.CONVERTED)
+    carts = {group: (n, wins) for group, n, wins in db.session.execute(
+        sa.select(Cart.control_group, sa.func.count(Cart.id), sa.func.count(Cart.id).filter(Cart.status.in_(ordered)))
+        .where(*base).group_by(Cart.control_group))}
+    revenue = dict(db.session.execute(
+        sa.select(Cart.control_group, _total()).join(Cart, Cart.id == Order.cart_id)
+        .where(*base, *_valid_orders(store)).group_by(Cart.control_group)).all())
     groups = {}
     for name, in_control in (("messaged", False), ("control", True)):
-        n, wins = db.session.execute(sa.select(sa.func.count(Cart.id), sa.func.count(
-            sa.case((Cart.status.in_(ordered), 1)))).where(*base, Cart.control_group.is_(in_control))).one()
-        value = Decimal(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Order.total), 0)).join(
-            Cart, Cart.id == Order.cart_id).where(*base, *_valid_orders(store), Cart.control_group.is_(in_control))))
-        groups[name] = {"carts": n, "ordered": wins, "rate": _ratio(wins, n), "revenue": value}
+        n, wins = carts.get(in_control, (0, 0))
+        groups[name] = {"carts": n, "ordered": wins, "rate": _ratio(wins, n),
+                        "revenue": Decimal(revenue.get(in_control, 0))}
     treated, control = groups["messaged"], groups["control"]
     result = {"holdout_percent": store.holdout_percent, "currency": store.currency, **groups,
               "lift": None, "ci95": None, "p_value": None, "incremental_revenue": None, "significant": None}
