@@ -314,6 +314,14 @@ def retainful(env: dict, *args: str) -> str:
     return proc.stdout
 
 
+# Each seeded cart's three lines, as the cart API stores them (cart.lines).
+CART_LINES = [
+    {"product_id": product_id, "sku": sku, "name": name, "quantity": quantity, "price": price,
+     "image_url": f"https://bench.example/img/{sku.lower()}.jpg", "product_url": f"https://bench.example/p/{product_id}"}
+    for product_id, sku, name, quantity, price in (("1001", "MUG-RED", "Red enamel mug", 1, "12.50"),
+                                                   ("2040", "TEA-SAMP", "Loose-leaf tea sampler", 2, "8.00"),
+                                                   ("3307", "KETTLE-S", "Stovetop kettle, 1.2 l", 1, "39.90"))
+]
 SEED_SQL = """
 WITH cu AS (
     INSERT INTO customer (store_id, external_id, email, first_name, last_name, locale, email_consent,
@@ -323,23 +331,13 @@ WITH cu AS (
     FROM generate_series(1, :n) AS g
     RETURNING id, external_id
 ), ca AS (
-    INSERT INTO cart (store_id, token, customer_id, status, currency, subtotal, total, item_count, recovery_url,
+    INSERT INTO cart (store_id, token, customer_id, status, currency, subtotal, total, item_count, lines, recovery_url,
                       reachable, last_activity_at, abandon_due_at, abandoned_at, lost_due_at, created_at)
-    SELECT :store_id, cu.external_id, cu.id, 'abandoned', 'USD', 70.35, 75.30, 4, 'https://bench.example/cart',
-           true, now() - interval '1 hour', NULL, now() - interval '45 minutes', now() + interval '8 days',
-           now() - interval '1 hour'
+    SELECT :store_id, cu.external_id, cu.id, 'abandoned', 'USD', 70.35, 75.30, 4, CAST(:lines AS json),
+           'https://bench.example/cart', true, now() - interval '1 hour', NULL, now() - interval '45 minutes',
+           now() + interval '8 days', now() - interval '1 hour'
     FROM cu
     RETURNING id, customer_id
-), items AS (
-    INSERT INTO cart_item (cart_id, position, product_id, sku, name, quantity, price, image_url, product_url)
-    SELECT ca.id, p.position, p.product_id, p.sku, p.name, p.quantity, p.price,
-           'https://bench.example/img/' || lower(p.sku) || '.jpg', 'https://bench.example/p/' || p.product_id
-    FROM ca CROSS JOIN (VALUES
-        (1, '1001', 'MUG-RED', 'Red enamel mug', 1, 12.50),
-        (2, '2040', 'TEA-SAMP', 'Loose-leaf tea sampler', 2, 8.00),
-        (3, '3307', 'KETTLE-S', 'Stovetop kettle, 1.2 l', 1, 39.90)
-    ) AS p(position, product_id, sku, name, quantity, price)
-    RETURNING 1
 )
 INSERT INTO message (store_id, cart_id, customer_id, step_id, kind, channel, status, due_at, attempts,
                      created_at, updated_at)
@@ -379,12 +377,13 @@ class Database:
         print(f"seeding {n} messages ({tag})", file=sys.stderr)
         with self.engine.begin() as conn:
             ids = [row[0] for row in conn.execute(self.sa.text(SEED_SQL),
-                                                  {"store_id": store_id, "step_id": step_id, "tag": tag, "n": n})]
+                                                  {"store_id": store_id, "step_id": step_id, "tag": tag, "n": n,
+                                                   "lines": json.dumps(CART_LINES)})]
         lo, hi = min(ids), max(ids)
         if hi - lo + 1 != n:
             raise RuntimeError(f"expected {n} contiguous message ids, got {lo}..{hi}")
         with self.autocommit.connect() as conn:  # fresh statistics, so the claim query plans like production
-            conn.execute(self.sa.text("VACUUM ANALYZE message, cart, customer, cart_item"))
+            conn.execute(self.sa.text("VACUUM ANALYZE message, cart, customer"))
         return lo, hi
 
     def retire(self, ids: tuple[int, int] | None) -> None:

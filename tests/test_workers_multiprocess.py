@@ -67,14 +67,11 @@ def _seed_due_emails(app, count: int) -> tuple[int, list[int]]:
                     RETURNING id
                 )
                 INSERT INTO cart (store_id, token, customer_id, status, currency, subtotal, total, item_count,
-                                  recovery_url, reachable, last_activity_at, abandoned_at, created_at)
+                                  lines, recovery_url, reachable, last_activity_at, abandoned_at, created_at)
                 SELECT :store, 'tok-' || id, id, 'abandoned', 'USD', 12.50, 12.50, 1,
+                       '[{"product_id": "101", "name": "Red mug", "quantity": 1, "price": "12.50"}]',
                        'https://acme.example/cart', true, :active, :abandoned, :active
                 FROM customers
-            """), params)
-            conn.execute(sa.text("""
-                INSERT INTO cart_item (cart_id, position, product_id, name, quantity, price)
-                SELECT id, 0, '101', 'Red mug', 1, 12.50 FROM cart WHERE store_id = :store
             """), params)
             ids = list(conn.execute(sa.text("""
                 INSERT INTO message (store_id, cart_id, customer_id, step_id, kind, channel, status, due_at,

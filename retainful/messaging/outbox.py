@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Cart, Message, MessageStatus
+from retainful.models import Message, MessageStatus
 
 
 def reclaim_expired_leases() -> int:
@@ -112,7 +112,7 @@ def load_claimed(owner: str, ids: list[int]) -> list[Message]:
     return list(db.session.scalars(
         sa.select(Message)
         .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
-        .options(selectinload(Message.cart).selectinload(Cart.items), selectinload(Message.customer),
-                 selectinload(Message.step), selectinload(Message.coupon))
+        .options(selectinload(Message.cart), selectinload(Message.customer), selectinload(Message.step),
+                 selectinload(Message.coupon))
         .order_by(Message.due_at, Message.id)
     ))

@@ -1,5 +1,5 @@
 """The data model: one module per aggregate. Every row belongs to one store."""
-from retainful.models.cart import Cart, CartItem, CartStatus
+from retainful.models.cart import Cart, CartLine, CartStatus
 from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, DiscountType, SyncState
 from retainful.models.customer import CHANNELS, ConsentEvent, Customer
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
@@ -10,7 +10,7 @@ from retainful.models.template import TemplateVersion
 from retainful.models.user import Role, User, user_store
 
 __all__ = [
-    "ABANDONED_CART", "CHANNELS", "Cart", "CartItem", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
+    "ABANDONED_CART", "CHANNELS", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
 ]

@@ -1,8 +1,10 @@
 """A storefront cart and its lines."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -59,37 +61,48 @@ class Cart(db.Model):
     lost_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # after the last step + grace, if no order
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
 
     customer: Mapped[Customer | None] = relationship()
-    items: Mapped[list["CartItem"]] = relationship(
-        back_populates="cart", cascade="all, delete-orphan", order_by="CartItem.position", passive_deletes=True
-    )
+
+    @property
+    def items(self) -> list[CartLine]:
+        return [CartLine.from_stored(line, self.currency) for line in self.lines]
 
     @property
     def is_guest(self) -> bool:
         return self.customer is None or self.customer.is_guest
 
 
-class CartItem(db.Model):
-    __tablename__ = "cart_item"
+LINE_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price", "image_url", "product_url")
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cart_id: Mapped[int] = mapped_column(sa.ForeignKey("cart.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column()
-    product_id: Mapped[str] = mapped_column(sa.String(64))
-    variant_id: Mapped[str | None] = mapped_column(sa.String(64))
-    sku: Mapped[str | None] = mapped_column(sa.String(100))
-    name: Mapped[str] = mapped_column(sa.String(300))
-    quantity: Mapped[int] = mapped_column()
-    price: Mapped[Decimal] = mapped_column(MONEY)
-    image_url: Mapped[str | None] = mapped_column(sa.String(2048))
-    product_url: Mapped[str | None] = mapped_column(sa.String(2048))
 
-    cart: Mapped[Cart] = relationship(back_populates="items")
+@dataclass(frozen=True)
+class CartLine:
+    """One line of a cart. Lines live in the cart's row as JSON (``Cart.lines``): a report always replaces the whole
+    list, and nothing looks a line up on its own, so rows of their own cost a DELETE and an INSERT per report for
+    nothing."""
 
-    @property
-    def currency(self) -> str:
-        return self.cart.currency
+    product_id: str
+    name: str
+    quantity: int
+    price: Decimal
+    currency: str
+    variant_id: str | None = None
+    sku: str | None = None
+    image_url: str | None = None
+    product_url: str | None = None
+
+    @classmethod
+    def from_stored(cls, line: dict[str, Any], currency: str) -> CartLine:
+        return cls(**{**line, "price": Decimal(line["price"]), "currency": currency})
+
+    @staticmethod
+    def stored(item: dict[str, Any]) -> dict[str, Any]:
+        """A reported item as kept in ``Cart.lines``: the price as an exact decimal string, absent fields left out."""
+        line = {field: item.get(field) for field in LINE_FIELDS if item.get(field) is not None}
+        line["price"] = str(line["price"])
+        return line
 
     @property
     def line_total(self) -> Decimal:

@@ -1,0 +1,68 @@
+"""Migrations that move data: a store upgraded with data in it keeps it, and a downgrade gives it back."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from retainful import create_app
+from retainful.extensions import db
+from retainful.stores import create_store
+from tests.conftest import _postgres_server_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """A database of its own (the shared test databases stay at the newest revision)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    server = _postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL is not reachable")
+    base = sa.make_url(server).set(drivername="postgresql+psycopg")
+    name = f"retainful_migrations_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_cart_lines_move_into_the_cart_row_and_back(empty_database):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        upgrade(revision="0006")
+        store_id = create_store("Acme", "acme.example").store.id
+        with db.engine.begin() as conn:
+            for token in ("two-lines", "empty"):
+                conn.execute(sa.text(
+                    "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
+                    "control_group, last_activity_at, created_at) VALUES (:store, :token, 'live', 'EUR', 20, 20, 3, "
+                    "false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"store": store_id, "token": token})
+            cart_id = conn.execute(sa.text("SELECT id FROM cart WHERE token = 'two-lines'")).scalar()
+            conn.execute(sa.text(  # stored out of order: the position decides
+                "INSERT INTO cart_item (cart_id, position, product_id, sku, name, quantity, price) VALUES "
+                "(:cart, 1, 'p2', NULL, 'Tea \"Earl\" Grey', 2, 4.25), (:cart, 0, 'p1', 'MUG', 'Mug', 1, 11.5)"),
+                {"cart": cart_id})
+
+        upgrade()
+        with db.engine.connect() as conn:
+            lines = dict(conn.execute(sa.select(sa.column("token"), sa.column("lines", sa.JSON))
+                                      .select_from(sa.table("cart"))).all())
+        assert lines["empty"] == []
+        assert [(line["product_id"], line["name"], line["quantity"], float(line["price"])) for line in
+                lines["two-lines"]] == [("p1", "Mug", 1, 11.5), ("p2", 'Tea "Earl" Grey', 2, 4.25)]
+        assert "sku" not in lines["two-lines"][1]  # absent fields are left out, not stored as null
+        db.session.remove()
+
+        downgrade(revision="0006")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT cart_id, position, product_id, sku, quantity, price FROM cart_item "
+                                        "ORDER BY position")).all()
+        assert [(r.cart_id, r.position, r.product_id, r.sku, r.quantity, float(r.price)) for r in rows] == [
+            (cart_id, 0, "p1", "MUG", 1, 11.5), (cart_id, 1, "p2", None, 2, 4.25)]
+        upgrade()
+        db.engine.dispose()
