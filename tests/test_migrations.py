@@ -66,3 +66,41 @@ def test_cart_lines_move_into_the_cart_row_and_back(empty_database):
             (cart_id, 0, "p1", "MUG", 1, 11.5), (cart_id, 1, "p2", None, 2, 4.25)]
         upgrade()
         db.engine.dispose()
+
+
+def test_carts_learn_when_they_were_first_messaged_and_clicked(empty_database):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        upgrade(revision="0007")
+        store_id = create_store("Acme", "acme.example").store.id
+        with db.engine.begin() as conn:
+            for token in ("messaged", "quiet"):
+                conn.execute(sa.text(
+                    "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
+                    "control_group, last_activity_at, created_at) VALUES (:store, :token, 'abandoned', 'EUR', 20, "
+                    "20, 1, true, false, '2026-03-02 09:00:00+00:00', '2026-03-02 09:00:00+00:00')"),
+                    {"store": store_id, "token": token})
+            carts = dict(conn.execute(sa.text("SELECT token, id FROM cart")).all())
+            for status, sent, clicked in (("sent", "2026-03-02 09:30:00+00:00", None),
+                                          ("sent", "2026-03-02 15:00:00+00:00", "2026-03-02 16:00:00+00:00"),
+                                          ("scheduled", None, None)):
+                conn.execute(sa.text(
+                    "INSERT INTO message (store_id, cart_id, kind, channel, status, due_at, attempts, sent_at, "
+                    "clicked_at, created_at, updated_at) VALUES (:store, :cart, 'abandoned_cart', 'email', :status, "
+                    "'2026-03-02 09:30:00+00:00', 1, :sent, :clicked, '2026-03-02 09:00:00+00:00', "
+                    "'2026-03-02 09:00:00+00:00')"),
+                    {"store": store_id, "cart": carts["messaged"], "status": status, "sent": sent, "clicked": clicked})
+
+        upgrade()
+        with db.engine.connect() as conn:
+            times = {token: (messaged, clicked) for token, messaged, clicked in conn.execute(sa.text(
+                "SELECT token, messaged_at, clicked_at FROM cart"))}
+        assert times["quiet"] == (None, None)
+        messaged, clicked = times["messaged"]
+        assert str(messaged).startswith("2026-03-02 09:30") and str(clicked).startswith("2026-03-02 16:00")
+        db.session.remove()
+        downgrade(revision="0007")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM message")).scalar() == 3  # nothing cascaded away
+        upgrade()
+        db.engine.dispose()

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from retainful import clock
 from retainful.extensions import db
 from retainful.messaging.webhooks import sendgrid
-from retainful.models import Customer, Message
+from retainful.models import Cart, Customer, Message
 from tests.conftest import T0, cart_body
 from tests.test_recovery_sequence import at, messages, walk
 
@@ -93,6 +93,8 @@ def test_deliveries_opens_and_clicks_are_stamped_once(app, shop, client, signing
     assert stamped.delivered_at == T0 + timedelta(minutes=31)
     assert stamped.opened_at == T0 + timedelta(minutes=40)  # the proxy's machine open does not count
     assert stamped.clicked_at == T0 + timedelta(minutes=41)
+    cart = reload(app, Cart, message.cart_id)  # the reports count clicked carts from the cart
+    assert (cart.messaged_at, cart.clicked_at) == (T0 + timedelta(minutes=30), T0 + timedelta(minutes=41))
     assert post_events(client, signing_key, events).status_code == 200  # SendGrid redelivers: nothing moves
     assert reload(app, Message, message.id).opened_at == T0 + timedelta(minutes=40)
 

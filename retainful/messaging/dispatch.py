@@ -31,7 +31,7 @@ from retainful.messaging.providers import (
     email_provider,
     sms_provider,
 )
-from retainful.models import Message, MessageStatus, Store
+from retainful.models import ABANDONED_CART, Message, MessageStatus, Store
 from retainful.rendering import TemplateError, render_message
 from retainful.rendering.overrides import current_sources
 
@@ -80,6 +80,7 @@ class Ready:
     provider: EmailProvider | SmsProvider
     outgoing: OutgoingEmail | OutgoingSms
     content: dict  # recipient, subject and bodies, recorded with the outcome
+    recovery_cart_id: int | None  # the cart of an abandoned-cart message
 
 
 class Recorder:
@@ -285,7 +286,8 @@ class Dispatcher:
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
                        body_html=rendered.html, provider=provider.name, attempts=attempts)
-        return Ready(message.id, owner, attempts, provider, outgoing, content)
+        recovery_cart_id = message.cart_id if message.kind == ABANDONED_CART else None
+        return Ready(message.id, owner, attempts, provider, outgoing, content, recovery_cart_id)
 
     def _send(self, item: Ready, recorder: Recorder) -> None:
         """The provider call, in a pool thread, holding a recorder slot until its outcome is written."""
@@ -306,7 +308,7 @@ class Dispatcher:
             return self._failure(item, ProviderError(f"{type(error).__name__}: {error}", transient=False))
         return outbox.Outcome(item.message_id, item.owner, "sent", {
             "status": MessageStatus.SENT, "sent_at": clock.now(), "error": None,
-            "provider_message_id": result.provider_message_id, **item.content})
+            "provider_message_id": result.provider_message_id, **item.content}, item.recovery_cart_id)
 
     def _failure(self, item: Ready, error: ProviderError) -> outbox.Outcome:
         reason = error.reason[:1000]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Message, MessageStatus
+from retainful.models import Cart, Message, MessageStatus
 
 
 def reclaim_expired_leases() -> int:
@@ -63,16 +63,24 @@ FINISH_ATTEMPTS = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one claimed message: a label for the run's counts, and the columns to write."""
+    """What happened to one claimed message: a label for the run's counts, and the columns to write.
+    ``recovery_cart_id`` names the cart of a recovery message that went out (its first send is kept on the cart)."""
 
     message_id: int
     owner: str
     label: str
     values: dict[str, Any] = field(default_factory=dict)
+    recovery_cart_id: int | None = None
+
+
+_FIRST_MESSAGED = (sa.update(Cart.__table__)
+                   .where(Cart.__table__.c.id == sa.bindparam("_cart"), Cart.__table__.c.messaged_at.is_(None))
+                   .values(messaged_at=sa.bindparam("_at")))
 
 
 def finish_many(outcomes: list[Outcome]) -> None:
-    """Record the outcomes of claimed messages, one executemany per shape of row, each only where its lease still holds.
+    """Record the outcomes of claimed messages in one transaction: an executemany per shape of row, each row only
+    where its lease still holds, and the first send of each recovered-for cart.
 
     A message the provider accepted must not stay "sending" because the database blinked: its lease would expire and
     it would go out twice. So a failed write is retried a few times (with a fresh connection) before giving up.
@@ -85,23 +93,28 @@ def finish_many(outcomes: list[Outcome]) -> None:
         shapes[tuple(sorted(values))].append(
             {"_id": outcome.message_id, "_owner": outcome.owner, **{f"v_{k}": v for k, v in values.items()}})
     table = Message.__table__
-    for columns, rows in shapes.items():
-        statement = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("_id"), table.c.lease_owner == sa.bindparam("_owner"),
-                   table.c.status == MessageStatus.SENDING)
-            .values({column: sa.bindparam(f"v_{column}") for column in columns})
-        )
-        for attempt in range(1, FINISH_ATTEMPTS + 1):
-            try:
+    statements = [
+        (sa.update(table)
+         .where(table.c.id == sa.bindparam("_id"), table.c.lease_owner == sa.bindparam("_owner"),
+                table.c.status == MessageStatus.SENDING)
+         .values({column: sa.bindparam(f"v_{column}") for column in columns}), rows)
+        for columns, rows in shapes.items()
+    ]
+    first_sends = [{"_cart": o.recovery_cart_id, "_at": o.values["sent_at"]} for o in outcomes
+                   if o.recovery_cart_id is not None and o.values.get("status") == MessageStatus.SENT]
+    if first_sends:
+        statements.append((_FIRST_MESSAGED, first_sends))
+    for attempt in range(1, FINISH_ATTEMPTS + 1):
+        try:
+            for statement, rows in statements:
                 db.session.execute(statement, rows)
-                db.session.commit()
-                break
-            except OperationalError:
-                db.session.rollback()
-                if attempt == FINISH_ATTEMPTS:
-                    raise
-                time.sleep(0.2 * 2 ** attempt)
+            db.session.commit()
+            return
+        except OperationalError:
+            db.session.rollback()
+            if attempt == FINISH_ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
 
 
 def load_claimed(owner: str, ids: list[int]) -> list[Message]:

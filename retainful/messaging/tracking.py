@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Cart, Message, Store
+from retainful.models import ABANDONED_CART, Cart, Message, Store
 from retainful.rendering.links import recovery_url
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
@@ -42,12 +43,21 @@ def _stamp_first(message: Message, column) -> None:
     db.session.commit()
 
 
+def note_recovery_click(message: Message, at: datetime) -> None:
+    """A click on a recovery message: its cart keeps the first (the reports count clicked carts from it)."""
+    if message.kind == ABANDONED_CART and message.cart_id is not None:
+        db.session.execute(
+            sa.update(Cart).where(Cart.id == message.cart_id, Cart.clicked_at.is_(None)).values(clicked_at=at)
+            .execution_options(synchronize_session=False))
+
+
 def record_click(code: str) -> str | None:
     """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown."""
     message = _message(code)
     if message is None:
         return None
-    _stamp_first(message, Message.clicked_at)
+    note_recovery_click(message, clock.now())
+    _stamp_first(message, Message.clicked_at)  # commits both
     store = db.session.get(Store, message.store_id)
     cart = db.session.get(Cart, message.cart_id) if message.cart_id else None
     if cart is None:

@@ -36,10 +36,11 @@ class Cart(db.Model):
         sa.Index("ix_cart_status_lost_due", "status", "lost_due_at"),
         sa.Index("ix_cart_store_activity", "store_id", "last_activity_at"),
         sa.Index("ix_cart_customer_status", "customer_id", "status"),
-        # Reports (migration 0006): the recovery cohort (carts abandoned in a period) and carts created in a period
+        # Reports (migrations 0006, 0008): the recovery cohort (carts abandoned in a period) and carts created in a period
         # as index-only range scans on PostgreSQL; the INCLUDE columns are the ones the report queries read.
         sa.Index("ix_cart_store_abandoned", "store_id", "abandoned_at",
-                 postgresql_include=["id", "status", "reachable", "control_group", "total"]),
+                 postgresql_include=["id", "status", "reachable", "control_group", "total", "messaged_at",
+                                     "clicked_at"]),
         sa.Index("ix_cart_store_created", "store_id", "created_at", postgresql_include=["id", "abandoned_at"]),
     )
 
@@ -60,6 +61,10 @@ class Cart(db.Model):
     abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lost_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # after the last step + grace, if no order
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The first recovery message sent for this cart, and the first click on one: kept on the cart as messages are
+    # sent and clicked, so the reports count messaged and clicked carts without reading the outbox.
+    messaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
 

@@ -25,6 +25,7 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from retainful import clock
 from retainful.customers import normalise_email, unsubscribe
 from retainful.extensions import db
+from retainful.messaging.tracking import note_recovery_click
 from retainful.models import Customer, Message, Store
 from retainful.recovery import cancel_pending
 
@@ -112,6 +113,8 @@ def _apply(event: Event, message: Message) -> bool:
         column = STAMPS[event.kind]
         if getattr(message, column) is None:
             setattr(message, column, event.at)
+        if event.kind == "click":
+            note_recovery_click(message, event.at)
         return True
     if event.kind == "bounce" and event.bounce_type != "blocked":  # "blocked" is the receiver's mood, not the address
         message.bounced_at = message.bounced_at or event.at

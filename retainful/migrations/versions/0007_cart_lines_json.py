@@ -41,8 +41,8 @@ def _copy_lines_into_carts(dialect: str) -> None:
 
 
 def upgrade():
-    # A plain ADD COLUMN, never a batch rebuild of the cart table: on SQLite a rebuild drops the old table, and with
-    # foreign keys on, that cascades to every cart_item row before the lines are copied.
+    # Plain ADD/DROP COLUMN (SQLite 3.35+ has both), never a batch rebuild of the cart table: on SQLite a rebuild
+    # drops the old table, and with foreign keys on, that cascades to every row that points at a cart.
     op.add_column('cart', sa.Column('lines', sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
     _copy_lines_into_carts(op.get_bind().dialect.name)
     with op.batch_alter_table('cart_item', schema=None) as batch_op:
@@ -51,23 +51,6 @@ def upgrade():
 
 
 def downgrade():
-    # The lines are set aside in a plain table first: dropping the column rebuilds the cart table on SQLite, which
-    # would cascade to a cart_item table that already pointed at it.
-    columns = ", ".join(FIELDS)
-    if op.get_bind().dialect.name == 'postgresql':
-        values = ", ".join(f"(line ->> '{f}')::{'numeric' if f == 'price' else 'integer' if f == 'quantity' else 'text'}"
-                           f" AS {f}" for f in FIELDS)
-        op.execute(f"""
-            CREATE TABLE cart_line_restore AS
-            SELECT cart.id AS cart_id, (lines.ordinality - 1)::integer AS position, {values}
-            FROM cart CROSS JOIN LATERAL json_array_elements(cart.lines) WITH ORDINALITY AS lines(line, ordinality)""")
-    else:
-        values = ", ".join(f"json_extract(lines.value, '$.{f}') AS {f}" for f in FIELDS)
-        op.execute(f"""
-            CREATE TABLE cart_line_restore AS
-            SELECT cart.id AS cart_id, lines.key AS position, {values} FROM cart, json_each(cart.lines) AS lines""")
-    with op.batch_alter_table('cart', schema=None) as batch_op:
-        batch_op.drop_column('lines')
     op.create_table('cart_item',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('cart_id', sa.Integer(), nullable=False),
@@ -85,6 +68,17 @@ def downgrade():
     )
     with op.batch_alter_table('cart_item', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cart_item_cart_id'), ['cart_id'], unique=False)
-    op.execute(f"INSERT INTO cart_item (cart_id, position, {columns}) "
-               f"SELECT cart_id, position, {columns} FROM cart_line_restore")
-    op.drop_table('cart_line_restore')
+    columns = ", ".join(FIELDS)
+    if op.get_bind().dialect.name == 'postgresql':
+        values = ", ".join(f"(line ->> '{f}')::{'numeric' if f == 'price' else 'integer' if f == 'quantity' else 'text'}"
+                           for f in FIELDS)
+        op.execute(f"""
+            INSERT INTO cart_item (cart_id, position, {columns})
+            SELECT cart.id, lines.ordinality - 1, {values}
+            FROM cart CROSS JOIN LATERAL json_array_elements(cart.lines) WITH ORDINALITY AS lines(line, ordinality)""")
+    else:
+        values = ", ".join(f"json_extract(lines.value, '$.{f}')" for f in FIELDS)
+        op.execute(f"""
+            INSERT INTO cart_item (cart_id, position, {columns})
+            SELECT cart.id, lines.key, {values} FROM cart, json_each(cart.lines) AS lines""")
+    op.drop_column('cart', 'lines')
