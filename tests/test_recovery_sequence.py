@@ -1,4 +1,5 @@
 """The recovery sequence end to end with the sandbox providers: on time, exactly once, stopped by the shopper."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,8 @@ import sqlalchemy as sa
 
 from retainful import carts, clock
 from retainful.extensions import db
-from retainful.messaging.dispatch import Dispatcher
+from retainful.messaging.dispatch import Dispatcher, Providers
+from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
 from retainful.models import Customer, Message, Store
 from retainful.recovery import update_step
 from tests.conftest import T0, cart_body
@@ -229,11 +231,25 @@ def test_frequency_cap_holds_across_carts_but_not_within_one(shop, app):
     assert len(sent(app)) == 2  # the first cart's own step 2 is not capped by its step 1
 
 
-def test_frequency_cap_holds_between_messages_due_in_one_run(shop, app):
-    """Two carts of one shopper falling due together: the dispatcher decides both before either outcome is written."""
+class SlowEmail(SandboxEmailProvider):
+    """Still sending when the dispatcher prepares the next group of messages."""
+
+    def send_email(self, email):
+        time.sleep(0.3)
+        return super().send_email(email)
+
+
+@pytest.mark.parametrize("concurrency", [32, 1])
+def test_frequency_cap_holds_between_messages_due_in_one_run(shop, app, concurrency):
+    """Two carts of one shopper falling due together: the dispatcher decides both before either outcome is written,
+    in one group of messages, or (one at a time) in two groups while the first send is still in flight."""
+    app.config["DISPATCH_CONCURRENCY"] = concurrency
     shop.put_cart("first", email_only())
     shop.put_cart("second", email_only())
-    at(app, timedelta(minutes=30))
+    clock.freeze(T0 + timedelta(minutes=30))
+    with app.app_context():
+        carts.sweep_abandoned()
+    Dispatcher(app, Providers(SlowEmail(), SandboxSmsProvider())).run_due()
     step1 = [m for m in messages(app, channel="email") if m.status != "scheduled"]
     assert sorted((m.status, m.skip_reason) for m in step1) == [("sent", None), ("skipped", "frequency_cap")]
 

@@ -83,6 +83,28 @@ class Ready:
     recovery_cart_id: int | None  # the cart of an abandoned-cart message
 
 
+class Unrecorded:
+    """Sends decided in this run whose outcomes are not written yet: the next batch's policy must count them, and the
+    database cannot show them. Entries leave as the recorder writes them, so this holds at most what is in flight."""
+
+    def __init__(self):
+        self._sends: dict[int, policy.Send] = {}
+        self._lock = threading.Lock()
+
+    def add(self, message_id: int, send: policy.Send) -> None:
+        with self._lock:
+            self._sends[message_id] = send
+
+    def discard(self, message_ids: list[int]) -> None:
+        with self._lock:
+            for message_id in message_ids:
+                self._sends.pop(message_id, None)
+
+    def snapshot(self) -> list[policy.Send]:
+        with self._lock:
+            return list(self._sends.values())
+
+
 class Recorder:
     """Writes outcomes in bulk from a thread of its own, as fast as they arrive: whatever queued up while the last
     write ran goes in the next one.
@@ -92,8 +114,9 @@ class Recorder:
     worker can send twice (their lease expires and another worker sends them again).
     """
 
-    def __init__(self, app: Flask, concurrency: int):
+    def __init__(self, app: Flask, concurrency: int, unrecorded: Unrecorded):
         self.app = app
+        self.unrecorded = unrecorded
         self.slots = threading.BoundedSemaphore(concurrency)
         self.counts: Counter = Counter()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -142,6 +165,7 @@ class Recorder:
             self.counts["error"] += len(outcomes)
         finally:
             db.session.remove()
+            self.unrecorded.discard([outcome.message_id for outcome in outcomes])
             for _, holds_slot in entries:
                 if holds_slot:
                     self.slots.release()
@@ -174,15 +198,15 @@ class Dispatcher:
             outbox.reclaim_expired_leases()
         in_flight: set[Future] = set()
         claimed: deque[tuple[str, list[int]]] = deque()
-        history = policy.History()
+        unrecorded = Unrecorded()
         drained = False
-        with Recorder(self.app, self.concurrency) as recorder, \
+        with Recorder(self.app, self.concurrency, unrecorded) as recorder, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
             while claimed or not drained:
                 if len(in_flight) >= self.concurrency * 2:  # enough queued: prepare more once some are sent
                     _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 elif claimed:
-                    ready, decided = self._prepare(*claimed.popleft(), history)
+                    ready, decided = self._prepare(*claimed.popleft(), unrecorded)
                     recorder.decided(decided)
                     in_flight |= {pool.submit(self._send, item, recorder) for item in ready}
                 else:
@@ -209,13 +233,13 @@ class Dispatcher:
             finally:
                 db.session.remove()
 
-    def _prepare(self, owner: str, ids: list[int], history: policy.History) -> tuple[list[Ready], list[outbox.Outcome]]:
+    def _prepare(self, owner: str, ids: list[int], unrecorded: Unrecorded) -> tuple[list[Ready], list[outbox.Outcome]]:
         """Policy and rendering for claimed messages in one session. Link codes and recovery coupons are committed
         before anything is sent, so every link in a sent message works. A batch that fails here is left to its
         lease: it expires and the messages are claimed again."""
         with self.app.app_context():
             try:
-                return self._prepare_batch(owner, ids, history)
+                return self._prepare_batch(owner, ids, unrecorded)
             except Exception:
                 log.exception("dispatch: %d messages could not be prepared; their lease will expire and they are "
                               "retried", len(ids))
@@ -224,13 +248,13 @@ class Dispatcher:
             finally:
                 db.session.remove()
 
-    def _prepare_batch(self, owner: str, ids: list[int], history: policy.History
+    def _prepare_batch(self, owner: str, ids: list[int], unrecorded: Unrecorded
                        ) -> tuple[list[Ready], list[outbox.Outcome]]:
         messages = outbox.load_claimed(owner, ids)
         stores = {store_id: db.session.get(Store, store_id) for store_id in {m.store_id for m in messages}}
         overrides = {store_id: current_sources(store_id) for store_id in stores}
         now = clock.now()
-        history.read(messages, stores, now)
+        history = policy.History.load(messages, stores, now, pending=unrecorded.snapshot())
         ready, decided = [], []
         for message in messages:
             store = stores[message.store_id]
@@ -251,7 +275,9 @@ class Dispatcher:
                     item = outbox.Outcome(message.id, owner, "failed", {
                         "status": MessageStatus.FAILED, "error": f"internal: {type(error).__name__}: {error}"[:1000]})
                 if isinstance(item, Ready):
-                    history.note_sent(message, now)
+                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now)
+                    history.note(send)
+                    unrecorded.add(message.id, send)
                     ready.append(item)
                 else:
                     decided.append(item)

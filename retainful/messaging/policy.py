@@ -2,13 +2,14 @@
 
 ``decide`` returns Send, Skip(reason) or Defer(until). A skip is recorded on the message with its reason, so the
 store owner sees why a shopper got nothing; a deferral keeps the message and moves its due time.
-What the policy needs to know about other messages and orders is read once per claimed batch (:class:`History`), and
-each decision to send is noted in it, so two messages of one run cannot both slip under a cap.
+What the policy needs to know about other messages and orders is read once per claimed batch (:class:`History`), with
+the decisions to send that are not recorded yet, so two messages of one run cannot both slip under a cap.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Iterable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,45 +37,60 @@ def skip(reason: str) -> Decision:
     return Decision("skip", reason)
 
 
+@dataclass(frozen=True)
+class Send:
+    """A decision to send, as the caps and the US SMS rule need to know it."""
+
+    customer_id: int | None
+    channel: str
+    cart_id: int | None
+    at: datetime
+
+
 @dataclass
 class History:
-    """Orders and earlier sends of the customers and carts a dispatch run meets: the facts behind "ordered", the US
-    SMS limit and the frequency caps. Read batch by batch and kept for the run, with the run's own decisions to send
-    noted in it (their outcomes may not be written yet)."""
+    """Orders and earlier sends of the customers and carts in one batch: the facts behind "ordered", the US SMS limit
+    and the frequency caps. Read from the database for each batch, plus the sends already decided whose outcomes
+    may not be written yet (``pending``) and the batch's own, so two messages of one run never both slip under a cap.
+    Nothing is kept from batch to batch: a run draining a big backlog holds no more than one batch's facts."""
 
     last_order_at: dict[int, datetime] = field(default_factory=dict)  # customer id -> latest order
     carts_with_sms: set[int] = field(default_factory=set)  # carts that already got an SMS
     recent_sends: dict[tuple[int, str], list[tuple[int | None, datetime]]] = field(
         default_factory=lambda: defaultdict(list))  # (customer id, channel) -> [(cart id, sent at)]
 
-    def read(self, messages: list[Message], stores: dict[int, Store], now: datetime) -> None:
-        """Add the facts about these messages' customers and carts (a few statements for the whole batch)."""
+    @classmethod
+    def load(cls, messages: list[Message], stores: dict[int, Store], now: datetime,
+             pending: Iterable[Send] = ()) -> History:
+        """The facts about these messages' customers and carts, in a few statements for the whole batch."""
+        history = cls()
         customer_ids = {m.customer_id for m in messages if m.customer_id is not None}
-        if not customer_ids:
-            return
-        for customer_id, placed_at in db.session.execute(
+        if customer_ids:
+            history.last_order_at = dict(db.session.execute(
                 sa.select(Order.customer_id, sa.func.max(Order.placed_at))
-                .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)):
-            self.last_order_at[customer_id] = max(placed_at, self.last_order_at.get(customer_id, placed_at))
+                .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)).all())
         sms_carts = {m.cart_id for m in messages if m.channel == "sms" and m.cart_id is not None}
         if sms_carts:
-            self.carts_with_sms.update(db.session.scalars(sa.select(Message.cart_id).distinct().where(
+            history.carts_with_sms = set(db.session.scalars(sa.select(Message.cart_id).distinct().where(
                 Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT)))
         cap_hours = max((hours for store in stores.values() for hours in (store.email_cap_hours, store.sms_cap_hours)),
                         default=0)
-        if cap_hours > 0:
+        if customer_ids and cap_hours > 0:
             for customer_id, channel, cart_id, sent_at in db.session.execute(
                     sa.select(Message.customer_id, Message.channel, Message.cart_id, Message.sent_at)
                     .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
                            Message.sent_at > now - timedelta(hours=cap_hours))):
-                self.recent_sends[customer_id, channel].append((cart_id, sent_at))
+                history.recent_sends[customer_id, channel].append((cart_id, sent_at))
+        for send in pending:
+            history.note(send)
+        return history
 
-    def note_sent(self, message: Message, now: datetime) -> None:
-        """A message is going out: later messages of the run must see it."""
-        if message.channel == "sms" and message.cart_id is not None:
-            self.carts_with_sms.add(message.cart_id)
-        if message.customer_id is not None:
-            self.recent_sends[message.customer_id, message.channel].append((message.cart_id, now))
+    def note(self, send: Send) -> None:
+        """A message is going out: later decisions must see it."""
+        if send.channel == "sms" and send.cart_id is not None:
+            self.carts_with_sms.add(send.cart_id)
+        if send.customer_id is not None:
+            self.recent_sends[send.customer_id, send.channel].append((send.cart_id, send.at))
 
 
 def decide(message: Message, store: Store, cart: Cart | None, customer: Customer | None, now: datetime,
