@@ -13,7 +13,7 @@ from retainful.extensions import db
 from retainful.models import Coupon, Message, Store
 from retainful.recovery import update_step
 from tests.conftest import T0, cart_body
-from tests.test_recovery_sequence import at, messages, sent, walk
+from tests.test_recovery_sequence import at, sent, walk
 
 STEPS = [timedelta(minutes=30), timedelta(hours=6), timedelta(days=2), timedelta(days=4), timedelta(days=7)]
 

@@ -10,8 +10,6 @@ Revises: 0007
 Create Date: 2026-11-25 16:30:00.000000
 
 """
-from contextlib import nullcontext
-
 from alembic import op
 import sqlalchemy as sa
 
