@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -39,21 +40,30 @@ def _postgres_server_url() -> str | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def postgresql_url():
-    """A throw-away database on the PostgreSQL server, dropped after the run."""
+@contextmanager
+def scratch_postgresql(prefix: str):
+    """The URL of a new, empty database on the PostgreSQL server, dropped afterwards (skips without a server)."""
     server = _postgres_server_url()
     if server is None:
         pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL or start the local server)")
     base = sa.make_url(server).set(drivername="postgresql+psycopg")
-    name = f"retainful_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    """A throw-away database on the PostgreSQL server, dropped after the run."""
+    with scratch_postgresql("retainful_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

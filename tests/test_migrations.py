@@ -1,6 +1,4 @@
 """Migrations that move data: a store upgraded with data in it keeps it, and a downgrade gives it back."""
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
@@ -8,7 +6,7 @@ from flask_migrate import downgrade, upgrade
 from retainful import create_app
 from retainful.extensions import db
 from retainful.stores import create_store
-from tests.conftest import _postgres_server_url
+from tests.conftest import scratch_postgresql
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -17,18 +15,8 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
-    server = _postgres_server_url()
-    if server is None:
-        pytest.skip("PostgreSQL is not reachable")
-    base = sa.make_url(server).set(drivername="postgresql+psycopg")
-    name = f"retainful_migrations_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgresql("retainful_migrations") as url:
+        yield url
 
 
 def test_cart_lines_move_into_the_cart_row_and_back(empty_database):
