@@ -38,6 +38,8 @@ install-test: $(VENV)/.installed-test $(CHROMIUM)
 migrate: install
 	$(BIN)/retainful db upgrade
 
+# Links in messages and the printed admin address follow HOST and PORT unless PUBLIC_BASE_URL says otherwise.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	$(BIN)/retainful demo-store
 	$(BIN)/retainful serve --host $(HOST) --port $(PORT)
