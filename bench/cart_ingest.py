@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import secrets
 import shutil
@@ -43,10 +42,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv's scripts: retainful, gunicorn
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository is importable
+from bench.common import BIN, DEFAULT_SERVER, HOST, REPO, percentile, retainful, scratch_database, split  # noqa: E402
+
 
 TARGET_RATIO = 0.30  # cart throughput / bare throughput
 TARGET_P99_MS = 50.0
@@ -99,18 +97,6 @@ def cart_body(token: str, version: int) -> dict:
 # Load generator: runs in its own process (this file with --load-generator, config on stdin), prints JSON on stdout.
 
 
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty list)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def _split(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
 def run_load(config: dict) -> dict:
     """Warm up (creating each thread's pool of carts), then send the measured requests; return the figures."""
     import requests
@@ -120,8 +106,8 @@ def run_load(config: dict) -> dict:
     if not base.startswith(f"http://{HOST}:"):
         raise SystemExit(f"refusing to load anything but {HOST}: {base}")
     concurrency, time_cap = config["concurrency"], config["time_cap"]
-    warmup_counts = _split(config["warmup"], concurrency)
-    measured_counts = _split(config["requests"], concurrency)
+    warmup_counts = split(config["warmup"], concurrency)
+    measured_counts = split(config["requests"], concurrency)
     run_id = config["run_id"]
 
     lock = threading.Lock()
@@ -199,8 +185,8 @@ def run_load(config: dict) -> dict:
         "planned": config["requests"],
         "wall_s": wall,
         "rps": completed / wall if wall > 0 else 0.0,
-        "p50_ms": _percentile(latencies, 50) * 1000,
-        "p99_ms": _percentile(latencies, 99) * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
         "errors": error_count,
         "statuses": {str(k): v for k, v in sorted(status_counts.items())},
         "error_samples": errors,
@@ -279,28 +265,7 @@ def measured_load(config: dict, server_pid: int, database_url: str | None = None
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Scratch database, CLI, gunicorn
-
-
-@contextmanager
-def scratch_database(server_url: str):
-    """Yield the URL of a new, empty database on the server; drop it (WITH (FORCE)) afterwards, whatever happened."""
-    import sqlalchemy as sa
-
-    base = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"retainful_bench_{secrets.token_hex(5)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"dropped scratch database {name}", file=sys.stderr)
-    finally:
-        admin.dispose()
+# Database, gunicorn
 
 
 def count_carts(database_url: str) -> int:
@@ -312,14 +277,6 @@ def count_carts(database_url: str) -> int:
             return conn.execute(sa.text("SELECT count(*) FROM cart")).scalar_one()
     finally:
         engine.dispose()
-
-
-def retainful(env: dict, *args: str) -> str:
-    proc = subprocess.run([str(BIN / "retainful"), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"retainful {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
 
 
 def free_port() -> int:

@@ -47,7 +47,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -58,10 +57,10 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv's scripts: retainful
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository is importable
+from bench.common import (  # noqa: E402
+    BIN, DEFAULT_SERVER, HOST, REPO, load_average, percentile, retainful, scratch_database, split)
+
 
 TARGET_PER_WORKER = 150.0  # messages/s per worker
 TARGET_RATIO = 0.70  # worker throughput / bare loop throughput at the same concurrency
@@ -72,18 +71,6 @@ TARGET_RSS_GROWTH_MB = 50.0  # peak RSS minus RSS at 10% of the backlog
 SENDGRID_KEY = "SG.bench"
 BARE_CONTENT_BYTES = 12000  # text + HTML of the bare loop's body; the report prints the real messages' average
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty list)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def _split(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 def local_only_env(env: dict) -> dict:
@@ -100,7 +87,6 @@ def local_only_env(env: dict) -> dict:
 
 
 def serve_stub(delay: float) -> int:
-    sys.path.insert(0, str(REPO))
     from tests.stubs import ProviderStub
 
     stub = ProviderStub(delay=delay).start()
@@ -263,14 +249,14 @@ def run_bare_loop(config: dict) -> dict:
     with tqdm(total=config["requests"], desc="A bare requests loop", unit="req", file=sys.stderr, leave=True,
               mininterval=0.5, dynamic_ncols=True) as bar:
         cpu = time.process_time()
-        wall = run(_split(config["requests"], concurrency), True, bar)
+        wall = run(split(config["requests"], concurrency), True, bar)
         cpu = time.process_time() - cpu
     latencies.sort()
     sample = sendgrid_body(0)["content"]
     return {"content_bytes": sum(len(part["value"]) for part in sample), "cpu_s": cpu, "requests": len(latencies),
             "errors": len(errors), "error_samples": errors[:5], "wall_s": wall,
             "rps": len(latencies) / wall if wall > 0 else 0.0,
-            "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000}
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000}
 
 
 def bare_loop_in_subprocess(config: dict, env: dict) -> dict:
@@ -282,42 +268,13 @@ def bare_loop_in_subprocess(config: dict, env: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Scratch database, CLI, seeding
+# Seeding
 
 
-@contextmanager
-def scratch_database(server_url: str):
-    """Yield the URL of a new, empty database on the server; drop it (WITH (FORCE)) afterwards, whatever happened."""
-    import sqlalchemy as sa
-
-    base = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"retainful_bench_{secrets.token_hex(5)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"dropped scratch database {name}", file=sys.stderr)
-    finally:
-        admin.dispose()
-
-
-def retainful(env: dict, *args: str) -> str:
-    proc = subprocess.run([str(BIN / "retainful"), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"retainful {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-# Each seeded cart's three lines, as the cart API stores them (cart.lines).
 CART_LINES = [
     {"product_id": product_id, "sku": sku, "name": name, "quantity": quantity, "price": price,
-     "image_url": f"https://bench.example/img/{sku.lower()}.jpg", "product_url": f"https://bench.example/p/{product_id}"}
+     "image_url": f"https://bench.example/img/{sku.lower()}.jpg",
+     "product_url": f"https://bench.example/p/{product_id}"}
     for product_id, sku, name, quantity, price in (("1001", "MUG-RED", "Red enamel mug", 1, "12.50"),
                                                    ("2040", "TEA-SAMP", "Loose-leaf tea sampler", 2, "8.00"),
                                                    ("3307", "KETTLE-S", "Stovetop kettle, 1.2 l", 1, "39.90"))
@@ -529,13 +486,6 @@ def children_cpu_s() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def drain(db: Database, lo: int, hi: int, procs: list[subprocess.Popen], label: str, time_cap: float,

@@ -20,9 +20,9 @@ What it does, in one run (5-10 minutes by default on a 2-core machine, depending
    rows in all; mostly sent, some skipped/failed, cancelled after an order, scheduled when not due yet; opens and
    clicks on a fraction; sent rows carry a realistic plain-text body, the HTML part is left out because PostgreSQL
    keeps a real one out of line in TOAST, where no report reads) and, on each messaged cart, its first send
-   and click times (``messaged_at``, ``clicked_at``, as the dispatcher keeps them); recovery coupons (step 3's 10%, minted when its
-   email went out); orders (``--orders`` in all: one per recovered or converted cart, ~15% credited to a message,
-   mostly processing/completed with a few refunded/cancelled/failed, some paying with the cart's coupon; orders
+   and click times (``messaged_at``, ``clicked_at``, as the dispatcher keeps them); recovery coupons (step 3's 10%,
+   minted when its email went out); orders (``--orders`` in all: one per recovered or converted cart, ~15% credited
+   to a message, mostly processing/completed with a few refunded/cancelled/failed, some paying with the cart's coupon; orders
    without a cart; orders redeeming next-order coupons) and the next-order coupons the store's default rule issues.
    The fast bulk path: the tables' plain (non-constraint) indexes are dropped before a table is seeded and rebuilt
    from their own definitions right after it, so the schema ends exactly as the migrations left it; then
@@ -45,11 +45,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,10 +56,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv's scripts: retainful
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-BENCH_PREFIX = "retainful_bench_"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository is importable
+from bench.common import DEFAULT_SERVER, retainful, scratch_database  # noqa: E402
+
 
 TARGET_MS = 1000.0
 HISTORY_DAYS = 90
@@ -108,49 +105,6 @@ def _ms(seconds: float) -> float:
 
 def _fmt_int(n: int) -> str:
     return f"{n:,}"
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Scratch database, CLI
-
-
-@contextmanager
-def scratch_database(server_url: str, keep: bool = False, reuse: str | None = None):
-    """Yield the URL of a new, empty database on the server; drop it (WITH (FORCE)) afterwards, whatever happened
-    (unless ``keep``). With ``reuse``, yield that existing bench database and leave it."""
-    import sqlalchemy as sa
-
-    base = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    if reuse:
-        if not reuse.startswith(BENCH_PREFIX):
-            raise SystemExit(f"--reuse takes a database named {BENCH_PREFIX}*, not {reuse!r}")
-        yield base.set(database=reuse).render_as_string(hide_password=False)
-        return
-    name = f"{BENCH_PREFIX}{secrets.token_hex(5)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            if keep:
-                print(f"kept scratch database {name} (--keep): drop it with DROP DATABASE \"{name}\"",
-                      file=sys.stderr)
-            else:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                print(f"dropped scratch database {name}", file=sys.stderr)
-    finally:
-        admin.dispose()
-
-
-def retainful(env: dict, *args: str) -> str:
-    proc = subprocess.run([str(BIN / "retainful"), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=3600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"retainful {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
 
 
 # --------------------------------------------------------------------------------------------------------------------
