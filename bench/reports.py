@@ -23,7 +23,8 @@ What it does, in one run (5-10 minutes by default on a 2-core machine, depending
    and click times (``messaged_at``, ``clicked_at``, as the dispatcher keeps them); recovery coupons (step 3's 10%,
    minted when its email went out); orders (``--orders`` in all: one per recovered or converted cart, ~15% credited
    to a message, mostly processing/completed with a few refunded/cancelled/failed, some paying with the cart's
-   coupon; orders without a cart; orders redeeming next-order coupons) and the next-order coupons the store's default rule issues.
+   coupon; orders without a cart; orders redeeming next-order coupons) and the next-order coupons the store's
+   default rule issues.
    The fast bulk path: the tables' plain (non-constraint) indexes are dropped before a table is seeded and rebuilt
    from their own definitions right after it, so the schema ends exactly as the migrations left it; then
    ``VACUUM ANALYZE``;
