@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, Coupon, Customer, Message, Order, Store
+from retainful.models.cart import LINE_FIELDS
 
 CUSTOMER_FIELDS = (
     "id", "external_id", "email", "phone", "first_name", "last_name", "locale",
@@ -19,7 +20,6 @@ CUSTOMER_FIELDS = (
 )
 CART_FIELDS = ("id", "token", "status", "currency", "subtotal", "total", "item_count", "recovery_url", "reachable",
                "last_activity_at", "abandoned_at", "closed_at", "created_at")
-ITEM_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price", "image_url", "product_url")
 ORDER_FIELDS = ("id", "external_id", "cart_id", "total", "currency", "status", "coupon_codes",
                 "attributed_message_id", "attribution_rule", "placed_at", "received_at")
 MESSAGE_FIELDS = ("id", "cart_id", "kind", "channel", "status", "skip_reason", "due_at", "sent_at", "opened_at",
@@ -54,7 +54,7 @@ def export_customer(customer: Customer) -> dict[str, Any]:
         "customer": _fields(customer, CUSTOMER_FIELDS),
         "consent_events": [{"channel": e.channel, "granted": e.granted, "source": e.source, "at": _plain(e.at)}
                            for e in customer.consent_events],
-        "carts": [{**_fields(cart, CART_FIELDS), "items": [_fields(item, ITEM_FIELDS) for item in cart.items]}
+        "carts": [{**_fields(cart, CART_FIELDS), "items": [_fields(item, LINE_FIELDS) for item in cart.items]}
                   for cart in carts],
         "orders": [_fields(order, ORDER_FIELDS) for order in orders],
         "messages": [_fields(message, MESSAGE_FIELDS) for message in messages],

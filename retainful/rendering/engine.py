@@ -90,14 +90,13 @@ def _money(context, amount: Any, currency: str | None = None) -> str:
     """An amount in the cart's currency (or the one named) for the shopper's locale: "$36.95", "36,95 €"."""
     if amount is None or amount == "":
         return ""
-    return _formatted_money(Decimal(str(amount)), str(currency or context.get("currency") or "USD"),
-                            context.get("locale") or "en_US")
+    return _formatted_money(Decimal(str(amount)), str(currency or context.get("currency") or "USD"), _locale(context))
 
 
 @lru_cache(maxsize=4096)
-def _formatted_money(amount: Decimal, currency: str, locale: str) -> str:
+def _formatted_money(amount: Decimal, currency: str, locale: Locale) -> str:
     """Catalogue prices repeat from message to message, and babel's formatting is the costly part of a render."""
-    return format_currency(amount, currency, locale=_parsed_locale(locale))
+    return format_currency(amount, currency, locale=locale)
 
 
 @pass_context
