@@ -19,18 +19,26 @@ def empty_database(request, tmp_path):
         yield url
 
 
+def store_with_carts(revision: str, *tokens: str) -> tuple[int, dict[str, int]]:
+    """Migrate to ``revision``, then add a store with an abandoned cart per token; returns the store's and carts' ids."""
+    upgrade(revision=revision)
+    store_id = create_store("Acme", "acme.example").store.id
+    with db.engine.begin() as conn:
+        for token in tokens:
+            conn.execute(sa.text(
+                "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
+                "control_group, last_activity_at, created_at) VALUES (:store, :token, 'abandoned', 'EUR', 20, 20, 1, "
+                "true, false, '2026-03-02 09:00:00+00:00', '2026-03-02 09:00:00+00:00')"),
+                {"store": store_id, "token": token})
+        return store_id, dict(conn.execute(sa.text("SELECT token, id FROM cart")).all())
+
+
 def test_cart_lines_move_into_the_cart_row_and_back(empty_database):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
     with app.app_context():
-        upgrade(revision="0006")
-        store_id = create_store("Acme", "acme.example").store.id
+        _, carts = store_with_carts("0006", "two-lines", "empty")
+        cart_id = carts["two-lines"]
         with db.engine.begin() as conn:
-            for token in ("two-lines", "empty"):
-                conn.execute(sa.text(
-                    "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
-                    "control_group, last_activity_at, created_at) VALUES (:store, :token, 'live', 'EUR', 20, 20, 3, "
-                    "false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"store": store_id, "token": token})
-            cart_id = conn.execute(sa.text("SELECT id FROM cart WHERE token = 'two-lines'")).scalar()
             conn.execute(sa.text(  # stored out of order: the position decides
                 "INSERT INTO cart_item (cart_id, position, product_id, sku, name, quantity, price) VALUES "
                 "(:cart, 1, 'p2', NULL, 'Tea \"Earl\" Grey', 2, 4.25), (:cart, 0, 'p1', 'MUG', 'Mug', 1, 11.5)"),
@@ -59,16 +67,8 @@ def test_cart_lines_move_into_the_cart_row_and_back(empty_database):
 def test_carts_learn_when_they_were_first_messaged_and_clicked(empty_database):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
     with app.app_context():
-        upgrade(revision="0007")
-        store_id = create_store("Acme", "acme.example").store.id
+        store_id, carts = store_with_carts("0007", "messaged", "quiet")
         with db.engine.begin() as conn:
-            for token in ("messaged", "quiet"):
-                conn.execute(sa.text(
-                    "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
-                    "control_group, last_activity_at, created_at) VALUES (:store, :token, 'abandoned', 'EUR', 20, "
-                    "20, 1, true, false, '2026-03-02 09:00:00+00:00', '2026-03-02 09:00:00+00:00')"),
-                    {"store": store_id, "token": token})
-            carts = dict(conn.execute(sa.text("SELECT token, id FROM cart")).all())
             for status, sent, clicked in (("sent", "2026-03-02 09:30:00+00:00", None),
                                           ("sent", "2026-03-02 15:00:00+00:00", "2026-03-02 16:00:00+00:00"),
                                           ("scheduled", None, None)):
