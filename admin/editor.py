@@ -70,16 +70,7 @@ class TemplatesView(SecuredMixin, BaseView):
 
     @expose("/")
     def index(self):
-        store = current_store()
-        rows = []
-        for channel in CHANNELS:
-            for key in template_keys(channel):
-                current = overrides.latest(store.id, channel, key)
-                rows.append({"channel": channel, "key": key, "version": current.version if current else 0,
-                             "is_default": current is None or current.source is None,
-                             "updated_at": current.created_at if current else None,
-                             "author": current.author if current else None})
-        return self.render("retainful_admin/templates.html", rows=rows)
+        return self.render("retainful_admin/templates.html", rows=overrides.template_states(current_store().id))
 
     def _editor(self, channel: str, key: str, *, source: str | None = None, error: FieldError | None = None,
                 sent=None, send_error: str | None = None, status: int = 200):

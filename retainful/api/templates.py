@@ -29,14 +29,9 @@ def _checked(channel: str, key: str) -> None:
 
 @bp.get("/templates")
 def list_templates():
-    store = current_store()
-    rows = []
-    for channel in CHANNELS:
-        for key in template_keys(channel):
-            current = overrides.latest(store.id, channel, key)
-            rows.append({"channel": channel, "key": key, "version": current.version if current else 0,
-                         "is_default": current is None or current.source is None})
-    return jsonify(templates=rows)
+    return jsonify(templates=[{"channel": state.channel, "key": state.key, "version": state.version,
+                                "is_default": state.is_default}
+                               for state in overrides.template_states(current_store().id)])
 
 
 @bp.get("/templates/<channel>/<path:key>")

@@ -1,11 +1,14 @@
 """Per-store template overrides: versioned saves, reset to the file default, history."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from retainful.extensions import db
 from retainful.models import Store, TemplateVersion
-from retainful.rendering.engine import default_source, render_email, render_sms
+from retainful.rendering.engine import CHANNELS, default_source, render_email, render_sms, template_keys
 from retainful.rendering.context import sample_context
 
 
@@ -15,6 +18,30 @@ def latest(store_id: int, channel: str, key: str) -> TemplateVersion | None:
         .where(TemplateVersion.store_id == store_id, TemplateVersion.channel == channel, TemplateVersion.key == key)
         .order_by(TemplateVersion.version.desc()).limit(1)
     )
+
+
+@dataclass(frozen=True)
+class TemplateState:
+    """Where one of a store's templates stands: its latest version (0 if never saved) and who saved it when."""
+
+    channel: str
+    key: str
+    version: int
+    is_default: bool
+    updated_at: datetime | None
+    author: str | None
+
+
+def template_states(store_id: int) -> list[TemplateState]:
+    """Every template the store may edit, by channel and key."""
+    states = []
+    for channel in CHANNELS:
+        for key in template_keys(channel):
+            current = latest(store_id, channel, key)
+            states.append(TemplateState(channel, key, current.version if current else 0,
+                                        current is None or current.source is None,
+                                        current.created_at if current else None, current.author if current else None))
+    return states
 
 
 def effective_source(store_id: int, channel: str, key: str) -> str | None:
