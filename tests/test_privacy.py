@@ -3,6 +3,7 @@
 The inventory below classifies every text and JSON column of the schema. A new column that it does not name fails
 :func:`test_every_text_column_is_classified`, so whoever adds one decides whether erase and purge must clear it.
 """
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -185,3 +186,68 @@ def test_purge_past_retention_clears_every_personal_column(shop, make_store, app
         assert tests == ["recent, no cart"]  # the old test-send went; the recent one stays until its time
         _assert_bystanders_kept(elsewhere)
         _assert_suppression_survives(shop)
+
+
+# --- personal data in logs (F13) ------------------------------------------------------------------------------------
+
+ADDRESSES = ("zebedee.quux@example.com", "zebedee.quux%40example.com", "2025550199")
+
+
+def _assert_no_address(caplog):
+    logged = caplog.text.lower() + " ".join(r.getMessage() for r in caplog.records).lower()
+    assert not [a for a in ADDRESSES if a in logged], caplog.text
+
+
+def test_a_database_error_logs_no_parameters_and_no_address(shop, app, caplog):
+    """A lock timeout while storing a shopper: the logged error names the statement, never the bound values."""
+    caplog.set_level(logging.DEBUG)
+    with app.app_context():
+        engine, dbapi = db.engine, db.engine.dialect.loaded_dbapi
+
+    def locked(cursor, statement, parameters, context):  # the driver's own error, as SQLAlchemy wraps it
+        if statement.startswith("INSERT INTO customer"):
+            raise dbapi.OperationalError("database is locked")
+
+    sa.event.listen(engine, "do_execute", locked)
+    try:
+        response = shop.put_cart("zc", cart_body(customer=SHOPPER))
+    finally:
+        sa.event.remove(engine, "do_execute", locked)
+    assert response.status_code >= 500 and "INSERT INTO customer" in caplog.text
+    assert "SQL parameters hidden" in caplog.text and "Zebedee" not in caplog.text
+    _assert_no_address(caplog)
+
+
+def test_a_provider_error_quoting_the_address_is_logged_masked(shop, app, caplog, sendgrid_stub):
+    from retainful.messaging.dispatch import Dispatcher
+
+    caplog.set_level(logging.DEBUG)
+    app.config.update(EMAIL_PROVIDER="sendgrid", SENDGRID_API_KEY="SG.k", SENDGRID_API_HOST=sendgrid_stub.base_url)
+    app.extensions.pop("retainful.providers", None)
+    shop.put_cart("zc", cart_body(customer=SHOPPER))
+    sendgrid_stub.queue.append((400, {}, b'{"errors": [{"message": "Invalid to: zebedee.quux@example.com, '
+                                          b'+1 (202) 555-0199"}]}'))
+    clock.advance(timedelta(minutes=45))
+    with app.app_context():
+        carts.sweep_abandoned()
+        Dispatcher(app).run_due()
+        failed = db.session.scalar(sa.select(Message).where(Message.status == "failed"))
+        assert "zebedee.quux@example.com" in failed.error  # the admin still shows the provider's reason
+    assert f"message {failed.id} failed" in caplog.text and "[email]" in caplog.text and "[phone]" in caplog.text
+    _assert_no_address(caplog)
+
+
+def test_every_log_line_masks_emails_phones_and_query_strings(app, caplog):
+    """Whatever logger writes it (a WSGI server's request line, a library's warning, a traceback)."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("werkzeug").info('127.0.0.1 - - "%s" 200 -',
+                                       "GET /api/v1/coupons/RT-X?email=zebedee.quux%40example.com&subtotal=5 HTTP/1.1")
+    logging.getLogger("anything").warning("to %s / %s / %r", "Zebedee.Quux@example.com", "+12025550199",
+                                          {"phone": "(202) 555-0199", "msisdn": "12025550199"})
+    try:
+        raise ValueError("no such customer zebedee.quux@example.com")
+    except ValueError:
+        logging.getLogger("anything").exception("lookup failed")
+    _assert_no_address(caplog)
+    assert "GET /api/v1/coupons/RT-X?[query] HTTP/1.1" in caplog.text and "ValueError" in caplog.text
+    assert caplog.records[1].getMessage() == "to [email] / [phone] / {'phone': '[phone]', 'msisdn': '[phone]'}"
