@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import re
 
-# Local part and domain as mail systems write them, also percent-encoded in a URL (%40 for @).
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.ASCII)
+# Local part and domain as mail systems write them (any script), also percent-encoded in a URL (%40 for @).
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
 # International numbers (+ or %2B then 7-15 digits, maybe spaced), E.164 without the + as Vonage writes it
 # (11-15 digits), and North American ones written the local way: (202) 555-0199, 202-555-0199, 202.555.0199.
-_PHONE = re.compile(r"(?:\+|%2[bB])\d(?:[ ().-]?\d){6,14}(?!\d)"
+_PHONE = re.compile(r"(?:\+|%2[bB])\d(?:[ ().-]{0,2}\d){6,14}(?!\d)"
                     r"|(?<![\d.])\d{11,15}(?![\d.])"
                     r"|(?<!\d)\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\d)")
 # "GET /path?query HTTP/1.1" as access logs write a request line: the query string can carry anything.

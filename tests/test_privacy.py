@@ -165,6 +165,26 @@ def test_erase_clears_every_personal_column(shop, make_store, app):
         _assert_suppression_survives(shop)
 
 
+def test_a_send_in_flight_during_the_erase_does_not_write_the_address_back(shop, app):
+    from retainful.messaging import outbox
+
+    shop.put_cart("zc", cart_body(customer=SHOPPER))
+    clock.advance(timedelta(minutes=45))
+    with app.app_context():
+        carts.sweep_abandoned()
+        owner, (claimed, *_) = outbox.claim(1, timedelta(minutes=5))
+        customer_id = db.session.get(Message, claimed).customer_id
+        erase_customer(db.session.get(Customer, customer_id))
+        outbox.finish_many([outbox.Outcome(claimed, owner, "sent", {
+            "status": "sent", "sent_at": clock.now(), "recipient": "Zebedee.Quux@example.com",
+            "subject": "Zebedee, your cart", "body_text": "Hi Zebedee", "body_html": "<p>Hi Zebedee</p>"})])
+        db.session.expire_all()
+        message = db.session.get(Message, claimed)
+        assert (message.status, message.recipient, message.subject, message.body_text) == (
+            "cancelled", None, None, None)
+        assert _leftovers() == []
+
+
 def test_purge_past_retention_clears_every_personal_column(shop, make_store, app):
     customer_id = _shopper_everywhere(shop, app)
     clock.advance(timedelta(days=61))
@@ -244,6 +264,7 @@ def test_every_log_line_masks_emails_phones_and_query_strings(app, caplog):
                                        "GET /api/v1/coupons/RT-X?email=zebedee.quux%40example.com&subtotal=5 HTTP/1.1")
     logging.getLogger("anything").warning("to %s / %s / %r", "Zebedee.Quux@example.com", "+12025550199",
                                           {"phone": "(202) 555-0199", "msisdn": "12025550199"})
+    logging.getLogger("anything").info("also +1 (202) 555-0199, +44 20 7946 0958 and zebedée@exämple.com")
     try:
         raise ValueError("no such customer zebedee.quux@example.com")
     except ValueError:
@@ -251,3 +272,4 @@ def test_every_log_line_masks_emails_phones_and_query_strings(app, caplog):
     _assert_no_address(caplog)
     assert "GET /api/v1/coupons/RT-X?[query] HTTP/1.1" in caplog.text and "ValueError" in caplog.text
     assert caplog.records[1].getMessage() == "to [email] / [phone] / {'phone': '[phone]', 'msisdn': '[phone]'}"
+    assert caplog.records[2].getMessage() == "also [phone], [phone] and [email]"

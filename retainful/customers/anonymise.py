@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from retainful.customers import suppression
 from retainful.extensions import db
-from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message
+from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message, MessageStatus
 from retainful.recovery import cancel_pending
 
 ERASED_CUSTOMER_FIELDS = dict(
@@ -44,6 +44,11 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
     suppression.remember([(email, reason, since) for email, reason, since in contacts if email and since])
     for customer_id in customer_ids:
         counts["messages_cancelled"] += cancel_pending(customer_id=customer_id)
+    # A send in flight would have its worker write the address and content back when it records the outcome; taking
+    # its lease makes that write miss (outbox.finish_many writes only where the lease still holds).
+    counts["messages_cancelled"] += _bulk(sa.update(Message).where(
+        Message.store_id == store_id, Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENDING)
+        .values(status=MessageStatus.CANCELLED, lease_owner=None, lease_until=None))
     # Test-sends carry the customer of the cart they were rendered from (messaging/test_send.py).
     counts["messages_redacted"] = _bulk(sa.update(Message).where(
         Message.store_id == store_id, Message.customer_id.in_(customer_ids)).values(**ERASED_MESSAGE_FIELDS))

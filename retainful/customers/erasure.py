@@ -22,7 +22,7 @@ def is_erased(customer: Customer) -> bool:
 def erase_customer(customer: Customer) -> dict[str, int]:
     """Erase the customer's personal data and cancel their pending messages, in one commit. Returns counts.
 
-    A message a worker is sending at this moment is left to it: the send policy finds no address and skips it.
+    A message a worker is sending at this moment may still go out, but its outcome is not written back to the row.
     """
     counts = anonymise(customer.store_id, [customer.id])
     db.session.commit()
