@@ -628,6 +628,8 @@ def test_gdpr_erase_reaches_test_sends_from_their_cart_and_bounce_reasons(world,
             a["customer"], None, None, None, None)
         assert db.session.get(Message, a["message"]).error is None
         assert db.session.get(Cart, a["cart"]).recovery_url is None
+    timeline = text(owner.get(f"/admin/carts/{a['cart']}"))
+    assert "Sent test-send email" in timeline and "mkt-inbox" not in timeline
 
 
 def test_unsubscribe_and_sms_opt_out_from_the_admin(world, app):
