@@ -98,7 +98,8 @@ class TimelineEvent:
 
 def _message_label(message: Message) -> str:
     step = f"step {message.step.position} " if message.step is not None else ""
-    return f"{step}{message.channel}"
+    test = "test-send " if message.kind == TEST_SEND else ""  # a marketer's, rendered from this cart: not the shopper's
+    return f"{step}{test}{message.channel}"
 
 
 def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> list[TimelineEvent]:

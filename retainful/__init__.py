@@ -1,7 +1,6 @@
 """Retainful: cart recovery for WooCommerce-style stores."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from retainful import config
+from retainful import config, logs
 from retainful.extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -39,11 +38,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     # Connections are held only for short statements (never across a provider call), so a small pool serves them;
     # it also keeps several workers within PostgreSQL's max_connections.
+    # hide_parameters: a database error's text (logged, and shown in tracebacks) never carries the bound values,
+    # which are the shoppers' emails, phones and names.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if app.config["LOG_LEVEL"] != "DEBUG":  # APScheduler logs every run at INFO: our jobs log what they did
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "hide_parameters": True}
+    logs.configure(app.config["LOG_LEVEL"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

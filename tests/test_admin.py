@@ -606,6 +606,32 @@ def test_gdpr_erase_removes_personal_data_and_cancels_pending_messages(world, ap
     assert f'data-customer-id="{a["customer"]}"' not in search
 
 
+def test_gdpr_erase_reaches_test_sends_from_their_cart_and_bounce_reasons(world, app):
+    """The audit's case: a marketer's test-send rendered from the shopper's cart, and a bounce quoting the address."""
+    a = world["a"]
+    marketer = logged_in(app, world["users"]["marketer"])
+    sent = marketer.post("/admin/templates/test-send/email/abandoned_cart/step1",
+                         headers={"X-CSRFToken": csrf_token(marketer), "X-Requested-With": "fetch"},
+                         data={"to": "mkt-inbox@evil.test", "cart_token": "c3", "source":
+                               "{% block subject %}Hello {{ customer.first_name }} {{ customer.email }}{% endblock %}"})
+    assert sent.status_code == 200, sent.get_json()
+    with app.app_context():
+        bounced = db.session.get(Message, a["message"])
+        bounced.error = "bounced: 550 5.1.1 <carol@acme.example>: Recipient address rejected"
+        db.session.commit()
+    owner = logged_in(app, world["users"]["owner"])
+    erased = post(owner, f"/admin/customers/{a['customer']}/erase", {"confirm": "yes"}, csrf_token(owner))
+    assert erased.status_code == 302
+    with app.app_context():
+        test = db.session.scalar(sa.select(Message).where(Message.kind == "test"))
+        assert (test.customer_id, test.recipient, test.subject, test.body_html, test.body_text) == (
+            a["customer"], None, None, None, None)
+        assert db.session.get(Message, a["message"]).error is None
+        assert db.session.get(Cart, a["cart"]).recovery_url is None
+    timeline = text(owner.get(f"/admin/carts/{a['cart']}"))
+    assert "Sent test-send email" in timeline and "mkt-inbox" not in timeline
+
+
 def test_unsubscribe_and_sms_opt_out_from_the_admin(world, app):
     owner = logged_in(app, world["users"]["owner"])
     a = world["a"]

@@ -161,6 +161,52 @@ def test_check_gives_the_discount_or_the_reason(app, shop):
     assert check(shop, subtotal="lots").status_code == 400
 
 
+def check_by_body(shop, code="RT-TEST-2345", **body):
+    return shop.client.post(f"/api/v1/coupons/{code}/check", headers=shop.headers, json=body)
+
+
+def test_check_by_post_answers_as_the_get_with_the_email_out_of_the_url(app, shop):
+    make_coupon(app, shop)
+    for params in ({"email": "Alice@Example.com", "subtotal": "36.95"}, {"email": "eve@example.com", "subtotal": "50"},
+                   {"email": "alice@example.com", "subtotal": "10"}, {}, {"subtotal": "lots"}):
+        by_get, by_post = check(shop, **params), check_by_body(shop, **params)
+        assert (by_post.status_code, by_post.get_json()) == (by_get.status_code, by_get.get_json())
+    assert check_by_body(shop, email="alice@example.com", subtotal=36.95).get_json()["discount"] == "3.70"
+    assert check_by_body(shop, "rt-test-2345", email="alice@example.com").get_json()["valid"] is True
+    assert check_by_body(shop, "RT-NOPE-2345", email="alice@example.com").status_code == 404
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"email": 5}, "email"), ({"email": ["alice@example.com"]}, "email"), ({"email": "a" * 255}, "email"),
+    ({"subtotal": True}, "subtotal"), ({"subtotal": {"amount": 5}}, "subtotal"), ({"subtotal": "-1"}, "subtotal"),
+    ({"subtotal": "1e999"}, "subtotal"), ({"subtotal": 10 ** 30}, "subtotal"), ({"subtotal": "NaN"}, "subtotal"),
+])
+def test_check_by_post_refuses_bad_fields_naming_them(app, shop, body, field):
+    make_coupon(app, shop)
+    response = check_by_body(shop, **body)
+    assert response.status_code == 400 and field in response.get_json()["error"]["fields"]
+
+
+def test_check_by_post_hostile_bodies_and_paths(app, make_store):
+    shop, other = make_store(), make_store(name="Other", domain="other.example")
+    make_coupon(app, shop)
+    url, headers = "/api/v1/coupons/RT-TEST-2345/check", {**shop.headers, "Content-Type": "application/json"}
+    assert shop.client.post(url, headers=headers, data=b"[1, 2]").status_code == 400
+    assert shop.client.post(url, headers=shop.headers, data="email=alice@example.com").status_code == 415
+    assert shop.client.post(url, headers=headers, data=b'{"email": ').status_code in (400, 415)
+    huge = b'{"email": "' + b"a" * 300_000 + b'"}'
+    assert shop.client.post(url, headers=headers, data=huge).status_code == 413
+    for raw in (rb'{"email": "alice\u0000@example.com"}', rb'{"email": "\ud800alice@example.com"}'):
+        response = shop.client.post(url, headers=headers, data=raw)  # refused, or not this shopper: never a 500
+        assert response.status_code in (200, 400), response.get_data()
+        assert response.status_code == 400 or response.get_json()["valid"] is False
+    for code in ("RT-TEST%002345", "%ED%A0%80", "RT-" + "X" * 5000):
+        assert shop.client.post(f"/api/v1/coupons/{code}/check", headers=shop.headers, json={}).status_code == 404
+    assert check_by_body(other, email="alice@example.com").status_code == 404  # another store's coupon
+    assert shop.client.post(url, json={"email": "alice@example.com"}).status_code == 401
+    assert shop.client.post(url, json={}, headers={"Authorization": "Bearer rtf_forged"}).status_code == 401
+
+
 def test_fixed_and_free_shipping_discounts(app, shop):
     make_coupon(app, shop, code="RT-FIXD-2345", discount_type="fixed", amount=Decimal(5), minimum_total=None)
     make_coupon(app, shop, code="RT-SHIP-2345", discount_type="free_shipping", amount=Decimal(0))

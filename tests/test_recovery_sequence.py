@@ -9,7 +9,7 @@ from retainful import carts, clock
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
-from retainful.models import Customer, Message, Store
+from retainful.models import Cart, Customer, Message, Store
 from retainful.recovery import update_step
 from tests.conftest import T0, cart_body
 
@@ -276,3 +276,24 @@ def test_step_edits_keep_order_and_can_switch_steps_off(shop, app):
     shop.put_cart("c", email_only())
     walk(app, timedelta(hours=1), *STEP_DELAYS)
     assert [m.sent_at - T0 for m in sent(app)] == [timedelta(hours=1)] + STEP_DELAYS[2:]
+
+
+def test_test_sends_from_a_shoppers_carts_count_for_no_cap_limit_or_click(shop, app):
+    """A test-send knows the cart it was rendered from (so erase and purge find it), yet it is not a message to the
+    shopper: their caps, the US one-text rule and the cart's clicks ignore it."""
+    shop.put_cart("old", cart_body(customer=sms_customer()))
+    shop.delete_cart("old")
+    shop.put_cart("c", cart_body(customer=sms_customer()))
+    clock.freeze(T0 + timedelta(minutes=5))
+    for channel, token, to in (("email", "old", "marketer@acme.example"), ("sms", "c", "+1 212 555 0100")):
+        response = shop.client.post("/api/v1/templates/test-send", headers=shop.headers, json={
+            "channel": channel, "template": "abandoned_cart/step1", "to": to, "cart_token": token})
+        assert response.status_code == 200, response.get_json()
+    (test_email, test_sms) = messages(app, kind="test")
+    assert test_email.customer_id == test_sms.customer_id is not None and test_sms.cart_id is not None
+    assert shop.client.get(f"/r/{test_sms.link_code}").headers["Location"] == "https://acme.example/"
+    walk(app, timedelta(minutes=30), timedelta(hours=4))
+    assert [(m.channel, m.status) for m in messages(app) if m.status != "scheduled"] == [
+        ("email", "sent"), ("sms", "sent")]
+    with app.app_context():
+        assert db.session.scalar(sa.select(Cart.clicked_at).where(Cart.token == "c")) is None

@@ -114,7 +114,7 @@ def test_purge_removes_old_carts_and_personal_data(shop, app):
     clock.advance(timedelta(days=2))
     with app.app_context():
         counts = carts.purge_expired()
-        assert counts == {"carts": 2, "customers_deleted": 1, "customers_anonymised": 1}
+        assert counts == {"carts": 2, "customers_deleted": 1, "customers_anonymised": 1, "test_messages": 0}
         emails = sorted(filter(None, db.session.scalars(sa.select(Customer.email))))
         assert emails == ["recent@example.com"]
         assert db.session.query(Order).one().total == 5  # revenue history stays

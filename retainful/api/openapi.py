@@ -39,7 +39,7 @@ def build_spec(server_url: str) -> dict:
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
-                 "TemplateTestSendIn", "TemplateVersionOut", "CouponRedeemIn", "CouponOut", "SummaryReport",
+                 "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut", "SummaryReport",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
@@ -139,13 +139,18 @@ def _report_paths(spec: APISpec) -> None:
 
 def _coupon_paths(spec: APISpec) -> None:
     code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    checked = {"200": {"description": "valid, reason (expired, used_up, wrong_customer, below_minimum), discount, "
+                                      "free_shipping, coupon."}}
     spec.path(path="/api/v1/coupons/{code}", parameters=[code], operations={"get": {
-        "summary": "Whether the coupon is valid for this shopper and cart, the reason when not, and the discount.",
+        "summary": "Whether the coupon is valid for this shopper and cart, the reason when not, and the discount "
+                   "(the POST .../check keeps the email out of URLs and logs).",
         "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
                        {"name": "subtotal", "in": "query", "schema": {"type": "string"}}],
-        "responses": _responses({"200": {"description": "valid, reason (expired, used_up, wrong_customer, "
-                                                        "below_minimum), discount, free_shipping, coupon."}},
-                                "400", "401", "404")}})
+        "responses": _responses(checked, "400", "401", "404")}})
+    spec.path(path="/api/v1/coupons/{code}/check", parameters=[code], operations={"post": {
+        "summary": "The same check with email and subtotal in a JSON body.",
+        "requestBody": {"required": True, "content": _json("CouponCheckIn")},
+        "responses": _responses(checked, "400", "401", "404", "413", "415")}})
     spec.path(path="/api/v1/coupons/{code}/redeem", parameters=[code], operations={"post": {
         "summary": "Redeem once for an order; a repeat for the same order is idempotent.",
         "requestBody": {"required": True, "content": _json("CouponRedeemIn")},

@@ -6,18 +6,14 @@ import logging
 import sqlalchemy as sa
 
 from retainful import clock
+from retainful.customers.anonymise import anonymise
 from retainful.extensions import db
-from retainful.models import Cart, CartStatus, ConsentEvent, Customer, Order, Store
+from retainful.models import TEST_SEND, Cart, CartStatus, ConsentEvent, Customer, Message, Order, Store
 from retainful.recovery import cancel_pending, plan_abandoned
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
-ERASED_CUSTOMER_FIELDS = dict(
-    email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None,
-    email_consent=None, email_consent_at=None, email_consent_source=None,
-    sms_consent=None, sms_consent_at=None, sms_consent_source=None,
-)
 
 
 def sweep_abandoned(batch_size: int = SWEEP_BATCH) -> list[int]:
@@ -78,30 +74,35 @@ def close_lost(batch_size: int = SWEEP_BATCH) -> int:
             return closed
 
 
-def purge_expired() -> dict[str, int]:
-    """Delete carts, and the personal data of customers, that are past their store's retention.
+def purge_expired(batch_size: int = SWEEP_BATCH) -> dict[str, int]:
+    """Delete carts, test-sends and the personal data of customers that are past their store's retention.
 
-    Customers with orders keep their row (orders stay in the revenue reports) but lose their personal data.
+    Carts go with their outbox rows (and the test-sends rendered from them). Expired customers are anonymised, by
+    the same step as a GDPR erase, so nothing that pointed at them keeps their data (coupons, next-order messages);
+    then those without orders are deleted, and those with orders keep an anonymous row for the revenue reports.
     """
-    counts = {"carts": 0, "customers_deleted": 0, "customers_anonymised": 0}
+    counts = {"carts": 0, "customers_deleted": 0, "customers_anonymised": 0, "test_messages": 0}
     for store in db.session.scalars(sa.select(Store)).all():
         cutoff = clock.now() - store.retention
         counts["carts"] += db.session.execute(
             sa.delete(Cart).where(Cart.store_id == store.id, Cart.last_activity_at < cutoff)
         ).rowcount
+        counts["test_messages"] += db.session.execute(sa.delete(Message).where(
+            Message.store_id == store.id, Message.kind == TEST_SEND, Message.created_at < cutoff)).rowcount
         has_cart = sa.exists().where(Cart.customer_id == Customer.id)
         has_order = sa.exists().where(Order.customer_id == Customer.id)
         expired = (Customer.store_id == store.id, Customer.last_seen_at < cutoff, ~has_cart)
+        identified = Customer.email.is_not(None) | Customer.phone.is_not(None) | Customer.external_id.is_not(None)
+        while ids := list(db.session.scalars(
+                sa.select(Customer.id).where(*expired, identified).order_by(Customer.id).limit(batch_size))):
+            anonymise(store.id, ids)
+            counts["customers_anonymised"] += db.session.scalar(
+                sa.select(sa.func.count(Customer.id)).where(Customer.id.in_(ids), has_order))
+            db.session.commit()
         db.session.execute(sa.delete(ConsentEvent).where(ConsentEvent.customer_id.in_(
             sa.select(Customer.id).where(*expired))))
         counts["customers_deleted"] += db.session.execute(
             sa.delete(Customer).where(*expired, ~has_order).execution_options(synchronize_session=False)
-        ).rowcount
-        counts["customers_anonymised"] += db.session.execute(
-            sa.update(Customer)
-            .where(*expired, Customer.email.is_not(None) | Customer.phone.is_not(None))
-            .values(**ERASED_CUSTOMER_FIELDS)
-            .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
     if any(counts.values()):

@@ -32,8 +32,10 @@ class Check:
 
 
 def find_coupon(store: Store, code: str) -> Coupon | None:
-    return db.session.scalar(sa.select(Coupon).where(Coupon.store_id == store.id,
-                                                     Coupon.code == normalise_code(code)))
+    code = normalise_code(code)
+    if not code.isprintable():  # NUL or a lone surrogate names no coupon, and PostgreSQL would refuse the query
+        return None
+    return db.session.scalar(sa.select(Coupon).where(Coupon.store_id == store.id, Coupon.code == code))
 
 
 def discount_text(coupon: Coupon, locale: str = "en_US") -> str:

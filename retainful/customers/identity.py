@@ -8,6 +8,7 @@ import phonenumbers
 import sqlalchemy as sa
 
 from retainful import clock
+from retainful.customers import suppression
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import CHANNELS, ConsentEvent, Customer, Store
@@ -102,8 +103,9 @@ def match_customer(store: Store, data: dict[str, Any] | None, source: str) -> Cu
         db.session.add(customer)
     if external_id and customer.external_id is None:
         customer.external_id = external_id  # a guest who registered: same person, now with an account
-    if email:
-        _update(customer, "email", email)
+    if email and customer.email != email:
+        customer.email = email
+        suppression.recall(customer)  # an address that bounced stays suppressed after its owner was erased
     if phone:
         _update(customer, "phone", phone)
     for field in PROFILE_FIELDS:

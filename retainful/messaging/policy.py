@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from phonenumbers import timezone as phone_timezones
 
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, Cart, CartStatus, Customer, Message, MessageStatus, Order, Store
+from retainful.models import (ABANDONED_CART, TEST_SEND, Cart, CartStatus, Customer, Message, MessageStatus, Order,
+                              Store)
 
 US_SMS_WINDOW = timedelta(hours=48)
 
@@ -72,14 +73,15 @@ class History:
         sms_carts = {m.cart_id for m in messages if m.channel == "sms" and m.cart_id is not None}
         if sms_carts:
             history.carts_with_sms = set(db.session.scalars(sa.select(Message.cart_id).distinct().where(
-                Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT)))
+                Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT,
+                Message.kind != TEST_SEND)))
         cap_hours = max((hours for store in stores.values() for hours in (store.email_cap_hours, store.sms_cap_hours)),
                         default=0)
         if customer_ids and cap_hours > 0:
             for customer_id, channel, cart_id, sent_at in db.session.execute(
                     sa.select(Message.customer_id, Message.channel, Message.cart_id, Message.sent_at)
                     .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
-                           Message.sent_at > now - timedelta(hours=cap_hours))):
+                           Message.sent_at > now - timedelta(hours=cap_hours), Message.kind != TEST_SEND)):
                 history.recent_sends[customer_id, channel].append((cart_id, sent_at))
         for send in pending:
             history.note(send)

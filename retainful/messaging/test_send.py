@@ -10,6 +10,7 @@ from dataclasses import replace
 from flask import current_app
 
 from retainful import clock
+from retainful.carts import get_cart
 from retainful.customers import normalise_email, normalise_phone
 from retainful.extensions import db
 from retainful.messaging import tracking
@@ -27,8 +28,10 @@ def test_send(store: Store, channel: str, key: str, to: str, source: str | None 
     code = tracking.new_link_code()
     context = preview_context(store, cart_token, tracking.short_link(code), open_pixel=tracking.pixel_link(code))
     rendered = render_template_for(store, channel, key, context, source)
+    cart = get_cart(store, cart_token) if cart_token else None  # linked so erase and purge find what it rendered
     message = Message(store_id=store.id, kind=TEST_SEND, channel=channel, status=MessageStatus.SENDING,
-                      due_at=clock.now(), link_code=code, recipient=recipient, attempts=1)
+                      due_at=clock.now(), link_code=code, recipient=recipient, attempts=1,
+                      cart_id=cart and cart.id, customer_id=cart and cart.customer_id)
     providers = providers_for(current_app._get_current_object())
     if isinstance(rendered, EmailRendering):
         message.subject, message.body_html, message.body_text = rendered.subject, rendered.html, rendered.text

@@ -10,7 +10,7 @@ from flask import current_app
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, Cart, Message, Store
+from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, Store
 from retainful.rendering.links import recovery_url
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
@@ -59,7 +59,8 @@ def record_click(code: str) -> str | None:
     note_recovery_click(message, clock.now())
     _stamp_first(message, Message.clicked_at)  # commits both
     store = db.session.get(Store, message.store_id)
-    cart = db.session.get(Cart, message.cart_id) if message.cart_id else None
+    # A test-send knows the cart it was rendered from, but a marketer's click must not open the shopper's cart.
+    cart = db.session.get(Cart, message.cart_id) if message.cart_id and message.kind != TEST_SEND else None
     if cart is None:
         return f"https://{store.domain}/"
     return recovery_url(cart, store, message)

@@ -6,11 +6,12 @@ from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStat
 from retainful.models.order import Order
 from retainful.models.sequence import ABANDONED_CART, Sequence, Step
 from retainful.models.store import Store
+from retainful.models.suppression import EmailSuppression
 from retainful.models.template import TemplateVersion
 from retainful.models.user import Role, User, user_store
 
 __all__ = [
     "ABANDONED_CART", "CHANNELS", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
-    "CouponRedemption", "DiscountType", "SyncState", "Customer", "Message",
+    "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
 ]

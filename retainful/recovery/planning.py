@@ -8,7 +8,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, Cart, Message, MessageStatus, Sequence, Step, Store
+from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, MessageStatus, Sequence, Step, Store
 from retainful.recovery.sequences import abandoned_cart_sequence
 
 # After the last step is due, a cart without an order waits this long before it counts as lost.
@@ -56,7 +56,7 @@ def _joins_holdout(cart: Cart, percent: int) -> bool:
     """Decided once, at the cart's first abandonment: a cart that has been messaged never joins the control group."""
     if percent <= 0:
         return False
-    messaged = db.session.scalar(sa.select(sa.exists().where(Message.cart_id == cart.id)))
+    messaged = db.session.scalar(sa.select(sa.exists().where(Message.cart_id == cart.id, Message.kind != TEST_SEND)))
     return not messaged and in_holdout(cart.store_id, cart.token, percent)
 
 
