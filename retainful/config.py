@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 MAX_BODY_BYTES = 256 * 1024
+VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")  # the Vonage dashboard's choices
 
 
 class ConfigError(RuntimeError):
@@ -40,6 +41,13 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _provider_settings() -> dict:
     """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
     env = os.environ.get
@@ -54,6 +62,8 @@ def _provider_settings() -> dict:
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
         "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
+        "VONAGE_SIGNATURE_METHOD": _choice("VONAGE_SIGNATURE_METHOD", "sha256", VONAGE_SIGNATURE_METHODS),
+        "VONAGE_INBOUND_TOKEN": env("VONAGE_INBOUND_TOKEN", ""),  # the secret path for unsigned inbound webhooks
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),
