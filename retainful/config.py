@@ -57,6 +57,7 @@ def _provider_settings() -> dict:
         "SENDGRID_API_HOST": env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
         # Verifies SendGrid's signed Event Webhook (Mail Settings: the base64 public key); unset, events are refused.
         "SENDGRID_WEBHOOK_PUBLIC_KEY": env("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
+        "SENDGRID_WEBHOOK_MAX_AGE_SECONDS": int(env("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", "600")),
         "SMS_PROVIDER": env("SMS_PROVIDER") or ("vonage" if env("VONAGE_API_KEY") else "sandbox"),
         "VONAGE_API_KEY": env("VONAGE_API_KEY", ""),
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),

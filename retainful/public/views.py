@@ -104,7 +104,8 @@ def sendgrid_events():
     try:
         sendgrid.verify(body, request.headers.get(sendgrid.SIGNATURE_HEADER),
                         request.headers.get(sendgrid.TIMESTAMP_HEADER),
-                        current_app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"])
+                        current_app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"],
+                        current_app.config["SENDGRID_WEBHOOK_MAX_AGE_SECONDS"])
     except sendgrid.InvalidEvents as error:
         return jsonify(error={"code": "invalid_signature", "message": str(error)}), 401
     try:
