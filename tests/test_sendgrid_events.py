@@ -203,3 +203,23 @@ def test_forged_or_foreign_events_change_nothing(app, shop, client, signing_key)
     app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = ""
     refused = post_events(client, signing_key, [bounce])
     assert refused.status_code == 401 and "not configured" in refused.get_json()["error"]["message"]
+
+
+def test_an_unsubscribe_is_applied_once_per_sg_event_id(app, shop, client, signing_key):
+    """Within the freshness window a captured batch could still be replayed: it must not unsubscribe again a shopper
+    who re-consented meanwhile."""
+    message = sent_email(app, shop)
+    report = event(message, "spamreport")
+    assert post_events(client, signing_key, [report, report]).get_json() == {"applied": {"spamreport": 1, "ignored": 1}}
+    with app.app_context():
+        customer = db.session.query(Customer).one()
+        customer.unsubscribed_at = None  # the shopper subscribed again
+        db.session.commit()
+    clock.advance(timedelta(minutes=5))
+    assert post_events(client, signing_key, [report]).get_json() == {"applied": {"ignored": 1}}
+    with app.app_context():
+        assert db.session.query(Customer).one().unsubscribed_at is None
+    again = event(message, "spamreport", 60)  # a new report: its own sg_event_id
+    assert post_events(client, signing_key, [again]).get_json() == {"applied": {"spamreport": 1}}
+    no_id = {key: value for key, value in report.items() if key != "sg_event_id"}
+    assert post_events(client, signing_key, [no_id]).get_json() == {"applied": {"spamreport": 1}}

@@ -1,6 +1,7 @@
 """SendGrid Event Webhook: what happened to our emails after SendGrid accepted them.
 
-Deliveries, opens and clicks are stamped on the message (first time only, so a redelivered batch changes nothing).
+Deliveries, opens and clicks are stamped on the message (first time only, so a redelivered batch changes nothing);
+the other events are applied once per ``sg_event_id`` (remembered for a few days).
 A hard bounce, or a drop because the address bounced before or is invalid, suppresses the address in every store: it
 is dead, and mailing it again hurts the sender's reputation. A spam report or an unsubscribe through SendGrid
 unsubscribes that shopper from that store, like our own link. Each event names our message through the ``message_id``
@@ -18,7 +19,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -28,6 +29,7 @@ from retainful import clock
 from retainful.customers import normalise_email, unsubscribe
 from retainful.extensions import db
 from retainful.messaging.tracking import note_recovery_click
+from retainful.messaging.webhooks import deliveries
 from retainful.models import Customer, Message, Store
 from retainful.recovery import cancel_pending
 
@@ -36,6 +38,8 @@ TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP
 # Drop reasons that mean the address itself is unusable (SendGrid's own suppression lists say so).
 DEAD_ADDRESS_DROPS = frozenset({"Bounced Address", "Invalid", "Invalid Email Address"})
 STAMPS = {"delivered": "delivered_at", "open": "opened_at", "click": "clicked_at"}
+DELIVERY_SOURCE = "sendgrid"
+EVENT_ID_RETENTION = timedelta(days=3)  # beyond SendGrid's 24 hours of retries for a batch we did not answer
 MAX_MESSAGE_ID = 2**31 - 1  # message.id is a 32-bit integer column; a bigger id names no message
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
@@ -72,6 +76,7 @@ class Event:
     reason: str | None = None
     bounce_type: str | None = None
     machine_open: bool = False
+    event_id: str | None = None  # sg_event_id
 
 
 def parse(body: bytes) -> list[Event | None]:
@@ -95,9 +100,10 @@ def _event(item: dict) -> Event | None:
         return None
     if not 1 <= message_id <= MAX_MESSAGE_ID:
         return None
-    reason = item.get("reason")
+    reason, event_id = item.get("reason"), item.get("sg_event_id")
     return Event(kind, message_id, email, min(at, clock.now()), str(reason)[:500] if reason else None,
-                 item.get("type"), item.get("sg_machine_open") is True)
+                 item.get("type"), item.get("sg_machine_open") is True,
+                 event_id if isinstance(event_id, str) and 0 < len(event_id) <= 100 else None)
 
 
 def handle(events: list[Event | None]) -> Counter:
@@ -105,14 +111,26 @@ def handle(events: list[Event | None]) -> Counter:
     ids = {event.message_id for event in events if event is not None}
     messages = {m.id: m for m in db.session.scalars(sa.select(Message).where(Message.id.in_(ids)))} if ids else {}
     applied: Counter = Counter()
+    done = deliveries.already_seen(DELIVERY_SOURCE, [e.event_id for e in events if _once(e)])
     for event in events:
         message = messages.get(event.message_id) if event is not None else None
-        if message is None or message.channel != "email" or message.recipient != event.email:
+        if message is None or message.channel != "email" or message.recipient != event.email or (
+                _once(event) and event.event_id in done):
             applied["ignored"] += 1
             continue
         applied[event.kind if _apply(event, message) else "ignored"] += 1
+        if _once(event):
+            done.add(event.event_id)
+    deliveries.remember(DELIVERY_SOURCE, [e.event_id for e in events if _once(e) and e.event_id in done],
+                        EVENT_ID_RETENTION)
     db.session.commit()
     return applied
+
+
+def _once(event: Event | None) -> bool:
+    """An event whose effect a repeat would redo (unsubscribe a shopper who re-consented, suppress again), so its
+    ``sg_event_id`` is remembered. Stamps need no such memory: they are kept the first time only."""
+    return event is not None and event.kind not in STAMPS and event.event_id is not None
 
 
 def _apply(event: Event, message: Message) -> bool:
