@@ -140,6 +140,16 @@ def test_hostile_signatures_are_401_not_500(app, shop, client, signing, sig):
         assert client.post(URL, json=lone_surrogate).status_code == 401
 
 
+def test_hostile_bodies_are_4xx(app, shop, client, signing):
+    pending_sms_abandoned(app, shop)
+    assert client.post(URL, data=signed(inbound(data="x" * 300_000))).status_code == 413
+    assert client.post(URL, data=b"{not json", content_type="application/json").status_code == 401
+    assert client.post(URL, json=["STOP"]).status_code == 401
+    assert opted_out(app) == {shop.store_id: False}
+    nul = client.post(URL, json=signed(inbound("STOP\u0000")))
+    assert nul.status_code == 200 and nul.get_json() == {"opted_out": 1}  # a control character is punctuation
+
+
 def test_the_secret_path_token_for_unsigned_accounts(app, shop, client):
     app.config["VONAGE_INBOUND_TOKEN"] = "t0k3n-Zq8"
     pending_sms_abandoned(app, shop)

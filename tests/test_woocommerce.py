@@ -193,6 +193,9 @@ def test_a_checkout_draft_is_not_an_order(app, shop):
     ({"refunds": [{"id": 1, "total": "5.00"}]}, "refunds.0.total"),
     ({"refunds": [{"id": 1, "total": "-5.00"}, {"id": 2, "total": "-1e999"}]}, "refunds.1.total"),
     ({"refunds": [{"id": 1}]}, "refunds.0.total"),
+    ({"id": "7\u00002"}, "id"),  # PostgreSQL text cannot hold a NUL, UTF-8 no lone surrogate: these were 500s
+    ({"status": "proc\u0000essing"}, "status"),
+    ({"status": "proc\ud800"}, "status"),
 ])
 def test_payloads_that_cannot_be_orders_are_400_naming_the_field(app, shop, changes, field):
     payload = {key: value for key, value in woo_order_payload(**changes).items() if value is not None}
@@ -221,6 +224,21 @@ def test_an_unusable_billing_phone_does_not_lose_the_order(app, shop):
     assert response.status_code == 200 and response.get_json()["created"] is True
     customer = shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()["customer"]
     assert customer["email"] == "alice@example.com" and customer["phone"] is None
+
+
+def test_unstorable_billing_text_is_dropped_not_a_500(app, shop):
+    billing = {**woo_order_payload()["billing"], "first_name": "Al\u0000ice", "last_name": "D\ud800oe",
+               "email": "al\u0000ice@example.com"}
+    response = deliver(shop, woo_order_payload(billing=billing, coupon_lines=[{"id": 1, "code": "SA\ud800VE"}]))
+    assert response.status_code == 200 and response.get_json()["created"] is True
+    order = shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()
+    assert order["coupon_codes"] == [] and order["customer"]["email"] is None
+    assert order["customer"]["phone"] == "+12127365000"
+
+
+def test_a_body_over_the_limit_is_413(app, shop):
+    payload = woo_order_payload(customer_note="x" * 300_000)
+    assert deliver(shop, payload).status_code == 413 and orders_in(app) == []
 
 
 def test_the_gmt_creation_date_becomes_an_aware_utc_datetime(app, shop):

@@ -44,6 +44,7 @@ FIRST_PULL = timedelta(hours=24)
 PAGE_SIZE = 100  # WooCommerce's maximum per_page
 _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the API's cart token rule
 _CURRENCIES = frozenset(list_currencies())
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text refuses NUL; UTF-8 has no lone surrogates
 # order.restored (out of the trash) carries the whole order like an update; order.deleted only its id.
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored", "order.deleted")
 WEBHOOK_SOURCE = "woocommerce"
@@ -68,8 +69,9 @@ def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
 
 
 def _text(value: Any, max_length: int | None = None) -> str | None:
-    """WooCommerce sends "" for blank fields; they mean "not given". Over-long free text is cut to the column."""
-    if not isinstance(value, str) or not value.strip():
+    """WooCommerce sends "" for blank fields; they mean "not given". Over-long free text is cut to the column; text
+    no database column can hold (a NUL, a lone surrogate) is not given either."""
+    if not isinstance(value, str) or not value.strip() or _UNSTORABLE.search(value):
         return None
     return value.strip()[:max_length] if max_length else value.strip()
 
@@ -109,6 +111,8 @@ def _order_id(payload: dict) -> str:
     order_id = str(value).strip()
     if len(order_id) > 64:
         raise FieldError("id", "At most 64 characters.")
+    if _UNSTORABLE.search(order_id):
+        raise FieldError("id", "Contains a NUL character or a lone surrogate.")
     return order_id
 
 
@@ -125,6 +129,8 @@ def _status(payload: dict) -> str:
     status = value.strip().lower().removeprefix("wc-") if isinstance(value, str) else ""
     if not 1 <= len(status) <= 32:
         raise FieldError("status", "Between 1 and 32 characters.")
+    if _UNSTORABLE.search(status):
+        raise FieldError("status", "Contains a NUL character or a lone surrogate.")
     return status
 
 
