@@ -1,7 +1,7 @@
 """Delivery ids already acted on, per provider, so a repeated delivery changes nothing.
 
-Kept only for ``retention``: every remember() first drops its source's rows older than that (an index range), so the
-table stays bounded by the deliveries of one retention period.
+Kept only for ``retention``: every remember() that adds rows first drops its source's rows older than that (an index
+range), so the table stays bounded by the deliveries of one retention period.
 """
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ def already_seen(source: str, keys: Iterable[str]) -> set[str]:
 def remember(source: str, keys: Iterable[str], retention: timedelta) -> None:
     """Remember ``keys`` (in the caller's transaction); one remembered meanwhile by a concurrent delivery is kept."""
     now = clock.now()
+    rows = [{"source": source, "key": key, "received_at": now} for key in sorted(set(keys)) if len(key) <= MAX_KEY]
+    if not rows:
+        return
     db.session.execute(sa.delete(WebhookDelivery).where(
         WebhookDelivery.source == source, WebhookDelivery.received_at < now - retention))
-    rows = [{"source": source, "key": key, "received_at": now} for key in sorted(set(keys)) if len(key) <= MAX_KEY]
-    if rows:
-        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-        db.session.execute(dialect.insert(WebhookDelivery).on_conflict_do_nothing(), rows)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    db.session.execute(dialect.insert(WebhookDelivery).on_conflict_do_nothing(), rows)

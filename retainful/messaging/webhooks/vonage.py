@@ -57,8 +57,8 @@ def _utf8(value: str) -> bytes:
 
 
 def signature(params: Mapping[str, str], secret: str, method: str) -> str:
-    """Vonage's signature of ``params`` (lower-case hex): every parameter but ``sig``, sorted by name, as
-    ``&name=value`` with ``&`` and ``=`` in values replaced by ``_``."""
+    """Vonage's signature of ``params`` (lower-case hex; the SDK signs only the HMACs): every parameter but ``sig``,
+    sorted by name, as ``&name=value`` with ``&`` and ``=`` in values replaced by ``_``."""
     signed = "".join(f"&{key}={str(value).replace('&', '_').replace('=', '_')}"
                      for key, value in sorted(params.items()) if key != "sig")
     if method == "md5hash":
