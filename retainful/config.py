@@ -6,6 +6,7 @@ so a fresh checkout runs with no database server.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _path_token(name: str) -> str:
+    """A secret that is a URL path segment: long enough not to be guessed, and nothing a proxy would re-encode."""
+    value = os.environ.get(name, "").strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9._~-]{16,200}", value):
+        raise ConfigError(f"{name} must be 16 to 200 letters, digits or . _ ~ - (e.g. python -c "
+                          f"'import secrets; print(secrets.token_urlsafe(24))')")
+    return value
+
+
 def _provider_settings() -> dict:
     """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
     env = os.environ.get
@@ -64,7 +74,7 @@ def _provider_settings() -> dict:
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
         "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
         "VONAGE_SIGNATURE_METHOD": _choice("VONAGE_SIGNATURE_METHOD", "sha256", VONAGE_SIGNATURE_METHODS),
-        "VONAGE_INBOUND_TOKEN": env("VONAGE_INBOUND_TOKEN", ""),  # the secret path for unsigned inbound webhooks
+        "VONAGE_INBOUND_TOKEN": _path_token("VONAGE_INBOUND_TOKEN"),  # the secret path for unsigned inbound webhooks
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),

@@ -16,6 +16,7 @@ from tests.test_recovery_sequence import at, messages
 CUSTOMER = {"email": "sam@example.com", "first_name": "Sam", "phone": "+12125550123", "sms_consent": True}
 SECRET, STORE_NUMBER = "sig-secret", "14155550100"
 URL = "/webhooks/vonage/inbound"
+TOKEN = "q8Zt0k3n-Vx2_rW9pLm4"
 
 
 def pending_sms_abandoned(app, shop, sender=STORE_NUMBER):
@@ -151,22 +152,22 @@ def test_hostile_bodies_are_4xx(app, shop, client, signing):
 
 
 def test_the_secret_path_token_for_unsigned_accounts(app, shop, client):
-    app.config["VONAGE_INBOUND_TOKEN"] = "t0k3n-Zq8"
+    app.config["VONAGE_INBOUND_TOKEN"] = TOKEN
     pending_sms_abandoned(app, shop)
     unsigned = {"msisdn": "12125550123", "to": STORE_NUMBER, "text": "STOP"}
     assert client.post(URL, data=unsigned).status_code == 401  # the plain path refuses once a token is set
-    for wrong in ("t0k3n-Zq", "t0k3n-Zq8x", "T0K3N-ZQ8", "ä", "%00"):
+    for wrong in (TOKEN[:-1], TOKEN + "x", TOKEN.upper(), "ä", "%00", TOKEN + "%00"):
         assert client.post(f"{URL}/{wrong}", data=unsigned).status_code == 401
     assert opted_out(app) == {shop.store_id: False}
-    assert client.get(f"{URL}/t0k3n-Zq8", query_string=unsigned).get_json() == {"opted_out": 1}
+    assert client.get(f"{URL}/{TOKEN}", query_string=unsigned).get_json() == {"opted_out": 1}
 
 
 def test_with_both_configured_both_must_hold(app, shop, client, signing):
-    app.config["VONAGE_INBOUND_TOKEN"] = "t0k3n-Zq8"
+    app.config["VONAGE_INBOUND_TOKEN"] = TOKEN
     pending_sms_abandoned(app, shop)
     assert client.post(URL, data=signed(inbound())).status_code == 401
-    assert client.post(f"{URL}/t0k3n-Zq8", data=inbound()).status_code == 401  # unsigned
-    assert client.post(f"{URL}/t0k3n-Zq8", data=signed(inbound())).get_json() == {"opted_out": 1}
+    assert client.post(f"{URL}/{TOKEN}", data=inbound()).status_code == 401  # unsigned
+    assert client.post(f"{URL}/{TOKEN}", data=signed(inbound())).get_json() == {"opted_out": 1}
 
 
 def test_a_stop_affects_only_the_store_texting_from_that_number(app, shop, make_store, client, signing):
@@ -197,6 +198,13 @@ def test_the_signature_method_setting(monkeypatch, tmp_path):
     assert config.load(str(tmp_path))["VONAGE_SIGNATURE_METHOD"] == "md5hash"
     monkeypatch.setenv("VONAGE_SIGNATURE_METHOD", "sha384")
     with pytest.raises(config.ConfigError, match="VONAGE_SIGNATURE_METHOD"):
+        config.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("token", ["short", "a/b" * 8, "ä" * 16, "x" * 201])
+def test_a_guessable_or_unroutable_path_token_is_refused_at_start(monkeypatch, tmp_path, token):
+    monkeypatch.setenv("VONAGE_INBOUND_TOKEN", token)
+    with pytest.raises(config.ConfigError, match="VONAGE_INBOUND_TOKEN"):
         config.load(str(tmp_path))
 
 
