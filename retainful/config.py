@@ -6,10 +6,12 @@ so a fresh checkout runs with no database server.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 MAX_BODY_BYTES = 256 * 1024
+VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")  # the Vonage dashboard's choices
 
 
 class ConfigError(RuntimeError):
@@ -40,6 +42,22 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _path_token(name: str) -> str:
+    """A secret that is a URL path segment: long enough not to be guessed, and nothing a proxy would re-encode."""
+    value = os.environ.get(name, "").strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9._~-]{16,200}", value):
+        raise ConfigError(f"{name} must be 16 to 200 letters, digits or . _ ~ - (e.g. python -c "
+                          f"'import secrets; print(secrets.token_urlsafe(24))')")
+    return value
+
+
 def _provider_settings() -> dict:
     """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
     env = os.environ.get
@@ -49,11 +67,14 @@ def _provider_settings() -> dict:
         "SENDGRID_API_HOST": env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
         # Verifies SendGrid's signed Event Webhook (Mail Settings: the base64 public key); unset, events are refused.
         "SENDGRID_WEBHOOK_PUBLIC_KEY": env("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
+        "SENDGRID_WEBHOOK_MAX_AGE_SECONDS": int(env("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", "600")),
         "SMS_PROVIDER": env("SMS_PROVIDER") or ("vonage" if env("VONAGE_API_KEY") else "sandbox"),
         "VONAGE_API_KEY": env("VONAGE_API_KEY", ""),
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
         "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
+        "VONAGE_SIGNATURE_METHOD": _choice("VONAGE_SIGNATURE_METHOD", "sha256", VONAGE_SIGNATURE_METHODS),
+        "VONAGE_INBOUND_TOKEN": _path_token("VONAGE_INBOUND_TOKEN"),  # the secret path for unsigned inbound webhooks
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),

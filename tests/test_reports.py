@@ -207,3 +207,37 @@ def test_reports_are_store_scoped(history, make_store):
     assert get(other, "summary")["carts_created"] == 0
     assert get(other, "funnel")["steps"] == []  # no cohort: its message lookups match nothing
     assert history.client.get("/api/v1/reports/summary").status_code == 401
+
+
+def test_woocommerce_refunds_come_off_recovered_revenue_and_a_deleted_order_brings_none(shop, app):
+    """A partial refund (the order's ``refunds`` list) is taken off every revenue figure; a trashed order is void."""
+    from tests.test_woocommerce import deliver
+    from tests.woo_stub import woo_order_payload
+
+    assert shop.put_cart("cart-1", cart("90.00", "alice@example.com")).status_code == 201
+    at(app, timedelta(minutes=30))  # abandoned, first email sent
+    clock.freeze(T0 + timedelta(hours=1))
+    placed = woo_order_payload(total="90.00", date_created_gmt="2026-03-02T10:00:00",
+                               date_modified_gmt="2026-03-02T10:00:00")
+    assert deliver(shop, placed).get_json()["created"] is True
+    assert get(shop, "summary")["recovered_revenue"] == "90.00"
+
+    def refunded(*totals, modified):
+        refunds = [{"id": 800 + n, "reason": "", "total": total} for n, total in enumerate(totals)]
+        return {**placed, "refunds": refunds, "date_modified_gmt": modified}
+
+    deliver(shop, refunded("-12.50", modified="2026-03-02T11:00:00"), topic="order.updated")
+    deliver(shop, refunded("-12.50", "-2.50", modified="2026-03-02T12:00:00"), topic="order.updated")
+    deliver(shop, refunded("-12.50", modified="2026-03-02T11:00:00"), topic="order.updated")  # late: ignored
+    summary = get(shop, "summary")
+    assert (summary["recovered"], summary["recovered_revenue"]) == (1, "75.00")
+    assert get(shop, "funnel")["steps"][0]["recovered_revenue"] == "75.00"
+    assert get(shop, "before-after")["after"]["revenue"] == "75.00"
+    csv_response = shop.client.get("/api/v1/reports/daily.csv?from=2026-03-02&to=2026-03-02", headers=shop.headers)
+    row = next(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
+    assert (row["revenue"], row["recovered_revenue"]) == ("75.0000", "75.0000")
+
+    deliver(shop, {"id": placed["id"]}, topic="order.deleted")
+    summary = get(shop, "summary")
+    assert (summary["recovered"], summary["recovered_revenue"]) == (0, "0.00")
+    assert get(shop, "before-after")["after"]["revenue"] == "0.00"

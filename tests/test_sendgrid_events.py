@@ -2,13 +2,13 @@
 unsubscribe; nothing unsigned is believed."""
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from retainful import clock
+from retainful import clock, config
 from retainful.extensions import db
 from retainful.messaging.webhooks import sendgrid
 from retainful.models import Cart, Customer, Message
@@ -41,7 +41,9 @@ def signing_key(app):
     return key
 
 
-def post_events(client, key, events, timestamp="1772442000"):
+def post_events(client, key, events, timestamp=None):
+    """A batch signed as SendGrid signs it, at the current time unless ``timestamp`` (the header) is given."""
+    timestamp = str(int(clock.now().timestamp())) if timestamp is None else timestamp
     body = (json.dumps(events) + "\r\n").encode()
     signature = base64.b64encode(key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
     return client.post(URL, data=body, content_type="application/json", headers={
@@ -72,13 +74,54 @@ def reload(app, model, id_):
 
 
 def test_the_sdk_vector_verifies_and_any_change_does_not():
-    sendgrid.verify(SDK_BODY.encode(), SDK_SIGNATURE, SDK_TIMESTAMP, SDK_PUBLIC_KEY)
+    clock.freeze(datetime.fromtimestamp(int(SDK_TIMESTAMP) + 30, timezone.utc))
+    sendgrid.verify(SDK_BODY.encode(), SDK_SIGNATURE, SDK_TIMESTAMP, SDK_PUBLIC_KEY, 600)
     for body, signature, timestamp in ((SDK_BODY.rstrip().encode(), SDK_SIGNATURE, SDK_TIMESTAMP),
                                        (SDK_BODY.encode(), SDK_SIGNATURE, "1600112503"),
                                        (SDK_BODY.encode(), "not base64!", SDK_TIMESTAMP),
                                        (b"\xff\xfe", SDK_SIGNATURE, SDK_TIMESTAMP)):
         with pytest.raises(sendgrid.InvalidEvents):
-            sendgrid.verify(body, signature, timestamp, SDK_PUBLIC_KEY)
+            sendgrid.verify(body, signature, timestamp, SDK_PUBLIC_KEY, 600)
+    clock.advance(timedelta(minutes=10))  # now 630 s after the signed time: a replay
+    with pytest.raises(sendgrid.InvalidEvents, match="stale"):
+        sendgrid.verify(SDK_BODY.encode(), SDK_SIGNATURE, SDK_TIMESTAMP, SDK_PUBLIC_KEY, 600)
+
+
+@pytest.mark.parametrize("timestamp", ["1262304000", "not-a-time", "", "1e9", "-1", "١٧٧٢٤٤٥٦٠٠", "9" * 30])
+def test_an_old_or_malformed_timestamp_is_401_and_changes_nothing(app, shop, client, signing_key, timestamp):
+    """The audit's F10: a batch signed in 2010, or with a timestamp that is no time, was applied."""
+    message = sent_email(app, shop)
+    response = post_events(client, signing_key, [event(message, "spamreport")], timestamp=timestamp)
+    assert response.status_code == 401
+    with app.app_context():
+        assert db.session.query(Customer).one().unsubscribed_at is None
+
+
+def test_the_freshness_window_is_the_setting_either_way(app, shop, client, signing_key):
+    message = sent_email(app, shop)
+    now = int(clock.now().timestamp())
+    app.config["SENDGRID_WEBHOOK_MAX_AGE_SECONDS"] = 60
+    for timestamp in (now - 61, now + 61):
+        assert post_events(client, signing_key, [event(message, "open")], str(timestamp)).status_code == 401
+    assert post_events(client, signing_key, [event(message, "open")], str(now - 60)).get_json() == {
+        "applied": {"open": 1}}
+
+
+def test_the_max_age_setting_defaults_to_ten_minutes(monkeypatch, tmp_path):
+    assert config.load(str(tmp_path))["SENDGRID_WEBHOOK_MAX_AGE_SECONDS"] == 600
+    monkeypatch.setenv("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", "120")
+    assert config.load(str(tmp_path))["SENDGRID_WEBHOOK_MAX_AGE_SECONDS"] == 120
+
+
+@pytest.mark.parametrize("message_id", ["99999999999999999999999", "2147483648", "-1", "0", "1e3", None, [], "\x00"])
+def test_a_message_id_that_names_no_message_is_ignored_not_500(app, shop, client, signing_key, message_id):
+    """The audit's F12 row 17: an id beyond the database's integer was an OverflowError (500)."""
+    message = sent_email(app, shop)
+    response = post_events(client, signing_key, [event(message, "bounce", type="bounce", message_id=message_id),
+                                                 event(message, "open")])
+    assert response.status_code == 200 and response.get_json() == {"applied": {"ignored": 1, "open": 1}}
+    with app.app_context():
+        assert db.session.query(Customer).one().email_suppressed_at is None
 
 
 def test_deliveries_opens_and_clicks_are_stamped_once(app, shop, client, signing_key):
@@ -160,3 +203,23 @@ def test_forged_or_foreign_events_change_nothing(app, shop, client, signing_key)
     app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = ""
     refused = post_events(client, signing_key, [bounce])
     assert refused.status_code == 401 and "not configured" in refused.get_json()["error"]["message"]
+
+
+def test_an_unsubscribe_is_applied_once_per_sg_event_id(app, shop, client, signing_key):
+    """Within the freshness window a captured batch could still be replayed: it must not unsubscribe again a shopper
+    who re-consented meanwhile."""
+    message = sent_email(app, shop)
+    report = event(message, "spamreport")
+    assert post_events(client, signing_key, [report, report]).get_json() == {"applied": {"spamreport": 1, "ignored": 1}}
+    with app.app_context():
+        customer = db.session.query(Customer).one()
+        customer.unsubscribed_at = None  # the shopper subscribed again
+        db.session.commit()
+    clock.advance(timedelta(minutes=5))
+    assert post_events(client, signing_key, [report]).get_json() == {"applied": {"ignored": 1}}
+    with app.app_context():
+        assert db.session.query(Customer).one().unsubscribed_at is None
+    again = event(message, "spamreport", 60)  # a new report: its own sg_event_id
+    assert post_events(client, signing_key, [again]).get_json() == {"applied": {"spamreport": 1}}
+    no_id = {key: value for key, value in report.items() if key != "sg_event_id"}
+    assert post_events(client, signing_key, [no_id]).get_json() == {"applied": {"spamreport": 1}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from retainful import clock
 from retainful.coupons.woo_sync import coupon_body, sync_due_coupons
 from retainful.errors import FieldError
 from retainful.extensions import db
-from retainful.models import Coupon, Order, Store, SyncState
+from retainful.models import Coupon, Order, Store, SyncState, WebhookDelivery
 from retainful.orders import woocommerce
 from retainful.orders.woocommerce import order_data_from_woo, pull_all_orders, pull_orders, verify_signature
 from tests.conftest import T0, cart_body
@@ -27,12 +28,13 @@ def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def deliver(shop, payload, topic="order.created", secret=None, signature=..., store_id=None):
-    """A delivery as WooCommerce makes it: the exact body bytes, its headers, the signature over those bytes."""
+def deliver(shop, payload, topic="order.created", secret=None, signature=..., store_id=None, delivery_id=None):
+    """A delivery as WooCommerce makes it: the exact body bytes, its headers, the signature over those bytes, and a
+    delivery id of its own (``wp_hash(webhook_id . time)``: 32 hex characters)."""
     body = payload if isinstance(payload, bytes) else wc_json(payload)
     headers = {"X-WC-Webhook-Source": "https://acme.example/", "X-WC-Webhook-Topic": topic,
                "X-WC-Webhook-Resource": topic.split(".")[0], "X-WC-Webhook-Event": topic.split(".")[-1],
-               "X-WC-Webhook-ID": "12", "X-WC-Webhook-Delivery-ID": "f3b1c2d4e5",
+               "X-WC-Webhook-ID": "12", "X-WC-Webhook-Delivery-ID": delivery_id or uuid.uuid4().hex,
                "User-Agent": "WooCommerce/8.6.1 Hookshot (WordPress/6.4.3)"}
     if signature is ...:
         signature = sign(secret or shop.issued.webhook_secret, body)
@@ -160,7 +162,7 @@ def test_other_topics_are_acknowledged_and_ignored(app, shop):
     response = deliver(shop, {"id": 42, "code": "x"}, topic="coupon.created")
     assert response.status_code == 200 and response.get_json() == {"ignored": "coupon.created"}
     deleted = deliver(shop, {"id": 727}, topic="order.deleted")
-    assert deleted.get_json() == {"ignored": "order.deleted"} and orders_in(app) == []
+    assert deleted.get_json() == {"ignored": "order.deleted", "reason": "No such order."} and orders_in(app) == []
 
 
 def test_a_checkout_draft_is_not_an_order(app, shop):
@@ -183,6 +185,17 @@ def test_a_checkout_draft_is_not_an_order(app, shop):
     ({"date_created_gmt": "yesterday"}, "date_created_gmt"),
     ({"coupon_lines": "save10"}, "coupon_lines"),
     ({"id": "9" * 65}, "id"),
+    ({"date_created_gmt": "0001-01-01T00:00:00+05:00"}, "date_created_gmt"),  # the audit's F12 rows 15 and 16
+    ({"date_created_gmt": "9999-12-31T23:00:00-05:00"}, "date_created_gmt"),
+    ({"date_modified_gmt": "9999-12-31T23:00:00-05:00"}, "date_modified_gmt"),
+    ({"date_modified_gmt": 1772442000}, "date_modified_gmt"),
+    ({"refunds": "-5.00"}, "refunds"),
+    ({"refunds": [{"id": 1, "total": "5.00"}]}, "refunds.0.total"),
+    ({"refunds": [{"id": 1, "total": "-5.00"}, {"id": 2, "total": "-1e999"}]}, "refunds.1.total"),
+    ({"refunds": [{"id": 1}]}, "refunds.0.total"),
+    ({"id": "7\u00002"}, "id"),  # PostgreSQL text cannot hold a NUL, UTF-8 no lone surrogate: these were 500s
+    ({"status": "proc\u0000essing"}, "status"),
+    ({"status": "proc\ud800"}, "status"),
 ])
 def test_payloads_that_cannot_be_orders_are_400_naming_the_field(app, shop, changes, field):
     payload = {key: value for key, value in woo_order_payload(**changes).items() if value is not None}
@@ -213,11 +226,94 @@ def test_an_unusable_billing_phone_does_not_lose_the_order(app, shop):
     assert customer["email"] == "alice@example.com" and customer["phone"] is None
 
 
+def test_unstorable_billing_text_is_dropped_not_a_500(app, shop):
+    billing = {**woo_order_payload()["billing"], "first_name": "Al\u0000ice", "last_name": "D\ud800oe",
+               "email": "al\u0000ice@example.com"}
+    response = deliver(shop, woo_order_payload(billing=billing, coupon_lines=[{"id": 1, "code": "SA\ud800VE"}]))
+    assert response.status_code == 200 and response.get_json()["created"] is True
+    order = shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()
+    assert order["coupon_codes"] == [] and order["customer"]["email"] is None
+    assert order["customer"]["phone"] == "+12127365000"
+
+
+def test_a_body_over_the_limit_is_413(app, shop):
+    payload = woo_order_payload(customer_note="x" * 300_000)
+    assert deliver(shop, payload).status_code == 413 and orders_in(app) == []
+
+
 def test_the_gmt_creation_date_becomes_an_aware_utc_datetime(app, shop):
     deliver(shop, woo_order_payload(date_created="2026-03-01T17:15:00", date_created_gmt="2026-03-01T22:15:00"))
     (order,) = orders_in(app)
     assert order.placed_at == datetime(2026, 3, 1, 22, 15, tzinfo=timezone.utc)
     assert order.placed_at.utcoffset() == timedelta(0)
+
+
+def order_status(shop, order_id="727"):
+    return shop.client.get(f"/api/v1/orders/{order_id}", headers=shop.headers).get_json()["status"]
+
+
+def test_an_older_delivery_changes_nothing(app, shop):
+    """The audit's F9: replaying the signed order.created body as an update turned a refunded order back."""
+    placed = woo_order_payload(date_modified_gmt="2026-03-02T10:00:00")
+    assert deliver(shop, placed).get_json()["created"] is True
+    refunded = woo_order_payload(status="refunded", date_modified_gmt="2026-03-02T11:00:00",
+                                 refunds=[{"id": 730, "reason": "", "total": "-34.70"}])
+    assert deliver(shop, refunded, topic="order.updated").get_json()["status"] == "refunded"
+    replay = deliver(shop, placed, topic="order.updated")
+    assert replay.status_code == 200 and replay.get_json()["status"] == "refunded"
+    assert order_status(shop) == "refunded"
+    (order,) = orders_in(app)
+    assert (order.shop_modified_at, order.refunded) == (datetime(2026, 3, 2, 11, tzinfo=timezone.utc), Decimal("34.70"))
+    completed = woo_order_payload(status="completed", date_modified_gmt="2026-03-02T11:00:00")  # the same second
+    assert deliver(shop, completed, topic="order.updated").get_json()["status"] == "completed"
+
+
+def test_a_repeated_delivery_id_changes_nothing(app, shop):
+    deliver(shop, woo_order_payload(), delivery_id="6f1d0c5e8b2a4d7f9e3c1b0a5d8f2e4c")
+    later = woo_order_payload(status="completed", date_modified_gmt="2026-03-02T12:00:00")
+    repeat = deliver(shop, later, topic="order.updated", delivery_id="6f1d0c5e8b2a4d7f9e3c1b0a5d8f2e4c")
+    assert repeat.status_code == 200 and "ignored" in repeat.get_json()
+    assert order_status(shop) == "processing"
+    assert deliver(shop, later, topic="order.updated").get_json()["status"] == "completed"  # its own id: applied
+
+
+@pytest.mark.parametrize("delivery_id", ["", "x" * 500, "a b", "é"])
+def test_an_odd_delivery_id_is_not_remembered_but_the_order_is(app, shop, make_store, delivery_id):
+    assert deliver(shop, woo_order_payload(), delivery_id=delivery_id or None).get_json()["created"] is True
+    later = woo_order_payload(status="completed", date_modified_gmt="2026-03-02T12:00:00")
+    assert deliver(shop, later, topic="order.updated", delivery_id=delivery_id or None).get_json()[
+        "status"] == "completed"
+
+
+def test_delivery_ids_are_per_store_and_kept_for_a_week(app, shop, make_store):
+    other = make_store(name="Other", domain="other.example")
+    same_id = "0123456789abcdef0123456789abcdef"
+    deliver(shop, woo_order_payload(), delivery_id=same_id)
+    assert deliver(other, woo_order_payload(), delivery_id=same_id).get_json()["created"] is True
+    clock.advance(timedelta(days=8))
+    deliver(shop, woo_order_payload(id=728), delivery_id="f" * 32)  # prunes what is older than a week
+    later = woo_order_payload(status="completed", date_modified_gmt="2026-03-09T12:00:00")
+    assert deliver(shop, later, topic="order.updated", delivery_id=same_id).get_json()["status"] == "completed"
+    with app.app_context():
+        assert db.session.query(WebhookDelivery).count() == 2  # both stores' week-old ids are gone: bounded
+
+
+def test_a_trashed_or_deleted_order_is_void_until_restored(app, shop):
+    deliver(shop, woo_order_payload(date_modified_gmt="2026-03-02T08:56:10"))
+    deleted = deliver(shop, {"id": 727}, topic="order.deleted")
+    assert deleted.get_json() == {"order_id": "727", "status": "trash", "created": False}
+    assert deliver(shop, woo_order_payload(), topic="order.updated").get_json()["status"] == "trash"  # older
+    clock.advance(timedelta(minutes=5))
+    restored = woo_order_payload(date_modified_gmt="2026-03-02T09:04:00")
+    assert deliver(shop, restored, topic="order.restored").get_json()["status"] == "processing"
+    assert deliver(shop, {"id": None}, topic="order.deleted").status_code == 400
+
+
+def test_the_pull_follows_the_same_rule(app, shop, woo):
+    deliver(shop, woo_order_payload(status="refunded", date_modified_gmt="2026-03-02T08:58:00"))
+    woo.orders = [woo_order_payload(status="processing", date_modified_gmt="2026-03-02T08:57:00")]
+    run(app, pull_all_orders)
+    assert order_status(shop) == "refunded"
 
 
 # --- mapping and signature, without HTTP --------------------------------------------------------------------------
@@ -229,7 +325,11 @@ def test_order_data_from_woo_maps_the_rest_v3_order():
         "customer": {"email": "alice@example.com", "phone": "(212) 736-5000", "first_name": "Alice",
                      "last_name": "Doe", "external_id": "31"},
         "coupon_codes": ["save10"], "created_at": datetime(2026, 3, 2, 8, 55, tzinfo=timezone.utc),
+        "modified_at": datetime(2026, 3, 2, 8, 56, 10, tzinfo=timezone.utc), "refunded": Decimal(0),
     }
+    refunds = [{"id": 730, "reason": "Broken mug", "total": "-12.50"}, {"id": 731, "reason": "", "total": "-1.25"}]
+    assert order_data_from_woo(woo_order_payload(refunds=refunds))["refunded"] == Decimal("13.75")
+    assert order_data_from_woo({**woo_order_payload(), "refunds": None})["refunded"] is None  # not told: as stored
 
 
 def test_order_data_from_woo_reads_either_meta_key_and_blank_fields_as_absent():

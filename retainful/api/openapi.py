@@ -89,9 +89,11 @@ def build_spec(server_url: str) -> dict:
         path="/api/v1/webhooks/woocommerce/{store_id}",
         parameters=[{"name": "store_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
         operations={"post": {
-            "summary": "A WooCommerce webhook delivery (order.created / order.updated; other topics are ignored). "
-                       "Authenticated by X-WC-Webhook-Signature (base64 HMAC-SHA256 of the body with the store's "
-                       "webhook secret), not the API key; the unsigned webhook_id=<id> ping gets 200.",
+            "summary": "A WooCommerce webhook delivery (order.created / updated / restored / deleted; other topics "
+                       "are ignored). Authenticated by X-WC-Webhook-Signature (base64 HMAC-SHA256 of the body with the "
+                       "store's webhook secret), not the API key; the unsigned webhook_id=<id> ping gets 200. A "
+                       "delivery older than the order's date_modified_gmt, or a repeated X-WC-Webhook-Delivery-ID, "
+                       "changes nothing.",
             "security": [],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "description": "A WooCommerce REST v3 order."}}}},

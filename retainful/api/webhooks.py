@@ -1,4 +1,4 @@
-"""WooCommerce webhook deliveries: order.created / order.updated, authenticated by their HMAC signature.
+"""WooCommerce webhook deliveries: order.created / updated / restored / deleted, authenticated by their HMAC signature.
 
 WooCommerce cannot send our Bearer key, so this endpoint is exempt from it (see views._authenticate) and the store's
 webhook secret signs the body instead. The signature is checked on the raw bytes before anything is parsed.
@@ -17,7 +17,6 @@ from retainful.extensions import db
 from retainful.models import Store
 from retainful.orders import woocommerce
 
-ORDER_TOPICS = ("order.created", "order.updated")
 _PING = re.compile(rb"^webhook_id=[0-9]+$")
 _STORE_ID = re.compile(r"^[0-9]{1,9}$")  # fits every integer column; anything else is simply no store
 
@@ -54,10 +53,10 @@ def woocommerce_webhook(store_id: str):
     if not woocommerce.verify_signature(store.webhook_secret, body, signature):
         raise ApiError(401, "unauthorized", "Bad or missing X-WC-Webhook-Signature for this store's webhook secret.")
     topic = request.headers.get("X-WC-Webhook-Topic", "")
-    if topic not in ORDER_TOPICS:
+    if topic not in woocommerce.ORDER_TOPICS:
         return jsonify(ignored=topic)  # 200: a failing delivery counts towards WooCommerce disabling the webhook
-    result = woocommerce.record_woo_order(store, _json_object(body))
-    if result is None:
-        return jsonify(ignored=topic, reason="The order is a draft, not placed yet.")
-    order, created = result
-    return jsonify(order_id=order.external_id, status=order.status, created=created)
+    received = woocommerce.receive_webhook(store, topic, request.headers.get("X-WC-Webhook-Delivery-ID"),
+                                           _json_object(body))
+    if received.order is None:
+        return jsonify(ignored=topic, reason=received.ignored)
+    return jsonify(order_id=received.order.external_id, status=received.order.status, created=received.created)

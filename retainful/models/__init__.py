@@ -9,9 +9,11 @@ from retainful.models.store import Store
 from retainful.models.suppression import EmailSuppression
 from retainful.models.template import TemplateVersion
 from retainful.models.user import Role, User, user_store
+from retainful.models.webhook import WebhookDelivery
 
 __all__ = [
     "ABANDONED_CART", "CHANNELS", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
+    "WebhookDelivery",
 ]

@@ -5,6 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retainful import clock
@@ -37,6 +38,14 @@ class Order(db.Model):
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the shop's order time, else our receipt time
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The shop's own modification time (WooCommerce's date_modified_gmt): an update older than it changes nothing.
+    shop_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refunded: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0), server_default="0")  # at most the total
+
+    @hybrid_property
+    def revenue(self) -> Decimal:
+        """What the order brought in: its total less what was refunded (also an SQL expression, for the reports)."""
+        return self.total - self.refunded
 
     cart: Mapped[Cart | None] = relationship()
     customer: Mapped[Customer | None] = relationship()

@@ -1,6 +1,7 @@
 """Order intake: record an order once, close the cart it came from, remember when the customer last bought."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,14 +36,15 @@ def _latest_open_cart(customer: Customer) -> Cart | None:
 
 
 def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
-    """Record an order; a repeat of the same order id changes nothing but its status. Returns (order, created).
+    """Record an order; a repeat of the same order id changes nothing but its status and refunds, and only when it is
+    not older than what is stored (optional ``modified_at``, the shop's time). Returns (order, created).
 
     The order closes its cart (by token, else the customer's latest open cart) as recovered or converted, cancels the
     cart's pending messages, and may earn the customer a next-order coupon.
     """
     existing = get_order(store, data["order_id"])
     if existing is not None:
-        return _update_status(store, existing, data["status"]), False
+        return _update(store, existing, data), False
     now = clock.now()
     customer = match_customer(store, data.get("customer"), source="order")
     cart = get_cart(store, data["cart_token"]) if data.get("cart_token") else None
@@ -61,6 +63,8 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         coupon_codes=[code.upper() for code in data.get("coupon_codes") or []],
         placed_at=data.get("created_at") or now,
         received_at=now,
+        shop_modified_at=data.get("modified_at"),
+        refunded=min(data.get("refunded") or Decimal(0), data["total"]),
     )
     db.session.add(order)
     if cart is not None and order.status not in NOT_CLOSING:
@@ -76,7 +80,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         existing = get_order(store, data["order_id"])
         if existing is None:
             raise
-        return existing, False
+        return _update(store, existing, data), False
     return order, True
 
 
@@ -90,11 +94,20 @@ def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Stor
             cart.customer = customer
 
 
-def _update_status(store: Store, order: Order, status: str) -> Order:
-    """A later status (processing -> completed, or cancelled/refunded, which takes back recovered revenue)."""
-    if status == order.status:
+def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
+    """A later state: a status (processing -> completed, or cancelled/refunded, which takes back recovered revenue)
+    and refunds (``refunded``, taken off the revenue; absent: as stored). A state the shop left before the stored one
+    (a replayed or out-of-order delivery, an older page of the pull) changes nothing."""
+    modified, status = data.get("modified_at"), data["status"]
+    if modified is not None and order.shop_modified_at is not None and modified < order.shop_modified_at:
         return order
-    order.status = status
+    refunded = order.refunded if data.get("refunded") is None else min(data["refunded"], order.total)
+    if modified is not None:
+        order.shop_modified_at = modified
+    if (status, refunded) == (order.status, order.refunded):
+        db.session.commit()
+        return order
+    order.status, order.refunded = status, refunded
     order.updated_at = clock.now()
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now

@@ -12,6 +12,7 @@ import hmac
 import html
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,7 +27,8 @@ from retainful.customers import ContactError
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import Order, Store
-from retainful.orders.intake import record_order
+from retainful.messaging.webhooks import deliveries
+from retainful.orders.intake import get_order, record_order
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,12 @@ FIRST_PULL = timedelta(hours=24)
 PAGE_SIZE = 100  # WooCommerce's maximum per_page
 _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the API's cart token rule
 _CURRENCIES = frozenset(list_currencies())
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text refuses NUL; UTF-8 has no lone surrogates
+# order.restored (out of the trash) carries the whole order like an update; order.deleted only its id.
+ORDER_TOPICS = ("order.created", "order.updated", "order.restored", "order.deleted")
+WEBHOOK_SOURCE = "woocommerce"
+DELIVERY_RETENTION = timedelta(days=7)  # WooCommerce never redelivers on its own; a week covers manual resends
+_DELIVERY_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # wp_hash(): 32 hex characters; anything odd is not remembered
 
 
 class WooApiError(Exception):
@@ -61,23 +69,39 @@ def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
 
 
 def _text(value: Any, max_length: int | None = None) -> str | None:
-    """WooCommerce sends "" for blank fields; they mean "not given". Over-long free text is cut to the column."""
-    if not isinstance(value, str) or not value.strip():
+    """WooCommerce sends "" for blank fields; they mean "not given". Over-long free text is cut to the column; text
+    no database column can hold (a NUL, a lone surrogate) is not given either."""
+    if not isinstance(value, str) or not value.strip() or _UNSTORABLE.search(value):
         return None
     return value.strip()[:max_length] if max_length else value.strip()
 
 
-def _amount(payload: dict, field: str) -> Decimal:
-    value = payload.get(field)
+def _amount(value: Any, field: str, sign: int = 1) -> Decimal:
+    """A money string (or number) of the given sign: refunds are listed with negative totals ("-5.00")."""
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise FieldError(field, "Missing or not an amount: not an order.")
     try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
+        amount = Decimal(value.strip() if isinstance(value, str) else value) * sign
     except (InvalidOperation, ValueError):
         raise FieldError(field, "Not a valid amount.") from None
     if not amount.is_finite() or not Decimal(0) <= amount <= MAX_AMOUNT:
         raise FieldError(field, "Not a valid amount.")
-    return amount.quantize(MONEY_STEP)
+    return amount.quantize(MONEY_STEP) + 0  # + 0: "-0" is 0
+
+
+def _refunded(payload: dict) -> Decimal | None:
+    """The sum of the order's refunds (REST v3 ``refunds``: ``[{"id", "reason", "total": "-5.00"}]``); None when the
+    payload has no such list, which leaves the stored figure as it was."""
+    refunds = payload.get("refunds")
+    if refunds is None:
+        return None
+    if not isinstance(refunds, list):
+        raise FieldError("refunds", "Not a list.")
+    total = Decimal(0)
+    for index, refund in enumerate(refunds):
+        value = refund.get("total") if isinstance(refund, dict) else None
+        total += _amount(value, f"refunds.{index}.total", sign=-1)
+    return total
 
 
 def _order_id(payload: dict) -> str:
@@ -87,6 +111,8 @@ def _order_id(payload: dict) -> str:
     order_id = str(value).strip()
     if len(order_id) > 64:
         raise FieldError("id", "At most 64 characters.")
+    if _UNSTORABLE.search(order_id):
+        raise FieldError("id", "Contains a NUL character or a lone surrogate.")
     return order_id
 
 
@@ -103,6 +129,8 @@ def _status(payload: dict) -> str:
     status = value.strip().lower().removeprefix("wc-") if isinstance(value, str) else ""
     if not 1 <= len(status) <= 32:
         raise FieldError("status", "Between 1 and 32 characters.")
+    if _UNSTORABLE.search(status):
+        raise FieldError("status", "Contains a NUL character or a lone surrogate.")
     return status
 
 
@@ -112,9 +140,11 @@ def _utc(value: Any, field: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
     except (TypeError, ValueError):
         raise FieldError(field, "Not an ISO 8601 date.") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+05:00 or 9999-12-31T23:00-05:00: no UTC time in datetime's range
+        raise FieldError(field, "Out of the range of dates.") from None
 
 
 def _customer(payload: dict) -> dict[str, Any]:
@@ -161,11 +191,13 @@ def order_data_from_woo(payload: dict) -> dict[str, Any]:
         "order_id": _order_id(payload),
         "cart_token": _cart_token(payload),
         "customer": _customer(payload),
-        "total": _amount(payload, "total"),
+        "total": _amount(payload.get("total"), "total"),
         "currency": _currency(payload),
         "status": _status(payload),
         "coupon_codes": _coupon_codes(payload),
         "created_at": _utc(payload.get("date_created_gmt"), "date_created_gmt"),
+        "modified_at": _utc(payload.get("date_modified_gmt"), "date_modified_gmt"),
+        "refunded": _refunded(payload),
     }
 
 
@@ -187,6 +219,45 @@ def record_woo_order(store: Store, payload: dict) -> tuple[Order, bool] | None:
                 raise
             log.warning("store %s order %s: unusable billing %s dropped", store.id, data["order_id"], error.field)
             data["customer"] = {**data["customer"], error.field: None}
+
+
+@dataclass(frozen=True)
+class Received:
+    """What a webhook delivery did: the order it recorded or updated, else why it was ignored."""
+    order: Order | None
+    created: bool = False
+    ignored: str | None = None
+
+
+def receive_webhook(store: Store, topic: str, delivery_id: str | None, payload: dict) -> Received:
+    """One signed order delivery (``ORDER_TOPICS``). A delivery id already acted on changes nothing (WooCommerce signs
+    only the body, so the id is a guard against repeats, not forgeries: the order's modification time is that)."""
+    key = f"{store.id}:{delivery_id}" if delivery_id and _DELIVERY_ID.match(delivery_id) else None
+    if key and deliveries.already_seen(WEBHOOK_SOURCE, [key]):
+        return Received(None, ignored="A repeated delivery (X-WC-Webhook-Delivery-ID).")
+    if topic == "order.deleted":
+        order = void_order(store, _order_id(payload))
+        received = Received(order, ignored=None if order else "No such order.")
+    else:
+        result = record_woo_order(store, payload)
+        received = Received(*result) if result else Received(None, ignored="The order is a draft, not placed yet.")
+    if key:
+        deliveries.remember(WEBHOOK_SOURCE, [key], DELIVERY_RETENTION)
+        db.session.commit()
+    return received
+
+
+def void_order(store: Store, order_id: str) -> Order | None:
+    """The shop trashed or deleted the order (``order.deleted`` carries only its id): it brings no revenue. Its
+    modification time becomes now, so an older delivery cannot bring it back; a later restore (a newer update) can."""
+    order = get_order(store, order_id)
+    if order is None:
+        return None
+    now = clock.now()
+    order.status, order.updated_at = "trash", now
+    order.shop_modified_at = max(order.shop_modified_at or now, now)
+    db.session.commit()
+    return order
 
 
 def _iso_utc(moment: datetime) -> str:

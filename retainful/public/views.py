@@ -73,15 +73,18 @@ def unsubscribe(token: str):
 
 
 @bp.route("/webhooks/vonage/inbound", methods=["GET", "POST"])
-def vonage_inbound():
+@bp.route("/webhooks/vonage/inbound/<token>", methods=["GET", "POST"])
+def vonage_inbound(token: str | None = None):
     """Inbound SMS (STOP replies). Answered 200 whenever the request is Vonage's, or it resends for a day."""
     params = request.args.to_dict() | request.form.to_dict()
     if request.is_json:
         body = request.get_json(silent=True)
         params |= {key: str(value) for key, value in (body or {}).items()} if isinstance(body, dict) else {}
+    config = current_app.config
     try:
-        vonage.verify(params, current_app.config["VONAGE_SIGNATURE_SECRET"])
-    except vonage.InvalidInbound as error:
+        vonage.authenticate(params, token, secret=config["VONAGE_SIGNATURE_SECRET"],
+                            method=config["VONAGE_SIGNATURE_METHOD"], token=config["VONAGE_INBOUND_TOKEN"])
+    except vonage.Unauthenticated as error:
         return jsonify(error={"code": "invalid_signature", "message": str(error)}), 401
     try:
         inbound = vonage.parse(params)
@@ -101,7 +104,8 @@ def sendgrid_events():
     try:
         sendgrid.verify(body, request.headers.get(sendgrid.SIGNATURE_HEADER),
                         request.headers.get(sendgrid.TIMESTAMP_HEADER),
-                        current_app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"])
+                        current_app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"],
+                        current_app.config["SENDGRID_WEBHOOK_MAX_AGE_SECONDS"])
     except sendgrid.InvalidEvents as error:
         return jsonify(error={"code": "invalid_signature", "message": str(error)}), 401
     try:

@@ -44,7 +44,7 @@ def coupon_report(store: Store, period: Period) -> dict[str, Any]:
             found[kind].add(code)
     used: dict[str, list] = {kind: [] for kind in kinds}
     if any(codes.values()):  # orders since the period began that carry one of these codes
-        for total, order_codes in db.session.execute(sa.select(Order.total, Order.coupon_codes).where(
+        for total, order_codes in db.session.execute(sa.select(Order.revenue, Order.coupon_codes).where(
                 *_valid_orders(store), Order.placed_at >= period.start,
                 sa.cast(Order.coupon_codes, sa.Text) != "[]")):  # most orders carry none: skip them in SQL
             for kind in kinds:
@@ -70,8 +70,8 @@ def _per_day(days, column, conditions, *measures) -> defaultdict[str, tuple]:
 
 
 def _total(*conditions):
-    """The sum of the order totals (of those meeting ``conditions``), 0 when there are none."""
-    return sa.func.coalesce(sa.func.sum(Order.total).filter(*conditions), 0)
+    """The sum of the orders' revenue (totals less refunds; of those meeting ``conditions``), 0 when there are none."""
+    return sa.func.coalesce(sa.func.sum(Order.revenue).filter(*conditions), 0)
 
 
 def daily(store: Store, period: Period) -> list[dict[str, Any]]:

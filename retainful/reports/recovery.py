@@ -2,7 +2,7 @@
 
 Cohort: carts abandoned in the period. Carts that converted without any message stay in the denominators (plugins that
 delete them inflate their recovery rate); carts in the holdout (control group) are left out of the recovery figures,
-since by design they get nothing. Amounts are in the store's currency.
+since by design they get nothing. Amounts are in the store's currency; an order's revenue is its total less refunds.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def summary(store: Store, period: Period) -> dict[str, Any]:
                   sa.func.coalesce(sa.func.sum(Cart.total).filter(IN_COHORT, Cart.status == CartStatus.LOST), 0))
         .where(*_abandoned(store, period))).one()
     recovered, revenue, captured = db.session.execute(
-        sa.select(sa.func.count(Order.id), sa.func.coalesce(sa.func.sum(Order.total), 0),
+        sa.select(sa.func.count(Order.id), sa.func.coalesce(sa.func.sum(Order.revenue), 0),
                   sa.func.coalesce(sa.func.sum(Cart.total), 0))
         .join(Cart, Cart.id == Order.cart_id).where(*recovered_orders(store), *cohort)).one()
     messages_sent = db.session.scalar(sa.select(sa.func.count(Message.id)).where(
@@ -120,7 +120,7 @@ def funnel(store: Store, period: Period) -> list[dict[str, Any]]:
         elif status in ("sent", "failed", "cancelled"):
             entry[status] += n
     credited = db.session.execute(
-        sa.select(Step.position, Message.channel, sa.func.count(Order.id), sa.func.sum(Order.total))
+        sa.select(Step.position, Message.channel, sa.func.count(Order.id), sa.func.sum(Order.revenue))
         .join(Message, Message.id == Order.attributed_message_id).join(Step, Step.id == Message.step_id)
         .join(Cart, Cart.id == Order.cart_id).where(*recovered_orders(store), *cohort)
         .group_by(Step.position, Message.channel))

@@ -1,4 +1,4 @@
-"""Recovered revenue: the real totals of orders credited to a recovery message, less those voided since."""
+"""Recovered revenue: the real totals of orders credited to a recovery message, less refunds and those voided since."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,4 +18,4 @@ def recovered_revenue(store: Store, start: datetime | None = None, end: datetime
         conditions.append(Order.placed_at >= start)
     if end is not None:
         conditions.append(Order.placed_at < end)
-    return Decimal(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Order.total), 0)).where(*conditions)))
+    return Decimal(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Order.revenue), 0)).where(*conditions)))

@@ -1,21 +1,24 @@
 """Vonage SMS API inbound messages: a shopper's STOP reply opts them out and cancels what is pending.
 
-Vonage posts inbound SMS as query parameters, a form or JSON, with ``msisdn`` (the shopper), ``to`` (our number),
-``text`` and ``keyword``. When a signature secret is configured, the request must carry a valid ``sig`` (HMAC over
-the sorted parameters, checked with the SDK) and a fresh ``timestamp``; unsigned ones are refused.
+Vonage sends inbound SMS as query parameters (GET), a form or JSON (POST), with ``msisdn`` (the shopper), ``to`` (our
+number), ``text`` and ``keyword``. A STOP is a consent change recorded as the shopper's own, so nothing unauthenticated
+is believed: each request must carry a valid ``sig`` with a fresh ``timestamp`` (``VONAGE_SIGNATURE_SECRET``), or
+arrive on the secret path ``/webhooks/vonage/inbound/<VONAGE_INBOUND_TOKEN>`` for accounts without signed webhooks
+(both when both are set). With neither configured every request is refused, like the SendGrid endpoint.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Mapping
 
 import phonenumbers
 import sqlalchemy as sa
-from vonage_http_client import Auth
 
+from retainful import clock
 from retainful.customers import opt_out_sms
 from retainful.extensions import db
 from retainful.models import Customer, Store
@@ -26,12 +29,13 @@ log = logging.getLogger(__name__)
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                               "OPTOUT", "OPT OUT", "OPT-OUT"})
 MAX_SIGNATURE_AGE = 300  # seconds
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 
 @dataclass(frozen=True)
 class Inbound:
     sender: str  # E.164
-    to: str
+    to: str  # E.164, or "" when Vonage's "to" is not a phone number
     text: str
 
     @property
@@ -41,49 +45,99 @@ class Inbound:
 
 
 class InvalidInbound(ValueError):
-    """Not a usable inbound message (missing fields or a bad signature)."""
+    """Not a usable inbound message (missing fields)."""
 
 
-def verify(params: Mapping[str, str], signature_secret: str | None, method: str = "sha256") -> None:
-    if not signature_secret:
-        return
-    if "sig" not in params:
-        raise InvalidInbound("unsigned")
-    # The SDK insists on an api_key beside a signature secret, though checking a signature never uses it.
-    checker = Auth(api_key=params.get("api-key") or "inbound", signature_secret=signature_secret,
-                   signature_method=method)
-    if not checker.check_signature(dict(params)):  # the SDK pops "sig" from what it is given: pass a copy
-        raise InvalidInbound("bad signature")
+class Unauthenticated(InvalidInbound):
+    """Not shown to be Vonage's: unsigned, a bad or stale signature, a wrong path token, or nothing configured."""
+
+
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")  # a lone surrogate then simply fails to match
+
+
+def signature(params: Mapping[str, str], secret: str, method: str) -> str:
+    """Vonage's signature of ``params`` (lower-case hex; the SDK signs only the HMACs): every parameter but ``sig``,
+    sorted by name, as ``&name=value`` with ``&`` and ``=`` in values replaced by ``_``."""
+    signed = "".join(f"&{key}={str(value).replace('&', '_').replace('=', '_')}"
+                     for key, value in sorted(params.items()) if key != "sig")
+    if method == "md5hash":
+        return hashlib.md5(_utf8(signed + secret)).hexdigest()
+    return hmac.new(_utf8(secret), _utf8(signed), method).hexdigest()
+
+
+def authenticate(params: Mapping[str, str], path_token: str | None, *, secret: str, method: str = "sha256",
+                 token: str = "") -> None:
+    """Raise Unauthenticated unless every configured check holds (the path token, the signature)."""
+    if not secret and not token:
+        raise Unauthenticated("inbound SMS is not configured (VONAGE_SIGNATURE_SECRET or VONAGE_INBOUND_TOKEN)")
+    if token and not hmac.compare_digest(_utf8(token), _utf8(path_token or "")):
+        raise Unauthenticated("wrong or missing path token")
+    if not token and path_token is not None:
+        raise Unauthenticated("no path token is configured (VONAGE_INBOUND_TOKEN)")
+    if secret:
+        _check_signature(params, secret, method)
+
+
+def _check_signature(params: Mapping[str, str], secret: str, method: str) -> None:
+    given = params.get("sig")
+    if not given:
+        raise Unauthenticated("unsigned")
+    if not hmac.compare_digest(_utf8(signature(params, secret, method)), _utf8(given.lower())):
+        raise Unauthenticated("bad signature")
+    timestamp = params.get("timestamp", "")
+    if not _TIMESTAMP.match(timestamp):
+        raise Unauthenticated("bad timestamp")
+    if abs(clock.now().timestamp() - int(timestamp)) > MAX_SIGNATURE_AGE:
+        raise Unauthenticated("stale signature")
+
+
+def _e164(digits: str) -> str | None:
     try:
-        age = abs(time.time() - int(params.get("timestamp", "0")))
-    except ValueError:
-        raise InvalidInbound("bad timestamp") from None
-    if age > MAX_SIGNATURE_AGE:
-        raise InvalidInbound("stale signature")
+        number = phonenumbers.parse("+" + digits.strip().lstrip("+"))
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def parse(params: Mapping[str, str]) -> Inbound:
     msisdn, text = params.get("msisdn"), params.get("text")
     if not msisdn or text is None:
         raise InvalidInbound("msisdn and text are required")
+    sender = _e164(msisdn)
+    if sender is None:
+        raise InvalidInbound("msisdn is not a phone number")
+    return Inbound(sender=sender, to=_e164(params.get("to") or "") or "", text=text)
+
+
+def _store_number(store: Store) -> str | None:
+    """The store's SMS sender as E.164 (a national number read in the store's country); None for a name."""
+    sender = (store.sms_sender or "").strip()
+    if not sender.lstrip("+").isdigit():
+        return None
     try:
-        number = phonenumbers.parse("+" + msisdn.lstrip("+"))
+        number = phonenumbers.parse(sender, None if sender.startswith("+") else store.country)
     except phonenumbers.NumberParseException:
-        raise InvalidInbound("msisdn is not a phone number") from None
-    sender = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Inbound(sender=sender, to=params.get("to", ""), text=text)
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def stores_texting_from(to: str) -> list[int]:
+    """The stores whose SMS sender is the number ``to`` (E.164); a text to any other number concerns no store."""
+    if not to:
+        return []
+    candidates = db.session.scalars(sa.select(Store).where(Store.sms_sender.like(f"%{to[-6:]}")))  # digits only
+    return [store.id for store in candidates if _store_number(store) == to]
 
 
 def handle(inbound: Inbound) -> int:
-    """Opt the sender out (of the stores texting from that number, else of every store). Returns customers affected."""
+    """Opt the sender out of the stores texting from the number they replied to. Returns customers affected."""
     if not inbound.opts_out:
         return 0
-    stores = list(db.session.scalars(sa.select(Store.id).where(Store.sms_sender == inbound.to))) if inbound.to else []
-    query = sa.select(Customer).where(Customer.phone == inbound.sender)
-    if stores:
-        query = query.where(Customer.store_id.in_(stores))
-    customers = list(db.session.scalars(query))
+    stores = stores_texting_from(inbound.to)
+    customers = list(db.session.scalars(sa.select(Customer).where(
+        Customer.phone == inbound.sender, Customer.store_id.in_(stores)))) if stores else []
     for customer in customers:
         opt_out_sms(customer, source="sms_stop")
-    log.info("inbound STOP from a shopper: %d customer records opted out", len(customers))
+    log.info("inbound STOP to a number of %d store(s): %d customer records opted out", len(stores), len(customers))
     return len(customers)
