@@ -37,6 +37,7 @@ NOT_PERSONAL = {
     "consent_event": {"channel", "source"},  # source is a label: storefront, order, sms_stop, admin:<user id>
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
+    "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store"}
 
