@@ -162,12 +162,29 @@ def test_oversized_body_is_413(shop):
     assert response.get_json()["error"]["code"]
 
 
-@pytest.mark.parametrize("content_type,data", [("text/plain", "hello"), ("application/json", "{not json"),
+@pytest.mark.parametrize("content_type,data", [("text/plain", "hello"), ("text/plain", '{"currency": "USD"}'),
                                                 ("application/x-www-form-urlencoded", "a=1")])
 def test_non_json_body_is_415(shop, content_type, data):
     response = shop.client.put("/api/v1/carts/x", data=data, headers={**shop.headers, "Content-Type": content_type})
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("content_type,data", [
+    ("application/json", b"{not json"),
+    ("application/json", b'{"currency": "USD", "items": ['),  # cut off in transit
+    ("application/json; charset=utf-8", b'{"currency": "USD",}'),
+    ("application/json", b'{"currency": "\xff\xfe"}'),  # not UTF-8
+    ("application/json", b""),
+    ("application/json", b"[" * 100_000 + b"]" * 100_000),  # nests deeper than the parser recurses
+])
+def test_broken_json_declared_as_json_is_400_invalid_json(app, shop, content_type, data):
+    for send in (shop.client.put, shop.client.post):
+        path = "/api/v1/carts/broken" if send == shop.client.put else "/api/v1/orders"
+        response = send(path, data=data, headers={**shop.headers, "Content-Type": content_type})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "invalid_json"
+    assert shop.get_cart("broken").status_code == 404
 
 
 def test_json_that_is_not_an_object_is_400(shop):
