@@ -76,6 +76,8 @@ def load(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        # A web request waits this long for a database lock, then gets 503 + Retry-After (its thread is freed).
+        "WEB_LOCK_TIMEOUT_MS": int(os.environ.get("WEB_LOCK_TIMEOUT_MS", "500")),
         **_provider_settings(),
         "JSON_SORT_KEYS": False,
     }

@@ -1,4 +1,7 @@
 """Settings, health, migrations and the OpenAPI document."""
+import socket
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -8,8 +11,9 @@ from alembic.migration import MigrationContext
 
 from retainful import config, create_app
 from retainful.extensions import db
-from retainful.models import Cart
-from tests.conftest import T0, cart_body
+from retainful.models import Cart, Customer
+from retainful.rendering.links import unsubscribe_token
+from tests.conftest import T0, _postgres_server_url, cart_body, writes_locked
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")  # SQLite cannot reflect lower(email) indexes
@@ -28,6 +32,77 @@ def test_healthz_503_when_database_is_down(tmp_path):
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3", "TESTING": True})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.get_json() == {"status": "unavailable"}
+
+
+def _timed_healthz(client):
+    started = time.monotonic()
+    response = client.get("/healthz")
+    return response, time.monotonic() - started
+
+
+def test_healthz_answers_within_a_second_while_writes_are_locked(app, client):
+    """SQLite with its write lock held would answer every write 503, so it is not healthy; PostgreSQL still answers."""
+    with writes_locked(app):
+        response, elapsed = _timed_healthz(client)
+    assert elapsed < 1
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert response.status_code == 503 and response.get_json() == {"status": "unavailable"}
+    else:
+        assert response.status_code == 200
+    assert _timed_healthz(client)[0].status_code == 200
+
+
+@contextmanager
+def silent_server():
+    """A port on 127.0.0.1 that accepts connections and never answers: a hung database server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_hung_postgresql_server_gets_503s_and_healthz_answers_within_a_second():
+    with silent_server() as port:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x",
+                          "TESTING": True})
+        client = app.test_client()
+        for _ in range(2):  # the second check joins the one still waiting, it does not start another
+            response, elapsed = _timed_healthz(client)
+            assert response.status_code == 503 and elapsed < 1
+        started = time.monotonic()
+        api = client.get("/api/v1/carts/c", headers={"Authorization": "Bearer rtf_" + "k" * 43})
+        assert api.status_code == 503 and time.monotonic() - started < 10  # the connect timeout, not TCP's minutes
+
+
+def _no_such_database() -> str:
+    server = _postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL is not reachable")
+    return sa.make_url(server).set(database="retainful_no_such_database").render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("unreachable", [lambda: f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x",
+                                         _no_such_database], ids=["closed port", "no such database"])
+def test_requests_are_503_not_500_when_postgresql_is_unreachable(unreachable):
+    url = unreachable()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    client = app.test_client()
+    api = client.put("/api/v1/carts/down1", json=cart_body(), headers={"Authorization": "Bearer rtf_" + "k" * 43})
+    assert api.status_code == 503 and api.headers["Retry-After"] == "5"
+    assert api.get_json()["error"]["code"] == "database_unavailable"
+    with app.app_context():
+        token = unsubscribe_token(Customer(id=1, store_id=1))
+    for path in ("/r/AyTQuyjJ8Z87", f"/unsubscribe/{token}"):  # a shopper sees a page, not a traceback's 500
+        page = client.get(path)
+        assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "5"
+        assert b"try the link again in a minute" in page.data
+    assert client.get("/healthz").status_code == 503
 
 
 def test_defaults_and_generated_secret_key(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """The storefront cart API: reporting, reading and deleting carts, with every failure a plugin can provoke."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, ConsentEvent, Customer
-from tests.conftest import T0, cart_body
+from tests.conftest import T0, cart_body, writes_locked
 
 
 def test_put_creates_then_replaces_the_cart(shop):
@@ -260,3 +261,21 @@ def test_reporting_an_ordered_cart_token_starts_a_new_cart(shop):
     assert again.status_code == 201
     assert again.get_json()["status"] == "live"
     assert shop.client.get("/api/v1/orders/o1", headers=shop.headers).get_json()["cart_status"] == "converted"
+
+
+def test_writes_while_the_database_is_locked_are_503_with_retry_after_at_once(app, shop):
+    """A locked database is "retry later", answered before a waitress thread is held for long; nothing half-stored."""
+    shop.put_cart("before", cart_body())
+    with writes_locked(app):
+        started = time.monotonic()
+        put = shop.put_cart("locked", cart_body())
+        order = shop.post_order({"order_id": "w1", "total": "5", "currency": "USD", "status": "processing"})
+        elapsed = time.monotonic() - started
+        assert shop.get_cart("before").status_code == 200  # reads go on
+    for response in (put, order):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert elapsed < 3  # two requests, each waiting half a second for the lock (it was 10 s each, then a 500)
+    assert shop.get_cart("locked").status_code == 404
+    assert shop.put_cart("locked", cart_body()).status_code == 201  # the retry works

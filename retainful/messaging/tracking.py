@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from retainful import clock
+from retainful import clock, database
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, Cart, Message, Store
 from retainful.rendering.links import recovery_url
@@ -52,20 +52,22 @@ def note_recovery_click(message: Message, at: datetime) -> None:
 
 
 def record_click(code: str) -> str | None:
-    """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown."""
+    """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown. The way
+    there needs only reads; the click is recorded if the database takes the write without keeping the shopper."""
     message = _message(code)
     if message is None:
         return None
-    note_recovery_click(message, clock.now())
-    _stamp_first(message, Message.clicked_at)  # commits both
     store = db.session.get(Store, message.store_id)
     cart = db.session.get(Cart, message.cart_id) if message.cart_id else None
-    if cart is None:
-        return f"https://{store.domain}/"
-    return recovery_url(cart, store, message)
+    destination = f"https://{store.domain}/" if cart is None else recovery_url(cart, store, message)
+    with database.unless_unavailable(f"click on message {message.id}"):
+        note_recovery_click(message, clock.now())
+        _stamp_first(message, Message.clicked_at)  # commits both
+    return destination
 
 
 def record_open(code: str) -> None:
     message = _message(code)
     if message is not None and message.channel == "email":
-        _stamp_first(message, Message.opened_at)
+        with database.unless_unavailable(f"open of message {message.id}"):
+            _stamp_first(message, Message.opened_at)
