@@ -133,7 +133,7 @@ def test_requests_are_503_not_500_when_postgresql_is_unreachable(unreachable):
     for path in ("/r/AyTQuyjJ8Z87", f"/unsubscribe/{token}"):  # a shopper sees a page, not a traceback's 500
         page = client.get(path)
         assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "5"
-        assert b"try the link again in a minute" in page.data
+        assert b"Please try again in a minute" in page.data
     assert client.get("/healthz").status_code == 503
 
 
@@ -180,3 +180,5 @@ def test_openapi_documents_every_api_route(app, client):
     cart_in = spec["components"]["schemas"]["CartIn"]
     assert set(cart_in["required"]) == {"currency", "items", "subtotal", "total"}
     assert spec["components"]["schemas"]["CartOut"]["properties"]["status"]["enum"][0] == "live"
+    assert all("503" in operation["responses"] for ops in spec["paths"].values() for operation in ops.values()
+               if isinstance(operation, dict) and "responses" in operation)
