@@ -137,6 +137,14 @@ def test_requests_are_503_not_500_when_postgresql_is_unreachable(unreachable):
     assert client.get("/healthz").status_code == 503
 
 
+def test_a_wrong_statement_stays_a_500_not_a_retry_later(tmp_path):
+    """Only busy or unreachable is 503: a schema that was never migrated is a bug to fix, not to retry."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/empty.sqlite3", "TESTING": True})
+    response = app.test_client().get("/api/v1/carts/c", headers={"Authorization": "Bearer rtf_" + "k" * 43})
+    assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
+    assert "Retry-After" not in response.headers
+
+
 def test_defaults_and_generated_secret_key(tmp_path, monkeypatch):
     for name in ("DATABASE_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "RETAINFUL_ENV"):
         monkeypatch.delenv(name, raising=False)
@@ -152,6 +160,15 @@ def test_production_requires_secret_key(tmp_path, monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(config.ConfigError):
         config.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon"])
+def test_web_lock_timeout_must_be_a_positive_number(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("WEB_LOCK_TIMEOUT_MS", value)
+    with pytest.raises(config.ConfigError, match="WEB_LOCK_TIMEOUT_MS"):
+        config.load(str(tmp_path))
+    monkeypatch.setenv("WEB_LOCK_TIMEOUT_MS", "250")
+    assert config.load(str(tmp_path))["WEB_LOCK_TIMEOUT_MS"] == 250
 
 
 def test_postgres_urls_use_psycopg3():
