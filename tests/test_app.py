@@ -15,7 +15,7 @@ from retainful import config, create_app
 from retainful.extensions import db
 from retainful.models import Cart, Customer
 from retainful.rendering.links import unsubscribe_token
-from tests.conftest import T0, _postgres_server_url, cart_body, writes_locked
+from tests.conftest import T0, _postgres_server_url, cart_body, make_app, writes_locked
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")  # SQLite cannot reflect lower(email) indexes
@@ -135,6 +135,14 @@ def test_requests_are_503_not_500_when_postgresql_is_unreachable(unreachable):
         assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "5"
         assert b"Please try again in a minute" in page.data
     assert client.get("/healthz").status_code == 503
+
+
+def test_no_free_connection_in_the_pool_is_503(database_url, shop):
+    """Every pooled connection busy (a burst, or slow statements) is "retry later" too, after the pool's wait."""
+    app = make_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    with app.app_context(), db.engine.connect():
+        response = app.test_client().get("/api/v1/carts/c", headers=shop.headers)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "database_unavailable"
 
 
 def test_a_wrong_statement_stays_a_500_not_a_retry_later(tmp_path):
