@@ -6,15 +6,16 @@ A web request holds one of the server's few threads while it waits for a lock, s
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from contextlib import contextmanager
 
 import psycopg
 import sqlalchemy as sa
-from flask import Flask, has_request_context
+from flask import Flask, current_app, has_request_context
 from sqlalchemy.pool import NullPool
 
 from retainful.extensions import db
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 5  # a hung PostgreSQL server costs a request this long, not the minutes TCP would wait
 WORKER_LOCK_WAIT_MS = 10_000  # SQLite's busy timeout for jobs and commands; PostgreSQL jobs wait for locks unbounded
 RETRY_AFTER_SECONDS = 5
+LATER_WRITES_MAX = 10_000  # deferred writes kept in memory (a click is a few hundred bytes)
 HEALTH_TIMEOUT_SECONDS = 0.8  # the whole check, connection included, so /healthz answers within a second
 # SQLite's primary result codes for a busy, locked, missing or failing database file (not a bug in a statement).
 _SQLITE_UNAVAILABLE = {5, 6, 10, 13, 14, 15}  # BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL
@@ -57,17 +59,63 @@ def connect_args(url: str) -> dict:
     return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}} if url.startswith("postgresql") else {}
 
 
-@contextmanager
-def unless_unavailable(what: str) -> Iterator[None]:
-    """Writes that must not fail the answer (a shopper's click): skipped, and logged, while the database is busy or
-    down; any other error still raises."""
+def now_or_later(what: str, write: Callable[[], None]) -> None:
+    """Run ``write`` (it commits). If the database is busy or down, hand it to the background writer instead, so the
+    caller's answer (a shopper's redirect) never waits for it. ``write`` must use plain values, not ORM objects: it
+    may run in another session. Any other error still raises."""
     try:
-        yield
+        write()
     except sa.exc.SQLAlchemyError as error:
         if not unavailable(error):
             raise
         db.session.rollback()
-        log.warning("%s not recorded: the database is busy or unavailable: %s", what, error_summary(error))
+        _LATER.defer(current_app._get_current_object(), what, write, error)
+
+
+class _LaterWrites:
+    """Writes that failed only because the database was busy or down, retried oldest first by one thread per process,
+    waiting for locks as a job does, until they succeed. At most ``LATER_WRITES_MAX`` wait (memory is bounded; a
+    restart loses them)."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue(maxsize=LATER_WRITES_MAX)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def defer(self, app: Flask, what: str, write: Callable[[], None], error: Exception) -> None:
+        try:
+            self._queue.put_nowait((app, what, write))
+        except queue.Full:
+            log.warning("%s not recorded: the database is busy or unavailable and %d writes already wait: %s", what,
+                        LATER_WRITES_MAX, error_summary(error))
+            return
+        log.warning("%s deferred: the database is busy or unavailable: %s", what, error_summary(error))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="retainful-later-writes", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            app, what, write = self._queue.get()
+            with app.app_context():
+                while not self._attempt(what, write):
+                    time.sleep(RETRY_AFTER_SECONDS)
+
+    @staticmethod
+    def _attempt(what: str, write: Callable[[], None]) -> bool:
+        """True once done with: written, or failed for a reason no retry fixes."""
+        try:
+            write()
+        except Exception as error:  # the thread must outlive any one write
+            db.session.rollback()
+            if unavailable(error):
+                return False
+            log.error("%s could not be recorded: %s", what, error_summary(error))
+        return True
+
+
+_LATER = _LaterWrites()
 
 
 def bound_web_lock_waits(app: Flask) -> None:
