@@ -27,6 +27,9 @@ WORKER_LOCK_WAIT_MS = 10_000  # SQLite's busy timeout for jobs and commands; Pos
 RETRY_AFTER_SECONDS = 5
 LATER_WRITES_MAX = 10_000  # deferred writes kept in memory (a click is a few hundred bytes)
 HEALTH_TIMEOUT_SECONDS = 0.8  # the whole check, connection included, so /healthz answers within a second
+# SQLite's write lock must come this fast: a check queued behind writes that each waited WEB_LOCK_TIMEOUT_MS for a
+# waitress thread must still answer within a second.
+HEALTH_SQLITE_LOCK_WAIT_MS = 200
 # SQLite's primary result codes for a busy, locked, missing or failing database file (not a bug in a statement).
 _SQLITE_UNAVAILABLE = {5, 6, 10, 13, 14, 15}  # BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL
 
@@ -147,13 +150,11 @@ class HealthCheck:
     thread, not one per check."""
 
     def __init__(self, url: sa.URL):
-        timeout_ms = int(HEALTH_TIMEOUT_SECONDS * 1000)
         self._sqlite = url.get_backend_name() == "sqlite"
         # psycopg rounds connect_timeout up to 2 s; the thread's deadline bounds the answer, this bounds the thread.
-        args = {"timeout": 0} if self._sqlite else {"connect_timeout": 2,
-                                                    "options": f"-c statement_timeout={timeout_ms}"}
+        args = {"timeout": 0} if self._sqlite else {
+            "connect_timeout": 2, "options": f"-c statement_timeout={int(HEALTH_TIMEOUT_SECONDS * 1000):d}"}
         self._engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
-        self._timeout_ms = timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthz")
         self._lock = threading.Lock()
         self._in_flight = None
@@ -161,7 +162,7 @@ class HealthCheck:
     def _round_trip(self) -> None:
         with self._engine.connect() as conn:
             if self._sqlite:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={self._timeout_ms // 2:d}")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={HEALTH_SQLITE_LOCK_WAIT_MS:d}")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             conn.exec_driver_sql("SELECT 1")
             conn.rollback()
