@@ -9,20 +9,19 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from retainful import config, database
+from retainful import config
 from retainful.extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite enforces foreign keys only when asked; WAL lets the web app read while the scheduler writes. The busy
-    timeout is the jobs'; web requests wait less (database.bound_web_lock_waits)."""
+    """SQLite enforces foreign keys only when asked; WAL lets the web app read while the scheduler writes. The wait
+    for the write lock is set per checkout (database.bound_waits): web requests wait less than jobs."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={database.WORKER_LOCK_WAIT_MS:d}")
         cursor.close()
 
 
@@ -41,19 +40,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Connections are held only for short statements (never across a provider call), so a small pool serves them;
     # it also keeps several workers within PostgreSQL's max_connections.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_size": 5, "max_overflow": 10, **database.connect_args(app.config["SQLALCHEMY_DATABASE_URI"]),
-        **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+        "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if app.config["LOG_LEVEL"] != "DEBUG":  # APScheduler logs every run at INFO: our jobs log what they did
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     db.init_app(app)
-    database.bound_web_lock_waits(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
-    from retainful import api, health, public
+    from retainful import api, database, health, public
     from retainful.api import errors
 
+    database.bound_waits(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)

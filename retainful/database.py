@@ -57,11 +57,6 @@ def error_summary(error: BaseException) -> str:
     return f"{type(error).__name__} ({type(orig).__name__}{f' {code}' if code else ''})"
 
 
-def connect_args(url: str) -> dict:
-    """Engine options so that connecting to a server that does not answer fails instead of hanging."""
-    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}} if url.startswith("postgresql") else {}
-
-
 def now_or_later(what: str, write: Callable[[], None]) -> None:
     """Run ``write`` (it commits). If the database is busy or down, hand it to the background writer instead, so the
     caller's answer (a shopper's redirect) never waits for it. ``write`` must use plain values, not ORM objects: it
@@ -121,13 +116,17 @@ class _LaterWrites:
 _LATER = _LaterWrites()
 
 
-def bound_web_lock_waits(app: Flask) -> None:
-    """Each connection handed out waits for locks ``WEB_LOCK_TIMEOUT_MS`` in a web request, else as long as before.
-    The setting is applied only when a connection changes hands between the two, so it costs nothing per request."""
+def bound_waits(app: Flask) -> None:
+    """The app's connections wait for locks ``WEB_LOCK_TIMEOUT_MS`` in a web request, else as long as before, and
+    give up connecting to a PostgreSQL server that does not answer. The lock wait is set only when a connection
+    changes hands between a request and a job, so it costs nothing per request."""
     web_ms = app.config["WEB_LOCK_TIMEOUT_MS"]
     with app.app_context():
         engine = db.engine
     sqlite = engine.dialect.name == "sqlite"
+
+    def on_connect(_dialect, _record, _cargs, cparams) -> None:
+        cparams.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
 
     def on_checkout(dbapi_connection, record, _proxy) -> None:
         wanted = web_ms if has_request_context() else (WORKER_LOCK_WAIT_MS if sqlite else 0)
@@ -140,6 +139,8 @@ def bound_web_lock_waits(app: Flask) -> None:
             dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
         record.info["lock_wait_ms"] = wanted
 
+    if not sqlite:
+        sa.event.listen(engine, "do_connect", on_connect)
     sa.event.listen(engine, "checkout", on_checkout)
 
 
