@@ -15,12 +15,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite enforces foreign keys only when asked; WAL lets the web app read while the scheduler writes."""
+    """SQLite enforces foreign keys only when asked; WAL lets the web app read while the scheduler writes. The wait
+    for the write lock is set per checkout (database.bound_waits): web requests wait less than jobs."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
 
@@ -47,9 +47,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
-    from retainful import api, health, public
+    from retainful import api, database, health, public
     from retainful.api import errors
 
+    database.bound_waits(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)

@@ -81,6 +81,7 @@ def create_store_command(name, domain, timezone_, currency, country, as_json):
 def rotate_key_command(store_id, as_json):
     """Give a store a new API key; the old key stops working at once."""
     api_key = stores.rotate_key(_store_or_fail(store_id))
+    _keep_demo_key(store_id, api_key)
     click.echo(json.dumps({"id": store_id, "api_key": api_key}) if as_json else api_key)
 
 
@@ -94,10 +95,16 @@ def demo_store_command():
         if demo_file.exists():
             demo = json.loads(demo_file.read_text())
             store = db.session.get(Store, demo["id"])
-            if store is not None:
-                demo = _ensure_demo_owner(demo_file, demo, store)
+            if store is None:
+                click.echo(f"Demo store {demo['id']} no longer exists; delete {demo_file} and run this again.")
+                return
+            demo = _ensure_demo_owner(demo_file, demo, store)
             _print_demo_login(demo)
-            click.echo(f"Demo store {demo['id']}: API key {demo['api_key']}")
+            if stores.authenticate(demo["api_key"]) is store:
+                click.echo(f"Demo store {demo['id']}: API key {demo['api_key']}")
+            else:  # rotated in the admin panel, which keeps no copy
+                click.echo(f"Demo store {demo['id']}: its API key was rotated, so the saved one no longer works; "
+                           f"`retainful rotate-key {demo['id']}` prints a new one (and saves it for this command).")
         else:
             click.echo("Stores exist already; `retainful rotate-key STORE_ID` issues a new key.")
         return
@@ -122,9 +129,22 @@ def _ensure_demo_owner(demo_file: Path, demo: dict, store: Store) -> dict:
         user.stores.append(store)
         db.session.commit()
     demo = {**demo, "owner_email": DEMO_OWNER_EMAIL, "owner_password": password}
+    _save_demo(demo_file, demo)
+    return demo
+
+
+def _save_demo(demo_file: Path, demo: dict) -> None:
     demo_file.write_text(json.dumps(demo))
     demo_file.chmod(0o600)
-    return demo
+
+
+def _keep_demo_key(store_id: int, api_key: str) -> None:
+    """A new key for the demo store replaces the saved one, so ``demo-store`` (and ``make run``) prints a key that
+    works."""
+    demo_file = Path(current_app.instance_path) / DEMO_FILE
+    demo = json.loads(demo_file.read_text()) if demo_file.exists() else {}
+    if demo.get("id") == store_id:
+        _save_demo(demo_file, {**demo, "api_key": api_key})
 
 
 def _print_demo_login(demo: dict) -> None:

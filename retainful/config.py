@@ -83,6 +83,19 @@ def _provider_settings() -> dict:
     }
 
 
+def _web_lock_timeout_ms() -> int:
+    """How long a web request waits for a database lock before its 503 + Retry-After frees the thread. Positive:
+    0 would mean "no wait" to SQLite but "wait forever" to PostgreSQL."""
+    value = os.environ.get("WEB_LOCK_TIMEOUT_MS", "500")
+    try:
+        milliseconds = int(value)
+    except ValueError:
+        milliseconds = 0
+    if milliseconds < 1:
+        raise ConfigError(f"WEB_LOCK_TIMEOUT_MS must be a positive number of milliseconds, not {value!r}")
+    return milliseconds
+
+
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
@@ -97,6 +110,7 @@ def load(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "WEB_LOCK_TIMEOUT_MS": _web_lock_timeout_ms(),
         **_provider_settings(),
         "JSON_SORT_KEYS": False,
     }

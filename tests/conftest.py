@@ -183,4 +183,22 @@ def cart_body(**overrides):
     return body
 
 
+@contextmanager
+def writes_locked(app):
+    """Another connection holds the write locks, as a long job or a stuck client would. Reads still work (SQLite's
+    WAL; PostgreSQL's EXCLUSIVE mode lets plain SELECTs through)."""
+    with app.app_context():
+        engine = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            quote = conn.dialect.identifier_preparer.quote
+            tables = ", ".join(quote(table.name) for table in db.metadata.sorted_tables)
+            conn.exec_driver_sql(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+    engine.dispose()
+
+
 from tests.provider_fixtures import *  # noqa: E402,F401,F403  (sendgrid_stub, vonage_stub)

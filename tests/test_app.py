@@ -1,4 +1,9 @@
 """Settings, health, migrations and the OpenAPI document."""
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -8,8 +13,9 @@ from alembic.migration import MigrationContext
 
 from retainful import config, create_app
 from retainful.extensions import db
-from retainful.models import Cart
-from tests.conftest import T0, cart_body
+from retainful.models import Cart, Customer
+from retainful.rendering.links import unsubscribe_token
+from tests.conftest import T0, _postgres_server_url, cart_body, make_app, writes_locked
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")  # SQLite cannot reflect lower(email) indexes
@@ -30,6 +36,123 @@ def test_healthz_503_when_database_is_down(tmp_path):
     assert response.status_code == 503 and response.get_json() == {"status": "unavailable"}
 
 
+def _timed_healthz(client):
+    started = time.monotonic()
+    response = client.get("/healthz")
+    return response, time.monotonic() - started
+
+
+def _locked_health(app) -> int:
+    """/healthz while writes are locked: SQLite would answer every write 503, so it is not healthy; PostgreSQL's
+    check is a read."""
+    return 503 if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") else 200
+
+
+def test_healthz_answers_within_a_second_while_writes_are_locked(app, client):
+    with writes_locked(app):
+        response, elapsed = _timed_healthz(client)
+    assert elapsed < 1 and response.status_code == _locked_health(app)
+    assert _timed_healthz(client)[0].status_code == 200
+
+
+def test_queued_writes_on_a_locked_database_do_not_starve_healthz(app, shop):
+    """The audit's case through the real server: 8 writes fill waitress's 8 threads while the lock is held. Each is
+    answered 503 after half a second (it was a 500 after 10 s), so /healthz gets a thread and answers promptly."""
+    import requests
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+
+    def put(i):
+        started = time.monotonic()
+        response = requests.put(f"{base}/api/v1/carts/q{i}", json=cart_body(), headers=shop.headers, timeout=30)
+        return response.status_code, time.monotonic() - started
+
+    try:
+        with writes_locked(app), ThreadPoolExecutor(8) as pool:
+            puts = [pool.submit(put, i) for i in range(8)]
+            time.sleep(0.1)  # the writes hold every thread
+            started = time.monotonic()
+            health = requests.get(f"{base}/healthz", timeout=30)
+            health_elapsed = time.monotonic() - started
+            results = [p.result() for p in puts]
+    finally:
+        server.close()
+    assert [status for status, _ in results] == [503] * 8 and max(t for _, t in results) < 3
+    assert health.status_code == _locked_health(app) and health_elapsed < 2  # a thread's wait, then the check's bound
+
+
+@contextmanager
+def silent_server():
+    """A port on 127.0.0.1 that accepts connections and never answers: a hung database server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_hung_postgresql_server_gets_503s_and_healthz_answers_within_a_second():
+    with silent_server() as port:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x",
+                          "TESTING": True})
+        client = app.test_client()
+        for _ in range(2):  # the second check joins the one still waiting, it does not start another
+            response, elapsed = _timed_healthz(client)
+            assert response.status_code == 503 and elapsed < 1
+        started = time.monotonic()
+        api = client.get("/api/v1/carts/c", headers={"Authorization": "Bearer rtf_" + "k" * 43})
+        assert api.status_code == 503 and time.monotonic() - started < 10  # the connect timeout, not TCP's minutes
+
+
+def _no_such_database() -> str:
+    server = _postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL is not reachable")
+    return sa.make_url(server).set(database="retainful_no_such_database").render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("unreachable", [lambda: f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x",
+                                         _no_such_database], ids=["closed port", "no such database"])
+def test_requests_are_503_not_500_when_postgresql_is_unreachable(unreachable):
+    url = unreachable()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    client = app.test_client()
+    api = client.put("/api/v1/carts/down1", json=cart_body(), headers={"Authorization": "Bearer rtf_" + "k" * 43})
+    assert api.status_code == 503 and api.headers["Retry-After"] == "5"
+    assert api.get_json()["error"]["code"] == "database_unavailable"
+    with app.app_context():
+        token = unsubscribe_token(Customer(id=1, store_id=1))
+    for path in ("/r/AyTQuyjJ8Z87", f"/unsubscribe/{token}"):  # a shopper sees a page, not a traceback's 500
+        page = client.get(path)
+        assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "5"
+        assert b"Please try again in a minute" in page.data
+    assert client.get("/healthz").status_code == 503
+
+
+def test_no_free_connection_in_the_pool_is_503(database_url, shop):
+    """Every pooled connection busy (a burst, or slow statements) is "retry later" too, after the pool's wait."""
+    app = make_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    with app.app_context(), db.engine.connect():
+        response = app.test_client().get("/api/v1/carts/c", headers=shop.headers)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_a_wrong_statement_stays_a_500_not_a_retry_later(tmp_path):
+    """Only busy or unreachable is 503: a schema that was never migrated is a bug to fix, not to retry."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/empty.sqlite3", "TESTING": True})
+    response = app.test_client().get("/api/v1/carts/c", headers={"Authorization": "Bearer rtf_" + "k" * 43})
+    assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
+    assert "Retry-After" not in response.headers
+
+
 def test_defaults_and_generated_secret_key(tmp_path, monkeypatch):
     for name in ("DATABASE_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "RETAINFUL_ENV"):
         monkeypatch.delenv(name, raising=False)
@@ -45,6 +168,15 @@ def test_production_requires_secret_key(tmp_path, monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(config.ConfigError):
         config.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon"])
+def test_web_lock_timeout_must_be_a_positive_number(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("WEB_LOCK_TIMEOUT_MS", value)
+    with pytest.raises(config.ConfigError, match="WEB_LOCK_TIMEOUT_MS"):
+        config.load(str(tmp_path))
+    monkeypatch.setenv("WEB_LOCK_TIMEOUT_MS", "250")
+    assert config.load(str(tmp_path))["WEB_LOCK_TIMEOUT_MS"] == 250
 
 
 def test_postgres_urls_use_psycopg3():
@@ -73,3 +205,5 @@ def test_openapi_documents_every_api_route(app, client):
     cart_in = spec["components"]["schemas"]["CartIn"]
     assert set(cart_in["required"]) == {"currency", "items", "subtotal", "total"}
     assert spec["components"]["schemas"]["CartOut"]["properties"]["status"]["enum"][0] == "live"
+    assert all("503" in operation["responses"] for ops in spec["paths"].values() for operation in ops.values()
+               if isinstance(operation, dict) and "responses" in operation)

@@ -1,4 +1,5 @@
 """The storefront cart API: reporting, reading and deleting carts, with every failure a plugin can provoke."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, ConsentEvent, Customer
-from tests.conftest import T0, cart_body
+from tests.conftest import T0, cart_body, writes_locked
 
 
 def test_put_creates_then_replaces_the_cart(shop):
@@ -162,12 +163,29 @@ def test_oversized_body_is_413(shop):
     assert response.get_json()["error"]["code"]
 
 
-@pytest.mark.parametrize("content_type,data", [("text/plain", "hello"), ("application/json", "{not json"),
+@pytest.mark.parametrize("content_type,data", [("text/plain", "hello"), ("text/plain", '{"currency": "USD"}'),
                                                 ("application/x-www-form-urlencoded", "a=1")])
 def test_non_json_body_is_415(shop, content_type, data):
     response = shop.client.put("/api/v1/carts/x", data=data, headers={**shop.headers, "Content-Type": content_type})
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("content_type,data", [
+    ("application/json", b"{not json"),
+    ("application/json", b'{"currency": "USD", "items": ['),  # cut off in transit
+    ("application/json; charset=utf-8", b'{"currency": "USD",}'),
+    ("application/json", b'{"currency": "\xff\xfe"}'),  # not UTF-8
+    ("application/json", b""),
+    ("application/json", b"[" * 100_000 + b"]" * 100_000),  # nests deeper than the parser recurses
+])
+def test_broken_json_declared_as_json_is_400_invalid_json(app, shop, content_type, data):
+    for send in (shop.client.put, shop.client.post):
+        path = "/api/v1/carts/broken" if send == shop.client.put else "/api/v1/orders"
+        response = send(path, data=data, headers={**shop.headers, "Content-Type": content_type})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "invalid_json"
+    assert shop.get_cart("broken").status_code == 404
 
 
 def test_json_that_is_not_an_object_is_400(shop):
@@ -243,3 +261,21 @@ def test_reporting_an_ordered_cart_token_starts_a_new_cart(shop):
     assert again.status_code == 201
     assert again.get_json()["status"] == "live"
     assert shop.client.get("/api/v1/orders/o1", headers=shop.headers).get_json()["cart_status"] == "converted"
+
+
+def test_writes_while_the_database_is_locked_are_503_with_retry_after_at_once(app, shop):
+    """A locked database is "retry later", answered before a waitress thread is held for long; nothing half-stored."""
+    shop.put_cart("before", cart_body())
+    with writes_locked(app):
+        started = time.monotonic()
+        put = shop.put_cart("locked", cart_body())
+        order = shop.post_order({"order_id": "w1", "total": "5", "currency": "USD", "status": "processing"})
+        elapsed = time.monotonic() - started
+        assert shop.get_cart("before").status_code == 200  # reads go on
+    for response in (put, order):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert elapsed < 3  # two requests, each waiting half a second for the lock (it was 10 s each, then a 500)
+    assert shop.get_cart("locked").status_code == 404
+    assert shop.put_cart("locked", cart_body()).status_code == 201  # the retry works

@@ -2,10 +2,13 @@
 import json
 from datetime import timedelta
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 
-from retainful import clock
+from retainful import clock, stores
 from retainful.cli import main
+from retainful.extensions import db
+from retainful.models import Store
 from tests.conftest import cart_body
 
 
@@ -52,6 +55,34 @@ def test_demo_store_is_created_once(runner, app, tmp_path):
     key = first.output.strip().rsplit(" ", 1)[-1]
     again = runner.invoke(args=["demo-store"])
     assert key in again.output and "Created" not in again.output
+
+
+def test_demo_store_prints_the_current_key_after_rotate_key(runner, app, client, tmp_path):
+    app.instance_path = str(tmp_path)
+    old_key = runner.invoke(args=["demo-store"]).output.strip().rsplit(" ", 1)[-1]
+    store_id = json.loads((tmp_path / "demo-store.json").read_text())["id"]
+    new_key = runner.invoke(args=["rotate-key", str(store_id)]).output.strip()
+    shown = runner.invoke(args=["demo-store"]).output
+    assert new_key in shown and old_key not in shown
+    assert client.get("/api/v1/carts/x", headers={"Authorization": f"Bearer {new_key}"}).status_code == 404  # works
+
+
+def test_demo_store_says_when_its_key_was_rotated_elsewhere(runner, app, tmp_path):
+    app.instance_path = str(tmp_path)
+    old_key = runner.invoke(args=["demo-store"]).output.strip().rsplit(" ", 1)[-1]
+    with app.app_context():
+        (store,) = db.session.scalars(sa.select(Store)).all()
+        stores.rotate_key(store)  # as the admin panel's "rotate key" does
+    shown = runner.invoke(args=["demo-store"])
+    assert shown.exit_code == 0 and old_key not in shown.output
+    assert "its API key was rotated" in shown.output and f"retainful rotate-key {store.id}" in shown.output
+
+
+def test_demo_store_prints_no_key_for_a_store_that_is_gone(runner, app, tmp_path, shop):
+    app.instance_path = str(tmp_path)
+    (tmp_path / "demo-store.json").write_text(json.dumps({"id": 999, "api_key": "rtf_gone"}))
+    shown = runner.invoke(args=["demo-store"]).output
+    assert "rtf_gone" not in shown and "Demo store 999 no longer exists" in shown
 
 
 def test_worker_once_runs_every_job(runner, shop):

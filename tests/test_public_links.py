@@ -1,11 +1,12 @@
 """What shoppers click: the short recovery link, the open pixel, the unsubscribe page and RFC 8058 one-click."""
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import ConsentEvent, Customer
-from tests.conftest import T0, cart_body
+from retainful.models import Cart, ConsentEvent, Customer
+from tests.conftest import T0, cart_body, writes_locked
 from tests.test_recovery_sequence import at, messages, sent
 
 
@@ -40,6 +41,30 @@ def test_click_is_recorded_once_and_redirects_with_utm(app, shop, client):
     client.get(f"/r/{message.link_code}")
     (clicked,) = [m for m in messages(app) if m.id == message.id]
     assert clicked.clicked_at == T0 + timedelta(hours=1)
+
+
+def test_links_still_work_while_the_database_is_locked(app, shop, client):
+    """The shopper is redirected at once; the click and the open, writes, are recorded with their own times once the
+    lock is gone."""
+    message = first_email(app, shop)
+    clock.freeze(T0 + timedelta(hours=1))
+    with writes_locked(app):
+        started = time.monotonic()
+        response = client.get(f"/r/{message.link_code}")
+        pixel = client.get(f"/o/{message.link_code}.gif")
+        elapsed = time.monotonic() - started
+        (locked,) = [m for m in messages(app) if m.id == message.id]
+    assert response.status_code == 302 and response.headers["Location"].startswith("https://acme.example/cart?")
+    assert pixel.status_code == 200 and pixel.mimetype == "image/gif"
+    assert elapsed < 3 and locked.clicked_at is None and locked.opened_at is None
+    clock.freeze(T0 + timedelta(hours=2))
+    deadline = time.monotonic() + 15
+    while (later := [m for m in messages(app) if m.id == message.id][0]).opened_at is None:
+        assert time.monotonic() < deadline, "the deferred writes never landed"
+        time.sleep(0.05)
+    assert later.clicked_at == later.opened_at == T0 + timedelta(hours=1)
+    with app.app_context():
+        assert db.session.get(Cart, later.cart_id).clicked_at == T0 + timedelta(hours=1)
 
 
 def test_unknown_link_is_a_friendly_404(client, app):

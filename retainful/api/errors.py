@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from retainful import database
 from retainful.errors import FieldError
+from retainful.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,24 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
+        if database.unavailable(error):
+            return _database_unavailable(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not _wants_json():
             return "Internal server error", 500
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def _database_unavailable(error: Exception):
+    """Busy or down is not a bug: 503 with Retry-After, as JSON for the API and a plain page for people."""
+    db.session.rollback()
+    log.warning("database busy or unavailable on %s %s: %s", request.method, request.endpoint,
+                database.error_summary(error))
+    headers = {"Retry-After": str(database.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if not _wants_json():
+        return render_template("public/unavailable.html"), 503, headers
+    response, status = error_response(503, "database_unavailable",
+                                      f"The database is busy or unavailable; retry in {database.RETRY_AFTER_SECONDS}"
+                                      " seconds.")
+    response.headers.update(headers)
+    return response, status

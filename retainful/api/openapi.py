@@ -14,12 +14,13 @@ _ERRORS = {
     "401": "Missing or wrong API key.",
     "413": "Body over 256 KiB.",
     "415": "Body is not JSON.",
+    "503": "The database is busy or unavailable: retry after Retry-After seconds.",
 }
 
 
 def _responses(ok: dict, *errors: str) -> dict:
     responses = dict(ok)
-    for status in errors:
+    for status in (*errors, "503"):  # any call can meet a busy database
         responses[status] = {"description": _ERRORS.get(status, "Not found."), "content": _json("Error")}
     return responses
 

@@ -30,14 +30,15 @@ def current_store() -> Store:
 
 
 def json_body(schema: Schema) -> dict[str, Any]:
-    """The request body parsed (numbers kept exact as Decimal) and validated; 415 if it is not JSON at all."""
+    """The request body parsed (numbers kept exact as Decimal) and validated; 415 if it is not declared as JSON, 400
+    ``invalid_json`` if it is declared so but does not parse (or nests too deep to parse)."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
     try:
         payload = json.loads(raw, parse_float=Decimal)
     except (ValueError, RecursionError):
-        raise ApiError(415, "unsupported_media_type", "The body is not valid JSON.") from None
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
     try:

@@ -29,13 +29,13 @@ def _store_or_404(store_id: str) -> Store:
 
 
 def _json_object(body: bytes) -> dict:
-    """The API's body rules (415 not JSON, 400 not an object), applied to the bytes already read for the signature."""
+    """The API's body rules (415 not JSON, 400 broken JSON or not an object), applied to the bytes already read for the signature."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
     try:
         payload = json.loads(body, parse_float=Decimal)
     except (ValueError, RecursionError):
-        raise ApiError(415, "unsupported_media_type", "The body is not valid JSON.") from None
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
     return payload

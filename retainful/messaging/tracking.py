@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from retainful import clock
+from retainful import clock, database
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, Store
 from retainful.rendering.links import recovery_url
@@ -35,38 +35,53 @@ def _message(code: str) -> Message | None:
     return db.session.scalar(sa.select(Message).where(Message.link_code == code))
 
 
-def _stamp_first(message: Message, column) -> None:
+def _stamp_first(message_id: int, column, at: datetime) -> None:
     """Record the first time only; concurrent clicks cannot overwrite it."""
     db.session.execute(
-        sa.update(Message).where(Message.id == message.id, column.is_(None)).values({column: clock.now()})
+        sa.update(Message).where(Message.id == message_id, column.is_(None)).values({column: at})
         .execution_options(synchronize_session=False))
     db.session.commit()
 
 
-def note_recovery_click(message: Message, at: datetime) -> None:
-    """A click on a recovery message: its cart keeps the first (the reports count clicked carts from it)."""
-    if message.kind == ABANDONED_CART and message.cart_id is not None:
+def _recovery_cart_id(message: Message) -> int | None:
+    """The cart a click on this message counts for in the reports: recovery messages only."""
+    return message.cart_id if message.kind == ABANDONED_CART else None
+
+
+def _stamp_cart_click(cart_id: int | None, at: datetime) -> None:
+    if cart_id is not None:
         db.session.execute(
-            sa.update(Cart).where(Cart.id == message.cart_id, Cart.clicked_at.is_(None)).values(clicked_at=at)
+            sa.update(Cart).where(Cart.id == cart_id, Cart.clicked_at.is_(None)).values(clicked_at=at)
             .execution_options(synchronize_session=False))
 
 
+def note_recovery_click(message: Message, at: datetime) -> None:
+    """A click on a recovery message: its cart keeps the first (the reports count clicked carts from it)."""
+    _stamp_cart_click(_recovery_cart_id(message), at)
+
+
 def record_click(code: str) -> str | None:
-    """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown."""
+    """Where a click on this code goes (the cart's recovery URL with UTM parameters), or None if unknown. The way
+    there needs only reads; the click is written now, or later if the database is busy (the shopper never waits)."""
     message = _message(code)
     if message is None:
         return None
-    note_recovery_click(message, clock.now())
-    _stamp_first(message, Message.clicked_at)  # commits both
     store = db.session.get(Store, message.store_id)
     # A test-send knows the cart it was rendered from, but a marketer's click must not open the shopper's cart.
     cart = db.session.get(Cart, message.cart_id) if message.cart_id and message.kind != TEST_SEND else None
-    if cart is None:
-        return f"https://{store.domain}/"
-    return recovery_url(cart, store, message)
+    destination = f"https://{store.domain}/" if cart is None else recovery_url(cart, store, message)
+    message_id, cart_id, at = message.id, _recovery_cart_id(message), clock.now()
+
+    def stamp() -> None:
+        _stamp_cart_click(cart_id, at)
+        _stamp_first(message_id, Message.clicked_at, at)  # commits both
+
+    database.now_or_later(f"click on message {message_id}", stamp)
+    return destination
 
 
 def record_open(code: str) -> None:
     message = _message(code)
     if message is not None and message.channel == "email":
-        _stamp_first(message, Message.opened_at)
+        message_id, at = message.id, clock.now()
+        database.now_or_later(f"open of message {message_id}", lambda: _stamp_first(message_id, Message.opened_at, at))
