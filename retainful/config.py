@@ -62,6 +62,18 @@ def _provider_settings() -> dict:
     }
 
 
+def _shop_settings() -> dict:
+    """Requests to the stores' shops: which addresses they may reach, and the order pull's bounds per store and run."""
+    env = os.environ.get
+    return {
+        # Tests and local development only: http and private/loopback shop addresses (refused otherwise: SSRF).
+        "ALLOW_PRIVATE_SHOP_URLS": env("ALLOW_PRIVATE_SHOP_URLS", "") == "1",
+        "WOO_PULL_MAX_PAGES": max(2, int(env("WOO_PULL_MAX_PAGES", "20"))),  # 2+: a resumed pull re-reads a page
+        "WOO_PULL_SECONDS_PER_STORE": float(env("WOO_PULL_SECONDS_PER_STORE", "60")),
+        "WOO_PULL_CONCURRENCY": max(1, int(env("WOO_PULL_CONCURRENCY", "4"))),
+    }
+
+
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
@@ -77,5 +89,6 @@ def load(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         **_provider_settings(),
+        **_shop_settings(),
         "JSON_SORT_KEYS": False,
     }
