@@ -23,7 +23,7 @@ from base64 import b64encode
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import certifi
 from flask import current_app
@@ -89,7 +89,8 @@ def _parse(url: str, allow_private: bool) -> _Target:
         raise ShopUrlError("the shop's address, e.g. https://shop.example.com")
     if parts.scheme == "http" and not allow_private:
         raise ShopUrlError("must use https (the API keys are sent with every request)")
-    return _Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), parts.path.rstrip("/"))
+    path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=~")  # a non-ASCII path as the request line needs it
+    return _Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -200,7 +201,6 @@ def _connection(target: _Target, addresses: list[IPAddress], watchdog: _Watchdog
         raise error
 
     conn._create_connection = connect  # http.client's own hook; TLS then wraps with server_hostname=target.host
-    conn.timeout = watchdog.remaining()
     return conn
 
 

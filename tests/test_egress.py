@@ -167,10 +167,10 @@ def test_the_connection_is_pinned_to_the_vetted_address_and_keeps_the_hostname(a
     shop_dns["shop.example"] = ["127.0.0.1"]
     with WooStub() as stub:
         stub.queue.append((200, {"X-WP-TotalPages": "3"}, b'[{"total": 1.5}]'))
-        reply = call(app, f"http://shop.example:{stub.port}/blog", params={"page": 2})
+        reply = call(app, f"http://shop.example:{stub.port}/bütik", params={"page": 2})
         assert reply.status == 200 and reply.json() == [{"total": Decimal("1.5")}]
         assert reply.headers["x-wp-totalpages"] == "3"
-        assert (stub.last.path, stub.last.query) == ("/blog/wp-json/wc/v3/orders", "page=2")
+        assert (stub.last.path, stub.last.query) == ("/b%C3%BCtik/wp-json/wc/v3/orders", "page=2")
         assert stub.last.headers["Host"] == f"shop.example:{stub.port}"
 
 
