@@ -69,7 +69,7 @@ def _shop_settings() -> dict:
         # Tests and local development only: http and private/loopback shop addresses (refused otherwise: SSRF).
         "ALLOW_PRIVATE_SHOP_URLS": env("ALLOW_PRIVATE_SHOP_URLS", "") == "1",
         "WOO_PULL_MAX_PAGES": max(2, int(env("WOO_PULL_MAX_PAGES", "20"))),  # 2+: a resumed pull re-reads a page
-        "WOO_PULL_SECONDS_PER_STORE": float(env("WOO_PULL_SECONDS_PER_STORE", "60")),
+        "WOO_PULL_SECONDS_PER_STORE": max(1.0, float(env("WOO_PULL_SECONDS_PER_STORE", "60"))),
         "WOO_PULL_CONCURRENCY": max(1, int(env("WOO_PULL_CONCURRENCY", "4"))),
     }
 

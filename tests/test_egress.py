@@ -239,3 +239,20 @@ def test_a_closed_port_is_a_transient_failure_with_a_short_status(app):
     stub.close()
     error = refusal(app, stub.base_url)
     assert (error.status, error.transient) == ("connection refused", True)
+
+
+def test_the_shop_settings_default_to_the_guard_on_and_keep_the_pull_bounds_usable(monkeypatch, tmp_path):
+    from retainful import config
+
+    for name in ("ALLOW_PRIVATE_SHOP_URLS", "WOO_PULL_MAX_PAGES", "WOO_PULL_SECONDS_PER_STORE", "WOO_PULL_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    loaded = config.load(str(tmp_path))
+    assert (loaded["ALLOW_PRIVATE_SHOP_URLS"], loaded["WOO_PULL_MAX_PAGES"], loaded["WOO_PULL_SECONDS_PER_STORE"],
+            loaded["WOO_PULL_CONCURRENCY"]) == (False, 20, 60.0, 4)
+    monkeypatch.setenv("ALLOW_PRIVATE_SHOP_URLS", "1")
+    monkeypatch.setenv("WOO_PULL_MAX_PAGES", "1")  # a resumed pull re-reads a page: one page would never advance
+    monkeypatch.setenv("WOO_PULL_SECONDS_PER_STORE", "0")
+    monkeypatch.setenv("WOO_PULL_CONCURRENCY", "0")
+    loaded = config.load(str(tmp_path))
+    assert (loaded["ALLOW_PRIVATE_SHOP_URLS"], loaded["WOO_PULL_MAX_PAGES"], loaded["WOO_PULL_SECONDS_PER_STORE"],
+            loaded["WOO_PULL_CONCURRENCY"]) == (True, 2, 1.0, 1)

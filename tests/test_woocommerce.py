@@ -463,3 +463,16 @@ def test_a_trickling_shop_does_not_hold_up_another_stores_pull(app, shop, woo, m
     assert [o.store_id for o in orders_in(app)] == [healthy.store_id]
     assert _stored_store(app, healthy.store_id).woo_orders_pulled_at == T0
     assert f"store {shop.store_id}: WooCommerce order pull failed: timed out" in caplog.text
+
+
+def test_stores_whose_pull_keeps_failing_go_to_the_back_of_the_queue(app, shop, woo, make_store):
+    """With one slot, the store pulled most recently goes first, so a shop that never finishes is not always first."""
+    app.config["WOO_PULL_CONCURRENCY"] = 1
+    healthy = make_store(name="Healthy", domain="healthy.example")
+    with TricklingShop() as hostile, app.app_context():
+        app.config["WOO_PULL_SECONDS_PER_STORE"] = 1.0
+        connect_stub(app, shop.store_id, hostile)
+        connect_stub(app, healthy.store_id, woo)
+        assert woocommerce._connected_store_ids() == [shop.store_id, healthy.store_id]  # neither pulled yet: by id
+        assert pull_all_orders()["failed"] == 1
+        assert woocommerce._connected_store_ids() == [healthy.store_id, shop.store_id]

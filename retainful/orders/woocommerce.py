@@ -282,9 +282,11 @@ def pull_orders(store: Store) -> PullOutcome:
 
 
 def _connected_store_ids() -> list[int]:
+    """Most recently completed pull first: a shop that keeps failing or never finishes goes to the back of the queue,
+    so it cannot take the pool's first slots every run."""
     columns = (Store.woo_url, Store.woo_consumer_key, Store.woo_consumer_secret)
     return list(db.session.scalars(sa.select(Store.id).where(*(sa.func.coalesce(c, "") != "" for c in columns))
-                                   .order_by(Store.id)))
+                                   .order_by(Store.woo_orders_pulled_at.desc().nulls_last(), Store.id)))
 
 
 def _pull_store(app: Flask, store_id: int) -> PullOutcome:
