@@ -476,3 +476,11 @@ def test_stores_whose_pull_keeps_failing_go_to_the_back_of_the_queue(app, shop, 
         assert woocommerce._connected_store_ids() == [shop.store_id, healthy.store_id]  # neither pulled yet: by id
         assert pull_all_orders()["failed"] == 1
         assert woocommerce._connected_store_ids() == [healthy.store_id, shop.store_id]
+
+
+def test_a_skipped_order_is_logged_without_the_shops_text(app, shop, woo, caplog, monkeypatch):
+    monkeypatch.setattr(woocommerce.log, "disabled", False)  # the migrations' logging config disables it
+    woo.orders = [{"id": "INTERNAL-" + "x" * 5000, "date_modified_gmt": "2026-03-02T08:58:00", "total": "hunter2"}]
+    assert run(app, pull_all_orders)["recorded"] == 0
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped == [f"store {shop.store_id}: order INTERNAL-{'x' * 55} skipped: id: At most 64 characters."]

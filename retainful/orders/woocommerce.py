@@ -230,8 +230,11 @@ def _record_page(store: Store, store_id: int, orders: list) -> int:
             result = record_woo_order(store, payload)
         except (FieldError, DataError, IntegrityError) as error:
             db.session.rollback()
-            log.warning("store %s: order %r skipped: %s", store_id,
-                        payload.get("id") if isinstance(payload, dict) else None, error)
+            # Only our words: the shop's text could be anything, and a database error quotes the customer's data.
+            order_id = payload.get("id") if isinstance(payload, dict) else None
+            log.warning("store %s: order %s skipped: %s", store_id,
+                        str(order_id)[:64] if isinstance(order_id, (int, str)) else "?",
+                        f"{error.field}: {error.message}" if isinstance(error, FieldError) else type(error).__name__)
             continue
         recorded += bool(result and result[1])
     return recorded
