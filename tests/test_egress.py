@@ -221,7 +221,7 @@ def test_a_trickling_reply_ends_at_the_deadline(app, headers_complete):
         began = time.monotonic()
         error = refusal(app, shop.base_url, timeout=0.5)
         assert (error.status, error.transient) == ("timed out", True)
-        assert time.monotonic() - began < 1.5
+        assert time.monotonic() - began < 3  # the trickle would never end: its bytes come well within 10 s
 
 
 def test_a_reply_over_the_size_cap_is_refused(app):

