@@ -19,6 +19,7 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Role, Store
+from retainful.stores import options as store_options
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,8 @@ def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
 @click.option("--woo-consumer-key")
 @click.option("--woo-consumer-secret")
 @with_appcontext
-def configure_store_command(store_id, quiet_hours, timezone_, **options):
+def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consumer_key, woo_consumer_secret,
+                            **options):
     """Change a store's settings."""
     store = _store_or_fail(store_id)
     values = {name: value for name, value in options.items() if value is not None}
@@ -321,11 +323,19 @@ def configure_store_command(store_id, quiet_hours, timezone_, **options):
         if not match:
             raise click.BadParameter("use START-END hours, e.g. 21-8", param_hint="--quiet-hours")
         values["quiet_hours_start"], values["quiet_hours_end"] = int(match.group(1)), int(match.group(2))
+    woo = {"woo_url": woo_url, "woo_consumer_key": woo_consumer_key, "woo_consumer_secret": woo_consumer_secret}
+    changed = sorted([*values, *(name for name, value in woo.items() if value is not None)])
     try:
+        if len(changed) > len(values):  # the admin's check of the connection, saved in one commit with the rest
+            store_options.connect_woocommerce(
+                store, store.woo_url if woo_url is None else woo_url,
+                store.woo_consumer_key if woo_consumer_key is None else woo_consumer_key, woo_consumer_secret,
+                commit=False)
         stores.update_settings(store, **values)
     except stores.StoreSettingsError as error:
+        db.session.rollback()
         raise click.BadParameter(str(error)) from None
-    click.echo(f"store {store.id} updated: " + ", ".join(sorted(values)) if values else "nothing to change")
+    click.echo(f"store {store.id} updated: " + ", ".join(changed) if changed else "nothing to change")
 
 
 COMMANDS = (create_store_command, rotate_key_command, demo_store_command, create_user_command, configure_store_command,

@@ -96,6 +96,18 @@ def _web_lock_timeout_ms() -> int:
     return milliseconds
 
 
+def _shop_settings() -> dict:
+    """Requests to the stores' shops: which addresses they may reach, and the order pull's bounds per store and run."""
+    env = os.environ.get
+    return {
+        # Tests and local development only: http and private/loopback shop addresses (refused otherwise: SSRF).
+        "ALLOW_PRIVATE_SHOP_URLS": env("ALLOW_PRIVATE_SHOP_URLS", "") == "1",
+        "WOO_PULL_MAX_PAGES": max(2, int(env("WOO_PULL_MAX_PAGES", "20"))),  # 2+: a resumed pull re-reads a page
+        "WOO_PULL_SECONDS_PER_STORE": max(1.0, float(env("WOO_PULL_SECONDS_PER_STORE", "60"))),
+        "WOO_PULL_CONCURRENCY": max(1, int(env("WOO_PULL_CONCURRENCY", "4"))),
+    }
+
+
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
@@ -112,5 +124,6 @@ def load(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "WEB_LOCK_TIMEOUT_MS": _web_lock_timeout_ms(),
         **_provider_settings(),
+        **_shop_settings(),
         "JSON_SORT_KEYS": False,
     }

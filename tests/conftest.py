@@ -6,7 +6,9 @@ an error instead of a skip.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 
 os.environ.setdefault("RETAINFUL_INSTANCE_PATH", tempfile.mkdtemp(prefix="retainful-test-instance-"))
 
-from retainful import clock, create_app  # noqa: E402
+from retainful import clock, create_app, egress  # noqa: E402
 from retainful.extensions import db  # noqa: E402
 from retainful.stores import create_store  # noqa: E402
 
@@ -118,6 +120,40 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+PUBLIC_SHOP_ADDRESS = "93.184.215.14"  # what test shop names under .example resolve to: public, never connected to
+
+
+class _LoopbackOnly:
+    """The socket module as the shop guard (retainful.egress) sees it in tests: connections to loopback only."""
+
+    def __getattr__(self, name):
+        return getattr(socket, name)
+
+    @staticmethod
+    def create_connection(address, *args, **kwargs):
+        assert ipaddress.ip_address(address[0]).is_loopback, f"a test tried to connect to {address[0]}"
+        return socket.create_connection(address, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def shop_dns(monkeypatch):
+    """Shop hostnames resolve from this table (name -> addresses), never through the machine's resolver, so no lookup
+    leaves the machine; other names under ``.example`` resolve to a public address, unknown names to nothing."""
+    table: dict[str, list[str]] = {"localhost": ["127.0.0.1"]}
+
+    def resolve(host, port):
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        names = table.get(host, [PUBLIC_SHOP_ADDRESS] if host.endswith(".example") else [])
+        return [ipaddress.ip_address(name) for name in names]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    monkeypatch.setattr(egress, "socket", _LoopbackOnly())
+    return table
 
 
 @pytest.fixture(autouse=True)

@@ -909,8 +909,26 @@ def test_store_options_refuse_bad_values_and_change_nothing(app, shop):
         with pytest.raises(StoreSettingsError, match="woo_consumer_secret"):
             options.connect_woocommerce(store, "https://shop.example", "ck", None)
         assert store.woo_url is None
-        options.connect_woocommerce(store, "http://127.0.0.1:8080/", "ck", "cs")  # a local stub may use http
+        with pytest.raises(StoreSettingsError, match="woo_url: must use https"):
+            options.connect_woocommerce(store, "http://127.0.0.1:8080/", "ck", "cs")
+        app.config["ALLOW_PRIVATE_SHOP_URLS"] = True  # tests and local development: a local stub may use http
+        options.connect_woocommerce(store, "http://127.0.0.1:8080/", "ck", "cs")
         assert store.woo_url == "http://127.0.0.1:8080" and store.woo_connected
+
+
+@pytest.mark.parametrize("url", ["https://169.254.169.254", "https://10.0.0.5:8443", "https://[::1]",
+                                 "https://metadata.google.internal", "http://127.0.0.1:5432", "http://localhost:6379",
+                                 "https://rebind.example", "https://[fd00::1]", "https://2130706433"])
+def test_the_woocommerce_form_refuses_shop_urls_that_are_not_public_https(world, app, shop_dns, url):
+    """Audit F3: each of these was saved, and the jobs then sent the shop's keys there and showed the reply."""
+    shop_dns.update({"metadata.google.internal": ["169.254.169.254"], "rebind.example": ["93.184.215.14", "10.0.0.5"],
+                     "2130706433": ["127.0.0.1"]})
+    owner = logged_in(app, world["users"]["owner"])
+    answer = post(owner, "/admin/settings/woocommerce", {"woo_url": url, "woo_consumer_key": "ck_test",
+                                                         "woo_consumer_secret": "cs_test"}, csrf_token(owner))
+    assert answer.status_code == 400 and "woo_url:" in text(answer)
+    with app.app_context():
+        assert db.session.get(Store, world["a"]["store"]).woo_url is None
 
 
 def test_a_form_rendered_for_one_store_is_not_applied_to_another(world, app):

@@ -2,6 +2,7 @@
 import json
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -123,3 +124,30 @@ def test_configure_store(runner, app, shop):
                 store.email_cap_hours) == (True, "hello@acme.example", 20, 9, 0)
     bad = runner.invoke(args=["configure-store", str(shop.store_id), "--quiet-hours", "25-8"])
     assert bad.exit_code != 0 and "quiet_hours_start" in bad.output
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://shop.acme.example", "woo_url: must use https"),  # the CLI took any URL; the admin refused this one
+    ("https://169.254.169.254", "woo_url: refused: the host has a private"),
+    ("https://10.0.0.5:8443", "woo_url: refused: the host has a private"),
+])
+def test_configure_store_checks_the_woocommerce_connection_like_the_admin(runner, app, shop, url, message):
+    from retainful.extensions import db
+    from retainful.models import Store
+
+    bad = runner.invoke(args=["configure-store", str(shop.store_id), "--pause", "--woo-url", url,
+                              "--woo-consumer-key", "ck_1", "--woo-consumer-secret", "cs_1"])
+    assert bad.exit_code != 0 and message in bad.output
+    with app.app_context():
+        store = db.session.get(Store, shop.store_id)
+        assert (store.woo_url, store.paused) == (None, False)  # nothing saved, not even the other setting
+    good = runner.invoke(args=["configure-store", str(shop.store_id), "--pause", "--woo-url",
+                               "https://shop.acme.example/", "--woo-consumer-key", "ck_1", "--woo-consumer-secret",
+                               "cs_1"])
+    assert good.exit_code == 0 and "paused, woo_consumer_key, woo_consumer_secret, woo_url" in good.output
+    key_only = runner.invoke(args=["configure-store", str(shop.store_id), "--woo-consumer-key", "ck_2"])
+    assert key_only.exit_code == 0, key_only.output
+    with app.app_context():
+        store = db.session.get(Store, shop.store_id)
+        assert (store.woo_url, store.woo_consumer_key, store.woo_consumer_secret, store.paused) == (
+            "https://shop.acme.example", "ck_2", "cs_1", True)

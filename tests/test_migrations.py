@@ -5,7 +5,7 @@ from flask_migrate import downgrade, upgrade
 
 from retainful import create_app
 from retainful.extensions import db
-from retainful.stores import create_store
+from retainful.models import Store
 from tests.conftest import scratch_postgresql
 
 
@@ -19,11 +19,20 @@ def empty_database(request, tmp_path):
         yield url
 
 
+def _add_store(conn) -> int:
+    """A store row with the columns the database has at its revision (the model may have more) and their defaults."""
+    table = sa.Table("store", sa.MetaData(), autoload_with=conn)
+    row = {c.name: c.default.arg(None) if c.default.is_callable else c.default.arg
+           for c in Store.__table__.c if c.default is not None and c.name in table.c}
+    row.update(name="Acme", domain="acme.example", api_key_hash="0" * 64, api_key_prefix="rtf_0", webhook_secret="s")
+    return conn.execute(table.insert().values(row)).inserted_primary_key[0]
+
+
 def store_with_carts(revision: str, *tokens: str) -> tuple[int, dict[str, int]]:
     """Migrate to ``revision``, then add a store with an abandoned cart per token; returns the store's and carts' ids."""
     upgrade(revision=revision)
-    store_id = create_store("Acme", "acme.example").store.id
     with db.engine.begin() as conn:
+        store_id = _add_store(conn)
         for token in tokens:
             conn.execute(sa.text(
                 "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
@@ -91,4 +100,27 @@ def test_carts_learn_when_they_were_first_messaged_and_clicked(empty_database):
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM message")).scalar() == 3  # nothing cascaded away
         upgrade()
+        db.engine.dispose()
+
+
+def test_coupon_sync_errors_keep_their_status_but_not_the_shops_reply(empty_database):
+    """Audit F3: the coupon page showed the first 200 characters of whatever the shop URL answered."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        store_id, _ = store_with_carts("0009")
+        errors = {"A": "HTTP 500: INTERNAL-ONLY: db_password=hunter2", "B": "HTTP 401 internal_secret: hunter2",
+                  "C": "gave up after 8 attempts: HTTP 503: <html>hunter2</html>",
+                  "D": "ConnectionError: HTTPConnectionPool(host='10.0.0.5', port=8443)", "E": None}
+        with db.engine.begin() as conn:
+            for code, error in errors.items():
+                conn.execute(sa.text(
+                    "INSERT INTO coupon (store_id, code, kind, discount_type, amount, currency, expires_at, "
+                    "usage_limit, usage_count, sync_state, sync_attempts, sync_error, created_at) VALUES (:store, "
+                    ":code, 'recovery', 'percent', 10, 'USD', '2026-03-04 09:00:00+00:00', 1, 0, 'failed', 1, "
+                    ":error, '2026-03-02 09:00:00+00:00')"), {"store": store_id, "code": code, "error": error})
+        upgrade()
+        with db.engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT code, sync_error FROM coupon")).all())
+        assert stored == {"A": "HTTP 500", "B": "HTTP 401", "C": "gave up after 8 attempts", "D": "ConnectionError",
+                          "E": None}
         db.engine.dispose()

@@ -16,13 +16,15 @@ import base64
 import itertools
 import json
 import math
+import socket
+import threading
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.stubs import ProviderStub, RecordedRequest
 
-__all__ = ["WooStub", "woo_error", "woo_order_payload", "wc_json"]
+__all__ = ["TricklingShop", "WooStub", "woo_error", "woo_order_payload", "wc_json"]
 
 COUPONS = "/wp-json/wc/v3/coupons"
 ORDERS = "/wp-json/wc/v3/orders"
@@ -117,3 +119,48 @@ def woo_order_payload(cart_token: str | None = "cart-1", **overrides) -> dict:
         order["meta_data"].append({"id": 9002, "key": "_retainful_cart_token", "value": cart_token})
     order.update(overrides)
     return order
+
+
+class TricklingShop:
+    """A hostile shop on 127.0.0.1: it answers every request one byte every ``interval`` seconds, forever (the
+    headers, or after complete headers the body), so only a deadline on the whole exchange ends the request."""
+
+    def __init__(self, interval: float = 0.05, headers_complete: bool = True):
+        self.interval, self.stopped = interval, threading.Event()
+        self.prefix = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-WP-TotalPages: 1\r\n"
+        if headers_complete:
+            self.prefix += b"Content-Length: 100000000\r\n\r\n["
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "TricklingShop":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.requests += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                filler = itertools.chain(self.prefix, itertools.repeat(ord("x" if self.prefix.endswith(b"[")
+                                                                           else " ")))
+                for byte in filler:
+                    if self.stopped.wait(self.interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return

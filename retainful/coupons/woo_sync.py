@@ -1,21 +1,21 @@
 """Creating our coupons in the store's WooCommerce shop, so the codes we email work at its checkout.
 
 The coupon row is the queue (``sync_state`` pending + ``sync_due_at``): a shop that is down or slow gets retried with
-exponential backoff; one that refuses the coupon (bad credentials, invalid data) fails at once with WooCommerce's own
-reason, for the admin to show. "Code already exists" counts as success: the coupon is in the shop, typically because an
+exponential backoff; one that refuses the coupon (bad credentials, invalid data) fails at once with a short status
+(HTTP status and WooCommerce's error code, never the reply body) for the admin to show. "Code already exists" counts as success: the coupon is in the shop, typically because an
 earlier attempt got through but its answer was lost, which makes the sync idempotent.
 """
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from datetime import timedelta, timezone
 from decimal import Decimal
 
-import requests
 import sqlalchemy as sa
 
-from retainful import clock
+from retainful import clock, egress
 from retainful.extensions import db
 from retainful.models import Coupon, DiscountType, Store, SyncState
 
@@ -26,6 +26,7 @@ MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
 ALREADY_EXISTS = "woocommerce_rest_coupon_code_already_exists"
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 
 
 def _decimal_text(amount: Decimal) -> str:
@@ -54,15 +55,12 @@ def coupon_body(coupon: Coupon) -> dict:
     return body
 
 
-def _woo_error(response: requests.Response) -> tuple[str | None, str]:
-    """WooCommerce's error body is ``{"code", "message", "data": {"status"}}``; anything else is shown truncated."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body.get("code"), f"HTTP {response.status_code} {body.get('code')}: {body['message']}"
-    return None, f"HTTP {response.status_code}: {response.text[:200]}"
+def _woo_error_code(reply: egress.ShopReply) -> str | None:
+    """WooCommerce's error body is ``{"code", "message", "data": {"status"}}``. Only a well-formed code is kept: the
+    body is the shop's text, never stored or shown (audit F3)."""
+    body = reply.json()
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
 def _synced(coupon: Coupon, woo_id: object | None) -> str:
@@ -87,29 +85,25 @@ def _retry_later(coupon: Coupon, reason: str) -> str:
 
 
 def sync_coupon(coupon: Coupon, store: Store) -> str:
-    """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed"."""
-    url = f"{store.woo_url.rstrip('/')}/wp-json/wc/v3/coupons"
+    """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed", with a short status."""
     try:
-        # No redirects: requests turns a redirected POST into a GET, which would "succeed" without a coupon.
-        response = requests.post(url, json=coupon_body(coupon), auth=(store.woo_consumer_key,
-                                 store.woo_consumer_secret), timeout=TIMEOUT_SECONDS, allow_redirects=False)
-    except requests.RequestException as error:  # timeouts, refused connections: the shop may be back soon
-        return _retry_later(coupon, f"{type(error).__name__}: {error}")
-    if response.status_code in (200, 201):
-        try:
-            created = response.json()
-        except ValueError:
-            created = None
+        reply = egress.request("POST", store.woo_url, "/wp-json/wc/v3/coupons", json_body=coupon_body(coupon),
+                               auth=(store.woo_consumer_key, store.woo_consumer_secret), timeout=TIMEOUT_SECONDS)
+    except egress.ShopError as error:  # timeouts, refused connections: the shop may be back soon
+        return _retry_later(coupon, error.status) if error.transient else _failed(coupon, error.status)
+    if reply.status in (200, 201):
+        created = reply.json()
         if isinstance(created, dict) and created.get("id"):
             return _synced(coupon, created["id"])
-        return _failed(coupon, f"HTTP {response.status_code} without a coupon id: {response.text[:200]}")
-    code, reason = _woo_error(response)
+        return _failed(coupon, f"HTTP {reply.status} without a coupon id")
+    code = _woo_error_code(reply)
     if code == ALREADY_EXISTS:
         return _synced(coupon, None)
-    if response.status_code == 429 or response.status_code >= 500:
+    reason = f"HTTP {reply.status} {code}" if code else f"HTTP {reply.status}"
+    if reply.status == 429 or reply.status >= 500:
         return _retry_later(coupon, reason)
-    if 300 <= response.status_code < 400:
-        reason = f"{reason} (redirected to {response.headers.get('Location')}: check the shop URL)"
+    if 300 <= reply.status < 400:  # never followed: a redirected POST would not create the coupon
+        reason += " (a redirect, not followed: check the shop URL)"
     return _failed(coupon, reason)
 
 

@@ -55,6 +55,9 @@ class Store(db.Model):
     woo_consumer_key: Mapped[str | None] = mapped_column(sa.String(200))
     woo_consumer_secret: Mapped[str | None] = mapped_column(sa.String(200))
     woo_orders_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An order pull stopped by its page cap or time budget: the window's modified_after and the page to resume at.
+    woo_pull_cursor_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    woo_pull_cursor_page: Mapped[int | None] = mapped_column()
     recovery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

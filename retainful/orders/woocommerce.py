@@ -7,22 +7,25 @@ modified orders closes that gap; both paths feed the same idempotent intake, so 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import html
 import logging
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
-import requests
 import sqlalchemy as sa
 from babel.numbers import list_currencies
+from flask import Flask, current_app
 from sqlalchemy.exc import DataError, IntegrityError
 
-from retainful import clock
+from retainful import clock, egress
 from retainful.customers import ContactError
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -265,68 +268,124 @@ def _iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _total_pages(response: requests.Response) -> int:
-    value = response.headers.get("X-WP-TotalPages") or "1"
-    if not value.isascii() or not value.isdigit():
-        raise WooApiError(f"X-WP-TotalPages is not a number: {value[:20]!r}")
+def _total_pages(reply: egress.ShopReply) -> int:
+    value = reply.headers.get("X-WP-TotalPages") or "1"
+    if not value.isascii() or not value.isdigit() or len(value) > 12:
+        raise WooApiError("X-WP-TotalPages is not a page count")  # the value is the shop's text: not echoed
     return int(value)
 
 
-def pull_orders(store: Store) -> int:
-    """Record the shop's orders modified since the last pull (a window overlapping the previous one); returns how
-    many were new. A bad order is logged and skipped: one poison order must not stall the store's pull forever.
-    Errors of the shop's API raise (WooApiError, requests' errors) and leave the pull time where it was."""
-    started = clock.now()
-    since = store.woo_orders_pulled_at - PULL_OVERLAP if store.woo_orders_pulled_at else started - FIRST_PULL
-    url = f"{store.woo_url.rstrip('/')}/wp-json/wc/v3/orders"
-    params = {"modified_after": _iso_utc(since), "dates_are_gmt": "true", "per_page": PAGE_SIZE,
-              "orderby": "modified", "order": "asc"}
-    store_id, recorded, page, pages = store.id, 0, 1, 1
-    with requests.Session() as http:
-        http.auth = (store.woo_consumer_key, store.woo_consumer_secret)
-        while page <= pages:
-            response = http.get(url, params={**params, "page": page}, timeout=WOO_TIMEOUT_SECONDS,
-                                allow_redirects=False)
-            if response.status_code != 200:
-                raise WooApiError(f"GET orders page {page}: HTTP {response.status_code} {response.text[:200]}")
-            try:
-                orders = response.json(parse_float=Decimal)
-            except ValueError:
-                orders = None
-            if not isinstance(orders, list):
-                raise WooApiError(f"GET orders page {page}: not a JSON list")
-            pages = _total_pages(response)
-            for payload in orders:
-                try:
-                    result = record_woo_order(store, payload)
-                except (FieldError, DataError, IntegrityError) as error:
-                    db.session.rollback()
-                    log.warning("store %s: order %r skipped: %s", store_id,
-                                payload.get("id") if isinstance(payload, dict) else None, error)
-                    continue
-                recorded += bool(result and result[1])
-            page += 1
-    store.woo_orders_pulled_at = started
-    db.session.commit()
+class PullOutcome(NamedTuple):
+    recorded: int  # orders that were new
+    finished: bool  # False: stopped early; the store's cursor says where the next run resumes
+    error: str | None = None  # the short status of the shop's failure (never its reply)
+
+
+def _orders_page(store: Store, params: dict, page: int, seconds: float) -> tuple[list, int]:
+    """One page of ``GET /orders`` and the page count the shop claims. Only short statuses go into errors."""
+    reply = egress.request("GET", store.woo_url, "/wp-json/wc/v3/orders", params={**params, "page": page},
+                           auth=(store.woo_consumer_key, store.woo_consumer_secret), timeout=seconds)
+    if reply.status != 200:
+        raise WooApiError(f"GET orders page {page}: HTTP {reply.status}")
+    orders = reply.json()
+    if not isinstance(orders, list):
+        raise WooApiError(f"GET orders page {page}: not a JSON list")
+    return orders, _total_pages(reply)
+
+
+def _record_page(store: Store, store_id: int, orders: list) -> int:
+    """A bad order is logged and skipped: one poison order must not stall the store's pull forever."""
+    recorded = 0
+    for payload in orders:
+        try:
+            result = record_woo_order(store, payload)
+        except (FieldError, DataError, IntegrityError) as error:
+            db.session.rollback()
+            # Only our words: the shop's text could be anything, and a database error quotes the customer's data.
+            order_id = payload.get("id") if isinstance(payload, dict) else None
+            log.warning("store %s: order %s skipped: %s", store_id,
+                        str(order_id)[:64] if isinstance(order_id, (int, str)) else "?",
+                        f"{error.field}: {error.message}" if isinstance(error, FieldError) else type(error).__name__)
+            continue
+        recorded += bool(result and result[1])
     return recorded
 
 
-def _connected_stores() -> list[Store]:
+def _save_cursor(store: Store, since: datetime | None, page: int | None) -> None:
+    store.woo_pull_cursor_after, store.woo_pull_cursor_page = since, page
+    db.session.commit()
+
+
+def pull_orders(store: Store) -> PullOutcome:
+    """Record the shop's orders modified since the last pull (a window overlapping the previous one).
+
+    At most ``WOO_PULL_MAX_PAGES`` pages and ``WOO_PULL_SECONDS_PER_STORE`` seconds per run (audit F4: a shop's
+    ``X-WP-TotalPages`` or a trickling reply must not hold the job): a window cut short saves a cursor and the next run
+    resumes it, re-reading its last page because orders modified meanwhile move to the end and shift the rest back.
+    A failure of the shop's API keeps the pages already read, and the pull time where it was."""
+    config = current_app.config
+    max_pages, until = config["WOO_PULL_MAX_PAGES"], time.monotonic() + config["WOO_PULL_SECONDS_PER_STORE"]
+    started = clock.now()
+    if store.woo_pull_cursor_after is not None:
+        since, first = store.woo_pull_cursor_after, store.woo_pull_cursor_page or 1
+    else:
+        since = store.woo_orders_pulled_at - PULL_OVERLAP if store.woo_orders_pulled_at else started - FIRST_PULL
+        first = 1
+    params = {"modified_after": _iso_utc(since), "dates_are_gmt": "true", "per_page": PAGE_SIZE,
+              "orderby": "modified", "order": "asc"}
+    store_id, recorded, page, pages = store.id, 0, first, first
+    while page <= pages:
+        left = until - time.monotonic()  # a duration (clock.now() may be frozen)
+        if page - first >= max_pages or left <= 0:
+            _save_cursor(store, since, page - 1 if page - 1 > first else page)
+            return PullOutcome(recorded, False)
+        try:
+            orders, pages = _orders_page(store, params, page, min(WOO_TIMEOUT_SECONDS, left))
+        except (egress.ShopError, WooApiError) as error:
+            db.session.rollback()
+            if page > first:
+                _save_cursor(store, since, page)
+            return PullOutcome(recorded, False, str(error))
+        if not orders:  # past the last order, whatever the header claims
+            break
+        recorded += _record_page(store, store_id, orders)
+        page += 1
+    store.woo_orders_pulled_at = started
+    _save_cursor(store, None, None)
+    return PullOutcome(recorded, True)
+
+
+def _connected_store_ids() -> list[int]:
+    """Most recently completed pull first: a shop that keeps failing or never finishes goes to the back of the queue,
+    so it cannot take the pool's first slots every run."""
     columns = (Store.woo_url, Store.woo_consumer_key, Store.woo_consumer_secret)
-    return list(db.session.scalars(sa.select(Store).where(*(sa.func.coalesce(c, "") != "" for c in columns))
-                                   .order_by(Store.id)))
+    return list(db.session.scalars(sa.select(Store.id).where(*(sa.func.coalesce(c, "") != "" for c in columns))
+                                   .order_by(Store.woo_orders_pulled_at.desc().nulls_last(), Store.id)))
+
+
+def _pull_store(app: Flask, store_id: int) -> PullOutcome:
+    """One store's pull in its own app context (a pool thread)."""
+    with app.app_context():
+        try:
+            outcome = pull_orders(db.session.get(Store, store_id))
+        finally:
+            db.session.remove()
+    if outcome.error:
+        log.warning("store %s: WooCommerce order pull failed: %s", store_id, outcome.error)
+    return outcome
 
 
 def pull_all_orders() -> dict[str, int]:
-    """The ``woo_order_pull`` job: every connected store in turn; one unreachable shop does not stop the others."""
-    summary = {"stores": 0, "recorded": 0, "failed": 0}
-    for store in _connected_stores():
-        store_id = store.id
-        summary["stores"] += 1
-        try:
-            summary["recorded"] += pull_orders(store)
-        except (requests.RequestException, WooApiError) as error:
-            db.session.rollback()
-            summary["failed"] += 1
-            log.warning("store %s: WooCommerce order pull failed: %s", store_id, error)
+    """The ``woo_order_pull`` job: connected stores pulled ``WOO_PULL_CONCURRENCY`` at a time, each within its own
+    time budget, so a slow or hostile shop holds one thread for a bounded time and never the others' pulls."""
+    app = current_app._get_current_object()
+    store_ids = _connected_store_ids()
+    db.session.remove()  # nothing held open while the pool writes
+    summary = {"stores": len(store_ids), "recorded": 0, "failed": 0, "unfinished": 0}
+    with ThreadPoolExecutor(max(1, min(app.config["WOO_PULL_CONCURRENCY"], len(store_ids))),
+                            thread_name_prefix="woo-pull") as pool:
+        for outcome in pool.map(functools.partial(_pull_store, app), store_ids):
+            summary["recorded"] += outcome.recorded
+            if not outcome.finished:
+                summary["failed" if outcome.error else "unfinished"] += 1
     return summary

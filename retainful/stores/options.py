@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
+from retainful import egress
 from retainful.extensions import db
 from retainful.models import DiscountType, Store
 from retainful.stores.service import StoreSettingsError
@@ -16,7 +16,6 @@ from retainful.stores.service import StoreSettingsError
 HOLDOUT_MAX_PERCENT = 50
 NEXT_ORDER_MAX_DAYS = 365
 _STATUS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 def set_holdout(store: Store, percent: int) -> Store:
@@ -74,18 +73,17 @@ def update_next_order_rule(store: Store, *, enabled: bool, statuses: str, discou
     return store
 
 
-def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secret: str | None = None) -> Store:
-    """Connect the store's WooCommerce shop (REST API keys with read/write access). A blank secret keeps the stored
-    one, so the owner can change the URL without pasting the secret again. HTTPS is required except on localhost:
-    the keys travel with every request."""
-    url = (url or "").strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise StoreSettingsError("woo_url: the shop's address, e.g. https://shop.example.com")
-    if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
-        raise StoreSettingsError("woo_url: must use https (the API keys are sent with every request)")
-    if len(url) > 500:
-        raise StoreSettingsError("woo_url: at most 500 characters")
+def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secret: str | None = None, *,
+                        commit: bool = True) -> Store:
+    """Connect the store's WooCommerce shop (REST API keys with read/write access): the one check of these settings,
+    for the admin and the CLI. A blank secret keeps the stored one, so the owner can change the URL without pasting
+    the secret again. The URL must be https to a public address (egress.check_shop_url): the keys travel with every
+    request, and the service must not be made to fetch its own network. ``commit=False`` leaves the commit to a
+    caller that saves other settings with these."""
+    try:
+        url = egress.check_shop_url(url)
+    except egress.ShopUrlError as error:
+        raise StoreSettingsError(f"woo_url: {error}") from None
     consumer_key = (consumer_key or "").strip()
     secret = (consumer_secret or "").strip() or store.woo_consumer_secret
     if not consumer_key or len(consumer_key) > 200:
@@ -93,11 +91,14 @@ def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secr
     if not secret or len(secret) > 200:
         raise StoreSettingsError("woo_consumer_secret: required, at most 200 characters")
     store.woo_url, store.woo_consumer_key, store.woo_consumer_secret = url, consumer_key, secret
-    db.session.commit()
+    store.woo_pull_cursor_after = store.woo_pull_cursor_page = None  # another shop's page means nothing here
+    if commit:
+        db.session.commit()
     return store
 
 
 def disconnect_woocommerce(store: Store) -> Store:
     store.woo_url = store.woo_consumer_key = store.woo_consumer_secret = None
+    store.woo_pull_cursor_after = store.woo_pull_cursor_page = None
     db.session.commit()
     return store

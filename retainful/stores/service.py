@@ -132,8 +132,9 @@ SETTING_RANGES = {
     "attribution_window_days": (1, 60),
     "next_order_valid_days": (1, 365),
 }
+# The WooCommerce connection is not here: options.connect_woocommerce is its one check (the shop URL's address too).
 TEXT_SETTINGS = {"sender_email": 254, "sender_name": 100, "sms_sender": 15, "postal_address": 500, "name": 200,
-                 "woo_url": 500, "woo_consumer_key": 200, "woo_consumer_secret": 200, "next_order_statuses": 200}
+                 "next_order_statuses": 200}
 FLAGS = {"paused", "next_order_enabled", "next_order_first_only", "next_order_allow_chained"}
 
 

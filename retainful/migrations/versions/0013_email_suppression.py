@@ -5,7 +5,7 @@ service from mailing a dead address: the shopper's next cart report made a fresh
 suppression now stays as an HMAC (SECRET_KEY) of the normalised address, which identifies nobody on its own.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-01 18:00:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
