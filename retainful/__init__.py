@@ -8,8 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from retainful import config
+from retainful import config, headers
 from retainful.extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -44,6 +45,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if app.config["LOG_LEVEL"] != "DEBUG":  # APScheduler logs every run at INFO: our jobs log what they did
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    if app.config["TRUSTED_PROXY_COUNT"]:  # the client address (login throttling) comes from their X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0, x_host=0,
+                                x_port=0, x_prefix=0)
+    headers.register(app)  # security headers on every response
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

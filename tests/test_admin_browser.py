@@ -74,14 +74,16 @@ def _elsewhere(route):
 @pytest.fixture
 def page(browser, live):
     """A fresh browser context (no cookies) on the live server; requests to other hosts never reach the network.
-    Fails the test on a JavaScript error or on a stylesheet, script or image of the app that does not load (a load
-    cut short by leaving the page is no failure)."""
+    Fails the test on a JavaScript error, a Content-Security-Policy violation, or on a stylesheet, script or image of
+    the app that does not load (a load cut short by leaving the page is no failure)."""
     context = browser.new_context(base_url=live.url, viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     context.route(lambda url: not url.startswith(live.url + "/"), _elsewhere)
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
+    tab.on("console", lambda message: problems.append(f"{message.type}: {message.text}")
+           if "Content Security Policy" in message.text else None)  # the admin must satisfy its own policy
     tab.on("requestfailed", lambda request: problems.append(f"failed: {request.url} {request.failure}")
            if request.url.startswith(live.url) and request.failure != "net::ERR_ABORTED" else None)
     tab.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
