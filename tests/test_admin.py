@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -249,6 +250,37 @@ def test_the_delay_is_capped_and_forgotten_after_a_quiet_hour(app, shop, client)
     assert log_in(client, "owner@acme.test", "wrong").status_code == 401
     with app.app_context():  # keys quiet for the window are pruned
         assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginThrottle)) == 2
+
+
+def test_parallel_guesses_cannot_slip_past_the_limit(app, shop, monkeypatch):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    checked, outcomes = [], []
+    check = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda *args: checked.append(1) or check(*args))
+    start = threading.Barrier(12)
+
+    def guess(n):
+        with app.app_context():
+            start.wait()
+            try:  # from as many addresses (a botnet): only the account's count stands in the way
+                outcomes.append(users.authenticate("owner@acme.test", "wrong", f"192.0.2.{n}"))
+            except users.LoginThrottled:
+                outcomes.append("throttled")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Every attempt is counted before its password is checked: exactly the free ones were checked, however they raced.
+    assert len(checked) == users.ACCOUNT_FREE_FAILURES
+    assert len(outcomes) == 12 and set(outcomes) == {None, "throttled"}
+    assert outcomes.count("throttled") >= 12 - users.ACCOUNT_FREE_FAILURES + 1  # the one that started the delay too
+    with app.app_context():
+        assert db.session.scalar(sa.select(LoginThrottle.failures).where(
+            LoginThrottle.key == users._account_key("owner@acme.test"))) == users.ACCOUNT_FREE_FAILURES
 
 
 def test_one_address_spraying_many_accounts_is_slowed_and_others_are_not(app, shop):
