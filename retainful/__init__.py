@@ -47,8 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     if app.config["TRUSTED_PROXY_COUNT"]:  # the client address (login throttling) comes from their X-Forwarded-For
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0, x_host=0,
-                                x_port=0, x_prefix=0)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0)
     headers.register(app)  # security headers on every response
 
     db.init_app(app)

@@ -75,14 +75,14 @@ def _environment() -> str:
     return env
 
 
-def _whole_number(name: str, default: int, minimum: int) -> int:
+def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = os.environ.get(name, "").strip() or str(default)
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}")
     return value
 
 
@@ -101,9 +101,9 @@ def load(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         # An admin session idle this long must log in again (checked on the server, not only by the cookie's age).
-        "ADMIN_SESSION_HOURS": _whole_number("ADMIN_SESSION_HOURS", 12, minimum=1),
+        "ADMIN_SESSION_HOURS": _whole_number("ADMIN_SESSION_HOURS", 12, 1, 24 * 366),
         # Proxies in front of the app whose X-Forwarded-For is trusted for the client address (login throttling).
-        "TRUSTED_PROXY_COUNT": _whole_number("TRUSTED_PROXY_COUNT", 0, minimum=0),
+        "TRUSTED_PROXY_COUNT": _whole_number("TRUSTED_PROXY_COUNT", 0, 0, 10),
         **_provider_settings(),
         "JSON_SORT_KEYS": False,
     }

@@ -334,6 +334,9 @@ def test_hostile_login_input_gets_the_login_page(app, shop, client):
         assert answer.status_code in (401, 429), (body[:40], answer.status_code)
         assert 'id="login-error"' in text(answer)
     assert client.post("/admin/login", data={"email": "owner@acme.test", "password": PASSWORD}).status_code == 400
+    too_big = client.post("/admin/login", data=f"csrf_token={token}&email=owner%40acme.test&password={'p' * 300_000}",
+                          content_type="application/x-www-form-urlencoded")
+    assert too_big.status_code == 413
 
 
 def test_logout_revokes_a_copied_session_cookie(world, app, client):
@@ -415,6 +418,9 @@ def test_posts_without_the_csrf_token_are_refused(world, app, client):
         wrong = owner.post(path, data={**data, "csrf_token": "not-a-token"})
         assert wrong.status_code == 400, path
     assert client.post("/admin/login", data={"email": "owner@acme.test", "password": PASSWORD}).status_code == 400
+    too_big = client.post("/admin/login", data=f"csrf_token={token}&email=owner%40acme.test&password={'p' * 300_000}",
+                          content_type="application/x-www-form-urlencoded")
+    assert too_big.status_code == 413
     with app.app_context():
         store = db.session.get(Store, a["store"])
         assert store.name == "Acme Mugs"

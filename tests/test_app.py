@@ -84,7 +84,8 @@ def test_an_unknown_retainful_env_is_an_error_not_development(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("name, value", [("ADMIN_SESSION_HOURS", "0"), ("ADMIN_SESSION_HOURS", "twelve"),
-                                         ("ADMIN_SESSION_HOURS", "1.5"), ("TRUSTED_PROXY_COUNT", "-1")])
+                                         ("ADMIN_SESSION_HOURS", "1.5"), ("ADMIN_SESSION_HOURS", "9" * 30),
+                                         ("TRUSTED_PROXY_COUNT", "-1")])
 def test_bad_session_and_proxy_settings_stop_the_start(tmp_path, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match=name):
