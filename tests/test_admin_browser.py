@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.messaging.sms_encoding import segment_count
-from retainful.models import Cart, Role
+from retainful.models import Cart, Message, Role
 from retainful.stores import create_store
 from tests.browser import VIEWPORT, LiveServer, launch_chromium, png_size, require_chromium, screenshot_dir
 from tests.conftest import T0, StoreClient, _empty_tables, cart_body, make_app
@@ -346,3 +346,27 @@ def test_dashboard_chart_shows_the_days(page, world_with_history, tmp_path):
     shot = screenshot_dir(tmp_path) / "admin-dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[0] == VIEWPORT["width"]
+
+
+def test_every_admin_page_satisfies_its_content_security_policy_and_logout_ends_the_session(page, world, live):
+    """The page fixture fails on any CSP violation; the email shown as sent renders inside its sandboxed frame."""
+    with live.app.app_context():
+        message_id = db.session.scalar(sa.select(Message.id).where(Message.cart_id == world["carol_cart"],
+                                                                   Message.status == "sent").limit(1))
+        customer_id = db.session.get(Cart, world["carol_cart"]).customer_id
+    log_in(page, OWNER)
+    for path in ("/admin/", "/admin/carts/", f"/admin/carts/{world['carol_cart']}", "/admin/customers/",
+                 f"/admin/customers/{customer_id}", "/admin/orders/", "/admin/messages/",
+                 f"/admin/messages/{message_id}", "/admin/coupons/", "/admin/sequence/", "/admin/templates/",
+                 "/admin/templates/edit/sms/abandoned_cart/step1", "/admin/reports/", "/admin/settings/"):
+        response = page.goto(path)
+        assert response.status == 200, path
+        assert "script-src 'self';" in response.headers["content-security-policy"], path
+    page.goto(f"/admin/messages/{message_id}")
+    expect(page.frame_locator("#message-html").locator("body")).to_contain_text("You left something behind")
+    cookies = page.context.cookies()
+    page.click("#logout-button")
+    expect(page).to_have_url(re.compile(r"/admin/login$"))
+    page.context.add_cookies(cookies)  # the cookie from before the logout, put back
+    page.goto("/admin/customers/")
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))
