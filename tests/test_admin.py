@@ -418,9 +418,6 @@ def test_posts_without_the_csrf_token_are_refused(world, app, client):
         wrong = owner.post(path, data={**data, "csrf_token": "not-a-token"})
         assert wrong.status_code == 400, path
     assert client.post("/admin/login", data={"email": "owner@acme.test", "password": PASSWORD}).status_code == 400
-    too_big = client.post("/admin/login", data=f"csrf_token={token}&email=owner%40acme.test&password={'p' * 300_000}",
-                          content_type="application/x-www-form-urlencoded")
-    assert too_big.status_code == 413
     with app.app_context():
         store = db.session.get(Store, a["store"])
         assert store.name == "Acme Mugs"
