@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from retainful import config, headers
+from retainful import config
 from retainful.extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -46,20 +46,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["LOG_LEVEL"] != "DEBUG":  # APScheduler logs every run at INFO: our jobs log what they did
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
-    if app.config["TRUSTED_PROXY_COUNT"]:  # the client address (login throttling) comes from their X-Forwarded-For
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0)
-    headers.register(app)  # security headers on every response
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
-    from retainful import api, health, public
+    if app.config["TRUSTED_PROXY_COUNT"]:  # the client address (login throttling) comes from their X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0)
+
+    from retainful import api, headers, health, public
     from retainful.api import errors
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
     errors.register(app)
+    headers.register(app)  # security headers on every response
 
     from admin import init_admin
 

@@ -10,8 +10,6 @@ import secrets
 from pathlib import Path
 
 MAX_BODY_BYTES = 256 * 1024
-ENVIRONMENTS = ("development", "production")
-MIN_SECRET_KEY_BYTES = 32  # sessions and unsubscribe links are signed with it: a short key can be guessed offline
 
 
 class ConfigError(RuntimeError):
@@ -24,6 +22,10 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_BYTES = 32  # sessions and unsubscribe links are signed with it: a short key can be guessed offline
 
 
 def _secret_key(instance_path: Path, production: bool) -> str:

@@ -26,7 +26,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import LoginThrottle, Role, Store, User
+from retainful.models import Role, Store, User
+from retainful.models.user import LoginThrottle
 
 ACCOUNT_FREE_FAILURES = 5  # failures of one account before each attempt must wait
 ADDRESS_FREE_FAILURES = 20  # failures from one client address (an office behind one NAT shares it)

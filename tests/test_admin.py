@@ -21,7 +21,6 @@ from retainful.models import (
     ConsentEvent,
     Coupon,
     Customer,
-    LoginThrottle,
     Message,
     Order,
     Role,
@@ -30,6 +29,7 @@ from retainful.models import (
     TemplateVersion,
     User,
 )
+from retainful.models.user import LoginThrottle
 from tests.conftest import T0, _empty_tables, cart_body, make_app
 from tests.test_recovery_sequence import run_jobs
 

@@ -7,10 +7,10 @@ from retainful.models.order import Order
 from retainful.models.sequence import ABANDONED_CART, Sequence, Step
 from retainful.models.store import Store
 from retainful.models.template import TemplateVersion
-from retainful.models.user import LoginThrottle, Role, User, user_store
+from retainful.models.user import Role, User, user_store
 
 __all__ = [
     "ABANDONED_CART", "CHANNELS", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
-    "CouponRedemption", "DiscountType", "SyncState", "Customer", "LoginThrottle", "Message",
+    "CouponRedemption", "DiscountType", "SyncState", "Customer", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
 ]
