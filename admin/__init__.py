@@ -6,6 +6,8 @@ view follows (login, role capability, current-store scoping with 404 for foreign
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Flask, render_template, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
@@ -35,6 +37,8 @@ def init_admin(app: Flask) -> Admin:
     from admin.settings import SettingsView
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    # The cookie's signature expires too (the server also checks the session's last-seen time, see admin.security).
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["ADMIN_SESSION_HOURS"])
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: no SameSite attribute at all
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if app.config.get("RETAINFUL_ENV") == "production" and app.config.get("PUBLIC_BASE_URL", "").startswith("https://"):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
 from admin.charts import ABANDONED_VS_RECOVERED, daily_chart
-from admin.security import AdminUser, SecuredMixin, current_store, safe_next, select_store
+from admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
 from retainful import reports, users
 
 
@@ -33,25 +33,27 @@ class HomeView(SecuredMixin, AdminIndexView):
         target = safe_next(request.values.get("next"), url_for("admin.index"))
         if request.method == "GET" and current_user.is_authenticated:
             return redirect(target)
-        email, error, status = "", None, 200
+        email, error, status, headers = "", None, 200, {}
         if request.method == "POST":
             email = request.form.get("email", "")
             try:
-                user = users.authenticate(email, request.form.get("password", ""))
+                user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
-                error, status = (f"Too many failed attempts for this account. Try again in {throttled.minutes} "
-                                 f"minute{'s' if throttled.minutes != 1 else ''}."), 429
+                # The same words for every account, known or not, and for a busy address.
+                error, status = f"Too many failed attempts. Try again in {_wait(throttled.seconds)}.", 429
+                headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:
                     error, status = "Wrong email or password.", 401
                 else:
-                    session.clear()  # a fresh session: nothing from before the login carries over
-                    login_user(AdminUser(user))
+                    log_in(user)
                     return redirect(target)
-        return self.render("retainful_admin/login.html", email=email, error=error, next=target), status
+        return self.render("retainful_admin/login.html", email=email, error=error, next=target), status, headers
 
     @expose("/logout", methods=("POST",))
     def logout(self):
+        if current_user.is_authenticated:
+            users.end_sessions(current_user.user)  # a copy of this cookie stops working too
         logout_user()
         session.clear()
         flash("You are logged out.", "info")
@@ -63,3 +65,9 @@ class HomeView(SecuredMixin, AdminIndexView):
         if not select_store(store_id):
             flash("That store is not one of yours.", "error")
         return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
+
+
+def _wait(seconds: int) -> str:
+    """'8 seconds', '2 minutes': how long the person must wait, in words."""
+    amount, unit = (seconds, "second") if seconds < 60 else (-(-seconds // 60), "minute")
+    return f"{amount} {unit}{'s' if amount != 1 else ''}"

@@ -3,18 +3,23 @@
 Every admin view derives from :class:`SecuredView`: anonymous visitors are sent to the login page, a logged-in user
 without the view's capability gets 403, and :func:`get_scoped_or_404` answers 404 for any id outside the current
 store, so scoping holds for typed URLs and not only in menus. CSRF protection (Flask-WTF) covers every POST.
+
+The session cookie is signed but lives in the browser, so the server checks it on every request: it must carry the
+user's current session version (logout and a password change bump it) and a last-seen time within
+``ADMIN_SESSION_HOURS``, refreshed as the session is used.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, g, jsonify, redirect, request, session, url_for
-from flask_login import LoginManager, UserMixin, current_user
+from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
-from retainful import users
+from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Store, User
 
@@ -22,6 +27,8 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 STORE_SESSION_KEY = "admin_store_id"
+SESSION_VERSION_KEY = "admin_session_version"  # the user's session_version when this session logged in
+LAST_SEEN_KEY = "admin_last_seen"  # POSIX seconds of the session's last request
 STORE_GUARD = "store_guard"  # a hidden field in every form: the store the form was rendered for
 Model = TypeVar("Model")
 
@@ -51,8 +58,24 @@ class AdminUser(UserMixin):
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> AdminUser | None:
+    """The session's user, if the account is active and the session neither ended nor sat idle too long."""
     user = db.session.get(User, int(user_id)) if user_id and user_id.isdigit() else None
-    return AdminUser(user) if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    max_idle = timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"])
+    if not users.session_is_current(user, session.get(SESSION_VERSION_KEY), session.get(LAST_SEEN_KEY), max_idle):
+        session.clear()  # a revoked or expired session keeps nothing (store choice, CSRF token) for the next login
+        return None
+    session[LAST_SEEN_KEY] = clock.now().timestamp()
+    return AdminUser(user)
+
+
+def log_in(user: User) -> None:
+    """Start a fresh session for ``user``: nothing from before the login carries over (no session fixation)."""
+    session.clear()
+    login_user(AdminUser(user))
+    session[SESSION_VERSION_KEY] = user.session_version
+    session[LAST_SEEN_KEY] = clock.now().timestamp()
 
 
 def can(capability: str) -> bool:

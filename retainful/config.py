@@ -26,12 +26,19 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_BYTES = 32  # sessions and unsubscribe links are signed with it: a short key can be guessed offline
+
+
 def _secret_key(instance_path: Path, production: bool) -> str:
     key = os.environ.get("SECRET_KEY")
+    if production and not key:
+        raise ConfigError("SECRET_KEY must be set when RETAINFUL_ENV=production")
+    if production and len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(f"SECRET_KEY must have at least {MIN_SECRET_KEY_BYTES} bytes when RETAINFUL_ENV=production "
+                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
     if key:
         return key
-    if production:
-        raise ConfigError("SECRET_KEY must be set when RETAINFUL_ENV=production")
     key_file = instance_path / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
@@ -108,10 +115,29 @@ def _shop_settings() -> dict:
     }
 
 
+def _environment() -> str:
+    """``RETAINFUL_ENV``, any case; a value we do not know is an error, never a silent development setup."""
+    env = os.environ.get("RETAINFUL_ENV", "development").strip().lower() or "development"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"RETAINFUL_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    return env
+
+
+def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
-    env = os.environ.get("RETAINFUL_ENV", "development")
+    env = _environment()
     production = env == "production"
     default_db = f"sqlite:///{instance / 'retainful.sqlite3'}"
     return {
@@ -123,6 +149,10 @@ def load(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "WEB_LOCK_TIMEOUT_MS": _web_lock_timeout_ms(),
+        # An admin session idle this long must log in again (checked on the server, not only by the cookie's age).
+        "ADMIN_SESSION_HOURS": _whole_number("ADMIN_SESSION_HOURS", 12, 1, 24 * 366),
+        # Proxies in front of the app whose X-Forwarded-For is trusted for the client address (login throttling).
+        "TRUSTED_PROXY_COUNT": _whole_number("TRUSTED_PROXY_COUNT", 0, 0, 10),
         **_provider_settings(),
         **_shop_settings(),
         "JSON_SORT_KEYS": False,

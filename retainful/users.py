@@ -1,13 +1,20 @@
-"""People who use the admin panel: creating them, checking passwords, throttling repeated failures, and which stores
-each may see and what each may do there.
+"""People who use the admin panel: creating them, checking passwords, throttling repeated failures, ending their
+sessions, and which stores each may see and what each may do there.
 
-Passwords are hashed with werkzeug's default (scrypt, salted). Failed logins are counted per account: after
-``MAX_FAILURES`` failures, each within ``FAILURE_WINDOW`` of the one before, the account refuses further attempts
-(without checking the password) until ``LOCKOUT`` has passed since the last failure. Time comes from
-:mod:`retainful.clock`, so the rule is testable without sleeping.
+Passwords are hashed with werkzeug's default (scrypt, salted). Failed logins are counted per submitted account
+(known or not: the answer never tells which accounts exist) and per client address. Past a key's free failures, each
+further attempt must wait a delay that doubles with every failure, up to ``MAX_DELAY``; the password is not checked
+while a delay runs, and the right password logs in once it has passed (a delay, never a lockout). A key quiet for
+``FAILURE_WINDOW`` starts again from zero. Time comes from :mod:`retainful.clock`, so the rules are testable without
+sleeping.
+
+A session carries the user's ``session_version`` from its login; logout and a password change bump the version,
+which ends every session of that user on the server (a copied cookie stops working too).
 """
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
 import secrets
 from datetime import datetime, timedelta
@@ -20,10 +27,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Role, Store, User
+from retainful.models.user import LoginThrottle
 
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
-LOCKOUT = timedelta(minutes=15)
+ACCOUNT_FREE_FAILURES = 5  # failures of one account before each attempt must wait
+ADDRESS_FREE_FAILURES = 20  # failures from one client address (an office behind one NAT shares it)
+FIRST_DELAY = timedelta(seconds=2)  # the wait after the last free failure; it doubles with each further failure
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_WINDOW = timedelta(hours=1)  # longer than MAX_DELAY, so waiting out the delays never resets the count
+IPV6_PREFIX = 64  # one IPv6 client owns at least a /64: it counts as one address
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # scrypt hashes any length; this only bounds the work one request can ask for
 
@@ -44,23 +55,24 @@ class UserError(ValueError):
 
 
 class LoginThrottled(Exception):
-    """Too many recent failures: the account refuses attempts until ``until``."""
+    """Too many recent failures for this account or from this address: no attempt is checked until ``until``."""
 
     def __init__(self, until: datetime):
         super().__init__(f"too many failed logins; try again after {until.isoformat()}")
         self.until = until
 
     @property
-    def minutes(self) -> int:
-        """Whole minutes left, at least 1 (for the message shown to the person)."""
-        return max(1, math.ceil((self.until - clock.now()).total_seconds() / 60))
+    def seconds(self) -> int:
+        """Whole seconds left, at least 1 (for ``Retry-After`` and the message shown to the person)."""
+        return max(1, math.ceil((self.until - clock.now()).total_seconds()))
 
 
 def normalise_email(email: str) -> str:
     """Admin logins are matched case-insensitively: the whole address is lower-cased."""
     value = (email or "").strip().lower()
     local, sep, domain = value.rpartition("@")
-    if not sep or not local or "." not in domain or " " in value or len(value) > 254:
+    if (not sep or not local or "." not in domain or len(value) > 254
+            or any(ch.isspace() or not ch.isprintable() for ch in value)):  # NUL, controls, lone surrogates
         raise UserError(f"{email!r} is not an email address")
     return value
 
@@ -102,11 +114,26 @@ def create_user(email: str, password: str, role: str, store_ids: Iterable[int] =
 
 
 def set_password(user: User, password: str) -> None:
-    """A new password; clears the failure count, so a locked-out owner can be let back in."""
+    """A new password; ends the user's sessions (a leaked one stops working) and clears the account's delay."""
     check_password_rules(password)
     user.password_hash = generate_password_hash(password)
-    user.failed_logins, user.last_failed_login_at = 0, None
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.key == _account_key(user.email)))
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """Every session of this user stops working at its next request (logout, password change)."""
+    db.session.execute(sa.update(User).where(User.id == user.id)
+                       .values(session_version=User.session_version + 1).execution_options(synchronize_session=False))
     db.session.commit()
+    db.session.refresh(user)
+
+
+def session_is_current(user: User, version: object, last_seen: object, max_idle: timedelta) -> bool:
+    """A session is good while it carries the user's current version and was used within ``max_idle``."""
+    if type(version) is not int or version != user.session_version or type(last_seen) not in (int, float):
+        return False
+    return clock.now().timestamp() - last_seen <= max_idle.total_seconds()
 
 
 def generate_password() -> str:
@@ -119,41 +146,111 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-def _recent_failures(user: User, now: datetime) -> int:
-    if user.last_failed_login_at is None or now - user.last_failed_login_at >= FAILURE_WINDOW:
-        return 0
-    return user.failed_logins
+def _digest(kind: str, value: str) -> str:
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, or None.
+def _account_key(email: str) -> str:
+    """The submitted login as typed (trimmed, lower-cased): unknown accounts are throttled exactly like known ones."""
+    return _digest("account", (email or "").strip().lower())
 
-    Raises :class:`LoginThrottled` while the account is locked out after repeated failures (the password is not even
-    checked then), and on the failure that reaches the limit. A success clears the failure count.
-    """
-    user = find_user(email)
-    if user is None or not user.active or not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        check_password_hash(_dummy_hash(), password if isinstance(password, str) else "")  # same work either way
+
+def _address_key(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _digest("address", address)
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+            return _digest("address", str(ip.ipv4_mapped))
+        return _digest("address", str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False)))
+    return _digest("address", str(ip))
+
+
+def _delay(failures: int, free: int) -> timedelta | None:
+    """The wait imposed after ``failures`` failures: none within the free ones, then doubling up to MAX_DELAY."""
+    if failures < free:
         return None
-    now = clock.now()
-    if _recent_failures(user, now) >= MAX_FAILURES:
-        raise LoginThrottled(user.last_failed_login_at + LOCKOUT)
-    if check_password_hash(user.password_hash, password):
-        if user.failed_logins or user.last_failed_login_at:
-            user.failed_logins, user.last_failed_login_at = 0, None
-            db.session.commit()
-        return user
-    # One UPDATE, so concurrent attempts cannot lose a count: a failure after a quiet window starts again at 1.
-    stale = User.last_failed_login_at.is_(None) | (User.last_failed_login_at <= now - FAILURE_WINDOW)
-    db.session.execute(
-        sa.update(User).where(User.id == user.id)
-        .values(failed_logins=sa.case((stale, 1), else_=User.failed_logins + 1), last_failed_login_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - free, 20))
+
+
+def _until(now: datetime, delay: timedelta | None) -> datetime | None:
+    return now + delay if delay is not None else None
+
+
+def _count_attempt(key: str, free: int, now: datetime) -> datetime | None:
+    """Count an attempt as a failure before its password is checked, so parallel attempts cannot slip past the limit.
+
+    Returns the end of a delay that is still running (the attempt is refused and not counted), else None. The row is
+    changed only if nobody changed it since it was read (compare and set), which holds across web workers.
+    """
+    for _ in range(10):
+        row = db.session.execute(sa.select(LoginThrottle.failures, LoginThrottle.last_failure_at,
+                                           LoginThrottle.blocked_until).where(LoginThrottle.key == key)).one_or_none()
+        if row is None:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(LoginThrottle(key=key, failures=1, last_failure_at=now,
+                                                 blocked_until=_until(now, _delay(1, free))))
+                return None
+            except sa.exc.IntegrityError:  # another attempt made the row first: count on it
+                continue
+        if row.blocked_until is not None and row.blocked_until > now:
+            return row.blocked_until
+        failures = row.failures + 1
+        changed = db.session.execute(
+            sa.update(LoginThrottle)
+            .where(LoginThrottle.key == key, LoginThrottle.failures == row.failures,
+                   LoginThrottle.last_failure_at == row.last_failure_at)
+            .values(failures=failures, last_failure_at=now, blocked_until=_until(now, _delay(failures, free)))
+            .execution_options(synchronize_session=False)).rowcount
+        if changed:
+            return None
+    return now + FIRST_DELAY  # contended beyond reason: treat it as throttled rather than check the password
+
+
+def _forgive(keys: dict[str, int], now: datetime) -> None:
+    """A successful login: the account starts again from zero; the address gets back the attempt counted for it."""
+    for key in keys:
+        if key.startswith("account:"):
+            db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.key == key))
+        else:
+            db.session.execute(
+                sa.update(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.last_failure_at == now)
+                .values(failures=LoginThrottle.failures - 1, blocked_until=None)
+                .execution_options(synchronize_session=False))
     db.session.commit()
-    db.session.refresh(user)
-    if user.failed_logins >= MAX_FAILURES:
-        raise LoginThrottled(now + LOCKOUT)
+
+
+def authenticate(email: str, password: str, address: str | None = None) -> User | None:
+    """The active user with this email and password, or None. ``address`` is the client's IP address.
+
+    Raises :class:`LoginThrottled` while a delay runs for this account or this address (the password is not checked
+    then), and on the failure that starts a delay. Known and unknown accounts cost the same scrypt work and get the
+    same answers.
+    """
+    now = clock.now()
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failure_at <= now - FAILURE_WINDOW))
+    keys = {_address_key(address): ADDRESS_FREE_FAILURES} if address else {}
+    keys[_account_key(email)] = ACCOUNT_FREE_FAILURES
+    for key, free in keys.items():
+        until = _count_attempt(key, free, now)
+        if until is not None:
+            db.session.commit()
+            raise LoginThrottled(until)
+    db.session.commit()  # the attempt is counted for every worker before the slow hash runs
+
+    user = find_user(email)
+    usable = isinstance(password, str) and len(password) <= MAX_PASSWORD_LENGTH
+    if user is None or not user.active or not usable:
+        check_password_hash(_dummy_hash(), password if usable else "")  # same work either way
+    elif check_password_hash(user.password_hash, password):
+        _forgive(keys, now)
+        return user
+    until = db.session.scalar(sa.select(sa.func.max(LoginThrottle.blocked_until))
+                              .where(LoginThrottle.key.in_(keys), LoginThrottle.blocked_until > now))
+    if until is not None:
+        raise LoginThrottled(until)
     return None
 
 

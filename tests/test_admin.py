@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
+from admin import security
 from admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful import clock, users
 from retainful.extensions import db
@@ -27,7 +29,8 @@ from retainful.models import (
     TemplateVersion,
     User,
 )
-from tests.conftest import T0, cart_body
+from retainful.models.user import LoginThrottle
+from tests.conftest import T0, _empty_tables, cart_body, make_app
 from tests.test_recovery_sequence import run_jobs
 
 PASSWORD = "correct horse battery"
@@ -48,12 +51,21 @@ def add_user(app, email, role, store_ids=(), password=PASSWORD, active=True):
 
 
 def logged_in(app, user_id):
-    """A fresh test client with a Flask-Login session for this user."""
+    """A fresh test client with a Flask-Login session for this user, as a login makes it."""
+    with app.app_context():
+        version = db.session.get(User, user_id).session_version
     client = app.test_client()
     with client.session_transaction() as session:
         session["_user_id"] = str(user_id)
         session["_fresh"] = True
+        session[security.SESSION_VERSION_KEY] = version
+        session[security.LAST_SEEN_KEY] = clock.now().timestamp()
     return client
+
+
+def log_in(client, email, password=PASSWORD):
+    return client.post("/admin/login", data={"csrf_token": csrf_token(client, "/admin/login"), "email": email,
+                                             "password": password})
 
 
 def csrf_token(client, path="/admin/templates/"):
@@ -179,35 +191,202 @@ def test_wrong_password_gets_a_clear_page(app, shop, client):
     assert client.get("/admin/").status_code == 302
 
 
-def test_repeated_failures_lock_the_account_for_a_while(app, shop, client):
-    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+def _attempts(client, email, password, count, **kwargs):
     token = csrf_token(client, "/admin/login")
+    return [client.post("/admin/login", data={"csrf_token": token, "email": email, "password": password}, **kwargs)
+            for _ in range(count)]
 
-    def attempt(password):
-        return client.post("/admin/login", data={"csrf_token": token, "email": "owner@acme.test",
-                                                 "password": password})
 
-    for _ in range(users.MAX_FAILURES - 1):
-        assert attempt("wrong").status_code == 401
-    locked = attempt("wrong")
-    assert locked.status_code == 429 and "Too many failed attempts" in text(locked) and "15 minutes" in text(locked)
-    clock.advance(timedelta(minutes=5))
-    still = attempt(PASSWORD)  # even the right password is refused while locked
-    assert still.status_code == 429 and "10 minutes" in text(still)
-    clock.advance(timedelta(minutes=10))
-    assert attempt(PASSWORD).status_code == 302
+def test_known_and_unknown_accounts_get_the_same_answers_and_the_same_work(app, shop, monkeypatch):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    hashed = []
+    check = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda digest, password: hashed.append(digest[:6]) or check(
+        digest, password))
+    answers = {}
+    for email in ("owner@acme.test", "nobody@acme.test"):
+        client = app.test_client()  # each from its own address, so only the account's count applies
+        replies = _attempts(client, email, "wrong", users.ACCOUNT_FREE_FAILURES + 2,
+                            environ_base={"REMOTE_ADDR": f"192.0.2.{len(answers) + 1}"})
+        answers[email] = [(r.status_code, r.headers.get("Retry-After"), text(r).split('id="login-error"')[1][:120])
+                          for r in replies]
+    assert answers["owner@acme.test"] == answers["nobody@acme.test"]
+    statuses = [status for status, _, _ in answers["nobody@acme.test"]]
+    assert statuses == [401] * (users.ACCOUNT_FREE_FAILURES - 1) + [429, 429, 429]
+    assert answers["nobody@acme.test"][-1][1] == "2"
+    assert "Too many failed attempts. Try again in 2 seconds." in answers["nobody@acme.test"][-1][2]
+    assert "account" not in answers["nobody@acme.test"][-1][2]
+    # Every checked attempt ran scrypt, with the real hash or the dummy one; refused ones (a delay running) ran none.
+    assert hashed == ["pbkdf2"] * users.ACCOUNT_FREE_FAILURES + ["scrypt"] * users.ACCOUNT_FREE_FAILURES
+
+
+def test_failures_grow_the_delay_and_the_right_password_logs_in_once_it_has_passed(app, shop, client):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    for _ in range(users.ACCOUNT_FREE_FAILURES - 1):
+        assert log_in(client, "owner@acme.test", "wrong").status_code == 401
+    waits = []
+    for _ in range(4):
+        refused = log_in(client, "owner@acme.test", "wrong")  # each one starts a longer delay
+        assert refused.status_code == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        still = log_in(client, "owner@acme.test", PASSWORD)  # the right password waits too, and is not checked
+        assert still.status_code == 429 and int(still.headers["Retry-After"]) == waits[-1]
+        clock.advance(timedelta(seconds=waits[-1]))
+    assert waits == [2, 4, 8, 16]
+    assert log_in(client, "owner@acme.test", PASSWORD).status_code == 302  # the delay passed: no lockout
+    assert client.get("/admin/").status_code == 200
+    other = app.test_client()
+    assert log_in(other, "owner@acme.test", "wrong").status_code == 401  # a success starts the account afresh
+
+
+def test_the_delay_is_capped_and_forgotten_after_a_quiet_hour(app, shop, client):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    for _ in range(30):
+        answer = log_in(client, "owner@acme.test", "wrong")
+        if answer.status_code == 429:
+            clock.advance(timedelta(seconds=int(answer.headers["Retry-After"])))
+    assert int(answer.headers["Retry-After"]) == users.MAX_DELAY.total_seconds()
+    clock.advance(users.FAILURE_WINDOW)
+    assert log_in(client, "owner@acme.test", "wrong").status_code == 401
+    with app.app_context():  # keys quiet for the window are pruned
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginThrottle)) == 2
+
+
+def test_parallel_guesses_cannot_slip_past_the_limit(app, shop, monkeypatch):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    checked, outcomes = [], []
+    check = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda *args: checked.append(1) or check(*args))
+    start = threading.Barrier(12)
+
+    def guess(n):
+        with app.app_context():
+            start.wait()
+            try:  # from as many addresses (a botnet): only the account's count stands in the way
+                outcomes.append(users.authenticate("owner@acme.test", "wrong", f"192.0.2.{n}"))
+            except users.LoginThrottled:
+                outcomes.append("throttled")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Every attempt is counted before its password is checked: exactly the free ones were checked, however they raced.
+    assert len(checked) == users.ACCOUNT_FREE_FAILURES
+    assert len(outcomes) == 12 and set(outcomes) == {None, "throttled"}
+    assert outcomes.count("throttled") >= 12 - users.ACCOUNT_FREE_FAILURES + 1  # the one that started the delay too
     with app.app_context():
-        assert db.session.scalar(sa.select(User.failed_logins)) == 0
+        assert db.session.scalar(sa.select(LoginThrottle.failures).where(
+            LoginThrottle.key == users._account_key("owner@acme.test"))) == users.ACCOUNT_FREE_FAILURES
 
 
-def test_failures_spread_out_do_not_lock(app, shop, client):
+def test_one_address_spraying_many_accounts_is_slowed_and_others_are_not(app, shop):
+    add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
+    sprayer = app.test_client()
+    token = csrf_token(sprayer, "/admin/login")
+    statuses = [sprayer.post("/admin/login", data={"csrf_token": token, "email": f"user{n}@acme.test",
+                                                   "password": "wrong"}).status_code
+                for n in range(users.ADDRESS_FREE_FAILURES + 1)]
+    assert statuses == [401] * (users.ADDRESS_FREE_FAILURES - 1) + [429, 429]
+    blocked = sprayer.post("/admin/login", data={"csrf_token": token, "email": "owner@acme.test",
+                                                 "password": PASSWORD})
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "2"
+    elsewhere = app.test_client()  # the owner, from another address, is not held up by the sprayer
+    answer = elsewhere.post("/admin/login", data={"csrf_token": csrf_token(elsewhere, "/admin/login"),
+                                                  "email": "owner@acme.test", "password": PASSWORD},
+                            environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert answer.status_code == 302
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_trusted_proxies(database_url, proxies):
+    app = make_app(database_url, TRUSTED_PROXY_COUNT=proxies)
+    try:
+        client = app.test_client()
+        token = csrf_token(client, "/admin/login")
+
+        def attempt(n, forwarded_for):
+            return client.post("/admin/login", headers={"X-Forwarded-For": forwarded_for},
+                               data={"csrf_token": token, "email": f"user{n}@acme.test", "password": "wrong"})
+
+        for n in range(users.ADDRESS_FREE_FAILURES - 1):
+            assert attempt(n, "203.0.113.5").status_code == 401
+        assert attempt(99, "203.0.113.5").status_code == 429
+        # Behind a trusted proxy another client is another address; without one the header is the client's own
+        # claim, and changing it escapes nothing.
+        assert attempt(100, "203.0.113.6").status_code == (401 if proxies else 429)
+    finally:
+        _empty_tables(app)
+
+
+def test_hostile_login_input_gets_the_login_page(app, shop, client):
     add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id])
     token = csrf_token(client, "/admin/login")
-    for _ in range(8):
-        response = client.post("/admin/login", data={"csrf_token": token, "email": "owner@acme.test",
-                                                     "password": "wrong"})
-        assert response.status_code == 401
-        clock.advance(users.FAILURE_WINDOW)
+    bodies = ["email=owner%40acme.test%00&password=x", "email=%ED%A0%80%40acme.test&password=x%ED%A0%80",
+              "email=%FF%FE&password=%C0%80", f"email={'x' * 100_000}&password={'y' * 100_000}", "email=&password=",
+              "email=owner%40acme.test&password=" + "%00" * 10, "email[]=1&password[]=2", "password=only"]
+    for body in bodies:
+        answer = client.post("/admin/login", data=f"csrf_token={token}&{body}",
+                             content_type="application/x-www-form-urlencoded")
+        assert answer.status_code in (401, 429), (body[:40], answer.status_code)
+        assert 'id="login-error"' in text(answer)
+    assert client.post("/admin/login", data={"email": "owner@acme.test", "password": PASSWORD}).status_code == 400
+    too_big = client.post("/admin/login", data=f"csrf_token={token}&email=owner%40acme.test&password={'p' * 300_000}",
+                          content_type="application/x-www-form-urlencoded")
+    assert too_big.status_code == 413
+
+
+def test_logout_revokes_a_copied_session_cookie(world, app, client):
+    add_user(app, "someone@acme.test", Role.OWNER, [world["a"]["store"]])
+    assert log_in(client, "someone@acme.test").status_code == 302
+    copied = client.get_cookie("session").value
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/admin/customers/").status_code == 200
+    assert post(client, "/admin/logout").status_code == 302
+    replay = thief.get("/admin/customers/")
+    assert replay.status_code == 302 and replay.headers["Location"].startswith("/admin/login")
+    assert log_in(client, "someone@acme.test").status_code == 302  # logging in again works
+
+
+def test_a_password_change_ends_every_session_of_the_user(world, app, client):
+    owner = logged_in(app, world["users"]["owner"])
+    marketer = logged_in(app, world["users"]["marketer"])
+    assert owner.get("/admin/").status_code == 200
+    with app.app_context():
+        users.set_password(db.session.get(User, world["users"]["owner"]), "a brand new password")
+    assert owner.get("/admin/").status_code == 302
+    assert marketer.get("/admin/").status_code == 200  # other users keep theirs
+    assert log_in(client, "owner@acme.test", "a brand new password").status_code == 302
+
+
+def test_an_idle_session_expires_after_admin_session_hours(world, app):
+    owner = logged_in(app, world["users"]["owner"])
+    hours = app.config["ADMIN_SESSION_HOURS"]
+    assert hours == 12
+    clock.advance(timedelta(hours=hours) - timedelta(minutes=1))
+    assert owner.get("/admin/").status_code == 200  # used in time: the clock starts again
+    clock.advance(timedelta(hours=hours) - timedelta(minutes=1))
+    assert owner.get("/admin/carts/").status_code == 200
+    clock.advance(timedelta(hours=hours, seconds=1))
+    expired = owner.get("/admin/carts/")
+    assert expired.status_code == 302 and expired.headers["Location"].startswith("/admin/login")
+    assert owner.get("/admin/carts/").status_code == 302  # the expired session was cleared, not revived
+
+
+def test_a_session_without_the_servers_marks_is_refused(world, app):
+    forged = app.test_client()  # a cookie signed with the key but made before sessions carried a version
+    with forged.session_transaction() as session:
+        session["_user_id"] = str(world["users"]["owner"])
+    assert forged.get("/admin/").status_code == 302
+    for version in ("1", 2, None, True):
+        client = logged_in(app, world["users"]["owner"])
+        with client.session_transaction() as session:
+            session[security.SESSION_VERSION_KEY] = version
+        assert client.get("/admin/").status_code == 302, version
 
 
 def test_inactive_users_and_unsafe_next_urls(app, shop, client):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.messaging.sms_encoding import segment_count
-from retainful.models import Cart, Role
+from retainful.models import Cart, Message, Role
 from retainful.stores import create_store
 from tests.browser import VIEWPORT, LiveServer, launch_chromium, png_size, require_chromium, screenshot_dir
 from tests.conftest import T0, StoreClient, _empty_tables, cart_body, make_app
@@ -74,14 +74,16 @@ def _elsewhere(route):
 @pytest.fixture
 def page(browser, live):
     """A fresh browser context (no cookies) on the live server; requests to other hosts never reach the network.
-    Fails the test on a JavaScript error or on a stylesheet, script or image of the app that does not load (a load
-    cut short by leaving the page is no failure)."""
+    Fails the test on a JavaScript error, a Content-Security-Policy violation, or on a stylesheet, script or image of
+    the app that does not load (a load cut short by leaving the page is no failure)."""
     context = browser.new_context(base_url=live.url, viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     context.route(lambda url: not url.startswith(live.url + "/"), _elsewhere)
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
+    tab.on("console", lambda message: problems.append(f"{message.type}: {message.text}")
+           if "Content Security Policy" in message.text else None)  # the admin must satisfy its own policy
     tab.on("requestfailed", lambda request: problems.append(f"failed: {request.url} {request.failure}")
            if request.url.startswith(live.url) and request.failure != "net::ERR_ABORTED" else None)
     tab.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
@@ -344,3 +346,27 @@ def test_dashboard_chart_shows_the_days(page, world_with_history, tmp_path):
     shot = screenshot_dir(tmp_path) / "admin-dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[0] == VIEWPORT["width"]
+
+
+def test_every_admin_page_satisfies_its_content_security_policy_and_logout_ends_the_session(page, world, live):
+    """The page fixture fails on any CSP violation; the email shown as sent renders inside its sandboxed frame."""
+    with live.app.app_context():
+        message_id = db.session.scalar(sa.select(Message.id).where(Message.cart_id == world["carol_cart"],
+                                                                   Message.status == "sent").limit(1))
+        customer_id = db.session.get(Cart, world["carol_cart"]).customer_id
+    log_in(page, OWNER)
+    for path in ("/admin/", "/admin/carts/", f"/admin/carts/{world['carol_cart']}", "/admin/customers/",
+                 f"/admin/customers/{customer_id}", "/admin/orders/", "/admin/messages/",
+                 f"/admin/messages/{message_id}", "/admin/coupons/", "/admin/sequence/", "/admin/templates/",
+                 "/admin/templates/edit/sms/abandoned_cart/step1", "/admin/reports/", "/admin/settings/"):
+        response = page.goto(path)
+        assert response.status == 200, path
+        assert "script-src 'self';" in response.headers["content-security-policy"], path
+    page.goto(f"/admin/messages/{message_id}")
+    expect(page.frame_locator("#message-html").locator("body")).to_contain_text("You left something behind")
+    cookies = page.context.cookies()
+    page.click("#logout-button")
+    expect(page).to_have_url(re.compile(r"/admin/login$"))
+    page.context.add_cookies(cookies)  # the cookie from before the logout, put back
+    page.goto("/admin/customers/")
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))

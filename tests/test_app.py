@@ -1,10 +1,14 @@
-"""Settings, health, migrations and the OpenAPI document."""
+"""Settings, health, migrations, security headers and the OpenAPI document."""
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +20,8 @@ from retainful.extensions import db
 from retainful.models import Cart, Customer
 from retainful.rendering.links import unsubscribe_token
 from tests.conftest import T0, _postgres_server_url, cart_body, make_app, writes_locked
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")  # SQLite cannot reflect lower(email) indexes
@@ -179,6 +185,54 @@ def test_web_lock_timeout_must_be_a_positive_number(tmp_path, monkeypatch, value
     assert config.load(str(tmp_path))["WEB_LOCK_TIMEOUT_MS"] == 250
 
 
+@pytest.mark.parametrize("key", ["a", "x" * 31, "é" * 15])
+def test_production_refuses_a_short_secret_key(tmp_path, monkeypatch, key):
+    monkeypatch.setenv("RETAINFUL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", key)
+    with pytest.raises(config.ConfigError, match="at least 32 bytes"):
+        config.load(str(tmp_path))
+
+
+def test_a_short_secret_key_stops_the_wsgi_app_from_starting(tmp_path):
+    env = {**os.environ, "RETAINFUL_ENV": "Production", "SECRET_KEY": "short", "RETAINFUL_INSTANCE_PATH": str(tmp_path)}
+    started = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert started.returncode != 0 and "SECRET_KEY must have at least 32 bytes" in started.stderr
+
+
+@pytest.mark.parametrize("value, expected", [("Production", "production"), (" PRODUCTION ", "production"),
+                                             ("Development", "development"), ("", "development")])
+def test_retainful_env_is_read_in_any_case(tmp_path, monkeypatch, value, expected):
+    monkeypatch.setenv("RETAINFUL_ENV", value)
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
+    assert config.load(str(tmp_path))["RETAINFUL_ENV"] == expected
+
+
+@pytest.mark.parametrize("value", ["staging", "prod", "Produktion"])
+def test_an_unknown_retainful_env_is_an_error_not_development(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("RETAINFUL_ENV", value)
+    with pytest.raises(config.ConfigError, match="RETAINFUL_ENV must be one of development, production"):
+        config.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("name, value", [("ADMIN_SESSION_HOURS", "0"), ("ADMIN_SESSION_HOURS", "twelve"),
+                                         ("ADMIN_SESSION_HOURS", "1.5"), ("ADMIN_SESSION_HOURS", "9" * 30),
+                                         ("TRUSTED_PROXY_COUNT", "-1")])
+def test_bad_session_and_proxy_settings_stop_the_start(tmp_path, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigError, match=name):
+        config.load(str(tmp_path))
+
+
+def test_session_and_proxy_settings_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADMIN_SESSION_HOURS", raising=False)
+    monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    settings = config.load(str(tmp_path))
+    assert settings["ADMIN_SESSION_HOURS"] == 12 and settings["TRUSTED_PROXY_COUNT"] == 0
+    monkeypatch.setenv("ADMIN_SESSION_HOURS", "24")
+    assert config.load(str(tmp_path))["ADMIN_SESSION_HOURS"] == 24
+
+
 def test_postgres_urls_use_psycopg3():
     assert config.normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert config.normalise_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
@@ -207,3 +261,51 @@ def test_openapi_documents_every_api_route(app, client):
     assert spec["components"]["schemas"]["CartOut"]["properties"]["status"]["enum"][0] == "live"
     assert all("503" in operation["responses"] for ops in spec["paths"].values() for operation in ops.values()
                if isinstance(operation, dict) and "responses" in operation)
+
+
+# --- security headers ----------------------------------------------------------------------------------------------
+
+def _policy(response) -> dict[str, str]:
+    directives = (part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    return {name: value for name, value in directives}
+
+
+def test_every_response_carries_the_security_headers(client, shop):
+    responses = {
+        "admin page": client.get("/admin/login"),
+        "admin redirect": client.get("/admin/carts/"),
+        "admin asset": client.get("/admin/assets/admin.js"),
+        "API": client.get("/api/v1/carts/x", headers=shop.headers),
+        "API refusal": client.get("/api/v1/carts/x"),
+        "public page": client.get("/r/AAAAAAAAAAAA"),
+        "health": client.get("/healthz"),
+    }
+    for name, response in responses.items():
+        assert response.headers["X-Content-Type-Options"] == "nosniff", name
+        assert response.headers["X-Frame-Options"] == "DENY", name
+        assert _policy(response)["frame-ancestors"] == "'none'", name
+        assert response.headers["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer"), name
+        assert "Strict-Transport-Security" not in response.headers, name  # development over http
+    assert responses["public page"].headers["Referrer-Policy"] == "no-referrer"  # the recovery links keep theirs
+    assert _policy(responses["API"])["default-src"] == "'none'"
+
+
+def test_admin_pages_get_a_script_policy_without_inline_code_and_no_caching(client):
+    page = client.get("/admin/login")
+    policy = _policy(page)
+    assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert policy["form-action"] == "'self'"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in page.get_data(as_text=True)  # every script is a static file the policy allows
+    asset = client.get("/admin/assets/admin.js")
+    assert "no-store" not in asset.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("env, base, expected", [("production", "https://rt.example", True),
+                                                 ("production", "http://rt.example", False),
+                                                 ("development", "https://rt.example", False)])
+def test_hsts_only_in_production_over_https(tmp_path, env, base, expected):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3",
+                      "RETAINFUL_ENV": env, "PUBLIC_BASE_URL": base})
+    response = app.test_client().get("/admin/login")
+    assert (response.headers.get("Strict-Transport-Security") == "max-age=31536000") is expected

@@ -2,8 +2,9 @@
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
+from werkzeug.security import generate_password_hash
 
-from retainful import create_app
+from retainful import create_app, users
 from retainful.extensions import db
 from retainful.models import Store
 from tests.conftest import scratch_postgresql
@@ -123,4 +124,24 @@ def test_coupon_sync_errors_keep_their_status_but_not_the_shops_reply(empty_data
             stored = dict(conn.execute(sa.text("SELECT code, sync_error FROM coupon")).all())
         assert stored == {"A": "HTTP 500", "B": "HTTP 401", "C": "gave up after 8 attempts", "D": "ConnectionError",
                           "E": None}
+
+
+def test_users_made_before_0010_keep_their_login_and_start_at_session_version_1(empty_database):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        upgrade(revision="0009")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO admin_user (email, password_hash, role, active, failed_logins, last_failed_login_at, "
+                "created_at) VALUES ('owner@acme.test', :hash, 'admin', true, 4, '2026-03-02 09:00:00+00:00', "
+                "'2026-03-01 09:00:00+00:00')"), {"hash": generate_password_hash("correct horse battery")})
+
+        upgrade()
+        user = users.authenticate("owner@acme.test", "correct horse battery", "192.0.2.1")
+        assert user is not None and user.session_version == 1
+        db.session.remove()
+        downgrade(revision="0009")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT email, failed_logins FROM admin_user")).one() == ("owner@acme.test", 0)
+        upgrade()
         db.engine.dispose()

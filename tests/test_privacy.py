@@ -39,7 +39,8 @@ NOT_PERSONAL = {
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
 }
-MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store"}
+MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store",
+                   "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
 MARKERS = ("zebedee", "quux", "2025550199", "zq-77")  # every form in which this shopper's data could be stored

@@ -1,4 +1,4 @@
-"""People who use the admin panel, and the stores each may see."""
+"""People who use the admin panel, the stores each may see, and the login throttle's counters."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -36,8 +36,21 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     role: Mapped[str] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Written into the session at login and compared on every request: bumping it ends every session of this user.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     stores: Mapped[list[Store]] = relationship(secondary=user_store, order_by=Store.id)
+
+
+class LoginThrottle(db.Model):
+    """Recent failed logins of one account or one client address, kept by digest (never the email or the address).
+
+    A row lives while failures keep coming; ``users`` prunes it once its key has been quiet for the failure window.
+    """
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)  # "account:<sha256>" or "address:<sha256>"
+    failures: Mapped[int]
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -7,7 +7,7 @@ its revenue. ``webhook_delivery`` remembers delivery ids (WooCommerce's X-WC-Web
 sg_event_id) for a while, so a repeated delivery changes nothing.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 17:40:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
