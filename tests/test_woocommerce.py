@@ -551,7 +551,6 @@ def test_a_trickling_shop_does_not_hold_up_another_stores_pull(app, shop, woo, m
                                                                monkeypatch):
     """The hostile store is pulled first (lower id) or beside the healthy one: either way the run ends within its time
     budget and the healthy store's order is recorded in that run. The log says "timed out", nothing of the reply."""
-    monkeypatch.setattr(woocommerce.log, "disabled", False)  # the migrations' logging config disables it
     app.config.update(WOO_PULL_SECONDS_PER_STORE=1.0, WOO_PULL_CONCURRENCY=concurrency)
     healthy = make_store(name="Healthy", domain="healthy.example")
     woo.orders = [woo_order_payload(id=777, cart_token=None)]
@@ -580,7 +579,6 @@ def test_stores_whose_pull_keeps_failing_go_to_the_back_of_the_queue(app, shop, 
 
 
 def test_a_skipped_order_is_logged_without_the_shops_text(app, shop, woo, caplog, monkeypatch):
-    monkeypatch.setattr(woocommerce.log, "disabled", False)  # the migrations' logging config disables it
     woo.orders = [{"id": "INTERNAL-" + "x" * 5000, "date_modified_gmt": "2026-03-02T08:58:00", "total": "hunter2"}]
     assert run(app, pull_all_orders)["recorded"] == 0
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
