@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from retainful import carts, clock
 from retainful.extensions import db
+from retainful.messaging import outbox
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
 from retainful.models import Customer, Message, Store
@@ -276,3 +277,31 @@ def test_step_edits_keep_order_and_can_switch_steps_off(shop, app):
     shop.put_cart("c", email_only())
     walk(app, timedelta(hours=1), *STEP_DELAYS)
     assert [m.sent_at - T0 for m in sent(app)] == [timedelta(hours=1)] + STEP_DELAYS[2:]
+
+
+class MinuteLongEmail(SandboxEmailProvider):
+    """Each send takes a minute of the test clock: a long drain, during which another worker's lease runs out."""
+
+    def send_email(self, email):
+        clock.advance(timedelta(minutes=1))
+        time.sleep(0.05)
+        return super().send_email(email)
+
+
+def test_a_run_still_draining_sends_what_a_dead_worker_left_once_its_lease_runs_out(make_store, app):
+    """A worker that died holding a claim leaves its message `sending` until the lease runs out. A run that is still
+    draining by then reclaims and sends it before it ends; it used to check only as it started, so its drain ended
+    with the message still `sending` (to a check that stops when the workers do: lost), waiting for the next run."""
+    app.config.update(DISPATCH_BATCH_SIZE=1, DISPATCH_CONCURRENCY=1, DISPATCH_LEASE_SECONDS=90)
+    shop = make_store()
+    with app.app_context():
+        update_step(db.session.get(Store, shop.store_id), 1, sms=False)
+    for n in range(4):
+        shop.put_cart(f"c{n}", email_only(email=f"shopper{n}@example.com"))
+    clock.freeze(T0 + timedelta(minutes=30))
+    with app.app_context():
+        carts.sweep_abandoned()
+        _, [dead] = outbox.claim(1, timedelta(seconds=90))  # the claim of a worker that is then SIGKILLed
+    counts = Dispatcher(app, Providers(MinuteLongEmail(), SandboxSmsProvider())).run_due()
+    assert counts == {"sent": 4}
+    assert [m.status for m in messages(app, channel="email") if m.id == dead] == ["sent"]
