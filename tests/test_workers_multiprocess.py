@@ -154,6 +154,16 @@ def _statuses(app) -> dict[int, str]:
             return dict(conn.execute(sa.text("SELECT id, status FROM message")).all())
 
 
+def _unfinished(app) -> list[dict]:
+    """The messages not yet in a final state, with what says why (lease, due time, last error): what a drain left
+    behind, shown by a failing assertion."""
+    with app.app_context():
+        with db.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(sa.text(
+                "SELECT id, status, due_at, lease_owner, lease_until, attempts, error FROM message "
+                "WHERE status IN ('scheduled', 'sending') ORDER BY id"))]
+
+
 def _kill_all(processes) -> None:
     for process in processes:
         if process.poll() is None:
@@ -240,6 +250,7 @@ def test_worker_killed_mid_batch_loses_nothing(pg_app, postgresql_url, tmp_path)
 
     assert code == 0
     assert set(_dispatch_counts(out)) <= {"sent"}
+    assert not _unfinished(pg_app)  # on failure: what is still scheduled or sending, and why
     assert Counter(_statuses(pg_app).values()) == {"sent": total}  # nothing lost
     assert set(received) == set(message_ids)  # every message reached the provider
     # At-least-once, not exactly-once: a send the provider accepted but whose result the killed worker never wrote

@@ -194,6 +194,8 @@ class Dispatcher:
         A claimed batch is prepared ``concurrency`` messages at a time, so the first sends start while the rest of
         the batch is still being rendered, and the pool never waits for a whole batch.
         """
+        with self.app.app_context():
+            outbox.reclaim_expired_leases()
         in_flight: set[Future] = set()
         claimed: deque[tuple[str, list[int]]] = deque()
         unrecorded = Unrecorded()
@@ -220,13 +222,9 @@ class Dispatcher:
         return recorder.counts
 
     def _claim(self) -> tuple[str, list[int]] | None:
-        """The next batch; None when the database is unreachable (finish what is in flight, try next round).
-
-        Expired leases are reclaimed before every claim, not only as the run starts: a run draining a backlog
-        would otherwise end with a dead worker's messages still ``sending``, leaving them to the next run."""
+        """The next batch; None when the database is unreachable (finish what is in flight, try next round)."""
         with self.app.app_context():
             try:
-                outbox.reclaim_expired_leases()
                 return outbox.claim(self.batch_size, self.lease)
             except SQLAlchemyError:
                 log.exception("dispatch: could not claim messages; finishing the sends in flight")
