@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/reports.py [--carts 1000000] [--orders 300000] [--messages 2000000] [--quick]
+    .venv/bin/python bench/reports.py [--carts 1000000] [--orders 300000] [--messages 1400000] [--quick]
                                       [--runs 3] [--compare] [--explain]
 
 What it does, in one run (5-10 minutes by default on a 2-core machine, depending on its load; about 1 with
@@ -11,16 +11,18 @@ What it does, in one run (5-10 minutes by default on a 2-core machine, depending
 1. creates a scratch database ``retainful_bench_<random>`` on the PostgreSQL server (``BENCH_DATABASE_URL``, default
    ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), applies the migrations with ``retainful db upgrade`` and
    creates a store with ``retainful create-store --json`` (so it has its default five-step sequence), then sets its
-   ``recovery_started_at`` to 45 days ago (before/after has both windows), a 10% holdout (the holdout report has a
-   control group) and a retention longer than the seeded history;
+   ``recovery_started_at`` to 60 days ago (before/after has both windows; as on a real store, nothing is messaged,
+   held out or recovered before it, so its "before" window has no recovered revenue), a 10% holdout (the holdout
+   report has a control group) and a retention longer than the seeded history;
 2. seeds 90 days of history with server-side ``INSERT ... SELECT`` over ``generate_series`` (``--chunk`` rows per
    statement, a progress bar per table on stderr), in time order as a live store writes it: customers; carts (~70%
-   abandoned, ~60% of those reachable, 10% of those in the control group; recovered, converted, lost, deleted, live);
-   the outbox (each reachable, messaged cart gets its planned rows: email steps 1-5 and the step-1 SMS, ``--messages``
-   rows in all; mostly sent, some skipped/failed, cancelled after an order, scheduled when not due yet; opens and
-   clicks on a fraction; sent rows carry a realistic plain-text body, the HTML part is left out because PostgreSQL
-   keeps a real one out of line in TOAST, where no report reads) and, on each messaged cart, its first send
-   and click times (``messaged_at``, ``clicked_at``, as the dispatcher keeps them); recovery coupons (step 3's 10%,
+   abandoned, ~60% of those reachable, 10% of those abandoned since the switch-on in the control group; recovered,
+   converted, lost, deleted, live); the outbox (each reachable cart abandoned since the switch-on and not held out
+   gets its planned rows: email steps 1-5 and the step-1 SMS, ``--messages`` rows in all, at most 6 per cart; mostly
+   sent, some skipped/failed, cancelled after an order, scheduled when not due yet; opens and clicks on a fraction;
+   sent rows carry a realistic plain-text body, the HTML part is left out because PostgreSQL keeps a real one
+   out of line in TOAST, where no report reads) and, on each messaged cart, its first send and click times
+   (``messaged_at``, ``clicked_at``, as the dispatcher keeps them); recovery coupons (step 3's 10%,
    minted when its email went out); orders (``--orders`` in all: one per recovered or converted cart, ~15% credited
    to a message, mostly processing/completed with a few refunded/cancelled/failed, some paying with the cart's
    coupon; orders without a cart; orders redeeming next-order coupons) and the next-order coupons the store's
@@ -63,7 +65,7 @@ from bench.common import DEFAULT_SERVER, retainful, scratch_database  # noqa: E4
 
 TARGET_MS = 1000.0
 HISTORY_DAYS = 90
-RECOVERY_STARTED_DAYS_AGO = 45
+RECOVERY_STARTED_DAYS_AGO = 60  # the first 30 days of history are before/after's "before" window
 REPORT_DAYS = 30
 TIMEZONE = "America/New_York"
 HOLDOUT_PERCENT = 10
@@ -172,14 +174,15 @@ FROM (
         WHEN last_activity + interval '8 days' < CAST(:now AS timestamptz) THEN 'lost'
         ELSE 'abandoned' END AS status
     FROM (
-        SELECT s0.*, reach AND NOT control AND abandoned_at IS NOT NULL AS messaged,
-               CASE WHEN reach AND NOT control THEN :p_rec + :p_conv_ab
-                    WHEN control THEN :p_conv_ctrl ELSE :p_conv_ab END AS conv_limit
+        SELECT s0.*, CASE WHEN messaged THEN :p_rec + :p_conv_ab
+                          WHEN reach THEN :p_conv_ctrl ELSE :p_conv_ab END AS conv_limit
         FROM (
             SELECT g, created_at, last_activity, reach, r_cust, r_cust2, r_out, r_close, subtotal, items,
                    CASE WHEN r_ab < :p_abandon AND last_activity + interval '15 minutes' <= CAST(:now AS timestamptz)
                         THEN last_activity + interval '15 minutes' END AS abandoned_at,
-                   r_ab < :p_abandon AND reach AND r_ctrl < :holdout AS control
+                   r_ab < :p_abandon AND reach AND r_ctrl < :holdout AND recovering AS control,
+                   r_ab < :p_abandon AND reach AND r_ctrl >= :holdout AND recovering
+                       AND last_activity + interval '15 minutes' <= CAST(:now AS timestamptz) AS messaged
             FROM (
                 SELECT g, created_at, least(created_at + random() ^ 2 * interval '2 hours',
                                             CAST(:now AS timestamptz) - interval '1 second') AS last_activity,
@@ -189,7 +192,8 @@ FROM (
                 FROM (SELECT g, CAST(:start AS timestamptz) + (g - 1 + random()) * :span_s / :n
                                 * interval '1 second' AS created_at
                       FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g) AS t
-            ) AS r
+            ) AS r, LATERAL (SELECT r.last_activity + interval '15 minutes' >= CAST(:started AS timestamptz)
+                                    AS recovering) AS switched_on
         ) AS s0
     ) AS s1
 ) AS s2
@@ -198,7 +202,7 @@ FROM (
 MESSAGED_SQL = """
 CREATE TABLE bench_messaged AS
 SELECT row_number() OVER (ORDER BY id) AS rn, id, customer_id, status, last_activity_at, abandoned_at, closed_at
-FROM cart WHERE store_id = :store_id AND abandoned_at IS NOT NULL AND reachable AND NOT control_group
+FROM cart WHERE store_id = :store_id AND abandoned_at >= :started AND reachable AND NOT control_group
 """
 
 # The planned outbox of each messaged cart: slot j 0-4 = email steps 1-5, slot 5 = the step-1 SMS. The number of
@@ -378,6 +382,7 @@ class Seeder:
         self.args = args
         self.now = now
         self.start = now - timedelta(days=HISTORY_DAYS)
+        self.started = now - timedelta(days=RECOVERY_STARTED_DAYS_AGO)  # recovery switched on
         self.span_s = HISTORY_DAYS * 86400.0
         self.chunk = args.chunk
         self.stats: dict[str, SeedStat] = {}
@@ -479,7 +484,7 @@ class Seeder:
             conn.execute(self.sa.text(
                 "UPDATE store SET recovery_started_at = :started, created_at = :created, holdout_percent = :holdout, "
                 "retention_days = 400 WHERE id = :s"),
-                {"started": self.now - timedelta(days=RECOVERY_STARTED_DAYS_AGO),
+                {"started": self.started,
                  "created": self.start - timedelta(days=1), "holdout": HOLDOUT_PERCENT, "s": self.store_id})
             steps = conn.execute(self.sa.text(
                 "SELECT step.position, step.id FROM step JOIN sequence ON sequence.id = step.sequence_id "
@@ -505,12 +510,16 @@ class Seeder:
         self.sync_sequence("customer")
 
         # Carts. The outcome shares follow from the order count: ~15% of orders recovered, ~75% converting a cart.
-        messaged_expected = n_carts * P_ABANDON * P_REACHABLE * (1 - HOLDOUT_PERCENT / 100)
+        # Only carts abandoned since recovery was switched on are messaged or held out; reachable carts abandoned
+        # before convert like the control group, and none is recovered (nothing was sent yet).
+        recovering = RECOVERY_STARTED_DAYS_AGO / HISTORY_DAYS
+        messaged_expected = n_carts * P_ABANDON * P_REACHABLE * (1 - HOLDOUT_PERCENT / 100) * recovering
         p_rec = min(0.5, P_RECOVERED_SHARE * n_orders / max(1.0, messaged_expected))
         p_conv_ab = 0.04
         p_conv_ctrl = p_conv_ab + 0.5 * p_rec  # the control group orders less: the holdout shows a lift
-        converted_abandoned = n_carts * P_ABANDON * (P_REACHABLE * (1 - HOLDOUT_PERCENT / 100) * p_conv_ab
-                                                     + P_REACHABLE * HOLDOUT_PERCENT / 100 * p_conv_ctrl
+        reachable_unmessaged = 1 - (1 - HOLDOUT_PERCENT / 100) * recovering
+        converted_abandoned = n_carts * P_ABANDON * (P_REACHABLE * (1 - reachable_unmessaged) * p_conv_ab
+                                                     + P_REACHABLE * reachable_unmessaged * p_conv_ctrl
                                                      + (1 - P_REACHABLE) * p_conv_ab)
         p_conv_live = min(0.9, max(0.0, (P_CART_ORDER_SHARE * n_orders - converted_abandoned)
                                    / max(1.0, n_carts * (1 - P_ABANDON))))
@@ -520,13 +529,13 @@ class Seeder:
                 **common, "base": cart_base, "n": n_carts, "customer_base": customer_base,
                 "customers": n_customers, "p_abandon": P_ABANDON, "p_reach": P_REACHABLE,
                 "holdout": HOLDOUT_PERCENT / 100, "p_rec": p_rec, "p_conv_ab": p_conv_ab, "p_conv_ctrl": p_conv_ctrl,
-                "p_conv_live": p_conv_live}, n_carts)
+                "p_conv_live": p_conv_live, "started": self.started}, n_carts)
         self.sync_sequence("cart")
 
         # The outbox of every reachable abandoned cart outside the control group.
         with self.session() as conn:
             conn.execute(self.sa.text("DROP TABLE IF EXISTS bench_messaged"))
-            conn.execute(self.sa.text(MESSAGED_SQL), {"store_id": self.store_id})
+            conn.execute(self.sa.text(MESSAGED_SQL), {"store_id": self.store_id, "started": self.started})
             conn.execute(self.sa.text("CREATE UNIQUE INDEX ON bench_messaged (rn)"))
             conn.commit()
         messaged = int(self.scalar("SELECT count(*) FROM bench_messaged"))
@@ -970,8 +979,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--carts", type=int, default=1_000_000, help="carts to seed (default 1,000,000)")
     parser.add_argument("--orders", type=int, default=300_000, help="orders to seed (default 300,000)")
-    parser.add_argument("--messages", type=int, default=2_000_000, help="outbox rows to seed (default 2,000,000)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 100k carts, 30k orders, 200k messages")
+    parser.add_argument("--messages", type=int, default=1_400_000, help="outbox rows to seed (default 1,400,000)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 100k carts, 30k orders, 140k messages")
     parser.add_argument("--runs", type=int, default=3, help="calls per report (default 3)")
     parser.add_argument("--chunk", type=int, default=100_000, help="rows per INSERT statement (default 100,000)")
     parser.add_argument("--compare", action="store_true",
@@ -983,7 +992,7 @@ def main() -> int:
     parser.add_argument("--reuse", metavar="NAME", help="time a database kept with --keep again (no seeding)")
     args = parser.parse_args()
     if args.quick:
-        args.carts, args.orders, args.messages = 100_000, 30_000, 200_000
+        args.carts, args.orders, args.messages = 100_000, 30_000, 140_000
     if min(args.carts, args.orders, args.messages, args.runs, args.chunk) < 1:
         parser.error("--carts, --orders, --messages, --runs and --chunk must be >= 1")
 

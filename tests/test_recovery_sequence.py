@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from retainful import carts, clock
 from retainful.extensions import db
+from retainful.messaging import outbox
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
 from retainful.models import Cart, Customer, Message, Store
@@ -297,3 +298,23 @@ def test_test_sends_from_a_shoppers_carts_count_for_no_cap_limit_or_click(shop, 
         ("email", "sent"), ("sms", "sent")]
     with app.app_context():
         assert db.session.scalar(sa.select(Cart.clicked_at).where(Cart.token == "c")) is None
+
+
+def test_a_dead_workers_claim_is_sent_by_the_first_run_after_its_lease(make_store, app):
+    """A worker SIGKILLed holding a claim leaves its message `sending`: runs leave it alone while the lease holds
+    (the worker might be alive and sending it), and the first run after the lease sends it."""
+    app.config["DISPATCH_LEASE_SECONDS"] = 90
+    shop = make_store()
+    with app.app_context():
+        update_step(db.session.get(Store, shop.store_id), 1, sms=False)
+    for n in range(3):
+        shop.put_cart(f"c{n}", email_only(email=f"shopper{n}@example.com"))
+    clock.freeze(T0 + timedelta(minutes=30))
+    with app.app_context():
+        carts.sweep_abandoned()
+        _, [dead] = outbox.claim(1, timedelta(seconds=90))  # the claim of the worker that is then killed
+    assert run_jobs(app) == {"sent": 2}
+    clock.freeze(T0 + timedelta(minutes=31, seconds=29))
+    assert run_jobs(app) == {} and [m.status for m in messages(app) if m.id == dead] == ["sending"]
+    clock.freeze(T0 + timedelta(minutes=31, seconds=31))
+    assert run_jobs(app) == {"sent": 1} and [m.status for m in messages(app) if m.id == dead] == ["sent"]

@@ -119,6 +119,7 @@ def test_daily_and_csv(history):
 def test_before_after_says_when_history_is_missing(history):
     report = get(history, "before-after")
     assert report["enough_history"] is False and report["before"] is None and "Not enough history" in report["note"]
+    assert report["change"] is None
     assert report["after"]["orders"] == 4 and report["after"]["revenue"] == "175.00"  # F 20 + C 40 + A 90 + H 25
     assert report["after"]["recovered_share"] == pytest.approx(90 / 175, abs=1e-6)
 
@@ -139,6 +140,38 @@ def test_before_after_with_history(shop, app):
     assert report["change"]["revenue"] == pytest.approx(33.33, abs=0.01)
     assert report["change"]["average_order_value"] == pytest.approx(33.33, abs=0.01)  # 60 -> 80
     assert len(report["daily"]) == 20
+
+
+def test_before_after_change_figures_by_hand(history, app):
+    """Recovery was switched on the day before the history's first cart: the nine days before it had three orders
+    (the pull imported them) and, as on any real store, nothing recovered. A change from zero is no percentage."""
+    end = clock.now()
+    with app.app_context():
+        store = db.session.get(Store, history.store_id)
+        store.recovery_started_at = T0 - timedelta(days=1)  # store-local March 1: before is Feb 20-28, after Mar 1-9
+        db.session.commit()
+    for n, (days_ago, total) in enumerate(((9, "100.00"), (6, "50.00"), (3, "30.00"))):
+        clock.freeze(T0 - timedelta(days=days_ago))
+        history.post_order({"order_id": f"P{n}", "total": total, "currency": "USD", "status": "completed"})
+    clock.freeze(end)
+    report = get(history, "before-after", days=30)
+    assert (report["window_days"], report["enough_history"]) == (9, True)
+    before, after = report["before"], report["after"]
+    assert (before["orders"], before["revenue"], before["average_order_value"]) == (3, "180.00", "60.00")
+    assert (before["recovered_revenue"], before["recovered_share"], before["abandonment_rate"]) == ("0.00", 0, 0)
+    assert (after["orders"], after["revenue"], after["average_order_value"]) == (4, "175.00", "43.75")
+    assert after["recovered_revenue"] == "90.00"  # A; B's 50 was refunded
+    assert report["change"] == {
+        "orders": 33.33,  # 3 -> 4
+        "revenue": -2.78,  # 180 -> 175: -5 / 180
+        "average_order_value": -27.08,  # 60 -> 43.75: -16.25 / 60
+        "abandonment_rate": None, "recovered_revenue": None, "recovered_share": None}  # before: 0
+
+
+def test_openapi_says_change_may_be_null(client):
+    change = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["BeforeAfterReport"][
+        "properties"]["change"]
+    assert change["nullable"] is True and change["additionalProperties"]["nullable"] is True
 
 
 def test_holdout_lift_with_a_confidence_interval(shop, app):

@@ -44,13 +44,14 @@ def pg_app(postgresql_url):
     _empty_tables(app)
 
 
-def _seed_due_emails(app, count: int) -> tuple[int, list[int]]:
+def _seed_due_emails(app, count: int, name: str = "Acme Mugs", domain: str = "acme.example"
+                     ) -> tuple[int, list[int]]:
     """One store (no frequency cap) and ``count`` abandoned carts, each with its own customer and one email message
     due a minute ago by the real clock. Bulk SQL, so 10,000 take a second or two. Returns (store id, message ids)."""
     now = datetime.now(timezone.utc)
     active = now - timedelta(minutes=45)
     with app.app_context():
-        store = create_store("Acme Mugs", "acme.example").store
+        store = create_store(name, domain).store
         store.email_cap_hours = 0  # every customer is distinct anyway; keep the cap's query out of the picture
         db.session.commit()
         store_id = store.id
@@ -102,9 +103,10 @@ def _worker_env(postgresql_url: str, stub: ProviderStub, instance: Path, **setti
     return env
 
 
-def _start_worker(env: dict[str, str], logs: Path, name: str) -> subprocess.Popen:
-    """``retainful worker --once`` as a direct child (no shell), so its pid is the Python process itself."""
-    return subprocess.Popen([RETAINFUL, "worker", "--once"], env=env, stdin=subprocess.DEVNULL,
+def _start_worker(env: dict[str, str], logs: Path, name: str, *, once: bool = True) -> subprocess.Popen:
+    """``retainful worker --once`` (or the long-running ``retainful worker``) as a direct child (no shell), so its pid
+    is the Python process itself."""
+    return subprocess.Popen([RETAINFUL, "worker", *(["--once"] if once else [])], env=env, stdin=subprocess.DEVNULL,
                             stdout=(logs / f"{name}.out").open("wb"), stderr=(logs / f"{name}.err").open("wb"))
 
 
@@ -150,6 +152,16 @@ def _statuses(app) -> dict[int, str]:
     with app.app_context():
         with db.engine.connect() as conn:
             return dict(conn.execute(sa.text("SELECT id, status FROM message")).all())
+
+
+def _unfinished(app) -> list[dict]:
+    """The messages not yet in a final state, with what says why (lease, due time, last error): what a drain left
+    behind, shown by a failing assertion."""
+    with app.app_context():
+        with db.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(sa.text(
+                "SELECT id, status, due_at, lease_owner, lease_until, attempts, error FROM message "
+                "WHERE status IN ('scheduled', 'sending') ORDER BY id"))]
 
 
 def _kill_all(processes) -> None:
@@ -238,6 +250,7 @@ def test_worker_killed_mid_batch_loses_nothing(pg_app, postgresql_url, tmp_path)
 
     assert code == 0
     assert set(_dispatch_counts(out)) <= {"sent"}
+    assert not _unfinished(pg_app)  # on failure: what is still scheduled or sending, and why
     assert Counter(_statuses(pg_app).values()) == {"sent": total}  # nothing lost
     assert set(received) == set(message_ids)  # every message reached the provider
     # At-least-once, not exactly-once: a send the provider accepted but whose result the killed worker never wrote
@@ -247,3 +260,4 @@ def test_worker_killed_mid_batch_loses_nothing(pg_app, postgresql_url, tmp_path)
     twice = {i for i, n in Counter(received).items() if n > 1}
     assert twice == in_flight, f"re-sent beyond the in-flight window: {sorted(twice - in_flight)[:20]}"
     assert max(Counter(received).values()) <= 2
+
