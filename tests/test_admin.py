@@ -425,6 +425,28 @@ def test_live_preview_of_unsaved_text_for_sms_and_email(world, app):
     assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize("source, code", [
+    ("{{ 'x' * 10**10 }}", "template_too_expensive"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "template_too_expensive"),
+    ("{{ 1e999|money }}", "validation_error"),
+    ("{% for i in range(2) %}" * 25 + "{% endfor %}" * 25, "validation_error"),
+])
+def test_hostile_templates_in_the_editor_are_400s_naming_the_source(world, app, source, code):
+    marketer = logged_in(app, world["users"]["marketer"])
+    token = csrf_token(marketer)
+    headers = {"X-CSRFToken": token, "X-Requested-With": "fetch"}
+    path = "/admin/templates/{}/sms/abandoned_cart/step1"
+    preview = marketer.post(path.format("preview"), headers=headers, data={"source": source, "cart_token": "c3"})
+    assert preview.status_code == 400 and preview.get_json()["error"]["field"] == "source"
+    assert preview.get_json()["error"]["code"] == code
+    sent = marketer.post(path.format("test-send"), headers=headers, data={"source": source, "to": "+12125550199"})
+    assert sent.status_code == 400 and sent.get_json()["error"]["code"] == code
+    saved = post(marketer, path.format("save"), {"source": source}, token)
+    assert saved.status_code == 400 and 'id="save-error"' in text(saved)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TemplateVersion)) == 0
+
+
 def test_the_editor_page_has_the_preview_and_the_counter(world, app):
     owner = logged_in(app, world["users"]["owner"])
     sms = text(owner.get("/admin/templates/edit/sms/abandoned_cart/step1?cart_token=c3"))

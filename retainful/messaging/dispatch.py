@@ -297,7 +297,7 @@ class Dispatcher:
                                       coupon=coupon_vars(message.coupon, customer))
         except TemplateError as error:
             return outbox.Outcome(message.id, owner, "failed",
-                                  {"status": MessageStatus.FAILED, "error": f"template: {error.message}"})
+                                  {"status": MessageStatus.FAILED, "error": f"template: {error.reason}"})
         if message.channel == "email":
             recipient = customer.email
             outgoing = OutgoingEmail(
