@@ -21,7 +21,7 @@ from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
-from retainful.messaging.test_send import test_send
+from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
 from retainful.rendering import overrides
 from retainful.rendering.context import recent_carts
 from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
@@ -138,7 +138,17 @@ class TemplatesView(SecuredMixin, BaseView):
         try:
             if not to:
                 raise FieldError("to", "Type the address or phone number to send the test to.")
-            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token())
+            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token(),
+                                requested_by=user_requester(current_user.id))
+        except TestSendLimited as limited:
+            db.session.rollback()
+            if _wants_json():
+                response = jsonify(error={"code": "rate_limited", "field": "to", "message": limited.message})
+            else:
+                response = self._editor(channel, key, source=source, send_error=limited.message)[0]
+            response = current_app.make_response(response)
+            response.headers["Retry-After"] = str(limited.retry_after)
+            return response, 429
         except FieldError as error:
             db.session.rollback()
             if _wants_json():

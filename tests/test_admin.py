@@ -510,6 +510,29 @@ def test_test_send_through_the_admin(world, app):
         assert tests[0].subject == "Test for Carol"
 
 
+def test_test_sends_are_limited_per_user_and_per_store(world, app):
+    app.config.update(TEST_SENDS_PER_USER_HOUR=2, TEST_SENDS_PER_STORE_HOUR=3)
+    marketer, owner = (logged_in(app, world["users"][role]) for role in ("marketer", "owner"))
+    path = "/admin/templates/test-send/sms/abandoned_cart/step1"
+
+    def send(client, fetch=True):
+        token = csrf_token(client)
+        headers = {"X-CSRFToken": token, "X-Requested-With": "fetch"} if fetch else {}
+        return client.post(path, headers=headers, data={"to": "+1 900 555 0100", "csrf_token": token})
+
+    assert [send(marketer).status_code for _ in range(2)] == [200, 200]
+    mine = send(marketer)  # the marketer's own limit
+    assert mine.status_code == 429 and mine.get_json()["error"]["code"] == "rate_limited"
+    assert int(mine.headers["Retry-After"]) == 3600
+    assert send(owner).status_code == 200
+    page = send(owner, fetch=False)  # the store's limit, on the editor page
+    assert page.status_code == 429 and "test-sends an hour is this store" in text(page)
+    assert page.headers["Retry-After"] == "3600"
+    with app.app_context():
+        requesters = db.session.scalars(sa.select(Message.requested_by).where(Message.kind == "test")).all()
+    assert sorted(requesters) == sorted([f"user:{world['users']['marketer']}"] * 2 + [f"user:{world['users']['owner']}"])
+
+
 # --- settings, key rotation, providers ------------------------------------------------------------------------------
 
 GENERAL = {"name": "Acme Mugs & Co", "timezone": "Europe/Berlin", "abandon_after_minutes": "20",

@@ -20,7 +20,7 @@ from retainful.rendering.engine import (
 )
 from retainful.extensions import db
 from retainful.models import Cart, Customer, Message
-from tests.conftest import cart_body
+from tests.conftest import T0, cart_body
 from tests.test_recovery_sequence import at, email_only
 
 STEPS = [f"abandoned_cart/step{n}" for n in range(1, 6)]
@@ -405,3 +405,25 @@ def test_a_test_send_of_a_real_cart_does_not_act_on_the_shopper(app, shop, sendg
         customer = db.session.scalars(sa.select(Customer)).one()
         assert customer.unsubscribed_at is None
         assert db.session.scalars(sa.select(Cart)).one().clicked_at is None
+
+
+# --- test-send limits (issue #12 item 14) ---------------------------------------------------------------------------
+
+def test_test_sends_are_limited_per_key_holder_per_hour_with_retry_after(app, make_store, frozen_clock):
+    app.config.update(TEST_SENDS_PER_USER_HOUR=2, TEST_SENDS_PER_STORE_HOUR=10)
+    mine, theirs = make_store(), make_store(name="Other", domain="other.example")
+    body = {"channel": "sms", "template": "abandoned_cart/step1", "to": "+1 900 555 0100"}
+
+    def send(store):
+        return store.client.post("/api/v1/templates/test-send", headers=store.headers, json=body)
+
+    assert [send(mine).status_code for _ in range(2)] == [200, 200]
+    frozen_clock.freeze(T0 + timedelta(minutes=10))
+    refused = send(mine)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "rate_limited"
+    assert refused.headers["Retry-After"] == str(50 * 60)
+    assert send(theirs).status_code == 200  # another store's key has its own count
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 3  # the refusal sent nothing
+    frozen_clock.freeze(T0 + timedelta(hours=1, seconds=1))
+    assert send(mine).status_code == 200
