@@ -18,6 +18,7 @@ from retainful.rendering.engine import (
     render_sms,
     template_keys,
 )
+from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, Customer, Message
 from tests.conftest import T0, cart_body
@@ -344,15 +345,22 @@ def test_a_poisoned_template_fails_only_its_own_message_and_other_stores_still_s
     saved = poisoned.client.put("/api/v1/templates/email/abandoned_cart/step1", headers=poisoned.headers,
                                 json={"source": POISON})  # no real cart yet: only the sample is rendered
     assert saved.status_code == 200, saved.get_json()
-    for store, domain in ((poisoned, "acme.example"), (healthy, "other.example")):
-        assert store.put_cart("c", email_only() | {"recovery_url": f"https://{domain}/cart"}).status_code == 201
+    for token in ("c1", "c2", "c3"):
+        customer = {"email": f"{token}@example.com", "first_name": "Alice", "email_consent": True}
+        assert poisoned.put_cart(token, cart_body(customer=customer)).status_code == 201
+    assert healthy.put_cart("c", email_only() | {"recovery_url": "https://other.example/cart"}).status_code == 201
     started = time.monotonic()
     counts = at(app, timedelta(minutes=30))
-    assert time.monotonic() - started < 10 and counts["failed"] == 1 and counts["sent"] == 1, counts
+    elapsed = time.monotonic() - started
+    assert counts["failed"] == 1 and counts["deferred:template_budget"] == 2 and counts["sent"] == 1, counts
+    assert elapsed < 2 + 3, elapsed  # one render budget for the poisoned template, not one per message
     with app.app_context():
-        outcome = {(m.store_id, m.status, m.error) for m in db.session.scalars(
-            sa.select(Message).where(Message.channel == "email", Message.status != "scheduled"))}
-    assert outcome == {(poisoned.store_id, "failed", "template: too expensive"), (healthy.store_id, "sent", None)}
+        first = {(m.store_id, m.status, m.error, m.due_at) for m in db.session.scalars(
+            sa.select(Message).where(Message.channel == "email", Message.due_at <= clock.now() + timedelta(minutes=1)))}
+    due = T0 + timedelta(minutes=30)
+    assert first == {(poisoned.store_id, "failed", "template: too expensive", due),
+                     (poisoned.store_id, "scheduled", None, due + timedelta(minutes=1)),
+                     (healthy.store_id, "sent", None, due)}
 
 
 def test_saving_renders_the_stores_real_carts_so_a_template_that_branches_on_a_shopper_is_refused(shop):
