@@ -269,6 +269,9 @@ TOO_EXPENSIVE = [
     "{{ [1]|batch(10**10, 'x')|list }}",
     "{% set a = ['x' * 1000] * 1000 %}{% set b = [a] * 1000 %}{{ b|join(',') }}",
     "{% for i in range(100000) %}{{ range(100000)|list|length }}{% endfor %}",
+    "{% for i in range(100000) recursive %}{% if loop.depth < 5 %}{{ loop(range(100000)) }}{% endif %}{% endfor %}",
+    "{{ range(100000)|map('center', 100)|join }}",
+    "{{ ('<' * 400000)|escape }}",
 ]
 
 

@@ -27,7 +27,7 @@ from jinja2.utils import _PassArg, generate_lorem_ipsum
 
 SECONDS = 1.0  # wall clock for one render (a save's renders share one budget)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filters
-MAX_VALUE = 1_000_000  # characters (or items) of any one value a template makes, and of the output
+MAX_VALUE = 500_000  # characters (or items) of any one value a template makes, and of the output
 MAX_BYTES = 32_000_000  # about what one render may allocate, summed over everything it makes
 MAX_INT_BITS = 8192
 MAX_WIDTH = 10_000  # a format width or precision
@@ -274,6 +274,11 @@ def budgeted_iter(iterable: Iterable) -> Iterator:
         yield item
 
 
+def _counted(iterable: nodes.Expr) -> nodes.Call:
+    counter = nodes.ImportedName(f"{__name__}.budgeted_iter", lineno=iterable.lineno)
+    return nodes.Call(counter, [iterable], [], None, None, lineno=iterable.lineno)
+
+
 class _CodeGenerator(CodeGenerator):
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame) -> None:  # noqa: N802 - Jinja's visitor naming
@@ -307,8 +312,10 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(const.value, float) and not math.isfinite(const.value):
                 raise TemplateSyntaxError("this number is too large", const.lineno, name, filename)
         for loop in list(tree.find_all(nodes.For)):
-            counted = nodes.ImportedName(f"{__name__}.budgeted_iter", lineno=loop.iter.lineno)
-            loop.iter = nodes.Call(counted, [loop.iter], [], None, None, lineno=loop.iter.lineno)
+            loop.iter = _counted(loop.iter)
+        for call in list(tree.find_all(nodes.Call)):  # a recursive loop's ``loop(children)``
+            if isinstance(call.node, nodes.Name) and call.node.name == "loop" and call.args:
+                call.args[0] = _counted(call.args[0])
         return tree
 
     @staticmethod
