@@ -272,6 +272,8 @@ TOO_EXPENSIVE = [
     "{% for i in range(100000) recursive %}{% if loop.depth < 5 %}{{ loop(range(100000)) }}{% endif %}{% endfor %}",
     "{{ range(100000)|map('center', 100)|join }}",
     "{{ ('<' * 400000)|escape }}",
+    "{% set d = dict(a='x' * 400000) %}{{ [d.items()] * 1000 }}",
+    "{% set ns = namespace(x='x' * 400000) %}{{ [ns] * 1000 }}",
 ]
 
 

@@ -13,6 +13,7 @@ import math
 import re
 import string
 import time
+from collections.abc import ItemsView, KeysView, ValuesView
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import _PassArg, generate_lorem_ipsum
+from jinja2.utils import Namespace, _PassArg, generate_lorem_ipsum
 
 SECONDS = 1.0  # wall clock for one render (a save's renders share one budget)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filters
@@ -36,6 +37,7 @@ MAX_WIDTH = 10_000  # a format width or precision
 ITEM_BYTES = 64  # what one item of a list costs, with the small object it usually holds
 CHUNKS = 64  # output chunks measured at once: 64 values of at most MAX_VALUE each exist before a check
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, KeysView, ValuesView, ItemsView)
 _SHORT = frozenset({int, float, bool, Decimal, type(None)})  # whose text is short (ints are bounded in bits)
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
@@ -115,7 +117,9 @@ def _weight(value: Any, memo: dict[int, int]) -> int:
         return len(value)
     if isinstance(value, int):
         return value.bit_length() // 3 + 2
-    if isinstance(value, (list, tuple, set, frozenset, dict)):
+    if isinstance(value, Namespace):  # its repr shows everything stored in it
+        value = value._Namespace__attrs
+    if isinstance(value, _CONTAINERS):
         known = memo.get(id(value))
         if known is not None:
             return known
@@ -126,7 +130,7 @@ def _weight(value: Any, memo: dict[int, int]) -> int:
                 raise OverBudget
         memo[id(value)] = total
         return total
-    return 32  # numbers, views, None: short reprs, or reprs bounded by the shopper's real data
+    return 32  # numbers, None, macros, generators: short reprs; the merge views: bounded by the shopper's real data
 
 
 def _int(value: Any, default: int = 0) -> int:
