@@ -70,7 +70,7 @@ def test_send(store: Store, channel: str, key: str, to: str, source: str | None 
     context = preview_context(store, cart_token, tracking.short_link(code), open_pixel=tracking.pixel_link(code))
     rendered = render_template_for(store, channel, key, context, source)
     message = Message(store_id=store.id, kind=TEST_SEND, channel=channel, status=MessageStatus.SENDING,
-                      due_at=clock.now(), link_code=code, recipient=recipient, attempts=1, requested_by=requested_by)
+                      due_at=clock.now(), link_code=code, recipient=recipient, attempts=1)
     providers = providers_for(current_app._get_current_object())
     if isinstance(rendered, EmailRendering):
         message.subject, message.body_html, message.body_text = rendered.subject, rendered.html, rendered.text
@@ -83,6 +83,7 @@ def test_send(store: Store, channel: str, key: str, to: str, source: str | None 
         message.body_text = rendered.text
         outgoing = OutgoingSms(message_id=0, to=recipient, sender=store.sms_from, text=rendered.text)
         provider = providers.sms
+    message.requested_by = requested_by  # what the limits count
     db.session.add(message)
     db.session.commit()
     outgoing = replace(outgoing, message_id=message.id)
