@@ -1,5 +1,6 @@
 """Templates marketers own: defaults that render, a sandbox that holds, SMS counts, overrides, preview, test-send."""
 import re
+import threading
 import time
 import tracemalloc
 from datetime import timedelta
@@ -440,3 +441,22 @@ def test_test_sends_are_limited_per_key_holder_per_hour_with_retry_after(app, ma
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 3  # the refusal sent nothing
     frozen_clock.freeze(T0 + timedelta(hours=1, seconds=1))
     assert send(mine).status_code == 200
+
+
+def test_eight_expensive_previews_at_once_all_stop_and_the_service_still_answers(app, shop):
+    """The audit's F1 (a): eight such previews used to hold every web thread for minutes."""
+    answers = []
+
+    def preview():
+        with app.test_client() as client:
+            answers.append(client.post("/api/v1/templates/preview", headers=shop.headers, json={
+                "channel": "sms", "template": "abandoned_cart/step1", "source": LOOPS}).status_code)
+
+    threads = [threading.Thread(target=preview, daemon=True) for _ in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15)
+    assert answers == [400] * 8 and time.monotonic() - started < 15
+    assert shop.client.get("/healthz").status_code == 200
