@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
@@ -22,9 +21,9 @@ from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
-from retainful.messaging.test_send import test_send
-from retainful.models import Cart, CartStatus
+from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
 from retainful.rendering import overrides
+from retainful.rendering.context import recent_carts
 from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
 from retainful.rendering.preview import preview
 
@@ -45,7 +44,7 @@ def rendering_json(rendered) -> dict[str, Any]:
 
 
 def _error_json(error: FieldError, status: int = 400):
-    return jsonify(error={"field": error.field, "message": error.message}), status
+    return jsonify(error={"code": error.code, "field": error.field, "message": error.message}), status
 
 
 def _wants_json() -> bool:
@@ -84,9 +83,7 @@ class TemplatesView(SecuredMixin, BaseView):
             preview_error = None
         except FieldError as failure:
             rendered, preview_error = None, failure
-        carts = list(db.session.scalars(
-            sa.select(Cart).where(Cart.store_id == store.id, Cart.status != CartStatus.DELETED)
-            .order_by(Cart.last_activity_at.desc()).limit(PREVIEW_CARTS)))
+        carts = recent_carts(store.id, PREVIEW_CARTS)
         return self.render(
             "retainful_admin/template_editor.html", channel=channel, key=key, source=text,
             unsaved=text != saved, current=current, is_default=current is None or current.source is None,
@@ -141,7 +138,17 @@ class TemplatesView(SecuredMixin, BaseView):
         try:
             if not to:
                 raise FieldError("to", "Type the address or phone number to send the test to.")
-            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token())
+            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token(),
+                                requested_by=user_requester(current_user.id))
+        except TestSendLimited as limited:
+            db.session.rollback()
+            if _wants_json():
+                response = jsonify(error={"code": "rate_limited", "field": "to", "message": limited.message})
+            else:
+                response = self._editor(channel, key, source=source, send_error=limited.message)[0]
+            response = current_app.make_response(response)
+            response.headers["Retry-After"] = str(limited.retry_after)
+            return response, 429
         except FieldError as error:
             db.session.rollback()
             if _wants_json():

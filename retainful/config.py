@@ -87,6 +87,9 @@ def _provider_settings() -> dict:
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),
         "DISPATCH_LEASE_SECONDS": int(env("DISPATCH_LEASE_SECONDS", "300")),
         "DISPATCH_MAX_ATTEMPTS": int(env("DISPATCH_MAX_ATTEMPTS", "5")),
+        # Test-sends per hour: each API key holder or admin user, and each store in all (live providers bill them).
+        "TEST_SENDS_PER_USER_HOUR": int(env("TEST_SENDS_PER_USER_HOUR", "20")),
+        "TEST_SENDS_PER_STORE_HOUR": int(env("TEST_SENDS_PER_STORE_HOUR", "60")),
     }
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 
 class FieldError(ValueError):
-    """Input that the domain refuses, naming the field (dotted path) it came from."""
+    """Input that the domain refuses, naming the field (dotted path) it came from; ``code`` is the API's error code."""
+
+    code = "validation_error"
 
     def __init__(self, field: str, message: str):
         super().__init__(message)

@@ -604,6 +604,28 @@ def test_live_preview_of_unsaved_text_for_sms_and_email(world, app):
     assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize("source, code", [
+    ("{{ 'x' * 10**10 }}", "template_too_expensive"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "template_too_expensive"),
+    ("{{ 1e999|money }}", "validation_error"),
+    ("{% for i in range(2) %}" * 25 + "{% endfor %}" * 25, "validation_error"),
+])
+def test_hostile_templates_in_the_editor_are_400s_naming_the_source(world, app, source, code):
+    marketer = logged_in(app, world["users"]["marketer"])
+    token = csrf_token(marketer)
+    headers = {"X-CSRFToken": token, "X-Requested-With": "fetch"}
+    path = "/admin/templates/{}/sms/abandoned_cart/step1"
+    preview = marketer.post(path.format("preview"), headers=headers, data={"source": source, "cart_token": "c3"})
+    assert preview.status_code == 400 and preview.get_json()["error"]["field"] == "source"
+    assert preview.get_json()["error"]["code"] == code
+    sent = marketer.post(path.format("test-send"), headers=headers, data={"source": source, "to": "+12125550199"})
+    assert sent.status_code == 400 and sent.get_json()["error"]["code"] == code
+    saved = post(marketer, path.format("save"), {"source": source}, token)
+    assert saved.status_code == 400 and 'id="save-error"' in text(saved)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TemplateVersion)) == 0
+
+
 def test_the_editor_page_has_the_preview_and_the_counter(world, app):
     owner = logged_in(app, world["users"]["owner"])
     sms = text(owner.get("/admin/templates/edit/sms/abandoned_cart/step1?cart_token=c3"))
@@ -665,6 +687,29 @@ def test_test_send_through_the_admin(world, app):
             ("email", "Me@example.com", "sent", world["a"]["store"]),
             ("sms", "+12125550199", "sent", world["a"]["store"])]
         assert tests[0].subject == "Test for Carol"
+
+
+def test_test_sends_are_limited_per_user_and_per_store(world, app):
+    app.config.update(TEST_SENDS_PER_USER_HOUR=2, TEST_SENDS_PER_STORE_HOUR=3)
+    marketer, owner = (logged_in(app, world["users"][role]) for role in ("marketer", "owner"))
+    path = "/admin/templates/test-send/sms/abandoned_cart/step1"
+
+    def send(client, fetch=True):
+        token = csrf_token(client)
+        headers = {"X-CSRFToken": token, "X-Requested-With": "fetch"} if fetch else {}
+        return client.post(path, headers=headers, data={"to": "+1 900 555 0100", "csrf_token": token})
+
+    assert [send(marketer).status_code for _ in range(2)] == [200, 200]
+    mine = send(marketer)  # the marketer's own limit
+    assert mine.status_code == 429 and mine.get_json()["error"]["code"] == "rate_limited"
+    assert int(mine.headers["Retry-After"]) == 3600
+    assert send(owner).status_code == 200
+    page = send(owner, fetch=False)  # the store's limit, on the editor page
+    assert page.status_code == 429 and "test-sends an hour is this store" in text(page)
+    assert page.headers["Retry-After"] == "3600"
+    with app.app_context():
+        requesters = db.session.scalars(sa.select(Message.requested_by).where(Message.kind == "test")).all()
+    assert sorted(requesters) == sorted([f"user:{world['users']['marketer']}"] * 2 + [f"user:{world['users']['owner']}"])
 
 
 # --- settings, key rotation, providers ------------------------------------------------------------------------------

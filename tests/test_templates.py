@@ -1,12 +1,29 @@
 """Templates marketers own: defaults that render, a sandbox that holds, SMS counts, overrides, preview, test-send."""
+import re
+import threading
+import time
+import tracemalloc
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering.context import CartView, ItemView, SampleCustomer, build_context
-from retainful.rendering.engine import TemplateError, html_to_text, render_email, render_sms, template_keys
-from tests.conftest import cart_body
+from retainful.rendering.engine import (
+    TemplateError,
+    TemplateTooExpensive,
+    html_to_text,
+    render_email,
+    render_sms,
+    template_keys,
+)
+from retainful import clock
+from retainful.extensions import db
+from retainful.models import Cart, Customer, Message
+from tests.conftest import T0, cart_body
+from tests.test_recovery_sequence import at, email_only
 
 STEPS = [f"abandoned_cart/step{n}" for n in range(1, 6)]
 
@@ -226,3 +243,220 @@ def test_test_send_provider_refusal_is_502_with_reason(app, shop, sendgrid_stub)
         "channel": "email", "template": "abandoned_cart/step1", "to": "x@example.com"})
     assert response.status_code == 502
     assert "Invalid to address" in response.get_json()["error"]
+
+
+# --- the render budget (issue #12 items 1 and 12) -----------------------------------------------------------------
+
+LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+TOO_EXPENSIVE = [
+    "{{ 'x' * 10**10 }}",
+    "{{ ('x' * 10**10)|length }}",
+    "{{ 'a'|center(10**10) }}",
+    LOOPS,
+    "{% set r = range(100000)|list %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
+    "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+    "{% macro m() %}" + LOOPS.replace("{% endfor %}{% endfor %}", "xxxxxxxxxx{% endfor %}{% endfor %}")
+    + "{% endmacro %}{{ m()|length }}",
+    "{{ ([1] * 10**8)|length }}",
+    "{{ '%010000000000d' % 1 }}",
+    "{{ '%*d' % (10**9, 1) }}",
+    "{{ '{:>10000000000}'.format(1) }}",
+    "{{ '{:{}}'.format(1, 10**9) }}",
+    "{{ 'x'.ljust(10**10) }}",
+    "{{ ('x' * 100000)|replace('x', 'y' * 100000) }}",
+    "{{ ('x' * 1000)|indent(10**7) }}",
+    "{{ lipsum(10**7) }}",
+    "{{ [1]|batch(10**10, 'x')|list }}",
+    "{% set a = ['x' * 1000] * 1000 %}{% set b = [a] * 1000 %}{{ b|join(',') }}",
+    "{% for i in range(100000) %}{{ range(100000)|list|length }}{% endfor %}",
+    "{% for i in range(100000) recursive %}{% if loop.depth < 5 %}{{ loop(range(100000)) }}{% endif %}{% endfor %}",
+    "{{ range(100000)|map('center', 100)|join }}",
+    "{{ ('<' * 400000)|escape }}",
+    "{% set d = dict(a='x' * 400000) %}{{ [d.items()] * 1000 }}",
+    "{% set ns = namespace(x='x' * 400000) %}{{ [ns] * 1000 }}",
+]
+
+
+@pytest.mark.parametrize("source", TOO_EXPENSIVE)
+def test_a_template_past_the_budget_stops_within_two_seconds_without_allocating(source):
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TemplateTooExpensive) as raised:
+            render_sms("abandoned_cart/step1", context(), source=source)
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert raised.value.field == "source" and raised.value.reason == "too expensive"
+    assert elapsed < 2 and peak < 50_000_000, (elapsed, peak)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{{ 1e999|money }}", "line 1: this number is too large"),
+    ("".join(f"{{% for i{n} in range(2) %}}" for n in range(25)) + "x" + "{% endfor %}" * 25, "nested too deeply"),
+    ("{% if true %}" * 100 + "x" + "{% endif %}" * 100, "nested too deeply"),
+    ("{{ cycler() }}", "at least one item"),
+])
+def test_python_limits_and_infinities_are_template_errors(source, message):
+    with pytest.raises(TemplateError, match=message):
+        render_sms("abandoned_cart/step1", context(), source=source)
+
+
+def test_ordinary_templates_stay_within_the_budget():
+    text = render_sms("abandoned_cart/step1", context(items=3), source=(
+        "Hi {{ customer.first_name ~ '!' }} {{ cart.items|map(attribute='name')|join(', ') }} "
+        "{{ '%s items'|format(cart.item_count) }} {{ '{:>6}'.format(cart.total|money) }} {{ 'ab' * 3 }} STOP")).text
+    assert text == "Hi Alice! Item 1, Item 2, Item 3 6 items $75.00 ababab STOP"
+
+
+@pytest.mark.parametrize("source", ["{{ ''.join }}", "{{ (''.join|string)[-14:] }}", "{{ [''.join, cycler(1)] }}",
+                                    "{{ ''.join ~ '' }}", "{{ '%s'|format(''.join) }}", "{{ '{}'.format(lipsum) }}"])
+def test_object_reprs_show_no_heap_address(source):
+    text = render_sms("abandoned_cart/step1", context(), source=source).text
+    assert not re.search(r"0x[0-9a-f]{4,}", text), text
+
+
+@pytest.mark.parametrize("source, code", [
+    ("{{ 'x' * 10**10 }}", "template_too_expensive"),
+    ("{{ 'a'|center(10**10) }}", "template_too_expensive"),
+    (LOOPS, "template_too_expensive"),
+    ("{{ 1e999|money }}", "validation_error"),
+    ("{% for i in range(2) %}" * 25 + "{% endfor %}" * 25, "validation_error"),
+    ("{% if true %}" * 100 + "{% endif %}" * 100, "validation_error"),
+])
+def test_hostile_templates_are_400s_naming_the_source_in_preview_save_and_test_send(shop, source, code):
+    calls = [("post", "/api/v1/templates/preview", {"channel": "sms", "template": "abandoned_cart/step3",
+                                                     "source": source}),
+             ("put", "/api/v1/templates/sms/abandoned_cart/step3", {"source": source}),
+             ("post", "/api/v1/templates/test-send", {"channel": "sms", "template": "abandoned_cart/step3",
+                                                       "source": source, "to": "+1 212 555 0199"})]
+    for method, url, body in calls:
+        response = getattr(shop.client, method)(url, headers=shop.headers, json=body)
+        assert response.status_code == 400, (url, response.get_json())
+        error = response.get_json()["error"]
+        assert error["code"] == code and set(error["fields"]) == {"source"}, (url, error)
+    template = shop.client.get("/api/v1/templates/sms/abandoned_cart/step3", headers=shop.headers).get_json()
+    assert template["version"] == 0
+
+
+POISON = ("{% block subject %}Hi{% endblock %}{% if customer.email != 'alex@example.com' %}" + LOOPS
+          + "{% endif %}<p>{{ recovery_url }}</p>")
+
+
+def test_a_poisoned_template_fails_only_its_own_message_and_other_stores_still_send(app, make_store):
+    poisoned = make_store(country="US", timezone="America/New_York")
+    healthy = make_store(name="Other", domain="other.example", country="US", timezone="America/New_York")
+    saved = poisoned.client.put("/api/v1/templates/email/abandoned_cart/step1", headers=poisoned.headers,
+                                json={"source": POISON})  # no real cart yet: only the sample is rendered
+    assert saved.status_code == 200, saved.get_json()
+    for token in ("c1", "c2", "c3"):
+        customer = {"email": f"{token}@example.com", "first_name": "Alice", "email_consent": True}
+        assert poisoned.put_cart(token, cart_body(customer=customer)).status_code == 201
+    assert healthy.put_cart("c", email_only() | {"recovery_url": "https://other.example/cart"}).status_code == 201
+    started = time.monotonic()
+    counts = at(app, timedelta(minutes=30))
+    elapsed = time.monotonic() - started
+    assert counts["failed"] == 1 and counts["deferred:template_budget"] == 2 and counts["sent"] == 1, counts
+    assert elapsed < 2 + 3, elapsed  # one render budget for the poisoned template, not one per message
+    with app.app_context():
+        first = {(m.store_id, m.status, m.error, m.due_at) for m in db.session.scalars(
+            sa.select(Message).where(Message.channel == "email", Message.due_at <= clock.now() + timedelta(minutes=1)))}
+    due = T0 + timedelta(minutes=30)
+    assert first == {(poisoned.store_id, "failed", "template: too expensive", due),
+                     (poisoned.store_id, "scheduled", None, due + timedelta(minutes=1)),
+                     (healthy.store_id, "sent", None, due)}
+
+
+def test_saving_renders_the_stores_real_carts_so_a_template_that_branches_on_a_shopper_is_refused(shop):
+    shop.put_cart("c", cart_body())
+    refused = shop.client.put("/api/v1/templates/email/abandoned_cart/step1", headers=shop.headers,
+                              json={"source": POISON})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "template_too_expensive"
+    assert set(refused.get_json()["error"]["fields"]) == {"source"}
+    assert "alice" not in refused.get_data(as_text=True).lower()
+    history = shop.client.get("/api/v1/templates/email/abandoned_cart/step1/versions", headers=shop.headers)
+    assert history.get_json()["versions"] == []
+
+
+# --- previews and test-sends carry no working link of a real shopper (issue #12 item 6) ----------------------------
+
+def _links(text):
+    return set(re.findall(r"/(?:unsubscribe|r|o)/[A-Za-z0-9._-]+", text))
+
+
+def test_a_preview_of_a_real_cart_carries_only_inert_links(app, shop):
+    shop.put_cart("real", cart_body())
+    html = shop.client.post("/api/v1/templates/preview", headers=shop.headers, json={
+        "channel": "email", "template": "abandoned_cart/step1", "cart_token": "real",
+        "source": "{% block subject %}Hi {{ customer.first_name }}{% endblock %}{{ unsubscribe_url }} "
+                  "{{ recovery_url }} {{ open_pixel_url }}"}).get_json()["html"]
+    assert _links(html) == {"/unsubscribe/preview", "/r/PREVIEW"}
+    for link in _links(html):
+        assert shop.client.post(link, data={"List-Unsubscribe": "One-Click"}).status_code in (404, 405)
+        assert shop.client.get(link).status_code == 404
+    with app.app_context():
+        assert db.session.scalars(sa.select(Customer)).one().unsubscribed_at is None
+
+
+def test_a_test_send_of_a_real_cart_does_not_act_on_the_shopper(app, shop, sendgrid_stub):
+    app.config.update(EMAIL_PROVIDER="sendgrid", SENDGRID_API_KEY="SG.k", SENDGRID_API_HOST=sendgrid_stub.base_url)
+    app.extensions.pop("retainful.providers", None)
+    shop.put_cart("real", cart_body())
+    sent = shop.client.post("/api/v1/templates/test-send", headers=shop.headers, json={
+        "channel": "email", "template": "abandoned_cart/step1", "cart_token": "real", "to": "marketer@acme.example"})
+    assert sent.status_code == 200, sent.get_json()
+    mail = sendgrid_stub.last.json
+    html = next(part["value"] for part in mail["content"] if part["type"] == "text/html")
+    assert "/unsubscribe/preview" in mail["headers"]["List-Unsubscribe"]
+    links = _links(html)
+    assert {link for link in links if link.startswith("/unsubscribe/")} == {"/unsubscribe/preview"}
+    for link in links:
+        shop.client.post(link, data={"List-Unsubscribe": "One-Click"})
+        shop.client.get(link)
+    with app.app_context():
+        customer = db.session.scalars(sa.select(Customer)).one()
+        assert customer.unsubscribed_at is None
+        assert db.session.scalars(sa.select(Cart)).one().clicked_at is None
+
+
+# --- test-send limits (issue #12 item 14) ---------------------------------------------------------------------------
+
+def test_test_sends_are_limited_per_key_holder_per_hour_with_retry_after(app, make_store, frozen_clock):
+    app.config.update(TEST_SENDS_PER_USER_HOUR=2, TEST_SENDS_PER_STORE_HOUR=10)
+    mine, theirs = make_store(), make_store(name="Other", domain="other.example")
+    body = {"channel": "sms", "template": "abandoned_cart/step1", "to": "+1 900 555 0100"}
+
+    def send(store):
+        return store.client.post("/api/v1/templates/test-send", headers=store.headers, json=body)
+
+    assert [send(mine).status_code for _ in range(2)] == [200, 200]
+    frozen_clock.freeze(T0 + timedelta(minutes=10))
+    refused = send(mine)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "rate_limited"
+    assert refused.headers["Retry-After"] == str(50 * 60)
+    assert send(theirs).status_code == 200  # another store's key has its own count
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 3  # the refusal sent nothing
+    frozen_clock.freeze(T0 + timedelta(hours=1, seconds=1))
+    assert send(mine).status_code == 200
+
+
+def test_eight_expensive_previews_at_once_all_stop_and_the_service_still_answers(app, shop):
+    """The audit's F1 (a): eight such previews used to hold every web thread for minutes."""
+    answers = []
+
+    def preview():
+        with app.test_client() as client:
+            answers.append(client.post("/api/v1/templates/preview", headers=shop.headers, json={
+                "channel": "sms", "template": "abandoned_cart/step1", "source": LOOPS}).status_code)
+
+    threads = [threading.Thread(target=preview, daemon=True) for _ in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15)
+    assert answers == [400] * 8 and time.monotonic() - started < 15
+    assert shop.client.get("/healthz").status_code == 200

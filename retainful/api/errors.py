@@ -43,9 +43,9 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "_schema": [str(messages)]}
 
 
-def validation_error(fields: Mapping[str, list[str]]) -> ApiError:
+def validation_error(fields: Mapping[str, list[str]], code: str = "validation_error") -> ApiError:
     names = ", ".join(sorted(fields))
-    return ApiError(400, "validation_error", f"Invalid fields: {names}.", fields)
+    return ApiError(400, code, f"Invalid fields: {names}.", fields)
 
 
 def _wants_json() -> bool:
@@ -59,7 +59,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(FieldError)
     def _field_error(error: FieldError):
-        return _api_error(validation_error({error.field: [error.message]}))
+        return _api_error(validation_error({error.field: [error.message]}, error.code))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -173,7 +173,10 @@ def _template_paths(spec: APISpec) -> None:
     spec.path(path="/api/v1/templates/test-send", operations={"post": {
         "summary": "Render and send to the given address or phone through the configured provider (a test).",
         "requestBody": {"required": True, "content": _json("TemplateTestSendIn")},
-        "responses": _responses({"200": {"description": "Sent."}, "502": {"description": "The provider refused."}},
+        "responses": _responses({"200": {"description": "Sent."}, "502": {"description": "The provider refused."},
+                                 "429": {"description": "Too many test-sends this hour (rate_limited).",
+                                         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                                         "content": _json("Error")}},
                                 "400", "401", "415")}})
     spec.path(path="/api/v1/templates", operations={"get": {
         "summary": "Every template key per channel, with its current version.",

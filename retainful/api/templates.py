@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from flask import jsonify
 
-from retainful.api.errors import ApiError
+from retainful.api.errors import ApiError, error_response
 from retainful.api.request import current_store, json_body
 from retainful.api.schemas import (
     TemplateIn,
@@ -14,7 +14,7 @@ from retainful.api.schemas import (
     TemplateVersionOut,
 )
 from retainful.api.views import bp
-from retainful.messaging.test_send import test_send
+from retainful.messaging.test_send import API, TestSendLimited, test_send
 from retainful.rendering import overrides
 from retainful.rendering.engine import CHANNELS, default_source, template_keys
 from retainful.rendering.preview import preview
@@ -76,8 +76,13 @@ def preview_template():
 @bp.post("/templates/test-send")
 def test_send_template():
     data = json_body(TemplateTestSendIn())
-    message = test_send(current_store(), data["channel"], data["template"], data["to"], data.get("source"),
-                        data.get("cart_token"))
+    try:
+        message = test_send(current_store(), data["channel"], data["template"], data["to"], data.get("source"),
+                            data.get("cart_token"), requested_by=API)
+    except TestSendLimited as limited:
+        response, status = error_response(429, "rate_limited", limited.message)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response, status
     body = {"message_id": message.id, "status": message.status, "provider": message.provider,
             "provider_message_id": message.provider_message_id, "to": message.recipient, "error": message.error}
     return jsonify(body), 200 if message.status == "sent" else 502

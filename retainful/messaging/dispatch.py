@@ -33,6 +33,8 @@ from retainful.messaging.providers import (
 )
 from retainful.models import ABANDONED_CART, Message, MessageStatus, Store
 from retainful.rendering import TemplateError, render_message
+from retainful.rendering.engine import TemplateTooExpensive
+from retainful.rendering.message import template_key
 from retainful.rendering.overrides import current_sources
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,7 @@ class Dispatcher:
         self.concurrency = config["DISPATCH_CONCURRENCY"]
         self.lease = timedelta(seconds=config["DISPATCH_LEASE_SECONDS"])
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
+        self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
 
     def run_due(self) -> Counter:
         """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts.
@@ -196,6 +199,7 @@ class Dispatcher:
         """
         with self.app.app_context():
             outbox.reclaim_expired_leases()
+        self.too_expensive.clear()
         in_flight: set[Future] = set()
         claimed: deque[tuple[str, list[int]]] = deque()
         unrecorded = Unrecorded()
@@ -285,6 +289,13 @@ class Dispatcher:
         return ready, decided
 
     def _render(self, message: Message, store: Store, owner: str, overrides) -> Ready | outbox.Outcome:
+        """A template that blew its render budget fails its message; the rest of this run's messages with the same
+        template wait a minute instead of each spending a budget, so one store's poisoned template costs every run
+        one budget, not one per message."""
+        template = (store.id, message.channel, template_key(message))
+        if template in self.too_expensive:
+            return outbox.Outcome(message.id, owner, "deferred:template_budget",
+                                  {"status": MessageStatus.SCHEDULED, "due_at": clock.now() + BACKOFF_BASE})
         customer = message.customer
         if message.link_code is None:
             message.link_code = tracking.new_link_code()
@@ -296,8 +307,10 @@ class Dispatcher:
                                       open_pixel=tracking.pixel_link(message.link_code),
                                       coupon=coupon_vars(message.coupon, customer))
         except TemplateError as error:
+            if isinstance(error, TemplateTooExpensive):
+                self.too_expensive.add(template)
             return outbox.Outcome(message.id, owner, "failed",
-                                  {"status": MessageStatus.FAILED, "error": f"template: {error.message}"})
+                                  {"status": MessageStatus.FAILED, "error": f"template: {error.reason}"})
         if message.channel == "email":
             recipient = customer.email
             outgoing = OutgoingEmail(

@@ -44,6 +44,11 @@ class Message(db.Model):
             "store_id", "kind", "step_id", "channel", "skip_reason", "opened_at", "clicked_at", "id"]),
         sa.Index("ix_message_clicked", "cart_id", postgresql_include=["store_id", "kind", "status"],
                  postgresql_where=sa.text("clicked_at IS NOT NULL"), sqlite_where=sa.text("clicked_at IS NOT NULL")),
+        # The test-send limits (migration 0014): a store's, and a requester's, recent test-sends.
+        sa.Index("ix_message_test_store", "store_id", "created_at",
+                 postgresql_where=sa.text("kind = 'test'"), sqlite_where=sa.text("kind = 'test'")),
+        sa.Index("ix_message_test_requester", "requested_by", "created_at",
+                 postgresql_where=sa.text("kind = 'test'"), sqlite_where=sa.text("kind = 'test'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +69,7 @@ class Message(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(1000))
     coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon.id", ondelete="SET NULL"))
     link_code: Mapped[str | None] = mapped_column(sa.String(24), unique=True)  # /r/<code> and /o/<code>.gif
+    requested_by: Mapped[str | None] = mapped_column(sa.String(32))  # a test-send's: "api" or "user:<id>"
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(300))
     body_text: Mapped[str | None] = mapped_column(sa.Text)

@@ -2,18 +2,21 @@
 
 Marketers write these templates, so they render in Jinja's immutable sandbox: ``{{ ''.__class__ }}`` and friends
 reach no Python internals, and anything the sandbox refuses becomes a TemplateError naming the line, never a 500.
+Each render runs within a budget (:mod:`retainful.rendering.budget`): a template that would loop or allocate past it
+stops with TemplateTooExpensive.
 Sources come from the store's latest override, else the file defaults in email_templates/ and sms_templates/.
 """
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -22,10 +25,11 @@ from babel.dates import format_datetime
 from babel.numbers import format_currency
 from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from retainful.errors import FieldError
 from retainful.messaging.sms_encoding import segment_count
+from retainful.rendering import budget
+from retainful.rendering.budget import BudgetedEnvironment, OverBudget
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHANNELS = ("email", "sms")
@@ -33,6 +37,7 @@ TEMPLATE_DIRS = {"email": ROOT / "email_templates", "sms": ROOT / "sms_templates
 EXTENSIONS = {"email": ".html", "sms": ".txt"}
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
+MAX_AMOUNT = Decimal(10) ** 15  # what the money filter formats; beyond it is no price
 _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
@@ -41,6 +46,23 @@ class TemplateError(FieldError):
 
     def __init__(self, message: str):
         super().__init__("source", message)
+
+    @property
+    def reason(self) -> str:
+        """What a failed message records after "template: "."""
+        return self.message
+
+
+class TemplateTooExpensive(TemplateError):
+    """A template that would loop, allocate or run past the render budget (see :mod:`~retainful.rendering.budget`)."""
+
+    code = "template_too_expensive"
+    reason = "too expensive"
+
+    def __init__(self):
+        super().__init__(f"too expensive: the template would loop, allocate or run past the render budget "
+                         f"({budget.SECONDS:g} s, {budget.MAX_STEPS:,} loop iterations and calls, "
+                         f"{budget.MAX_VALUE:,} characters in any value or the output)")
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,10 @@ def _money(context, amount: Any, currency: str | None = None) -> str:
     """An amount in the cart's currency (or the one named) for the shopper's locale: "$36.95", "36,95 €"."""
     if amount is None or amount == "":
         return ""
-    return _formatted_money(Decimal(str(amount)), str(currency or context.get("currency") or "USD"), _locale(context))
+    value = Decimal(str(amount))
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"money needs an amount below {MAX_AMOUNT:,.0f}")
+    return _formatted_money(value, str(currency or context.get("currency") or "USD"), _locale(context))
 
 
 @lru_cache(maxsize=4096)
@@ -109,17 +134,15 @@ def _datetime(context, value: Any, format: str = "medium") -> str:  # noqa: A002
 
 
 @lru_cache(maxsize=None)
-def _environment(channel: str) -> ImmutableSandboxedEnvironment:
+def _environment(channel: str) -> BudgetedEnvironment:
     """One environment per channel, so compiled file templates are cached (compiling costs far more than rendering);
     the filters read the shopper's locale, currency and zone from each render's context."""
-    env = ImmutableSandboxedEnvironment(
+    return BudgetedEnvironment(
         loader=FileSystemLoader(str(TEMPLATE_DIRS[channel])),
         autoescape=select_autoescape(["html"], default_for_string=channel == "email"),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+        filters={"money": _money, "datetime": _datetime},
     )
-    env.filters["money"] = _money
-    env.filters["datetime"] = _datetime
-    return env
 
 
 @lru_cache(maxsize=512)
@@ -138,26 +161,45 @@ def _error(error: Exception) -> TemplateError:
     return TemplateError(str(error) or type(error).__name__)
 
 
-def _render(channel: str, key: str, source: str | None, context: dict[str, Any]):
+# What a render may raise besides the budget: the sandbox's refusals and the template's own bad arithmetic or types.
+RENDER_ERRORS = (JinjaError, UndefinedError, RuntimeError, TypeError, ValueError, ArithmeticError)  # RecursionError too
+
+
+def _compiled(channel: str, key: str, source: str | None):
+    """Python's own limits on nesting (20 loops, 100 indents) surface as SyntaxError when Jinja compiles."""
     try:
         if source is None:
-            template = _environment(channel).get_template(f"{key}{EXTENSIONS[channel]}")
-        else:
-            template = _compiled_override(channel, source)
-        return template, template.new_context(context)
+            return _environment(channel).get_template(f"{key}{EXTENSIONS[channel]}")
+        return _compiled_override(channel, source)
     except (JinjaError, RecursionError) as error:
+        raise _error(error) from None
+    except SyntaxError:
+        raise TemplateError("blocks are nested too deeply for the template to compile") from None
+
+
+@contextmanager
+def _budgeted() -> Iterator[None]:
+    """The render budget around a compile and render; MemoryError is the same failure, reached the hard way."""
+    try:
+        with budget.scope():
+            yield
+    except TemplateError:
+        raise
+    except (OverBudget, MemoryError):
+        raise TemplateTooExpensive() from None
+    except RENDER_ERRORS as error:
         raise _error(error) from None
 
 
 def render_email(key: str, context: dict[str, Any], source: str | None = None) -> EmailRendering:
     """Subject (the template's ``subject`` block), HTML with its CSS inlined, and a plain-text part."""
-    template, ctx = _render("email", key, source, context)
-    try:
+    with _budgeted():
+        template = _compiled("email", key, source)
         subject_block = template.blocks.get("subject")
-        subject = " ".join(unescape("".join(subject_block(ctx))).split()) if subject_block else ""
+        env = template.environment
+        subject = " ".join(unescape(env.concat(subject_block(template.new_context(context)))).split()) \
+            if subject_block else ""
         html = template.render(context)
-    except (JinjaError, UndefinedError, RecursionError, TypeError, ValueError, ArithmeticError) as error:
-        raise _error(error) from None
     if not subject:
         raise TemplateError("the email needs a subject: {% block subject %}...{% endblock %}")
     return EmailRendering(subject, _inliner.inline(html), html_to_text(html))
@@ -165,11 +207,8 @@ def render_email(key: str, context: dict[str, Any], source: str | None = None) -
 
 def render_sms(key: str, context: dict[str, Any], source: str | None = None) -> SmsRendering:
     """One clean line, the opt-out line added when the template lacks it, with its encoding and segment count."""
-    template, _ = _render("sms", key, source, context)
-    try:
-        text = " ".join(template.render(context).split())
-    except (JinjaError, UndefinedError, RecursionError, TypeError, ValueError, ArithmeticError) as error:
-        raise _error(error) from None
+    with _budgeted():
+        text = " ".join(_compiled("sms", key, source).render(context).split())
     if "stop" not in text.lower():
         text = f"{text} {OPT_OUT}".strip()
     encoding, segments, characters = segment_count(text)

@@ -8,8 +8,19 @@ import sqlalchemy as sa
 
 from retainful.extensions import db
 from retainful.models import Store, TemplateVersion
-from retainful.rendering.engine import CHANNELS, default_source, render_email, render_sms, template_keys
-from retainful.rendering.context import sample_context
+from retainful.rendering import budget
+from retainful.rendering.engine import (
+    CHANNELS,
+    TemplateError,
+    TemplateTooExpensive,
+    default_source,
+    render_email,
+    render_sms,
+    template_keys,
+)
+from retainful.rendering.context import cart_context, inert_link, recent_carts, sample_context
+
+SAVE_CHECK_CARTS = 5  # the store's recent carts a save renders besides the sample
 
 
 def latest(store_id: int, channel: str, key: str) -> TemplateVersion | None:
@@ -80,10 +91,21 @@ def _append(store: Store, channel: str, key: str, source: str | None, author: st
 
 
 def save_override(store: Store, channel: str, key: str, source: str, author: str | None = None) -> TemplateVersion:
-    """Save a new version after proving it renders with a sample cart (a broken template is never stored)."""
+    """Save a new version after proving it renders with the sample cart and with the store's recent real carts (a
+    template that breaks, or blows the budget, only for real shoppers' data is refused too), all within one render
+    budget. A broken template is never stored."""
     default_source(channel, key)
     render = render_email if channel == "email" else render_sms
-    render(key, sample_context(store), source=source)
+    with budget.scope():
+        render(key, sample_context(store), source=source)
+        for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
+            context = cart_context(store, cart, inert_link("recovery"), inert_link("pixel"))
+            try:
+                render(key, context, source=source)
+            except TemplateTooExpensive:
+                raise
+            except TemplateError as error:  # which cart is not said: the message may show its shopper's data
+                raise TemplateError(f"with one of the store's recent carts: {error.message}") from None
     return _append(store, channel, key, source, author)
 
 
