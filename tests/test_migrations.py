@@ -1,11 +1,12 @@
 """Migrations that move data: a store upgraded with data in it keeps it, and a downgrade gives it back."""
+import re
+
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from retainful import create_app
 from retainful.extensions import db
-from retainful.stores import create_store
 from tests.conftest import scratch_postgresql
 
 
@@ -19,11 +20,20 @@ def empty_database(request, tmp_path):
         yield url
 
 
+def old_store(conn, key_hash: str = "0" * 64) -> int:
+    """A store row as the first migration made it (the ORM model has columns an old revision lacks)."""
+    conn.execute(sa.text(
+        "INSERT INTO store (name, domain, timezone, currency, locale, api_key_hash, api_key_prefix, webhook_secret, "
+        "abandon_after_minutes, retention_days, paused, created_at) VALUES ('Acme', 'acme.example', 'UTC', 'EUR', "
+        "'en_US', :hash, 'rtf_x', 'whsec', 15, 60, false, '2026-03-01 09:00:00+00:00')"), {"hash": key_hash})
+    return conn.execute(sa.text("SELECT id FROM store WHERE api_key_hash = :hash"), {"hash": key_hash}).scalar()
+
+
 def store_with_carts(revision: str, *tokens: str) -> tuple[int, dict[str, int]]:
     """Migrate to ``revision``, then add a store with an abandoned cart per token; returns the store's and carts' ids."""
     upgrade(revision=revision)
-    store_id = create_store("Acme", "acme.example").store.id
     with db.engine.begin() as conn:
+        store_id = old_store(conn)
         for token in tokens:
             conn.execute(sa.text(
                 "INSERT INTO cart (store_id, token, status, currency, subtotal, total, item_count, reachable, "
@@ -90,5 +100,24 @@ def test_carts_learn_when_they_were_first_messaged_and_clicked(empty_database):
         downgrade(revision="0007")
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM message")).scalar() == 3  # nothing cascaded away
+        upgrade()
+        db.engine.dispose()
+
+
+def test_existing_stores_get_retainful_plugin_credentials(empty_database):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        upgrade(revision="0013")
+        with db.engine.begin() as conn:
+            old_store(conn, "1" * 64), old_store(conn, "2" * 64)
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT retainful_app_id, retainful_secret_key FROM store")).all()
+        assert len(rows) == 2 and len({app_id for app_id, _ in rows}) == 2 and len({key for _, key in rows}) == 2
+        for app_id, secret in rows:
+            assert re.fullmatch(r"[a-z0-9]{24}", app_id) and re.fullmatch(r"[a-z0-9]{32}", secret)
+        downgrade(revision="0013")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM store")).scalar() == 2
         upgrade()
         db.engine.dispose()
