@@ -49,10 +49,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from retainful import api, health, public
     from retainful.api import errors
+    from retainful.api import plugin as api_plugin
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(api_plugin.bp)
     errors.register(app)
 
     from admin import init_admin

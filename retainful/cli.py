@@ -334,8 +334,8 @@ def configure_store_command(store_id, quiet_hours, timezone_, **options):
     click.echo(f"store {store.id} updated: " + ", ".join(sorted(values)) if values else "nothing to change")
 
 
-COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command, create_user_command,
-            configure_store_command, sequence_group, serve_command, worker_command)
+COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
+            create_user_command, configure_store_command, sequence_group, serve_command, worker_command)
 
 
 def register(app: Flask) -> None:

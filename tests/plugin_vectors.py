@@ -1,4 +1,4 @@
-"""The Retainful plugin's test vectors (tests/data/, made by tests/php/retainful_vectors.php) and helpers to use them."""
+"""The Retainful plugin's test vectors (tests/data/, made by tests/php/retainful_vectors.php), and their helpers."""
 import json
 import os
 import shutil

@@ -60,7 +60,7 @@ CART_BLOB = json.loads(next(v for v in VECTORS["envelopes"] if v["payload"] == "
     None, 7, "", "not base64!", base64.b64encode(b"no separators").decode(),
     base64.b64encode(b"zz:retainful:zz:retainful:zz").decode(),
     "A" * (crypto.MAX_BLOB + 4),
-    _join(*_parts(CART_BLOB)[:2], _parts(CART_BLOB)[2][:-2] + ("00" if _parts(CART_BLOB)[2][-2:] != "00" else "01")),  # ciphertext
+    _join(*_parts(CART_BLOB)[:2], _parts(CART_BLOB)[2][:-2] + ("00" if _parts(CART_BLOB)[2][-2:] != "00" else "01")),
     _join(_parts(CART_BLOB)[0], "00" * 32, _parts(CART_BLOB)[2]),  # forged HMAC
     _join(_parts(CART_BLOB)[0][:-2], *_parts(CART_BLOB)[1:]),  # short IV
 ], ids=["none", "int", "empty", "not-base64", "no-parts", "not-hex", "huge", "flipped-ct", "forged-hmac", "short-iv"])

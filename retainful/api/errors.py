@@ -11,7 +11,7 @@ from retainful.errors import FieldError
 
 log = logging.getLogger(__name__)
 
-JSON_PREFIXES = ("/api/", "/healthz")
+JSON_PREFIXES = ("/api/", "/healthz", "/retainful/")
 
 
 class ApiError(Exception):

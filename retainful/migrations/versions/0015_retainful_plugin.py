@@ -52,6 +52,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_store_retainful_app_id', table_name='store')
-    for table, column in (('cart', 'plugin_updated_at'), ('cart', 'plugin_snapshot'), ('store', 'retainful_connected_at'),
-                          ('store', 'retainful_shop'), ('store', 'retainful_secret_key'), ('store', 'retainful_app_id')):
+    for table, column in (('cart', 'plugin_updated_at'), ('cart', 'plugin_snapshot'),
+                          ('store', 'retainful_connected_at'), ('store', 'retainful_shop'),
+                          ('store', 'retainful_secret_key'), ('store', 'retainful_app_id')):
         op.drop_column(table, column)
