@@ -183,6 +183,14 @@ def test_connect_checks_the_sealed_app_id_and_keeps_the_shop(client, plugin_shop
         assert db.session.get(Store, plugin_shop.store_id).retainful_connected_at is None  # nothing changed
     other_id = client.post("/retainful/v1/app/someone-else", json={"shop": shop}, headers={"app_id": "someone-else"})
     assert other_id.status_code == 401 and other_id.get_json()["success"] is False
+    for hostile in ("%00", "%ED%A0%80", "x" * 300, "Caf%C3%A9"):
+        response = client.post(f"/retainful/v1/app/{hostile}", json={"shop": shop})
+        assert response.status_code == 401 and response.get_json()["success"] is False, hostile
+    for body in (b"not json", b'{"shop": "acme"}', b'{"shop": {"secret_key": 7}}', b"[]"):
+        response = client.post(f"/retainful/v1/app/{APP_ID}", data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code in (400, 401) and response.get_json()["success"] is False, body
+    mismatched = client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": shop}, headers={"App-Id": "someone-else"})
+    assert mismatched.status_code == 401
     response = client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": shop}, headers={"app_id": APP_ID})
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "plan": "free", "status": "active", "period_end": "never",
@@ -223,7 +231,7 @@ def _nothing_stored(plugin_shop):
     assert plugin_shop.get_cart(TOKEN).status_code == 404
 
 
-@pytest.mark.parametrize("case", ["no-app-id", "unknown-app-id", "two-app-ids", "forged-hmac", "other-secret",
+@pytest.mark.parametrize("case", ["no-app-id", "unknown-app-id", "two-app-ids", "nul-app-id", "forged-hmac", "other-secret",
                                   "truncated", "not-base64"])
 def test_unauthenticated_deliveries_get_401_and_store_nothing(client, plugin_shop, case):
     good = json.loads(envelope("cart")["body"])["data"]
@@ -233,7 +241,8 @@ def test_unauthenticated_deliveries_get_401_and_store_nothing(client, plugin_sho
             "other-secret": sealed(CART, SECRETS["long"]),
             "truncated": json.dumps({"data": good[:-8]}).encode(),
             "not-base64": b'{"data": "\\u0000\\ud800"}'}.get(case, envelope("cart")["body"].encode())
-    app_id = {"no-app-id": None, "unknown-app-id": "x" * 24, "two-app-ids": f"{APP_ID},other"}.get(case, APP_ID)
+    app_id = {"no-app-id": None, "unknown-app-id": "x" * 24, "two-app-ids": f"{APP_ID},other",
+              "nul-app-id": APP_ID + "\x00"}.get(case, APP_ID)
     response = post(client, body, app_id=app_id)
     assert response.status_code == 401 and response.get_json()["success"] is False
     assert response.get_json()["error"]["code"] == "unauthorized"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ KEY_PREFIX = "rtf_"
 # bytes key the plugin's AES-256 (PHP pads or truncates the secret to 32 bytes).
 _SLUG = string.ascii_lowercase + string.digits
 APP_ID_LENGTH, PLUGIN_SECRET_LENGTH = 24, 32
+_APP_ID = re.compile(r"[a-z0-9_-]{1,64}")
 
 
 class StoreSettingsError(ValueError):
@@ -125,7 +127,7 @@ def rotate_plugin_secret(store: Store) -> str:
 
 def store_by_app_id(app_id: str | None) -> Store | None:
     """The store the plugin names by its App ID, or None (the App ID is public: the plugin's HMAC authenticates)."""
-    if not app_id or len(app_id) > 64:
+    if not app_id or not _APP_ID.fullmatch(app_id):  # a NUL byte would not even reach PostgreSQL as a parameter
         return None
     return db.session.scalar(sa.select(Store).where(Store.retainful_app_id == app_id))
 
