@@ -3,6 +3,7 @@ made by PHP the plugin's way), and the endpoints it calls, with hostile input.""
 import base64
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -331,3 +332,16 @@ def test_erasing_the_shopper_clears_the_snapshot(client, plugin_shop, app):
         db.session.commit()
     response = client.get(f"/retainful/v1/woocommerce/abandoned_checkouts/{TOKEN}", headers={"App-Id": APP_ID})
     assert response.status_code == 404 and "zoe" not in response.get_data(as_text=True)
+
+
+def test_concurrent_snapshots_leave_the_newest(app, client, plugin_shop):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row-level concurrency is a PostgreSQL matter; SQLite serialises writers")
+    post(client, envelope("cart")["body"].encode())
+    bodies = [sealed({**CART, "updated_at": f"2026-12-01T10:{minute:02d}:00+01:00",
+                      "line_items": _line(quantity=minute)}) for minute in range(1, 13)]
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda body: post(app.test_client(), body).status_code, reversed(bodies)))
+    assert set(codes) == {200}
+    assert cart_state(plugin_shop)[1]["item_count"] == 12  # the newest snapshot, whatever order they committed in

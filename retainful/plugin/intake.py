@@ -18,8 +18,9 @@ AWAITING_PAYMENT = frozenset({"pending", "checkout-draft"})
 def record_cart(store: Store, token: str, report: dict[str, Any] | None, snapshot: dict[str, Any],
                 updated_at: datetime | None) -> Cart | None:
     """Report the plugin's cart; ``report`` None means it was emptied. A snapshot older than the one kept (by its
-    updated_at), or the same one again, changes nothing, so a late or replayed delivery cannot roll the cart back."""
-    cart = carts.get_cart(store, token)
+    updated_at), or the same one again, changes nothing, so a late or replayed delivery cannot roll the cart back.
+    The row stays locked (PostgreSQL) from this check to the report's commit: the browser posts on every cart event."""
+    cart = carts.get_cart(store, token, for_update=True)
     if cart is not None and cart.plugin_updated_at is not None and updated_at is not None and (
             updated_at < cart.plugin_updated_at
             or updated_at == cart.plugin_updated_at and cart.plugin_snapshot == snapshot):
