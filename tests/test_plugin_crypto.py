@@ -86,3 +86,15 @@ def test_a_sealed_plaintext_with_bad_padding_is_refused():
     blob = _join(iv.hex(), crypto._mac(secret, ciphertext).hex(), ciphertext.hex())
     with pytest.raises(crypto.EnvelopeError, match="not readable"):
         crypto.open_text(blob, secret)
+
+
+@pytest.mark.parametrize("app_id", [None, "acme9app4id2retainful7x1"])
+def test_the_mu_plugin_points_the_plugin_here(app_id):
+    out = json.loads(run_php(str(Path(SCRIPT).with_name("mu_plugin_filters.php")), str(MU_PLUGIN),
+                             "https://recovery.example.com/", *([app_id] if app_id else [])))
+    assert out["domain"] == "https://recovery.example.com/retainful/v1/"
+    assert out["abandoned_cart"] == ("https://recovery.example.com/retainful/v1/woocommerce/" +
+                                     (f"{app_id}/" if app_id else ""))
+    assert out["js_engine"] == "https://recovery.example.com/retainful/v1/woocommerce/retainful.js"
+    assert out["ours"]["headers"] == {"Content-Type": "application/json", "App-Id": "the-app-id"}
+    assert out["elsewhere"]["headers"] == {"app_id": "the-app-id", "Content-Type": "application/json"}

@@ -232,7 +232,8 @@ def _nothing_stored(plugin_shop):
     assert plugin_shop.get_cart(TOKEN).status_code == 404
 
 
-@pytest.mark.parametrize("case", ["no-app-id", "unknown-app-id", "two-app-ids", "nul-app-id", "forged-hmac", "other-secret",
+@pytest.mark.parametrize("case", ["no-app-id", "unknown-app-id", "two-app-ids", "nul-app-id", "forged-hmac",
+                                  "other-secret",
                                   "truncated", "not-base64"])
 def test_unauthenticated_deliveries_get_401_and_store_nothing(client, plugin_shop, case):
     good = json.loads(envelope("cart")["body"])["data"]
@@ -345,3 +346,23 @@ def test_concurrent_snapshots_leave_the_newest(app, client, plugin_shop):
         codes = list(pool.map(lambda body: post(app.test_client(), body).status_code, reversed(bodies)))
     assert set(codes) == {200}
     assert cart_state(plugin_shop)[1]["item_count"] == 12  # the newest snapshot, whatever order they committed in
+
+
+def test_the_app_id_in_the_path_names_the_store_when_the_header_is_dropped(client, plugin_shop, make_store):
+    body = envelope("cart")["body"].encode()
+    path = f"/retainful/v1/woocommerce/{APP_ID}/webhooks/checkout"
+    response = client.post(path, data=body, headers={"Content-Type": "application/json"})  # no header survived
+    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    assert cart_state(plugin_shop)[0] == 200
+    restore = client.get(f"/retainful/v1/woocommerce/{APP_ID}/abandoned_checkouts/{TOKEN}")
+    assert restore.status_code == 200 and restore.get_json()["data"] == CART
+    other = make_store(name="Other", domain="other.example")
+    with other.client.application.app_context():
+        other_app_id = db.session.get(Store, other.store_id).retainful_app_id
+    for app_id, header in ((other_app_id, None), (APP_ID, other_app_id), ("%00", None), ("x" * 65, None)):
+        response = client.post(f"/retainful/v1/woocommerce/{app_id}/webhooks/checkout", data=body, headers={
+            "Content-Type": "application/json", **({"App-Id": header} if header else {})})
+        assert response.status_code == 401 and response.get_json()["success"] is False, (app_id, header)
+        restore = client.get(f"/retainful/v1/woocommerce/{app_id}/abandoned_checkouts/{TOKEN}",
+                             headers={"App-Id": header} if header else {})
+        assert restore.status_code in (401, 404) and restore.get_json()["success"] is False

@@ -20,8 +20,12 @@ function retainful_self_hosted_url($path = '')
 add_filter('retainful_domain_url', function () {
     return retainful_self_hosted_url();
 });
+// The plugin posts carts through the Requests library directly where WordPress has it loaded, past the
+// http_request_args filter below; so the app id also goes into this base URL, which the service reads as well.
 add_filter('retainful_abandoned_cart_api_url', function () {
-    return retainful_self_hosted_url('woocommerce/');
+    $license = get_option('retainful_license', array());
+    $app_id = is_array($license) ? ($license['rnoc_retainful_app_id'] ?? '') : '';
+    return retainful_self_hosted_url($app_id === '' ? 'woocommerce/' : 'woocommerce/' . rawurlencode($app_id) . '/');
 });
 add_filter('rnoc_get_abandoned_cart_tracking_js_engine_url', function () {
     return retainful_self_hosted_url('woocommerce/retainful.js');

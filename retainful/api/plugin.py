@@ -69,8 +69,10 @@ def _header_app_id() -> str | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _calling_store() -> Store:
-    store = stores.store_by_app_id(_header_app_id())
+def _calling_store(app_id: str | None = None) -> Store:
+    """The store named by the app id in the path (the must-use plugin's URLs) or in the header; both must agree."""
+    header = _header_app_id()
+    store = None if app_id is not None and header not in (None, app_id) else stores.store_by_app_id(app_id or header)
     if store is None:
         raise ApiError(401, "unauthorized", "Send the store's Retainful app id in the App-Id header.")
     return store
@@ -132,12 +134,16 @@ def _json_string(text: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@bp.post("/woocommerce/webhooks/checkout")
-def checkout():
+# The same endpoints with the app id in the path: the plugin posts through the Requests library directly wherever
+# WordPress has it loaded, so WordPress's http_request_args filter cannot add App-Id to those calls, and the
+# underscore `app_id` header is dropped by most servers. The must-use plugin puts the app id in the base URL instead.
+@bp.post("/woocommerce/webhooks/checkout", endpoint="checkout")
+@bp.post("/woocommerce/<app_id>/webhooks/checkout", endpoint="checkout")
+def checkout(app_id: str | None = None):
     raw = request.get_data(cache=True)
     if _PING.match(raw):
         return jsonify(success=True)
-    store = _calling_store()
+    store = _calling_store(app_id)
     blob = _json_object().get("data")
     if not isinstance(blob, str):
         raise validation_error({"data": ["The plugin's encrypted cart or order, as a string."]})
@@ -157,9 +163,10 @@ def checkout():
     return jsonify(success=True)
 
 
-@bp.get("/woocommerce/abandoned_checkouts/<cart_token>")
-def abandoned_checkout(cart_token: str):
-    store = _calling_store()
+@bp.get("/woocommerce/abandoned_checkouts/<cart_token>", endpoint="abandoned_checkout")
+@bp.get("/woocommerce/<app_id>/abandoned_checkouts/<cart_token>", endpoint="abandoned_checkout")
+def abandoned_checkout(cart_token: str, app_id: str | None = None):
+    store = _calling_store(app_id)
     data = plugin.snapshot(store, cart_token) if _token.match(cart_token) else None
     if data is None:
         return jsonify(success=False), 404
