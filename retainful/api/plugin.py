@@ -7,6 +7,7 @@ answer carries ``success``, which is what the plugin reads.
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -96,6 +97,17 @@ def _load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         raise validation_error({payloads.plugin_field(name): value for name, value in messages.items()}) from None
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: PostgreSQL's json refuses the Infinity it would be written as
+        raise ValueError(text)
+    return number
+
+
+def _no_constant(name: str):
+    raise ValueError(name)  # NaN, Infinity: not JSON, though Python's parser takes them
+
+
 def _open(store: Store, blob: Any) -> tuple[Any, Any]:
     """The plaintext twice: numbers exact for the intake, plain JSON for the kept snapshot."""
     try:
@@ -103,7 +115,8 @@ def _open(store: Store, blob: Any) -> tuple[Any, Any]:
     except crypto.EnvelopeError:
         raise ApiError(401, "unauthorized", "The data is not sealed with this store's secret key.") from None
     try:
-        return json.loads(text, parse_float=Decimal), json.loads(text)
+        return (json.loads(text, parse_float=Decimal, parse_constant=_no_constant),
+                json.loads(text, parse_float=_finite, parse_constant=_no_constant))
     except (ValueError, RecursionError):
         raise validation_error({"data": ["The decrypted data is not JSON."]}) from None
 
