@@ -192,6 +192,10 @@ def test_connect_checks_the_sealed_app_id_and_keeps_the_shop(client, plugin_shop
         assert response.status_code in (400, 401) and response.get_json()["success"] is False, body
     mismatched = client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": shop}, headers={"App-Id": "someone-else"})
     assert mismatched.status_code == 401
+    for hostile in ("12 rue\x00 Oberkampf", "12 rue \ud800"):
+        response = client.post(f"/retainful/v1/app/{APP_ID}", data=json.dumps({"shop": {**shop, "address_1": hostile}}),
+                               headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and "shop.address_1" in response.get_json()["error"]["fields"]
     response = client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": shop}, headers={"app_id": APP_ID})
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "plan": "free", "status": "active", "period_end": "never",

@@ -134,6 +134,7 @@ def connect(app_id: str):
         return jsonify(success=False, message=REFUSED), 401
     if app_id not in (sealed, _json_string(sealed)):
         return jsonify(success=False, message=REFUSED), 401
+    payloads.refuse_unreadable_text(shop, "shop")
     plugin.connect(store, shop)
     return jsonify(success=True, plan="free", status="active", period_end="never",
                    message="App connected successfully")
