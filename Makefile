@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
+PHP ?= /usr/bin/php
 
 .PHONY: run test install install-test migrate bench bench-dispatch clean
 
@@ -31,9 +32,20 @@ $(CHROMIUM):
 	  echo "warning: $@ is missing (as root: apt-get install chromium): the browser tests will be skipped" >&2; \
 	fi
 
+# Debian's PHP for the Retainful plugin's test vectors (tests/php/ runs the plugin's algorithms in real PHP) and the
+# `php -l` of the must-use plugin; the same way as chromium: as root apt installs it, otherwise those tests skip.
+$(PHP):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's php-cli for the Retainful plugin tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli >/dev/null \
+	    || echo "warning: php-cli could not be installed: the PHP tests will be skipped" >&2; \
+	else \
+	  echo "warning: $@ is missing (as root: apt-get install php-cli): the PHP tests will be skipped" >&2; \
+	fi
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(CHROMIUM)
+install-test: $(VENV)/.installed-test $(CHROMIUM) $(PHP)
 
 migrate: install
 	$(BIN)/retainful db upgrade

@@ -18,7 +18,7 @@ from admin.security import can, csrf, current_store, login_manager, visible_stor
 
 # Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
 # pages (signed unsubscribe tokens, RFC 8058 one-click POSTs from mail providers) and the health check.
-CSRF_EXEMPT_BLUEPRINTS = ("api", "public", "health")
+CSRF_EXEMPT_BLUEPRINTS = ("api", "public", "health", "retainful_plugin")
 
 
 def _page_args(**extra):

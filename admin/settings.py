@@ -60,7 +60,7 @@ class SettingsView(SecuredMixin, BaseView):
             values.update({name: value for name, value in request.form.items() if name in values})
             for name in FLAGS.get(section, ()):
                 values[name] = forms.flag(request.form, name)
-        headers = {"Cache-Control": "no-store"} if new_api_key else {}
+        headers = {"Cache-Control": "no-store"}  # the page shows the Retainful plugin's Secret Key, and new API keys
         return self.render(
             "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,

@@ -53,11 +53,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from retainful import api, database, headers, health, public
     from retainful.api import errors
+    from retainful.api import plugin as api_plugin
 
     database.bound_waits(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(api_plugin.bp)
     errors.register(app)
     headers.register(app)  # security headers on every response
 

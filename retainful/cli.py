@@ -43,12 +43,22 @@ def main() -> None:
 def _print_issued(issued: stores.IssuedStore, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"id": issued.store.id, "api_key": issued.api_key,
-                               "webhook_secret": issued.webhook_secret}))
+                               "webhook_secret": issued.webhook_secret, **_plugin_credentials(issued.store)}))
         return
     click.echo(f"store id:       {issued.store.id}")
     click.echo(f"api key:        {issued.api_key}")
     click.echo(f"webhook secret: {issued.webhook_secret}")
+    _echo_plugin_credentials(issued.store)
     click.echo("Keep these now: the API key is stored only as a hash and cannot be shown again.")
+
+
+def _plugin_credentials(store: Store) -> dict[str, str]:
+    return {"retainful_app_id": store.retainful_app_id, "retainful_secret_key": store.retainful_secret_key}
+
+
+def _echo_plugin_credentials(store: Store) -> None:
+    click.echo(f"Retainful App ID:     {store.retainful_app_id}")
+    click.echo(f"Retainful Secret Key: {store.retainful_secret_key}")
 
 
 def _store_or_fail(store_id: int) -> Store:
@@ -84,6 +94,22 @@ def rotate_key_command(store_id, as_json):
     api_key = stores.rotate_key(_store_or_fail(store_id))
     _keep_demo_key(store_id, api_key)
     click.echo(json.dumps({"id": store_id, "api_key": api_key}) if as_json else api_key)
+
+
+@click.command("plugin-credentials")
+@click.argument("store_id", type=int)
+@click.option("--rotate", is_flag=True, help="Issue a new Secret Key; the plugin must be given it (the App ID stays).")
+@click.option("--json", "as_json", is_flag=True, help="Print {id, retainful_app_id, retainful_secret_key} as JSON.")
+@with_appcontext
+def plugin_credentials_command(store_id, rotate, as_json):
+    """Show the App ID and Secret Key for the Retainful WooCommerce plugin's settings, or rotate the secret."""
+    store = _store_or_fail(store_id)
+    if rotate:
+        stores.rotate_plugin_secret(store)
+    if as_json:
+        click.echo(json.dumps({"id": store.id, **_plugin_credentials(store)}))
+    else:
+        _echo_plugin_credentials(store)
 
 
 @click.command("demo-store")
@@ -338,8 +364,8 @@ def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consu
     click.echo(f"store {store.id} updated: " + ", ".join(changed) if changed else "nothing to change")
 
 
-COMMANDS = (create_store_command, rotate_key_command, demo_store_command, create_user_command, configure_store_command,
-            sequence_group, serve_command, worker_command)
+COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
+            create_user_command, configure_store_command, sequence_group, serve_command, worker_command)
 
 
 def register(app: Flask) -> None:

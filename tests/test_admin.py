@@ -1177,3 +1177,19 @@ def test_a_form_rendered_for_one_store_is_not_applied_to_another(world, app):
     with app.app_context():
         assert db.session.get(Store, a["store"]).holdout_percent == 0
         assert db.session.get(Store, b["store"]).holdout_percent == 20
+
+
+def test_settings_show_the_retainful_plugin_credentials_to_the_stores_owner(world, app):
+    with app.app_context():
+        a, b = (db.session.get(Store, world[key]["store"]) for key in ("a", "b"))
+        mine, theirs = (a.retainful_app_id, a.retainful_secret_key), (b.retainful_app_id, b.retainful_secret_key)
+    owner = logged_in(app, world["users"]["owner"])
+    response = owner.get("/admin/settings/")
+    page = text(response)
+    assert f'id="retainful-app-id" class="form-control text-monospace" value="{mine[0]}"' in page
+    assert f'id="retainful-secret-key" class="form-control text-monospace" value="{mine[1]}"' in page
+    assert 'data-copy="#retainful-secret-key"' in page and "RETAINFUL_SELF_HOSTED_URL" in page
+    assert theirs[0] not in page and theirs[1] not in page
+    assert response.headers["Cache-Control"] == "no-store"  # the secret stays out of the browser's cache
+    marketer = logged_in(app, world["users"]["marketer"])
+    assert mine[1] not in text(marketer.get("/admin/settings/"))

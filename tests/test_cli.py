@@ -25,7 +25,7 @@ def test_create_store_json_key_works_against_the_api(runner, client):
                                  "--timezone", "Europe/Berlin", "--currency", "eur", "--json"])
     assert result.exit_code == 0, result.output
     issued = json.loads(result.output)
-    assert set(issued) == {"id", "api_key", "webhook_secret"}
+    assert set(issued) == {"id", "api_key", "webhook_secret", "retainful_app_id", "retainful_secret_key"}
     assert len(issued["api_key"]) >= 43
     response = client.put("/api/v1/carts/x", json=cart_body(currency="EUR", recovery_url="https://tea.example/c"),
                           headers={"Authorization": f"Bearer {issued['api_key']}"})

@@ -1,4 +1,6 @@
 """Migrations that move data: a store upgraded with data in it keeps it, and a downgrade gives it back."""
+import re
+
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
@@ -20,12 +22,12 @@ def empty_database(request, tmp_path):
         yield url
 
 
-def _add_store(conn) -> int:
+def _add_store(conn, key_hash: str = "0" * 64) -> int:
     """A store row with the columns the database has at its revision (the model may have more) and their defaults."""
     table = sa.Table("store", sa.MetaData(), autoload_with=conn)
     row = {c.name: c.default.arg(None) if c.default.is_callable else c.default.arg
            for c in Store.__table__.c if c.default is not None and c.name in table.c}
-    row.update(name="Acme", domain="acme.example", api_key_hash="0" * 64, api_key_prefix="rtf_0", webhook_secret="s")
+    row.update(name="Acme", domain="acme.example", api_key_hash=key_hash, api_key_prefix="rtf_0", webhook_secret="s")
     return conn.execute(table.insert().values(row)).inserted_primary_key[0]
 
 
@@ -143,5 +145,22 @@ def test_users_made_before_0010_keep_their_login_and_start_at_session_version_1(
         downgrade(revision="0009")
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT email, failed_logins FROM admin_user")).one() == ("owner@acme.test", 0)
+
+
+def test_existing_stores_get_retainful_plugin_credentials(empty_database):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        upgrade(revision="0014")
+        with db.engine.begin() as conn:
+            _add_store(conn, "1" * 64), _add_store(conn, "2" * 64)
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT retainful_app_id, retainful_secret_key FROM store")).all()
+        assert len(rows) == 2 and len({app_id for app_id, _ in rows}) == 2 and len({key for _, key in rows}) == 2
+        for app_id, secret in rows:
+            assert re.fullmatch(r"[a-z0-9]{24}", app_id) and re.fullmatch(r"[a-z0-9]{32}", secret)
+        downgrade(revision="0014")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM store")).scalar() == 2
         upgrade()
         db.engine.dispose()

@@ -21,7 +21,7 @@ from tests.conftest import T0, cart_body
 PERSONAL = {
     "customer": {"external_id", "email", "phone", "first_name", "last_name", "locale", "email_consent_source",
                  "sms_consent_source", "email_suppression_reason"},
-    "cart": {"recovery_url"},  # the storefront builds it and may put anything in it
+    "cart": {"recovery_url", "plugin_snapshot"},  # the storefront builds them and may put anything in them
     "message": {"recipient", "subject", "body_text", "body_html", "error"},  # a bounce reason quotes the address
     "coupon": {"email", "sync_error"},  # the shop's answer may quote the restriction
     "coupon_redemption": {"email"},

@@ -13,7 +13,7 @@ from retainful.extensions import db
 
 log = logging.getLogger(__name__)
 
-JSON_PREFIXES = ("/api/", "/healthz")
+JSON_PREFIXES = ("/api/", "/healthz", "/retainful/")
 
 
 class ApiError(Exception):

@@ -76,6 +76,17 @@ class OrderIn(Lenient):
         return data
 
 
+class PluginEnvelopeIn(Lenient):
+    """What a Retainful plugin plaintext is (retainful/plugin/payloads.py reads the rest as a CartIn or OrderIn)."""
+
+    cart_type = fields.String(required=True, validate=validate.OneOf(["cart", "order"]))
+    cart_token = fields.String(required=True, validate=validate.Regexp(TOKEN_PATTERN))
+    updated_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    completed_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    order_status = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
+    treat_on_hold_as_complete = fields.Boolean()
+
+
 class CustomerOut(Schema):
     external_id = fields.String()
     email = fields.String()

@@ -48,8 +48,9 @@ def _retire_token(cart: Cart) -> None:
     cart.token = f"{cart.token[:100]}~{cart.id}"
 
 
-def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, bool]:
-    """Create or replace the cart from a storefront report. Returns (cart, created).
+def report_cart(store: Store, token: str, data: dict[str, Any], **columns: Any) -> tuple[Cart, bool]:
+    """Create or replace the cart from a storefront report. Returns (cart, created). ``columns`` are written with it
+    (the Retainful plugin's snapshot).
 
     The server's clock stamps the activity; a report makes the cart live again and moves its abandonment deadline.
     A token that belonged to an already ordered cart starts a new cart, so the ordered one stays in the reports.
@@ -59,7 +60,7 @@ def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, b
     for attempt in range(2):
         try:
             with db.session.no_autoflush:  # one flush at commit instead of one before every query
-                return _report_cart(store, token, data)
+                return _report_cart(store, token, data, columns)
         except IntegrityError:  # a concurrent first report of the same token won the insert: replace it instead
             db.session.rollback()
             if attempt:
@@ -67,7 +68,7 @@ def report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, b
     raise AssertionError("unreachable")
 
 
-def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, bool]:
+def _report_cart(store: Store, token: str, data: dict[str, Any], columns: dict[str, Any]) -> tuple[Cart, bool]:
     now = clock.now()
     customer = match_customer(store, data.get("customer"), source="storefront")
     cart = get_cart(store, token, for_update=True)
@@ -96,6 +97,8 @@ def _report_cart(store: Store, token: str, data: dict[str, Any]) -> tuple[Cart, 
     cart.last_activity_at = now
     cart.abandon_due_at = now + store.abandon_after
     cart.closed_at = None
+    for name, value in columns.items():
+        setattr(cart, name, value)
     db.session.commit()
     return cart, created
 

@@ -64,7 +64,7 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
         Coupon.store_id == store_id, bound, Coupon.email.is_not(None) | Coupon.sync_error.is_not(None))
         .values(email=None, sync_error=None))
     _bulk(sa.update(Cart).where(Cart.store_id == store_id, Cart.customer_id.in_(customer_ids))
-          .values(reachable=False, recovery_url=None))
+          .values(reachable=False, recovery_url=None, plugin_snapshot=None))
     _bulk(sa.update(Customer).where(Customer.store_id == store_id, Customer.id.in_(customer_ids)).values(**ERASED_CUSTOMER_FIELDS))
     db.session.expire_all()  # nothing is pending: every statement above flushed the session first
     return counts

@@ -67,6 +67,10 @@ class Cart(db.Model):
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
+    # A cart reported by the Retainful plugin keeps its whole decrypted snapshot (the plugin rebuilds the cart from it)
+    # and the snapshot's own updated_at, so an older snapshot arriving late cannot roll the cart back.
+    plugin_snapshot: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    plugin_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer: Mapped[Customer | None] = relationship()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +27,15 @@ class Store(db.Model):
     api_key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     api_key_prefix: Mapped[str] = mapped_column(sa.String(16))
     webhook_secret: Mapped[str] = mapped_column(sa.String(128))
+    # The official Retainful WooCommerce plugin's "App ID" and "Secret Key" (retainful/plugin/). The secret keys the
+    # plugin's HMAC and AES both ways, so it is kept retrievable, like the webhook secret (docs/DESIGN.md, Security).
+    # Every store has them (create_store, migration 0015); the columns are nullable only because SQLite cannot make
+    # an added column NOT NULL without rebuilding the table, which would cascade-delete its carts.
+    retainful_app_id: Mapped[str | None] = mapped_column(sa.String(64), index=True, unique=True)
+    retainful_secret_key: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the plugin's connect call said about the shop (domain, name, admin email, currency, timezone, ...).
+    retainful_shop: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    retainful_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     abandon_after_minutes: Mapped[int] = mapped_column(default=15)
     retention_days: Mapped[int] = mapped_column(default=60)
     paused: Mapped[bool] = mapped_column(default=False)

@@ -6,7 +6,10 @@ from retainful.stores.service import (
     create_store,
     hash_api_key,
     rotate_key,
+    rotate_plugin_secret,
+    store_by_app_id,
     update_settings,
 )
 
-__all__ = ["IssuedStore", "StoreSettingsError", "authenticate", "create_store", "hash_api_key", "rotate_key", "update_settings"]
+__all__ = ["IssuedStore", "StoreSettingsError", "authenticate", "create_store", "hash_api_key", "rotate_key",
+           "rotate_plugin_secret", "store_by_app_id", "update_settings"]

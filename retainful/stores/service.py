@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import string
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -18,6 +20,11 @@ from retainful.models import DiscountType, Store
 from retainful.recovery import create_default_sequence
 
 KEY_PREFIX = "rtf_"
+# The Retainful plugin validates its App ID and Secret Key as slugs. 32 characters of 36 are 165 random bits, and all 32
+# bytes key the plugin's AES-256 (PHP pads or truncates the secret to 32 bytes).
+_SLUG = string.ascii_lowercase + string.digits
+APP_ID_LENGTH, PLUGIN_SECRET_LENGTH = 24, 32
+_APP_ID = re.compile(r"[a-z0-9_-]{1,64}")
 
 
 class StoreSettingsError(ValueError):
@@ -39,6 +46,10 @@ def hash_api_key(api_key: str) -> str:
 
 def _new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of entropy
+
+
+def _random_slug(length: int) -> str:
+    return "".join(secrets.choice(_SLUG) for _ in range(length))
 
 
 def _check_settings(timezone: str, currency: str, country: str | None) -> None:
@@ -87,6 +98,8 @@ def create_store(
         api_key_hash=hash_api_key(api_key),
         api_key_prefix=api_key[:10],
         webhook_secret=webhook_secret,
+        retainful_app_id=_random_slug(APP_ID_LENGTH),
+        retainful_secret_key=_random_slug(PLUGIN_SECRET_LENGTH),
         recovery_started_at=clock.now(),
     )
     db.session.add(store)
@@ -103,6 +116,20 @@ def rotate_key(store: Store) -> str:
     store.api_key_prefix = api_key[:10]
     db.session.commit()
     return api_key
+
+
+def rotate_plugin_secret(store: Store) -> str:
+    """Give the store a new Retainful plugin secret; the plugin must be given it, the App ID stays."""
+    store.retainful_secret_key = _random_slug(PLUGIN_SECRET_LENGTH)
+    db.session.commit()
+    return store.retainful_secret_key
+
+
+def store_by_app_id(app_id: str | None) -> Store | None:
+    """The store the plugin names by its App ID, or None (the App ID is public: the plugin's HMAC authenticates)."""
+    if not app_id or not _APP_ID.fullmatch(app_id):  # a NUL byte would not even reach PostgreSQL as a parameter
+        return None
+    return db.session.scalar(sa.select(Store).where(Store.retainful_app_id == app_id))
 
 
 # Built once: every storefront call runs it, and reusing one statement skips rebuilding it and its cache key.
