@@ -93,19 +93,6 @@ def _provider_settings() -> dict:
     }
 
 
-def _web_lock_timeout_ms() -> int:
-    """How long a web request waits for a database lock before its 503 + Retry-After frees the thread. Positive:
-    0 would mean "no wait" to SQLite but "wait forever" to PostgreSQL."""
-    value = os.environ.get("WEB_LOCK_TIMEOUT_MS", "500")
-    try:
-        milliseconds = int(value)
-    except ValueError:
-        milliseconds = 0
-    if milliseconds < 1:
-        raise ConfigError(f"WEB_LOCK_TIMEOUT_MS must be a positive number of milliseconds, not {value!r}")
-    return milliseconds
-
-
 def _shop_settings() -> dict:
     """Requests to the stores' shops: which addresses they may reach, and the order pull's bounds per store and run."""
     env = os.environ.get
@@ -116,14 +103,6 @@ def _shop_settings() -> dict:
         "WOO_PULL_SECONDS_PER_STORE": max(1.0, float(env("WOO_PULL_SECONDS_PER_STORE", "60"))),
         "WOO_PULL_CONCURRENCY": max(1, int(env("WOO_PULL_CONCURRENCY", "4"))),
     }
-
-
-def _environment() -> str:
-    """``RETAINFUL_ENV``, any case; a value we do not know is an error, never a silent development setup."""
-    env = os.environ.get("RETAINFUL_ENV", "development").strip().lower() or "development"
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"RETAINFUL_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
-    return env
 
 
 def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
@@ -140,7 +119,8 @@ def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
 def load(instance_path: str) -> dict:
     """The app's configuration from the environment."""
     instance = Path(instance_path)
-    env = _environment()
+    # RETAINFUL_ENV in any case; a value we do not know is an error, never a silent development setup.
+    env = _choice("RETAINFUL_ENV", "development", ENVIRONMENTS)
     production = env == "production"
     default_db = f"sqlite:///{instance / 'retainful.sqlite3'}"
     return {
@@ -151,7 +131,9 @@ def load(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
-        "WEB_LOCK_TIMEOUT_MS": _web_lock_timeout_ms(),
+        # How long a web request waits for a database lock before its 503 + Retry-After frees the thread. Positive:
+        # 0 would mean "no wait" to SQLite but "wait forever" to PostgreSQL.
+        "WEB_LOCK_TIMEOUT_MS": _whole_number("WEB_LOCK_TIMEOUT_MS", 500, 1, 600_000),
         # An admin session idle this long must log in again (checked on the server, not only by the cookie's age).
         "ADMIN_SESSION_HOURS": _whole_number("ADMIN_SESSION_HOURS", 12, 1, 24 * 366),
         # Proxies in front of the app whose X-Forwarded-For is trusted for the client address (login throttling).
