@@ -21,27 +21,26 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# Debian's Chromium for the browser tests (tests/test_admin_browser.py drives it with Playwright; no browser is ever
-# downloaded). Nothing to do when it is there; as root, apt installs it; otherwise those tests skip (CI requires them).
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-	    || echo "warning: chromium could not be installed: the browser tests will be skipped" >&2; \
-	else \
-	  echo "warning: $@ is missing (as root: apt-get install chromium): the browser tests will be skipped" >&2; \
-	fi
+# Debian packages the tests drive, installed the same way: nothing to do when they are there; as root, apt installs
+# them; otherwise the tests that need them skip (CI sets REQUIRE_BROWSER=1 and REQUIRE_PHP=1 and so requires them).
+# $(call debian_package,PACKAGE,what needs it)
+define debian_package
+@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+  echo "Installing Debian's $(1) for $(2)"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null \
+    || echo "warning: $(1) could not be installed: $(2) will be skipped" >&2; \
+else \
+  echo "warning: $@ is missing (as root: apt-get install $(1)): $(2) will be skipped" >&2; \
+fi
+endef
 
-# Debian's PHP for the Retainful plugin's test vectors (tests/php/ runs the plugin's algorithms in real PHP) and the
-# `php -l` of the must-use plugin; the same way as chromium: as root apt installs it, otherwise those tests skip.
+# Chromium: tests/test_admin_browser.py drives it with Playwright (no browser is ever downloaded).
+$(CHROMIUM):
+	$(call debian_package,chromium,the browser tests)
+
+# PHP: tests/php/ runs the Retainful plugin's algorithms in real PHP, and `php -l` checks the must-use plugin.
 $(PHP):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing Debian's php-cli for the Retainful plugin tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli >/dev/null \
-	    || echo "warning: php-cli could not be installed: the PHP tests will be skipped" >&2; \
-	else \
-	  echo "warning: $@ is missing (as root: apt-get install php-cli): the PHP tests will be skipped" >&2; \
-	fi
+	$(call debian_package,php-cli,the Retainful plugin's PHP tests)
 
 install: $(VENV)/.installed
 
