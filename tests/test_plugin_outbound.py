@@ -21,6 +21,7 @@ from retainful.plugin import crypto, history
 from retainful.reports import before_after
 from tests.conftest import T0, cart_body
 from tests.plugin_vectors import APP_ID, DATA, SECRETS, VECTORS, envelope, run_php
+from tests.test_woocommerce import add_coupon, coupon_row, run
 from tests.woo_stub import RetainfulPluginStub, TricklingShop, params_of, wc_json
 
 SECRET = SECRETS["store"]
@@ -29,14 +30,6 @@ DIGEST_VECTORS_FILE = DATA / "retainful_digest_vectors.json"
 DIGEST_VECTORS = json.loads(DIGEST_VECTORS_FILE.read_text())
 DIGEST_SCRIPT = Path(__file__).parent / "php" / "retainful_digests.php"
 ORDER = json.loads(envelope("order")["plaintext"])
-
-
-def run(app, fn, *args):
-    with app.app_context():
-        try:
-            return fn(*args)
-        finally:
-            db.session.remove()
 
 
 def store_row(app, store_id) -> Store:
@@ -92,23 +85,6 @@ def test_the_orders_digest_is_the_plugins(vector):
 
 # --- coupons through the plugin ----------------------------------------------------------------------------------
 
-def add_coupon(app, store_id, code="RT-7KQ4-M2XD", discount_type="percent", amount=Decimal(10), **fields) -> int:
-    with app.app_context():
-        coupon = Coupon(store_id=store_id, code=code, kind=CouponKind.RECOVERY, discount_type=discount_type,
-                        amount=amount, currency="USD", expires_at=T0 + timedelta(hours=48),
-                        sync_state=SyncState.PENDING, sync_due_at=clock.now(), **fields)
-        db.session.add(coupon)
-        db.session.commit()
-        return coupon.id
-
-
-def coupon_row(app, coupon_id) -> Coupon:
-    with app.app_context():
-        coupon = db.session.get(Coupon, coupon_id)
-        db.session.expunge(coupon)
-        return coupon
-
-
 def test_a_coupon_is_created_through_the_plugin_with_a_negative_value(app, shop, plugin):
     coupon_id = add_coupon(app, shop.store_id, email="alice@example.com", minimum_total=Decimal("50.00"))
     assert run(app, sync_due_coupons) == {"synced": 1}
@@ -118,11 +94,11 @@ def test_a_coupon_is_created_through_the_plugin_with_a_negative_value(app, shop,
     assert (sent.method, sent.path) == ("POST", "/wp-json/retainful-api/v1/coupon")
     assert "Authorization" not in sent.headers  # the digest authenticates, not WooCommerce keys
     assert sent.json["discount_rule"] == {
-        "coupon_code": "RT-7KQ4-M2XD", "value_type": "percentage", "value": -10, "target_type": "line_item",
+        "coupon_code": "RTF-SAVE10", "value_type": "percentage", "value": -10, "target_type": "line_item",
         "usage_limit": 1, "usage_limit_per_user": 1, "customer_email": "alice@example.com",
         "ends_at": "2026-03-04T09:00:00+00:00", "prerequisite_subtotal_range": {"greater_than_or_equal_to": 50}}
-    assert plugin.coupons["RT-7KQ4-M2XD"] == {
-        "id": 2001, "code": "RT-7KQ4-M2XD", "discount_type": "percent", "free_shipping": "no", "coupon_amount": 10,
+    assert plugin.coupons["RTF-SAVE10"] == {
+        "id": 2001, "code": "RTF-SAVE10", "discount_type": "percent", "free_shipping": "no", "coupon_amount": 10,
         "minimum_amount": 50, "usage_limit": 1, "customer_email": "alice@example.com",
         "expiry_date": "2026-03-04T09:00:00+00:00"}
     assert run(app, sync_due_coupons) == {}

@@ -19,8 +19,8 @@ import base64
 import hashlib
 import hmac
 import itertools
-import secrets
 import re
+import secrets
 import json
 import math
 import socket
