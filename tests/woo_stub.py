@@ -19,10 +19,10 @@ import base64
 import hashlib
 import hmac
 import itertools
-import re
-import secrets
 import json
 import math
+import re
+import secrets
 import socket
 import threading
 from datetime import datetime
