@@ -233,9 +233,9 @@ def _read(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def request(method: str, base_url: str, path: str, *, auth: tuple[str, str], params: dict | None = None,
+def request(method: str, base_url: str, path: str, *, auth: tuple[str, str] | None = None, params: dict | None = None,
             json_body: Any = None, timeout: float = 10.0, max_bytes: int = MAX_REPLY_BYTES) -> ShopReply:
-    """``method`` ``base_url + path`` with HTTP Basic ``auth``, within ``timeout`` seconds in all. Any status comes
+    """``method`` ``base_url + path`` with HTTP Basic ``auth`` (if any), within ``timeout`` seconds in all. Any status comes
     back as a ShopReply (a redirect too: it is not followed); no reply at all raises ShopError."""
     allow_private = _allow_private()
     try:
@@ -244,8 +244,9 @@ def request(method: str, base_url: str, path: str, *, auth: tuple[str, str], par
         raise ShopError("refused: not a valid https shop URL", transient=False) from None
     watchdog = _Watchdog(timeout)
     addresses = _vetted(target, allow_private)
-    headers = {"Accept": "application/json", "User-Agent": "Retainful",
-               "Authorization": "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()}
+    headers = {"Accept": "application/json", "User-Agent": "Retainful"}
+    if auth is not None:  # the Retainful plugin's endpoints authenticate by a digest in the request instead
+        headers["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     body = None
     if json_body is not None:
         body = json.dumps(json_body).encode()

@@ -14,6 +14,7 @@ from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
 from retainful.orders.woocommerce import pull_all_orders
+from retainful.plugin.history import import_due_history
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ JOBS = (
     Job("coupon_sync", 60, sync_due_coupons, "pending coupons are created in the store's WooCommerce shop"),
     Job("woo_order_pull", 300, pull_all_orders,
         "orders modified in connected WooCommerce shops are pulled, covering webhooks that never arrived"),
+    Job("plugin_history", 300, import_due_history,
+        "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
 )
 
 

@@ -62,9 +62,9 @@ def woo(app, shop):
         yield stub
 
 
-def add_coupon(app, store_id, code="RTF-SAVE10", **fields) -> int:
+def add_coupon(app, store_id, code="RTF-SAVE10", discount_type="percent", amount=Decimal(10), **fields) -> int:
     with app.app_context():
-        coupon = Coupon(store_id=store_id, code=code, kind="recovery", discount_type="percent", amount=Decimal(10),
+        coupon = Coupon(store_id=store_id, code=code, kind="recovery", discount_type=discount_type, amount=amount,
                         currency="USD", expires_at=T0 + timedelta(hours=48), sync_state=SyncState.PENDING,
                         sync_due_at=clock.now(), **fields)
         db.session.add(coupon)

@@ -9,13 +9,20 @@ first-out), answering by default like WooCommerce:
   ``modified_after`` (on ``date_modified_gmt``, as with ``dates_are_gmt=true``), paged by ``per_page`` / ``page``,
   with ``X-WP-Total`` and ``X-WP-TotalPages``;
 * with ``credentials=(key, secret)``, any other HTTP Basic credentials get WooCommerce's 401 error body.
+
+``RetainfulPluginStub`` is a shop running the official Retainful plugin: its ``retainful-api/v1`` endpoints check the
+digest the plugin's way (over PHP's re-encoding of the decoded request) and answer with the plugin's bodies.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import math
+import re
+import secrets
 import socket
 import threading
 from datetime import datetime
@@ -24,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from tests.stubs import ProviderStub, RecordedRequest
 
-__all__ = ["TricklingShop", "WooStub", "woo_error", "woo_order_payload", "wc_json"]
+__all__ = ["RetainfulPluginStub", "TricklingShop", "WooStub", "woo_error", "woo_order_payload", "wc_json"]
 
 COUPONS = "/wp-json/wc/v3/coupons"
 ORDERS = "/wp-json/wc/v3/orders"
@@ -72,6 +79,105 @@ class WooStub(ProviderStub):
         per_page, page = int(params.get("per_page", 10)), int(params.get("page", 1))
         headers = {**_JSON, "X-WP-Total": str(len(orders)), "X-WP-TotalPages": str(math.ceil(len(orders) / per_page))}
         return 200, headers, wc_json(orders[(page - 1) * per_page:page * per_page])
+
+
+PLUGIN_COUPON = "/wp-json/retainful-api/v1/coupon"
+PLUGIN_ORDERS = "/wp-json/retainful-api/v1/orders"
+_SLUG = re.compile(r"^[-a-z0-9_]+$", re.IGNORECASE)  # Valitron's "slug" rule, which the plugin applies to the code
+
+
+def _php_reencoded(value: Any) -> str:
+    """``json_encode($x, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)`` of what PHP's ``json_decode`` made of a
+    request value: a float with no fraction (``-10.0``) comes back as ``-10``; ``é`` and ``/`` stay as they are."""
+    def php(item):
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        return {k: php(v) for k, v in item.items()} if isinstance(item, dict) else item
+    return json.dumps(php(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _hmac_hex(secret: str, text: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+class RetainfulPluginStub(ProviderStub):
+    """A shop with the Retainful plugin (``CouponManagement::createRestCoupon``, ``Imports::getSyncOrders``):
+
+    * ``POST /wp-json/retainful-api/v1/coupon`` → 200 ``COUPON_CODE_CREATED_OR_UPDATED`` with ``external_price_rule_id``
+      (a code seen before keeps its id: the plugin updates it); the coupon as the plugin stores it is in
+      ``stub.coupons[code]`` (``coupon_amount`` the absolute value of a negative ``value``, else 0); a wrong digest gets
+      400 ``SECURITY_BREACH``, a missing rule or digest 400 ``DATA_MISSING``, an invalid rule 400 with field errors;
+    * ``GET /wp-json/retainful-api/v1/orders?limit&since_id&status=any&digest`` → ``{"success", "items"}``: the
+      order plaintexts in ``stub.orders`` with ``r_order_id`` above ``since_id``, by id, at most ``limit``; an order
+      without a cart token gets a new random one on every fetch, as the plugin does.
+    """
+
+    def __init__(self, secret: str, orders: list[dict] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.secret = secret
+        self.orders: list[dict] = list(orders or [])
+        self.coupons: dict[str, dict] = {}
+        self._ids = itertools.count(2001)
+
+    def _default_answer(self, record: RecordedRequest) -> tuple[int, dict, bytes]:
+        if record.method == "POST" and record.path == PLUGIN_COUPON:
+            return self._coupon(record.json if isinstance(record.json, dict) else {})
+        if record.method == "GET" and record.path == PLUGIN_ORDERS:
+            return self._orders(params_of(record))
+        return 404, _JSON, wc_json(woo_error("rest_no_route", "No route was found matching the URL and request "
+                                             "method.", 404))
+
+    @staticmethod
+    def _refused(code: str, message: str) -> tuple[int, dict, bytes]:
+        return 400, _JSON, wc_json({"success": False, "RESPONSE_CODE": code, "message": message})
+
+    def _coupon(self, params: dict) -> tuple[int, dict, bytes]:
+        rule, digest = params.get("discount_rule"), params.get("digest")
+        if not isinstance(rule, dict) or not rule or not isinstance(digest, str) or not digest:
+            return self._refused("DATA_MISSING", "Invalid data!")
+        signed = {key: rule.get(key, "") for key in ("value_type", "value", "coupon_code")}
+        if not hmac.compare_digest(_hmac_hex(self.secret, _php_reencoded(signed)), digest):
+            return self._refused("SECURITY_BREACH", "Security breached!")
+        rule = {"usage_limit": 1, "value_type": "percentage", "value": 0, "target_type": "line_item",
+                "prerequisite_subtotal_range": {"greater_than_or_equal_to": 0}, **rule}
+        errors = {}
+        if not isinstance(rule.get("coupon_code"), str) or not _SLUG.match(rule["coupon_code"]):
+            errors["coupon_code"] = ["Coupon Code must contain only letters a-z, numbers 0-9, dashes and underscores"]
+        if rule["value_type"] not in ("percentage", "fixed_amount"):
+            errors["value_type"] = ["Value Type contains invalid value"]
+        if isinstance(rule["value"], bool) or not isinstance(rule["value"], (int, float)):
+            errors["value"] = ["Value must be numeric"]
+        if errors:
+            return 400, _JSON, wc_json(errors)
+        code = rule["coupon_code"]
+        known = self.coupons.get(code.upper())
+        self.coupons[code.upper()] = {
+            "id": known["id"] if known else next(self._ids), "code": code,
+            "discount_type": "fixed_cart" if rule["value_type"] == "fixed_amount" else "percent",
+            "free_shipping": "yes" if rule["target_type"] == "shipping_line" else "no",
+            "coupon_amount": -rule["value"] if rule["value"] < 0 else 0,
+            "minimum_amount": rule["prerequisite_subtotal_range"].get("greater_than_or_equal_to") or None,
+            "usage_limit": rule["usage_limit"], "customer_email": rule.get("customer_email"),
+            "expiry_date": rule.get("ends_at"),
+        }
+        return 200, _JSON, wc_json({"success": True, "RESPONSE_CODE": "COUPON_CODE_CREATED_OR_UPDATED",
+                                    "external_price_rule_id": self.coupons[code.upper()]["id"], "code": code})
+
+    def _orders(self, params: dict[str, str]) -> tuple[int, dict, bytes]:
+        try:
+            limit, since_id = int(params.get("limit", 10)), int(params.get("since_id", 0))
+        except ValueError:
+            return self._refused("DATA_MISSING", "Invalid data!")
+        status, digest = params.get("status", "any"), params.get("digest", "")
+        if not digest or not limit or since_id < 0 or status != "any":
+            return self._refused("DATA_MISSING", "Invalid data!")
+        signed = json.dumps({"limit": limit, "since_id": since_id, "status": status}, separators=(",", ":"))
+        if not hmac.compare_digest(_hmac_hex(self.secret, signed), digest):
+            return self._refused("SECURITY_BREACH", "Security validation failed")
+        page = sorted((o for o in self.orders if int(o["r_order_id"]) > since_id), key=lambda o: int(o["r_order_id"]))
+        items = [order if order.get("cart_token") else {**order, **dict.fromkeys(
+            ("id", "token", "cart_token"), secrets.token_hex(16))} for order in page[:limit]]
+        return 200, _JSON, wc_json({"success": True, "RESPONSE_CODE": "Ok", "items": items})
 
 
 def _basic(key: str, secret: str) -> str:

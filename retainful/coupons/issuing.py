@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful import clock
 from retainful.coupons.codes import new_code
+from retainful.coupons.woo_sync import backend_for
 from retainful.extensions import db
 from retainful.models import Cart, Coupon, CouponKind, Customer, Order, Step, Store, SyncState
 
@@ -18,7 +19,7 @@ CODE_ATTEMPTS = 5
 
 def _insert(coupon: Coupon, store: Store) -> Coupon:
     """Insert with a fresh code; a (very unlikely) clash with an existing code just draws again."""
-    if store.woo_connected:
+    if backend_for(store) is not None:
         coupon.sync_state, coupon.sync_due_at = SyncState.PENDING, clock.now()
     for _ in range(CODE_ATTEMPTS):
         coupon.code = new_code()

@@ -1,5 +1,9 @@
 """Creating our coupons in the store's WooCommerce shop, so the codes we email work at its checkout.
 
+Two shop coupon backends, one per store (:func:`backend_for`): the Retainful plugin's coupon endpoint for a store the
+plugin connected (coupons/plugin_coupons.py), else WooCommerce's REST API with the store's keys. Both share the queue,
+the retries and the sync state below.
+
 The coupon row is the queue (``sync_state`` pending + ``sync_due_at``): a shop that is down or slow gets retried with
 exponential backoff; one that refuses the coupon (bad credentials, invalid data) fails at once with a short status
 (HTTP status and WooCommerce's error code, never the reply body) for the admin to show. "Code already exists" counts as success: the coupon is in the shop, typically because an
@@ -16,6 +20,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from retainful import clock, egress
+from retainful.coupons.plugin_coupons import PluginCoupons, shop_url
 from retainful.extensions import db
 from retainful.models import Coupon, DiscountType, Store, SyncState
 
@@ -26,7 +31,7 @@ MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
 ALREADY_EXISTS = "woocommerce_rest_coupon_code_already_exists"
-_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
 
 def _decimal_text(amount: Decimal) -> str:
@@ -55,11 +60,36 @@ def coupon_body(coupon: Coupon) -> dict:
     return body
 
 
-def _woo_error_code(reply: egress.ShopReply) -> str | None:
-    """WooCommerce's error body is ``{"code", "message", "data": {"status"}}``. Only a well-formed code is kept: the
-    body is the shop's text, never stored or shown (audit F3)."""
-    body = reply.json()
-    code = body.get("code") if isinstance(body, dict) else None
+class WooRestCoupons:
+    """The shop coupon backend of a store connected by its WooCommerce REST keys."""
+
+    @staticmethod
+    def send(coupon: Coupon, store: Store, timeout: float) -> egress.ShopReply:
+        return egress.request("POST", store.woo_url, "/wp-json/wc/v3/coupons", json_body=coupon_body(coupon),
+                              auth=(store.woo_consumer_key, store.woo_consumer_secret), timeout=timeout)
+
+    @staticmethod
+    def created(reply: egress.ShopReply) -> tuple[bool, object | None]:
+        body = reply.json()
+        return (True, body["id"]) if isinstance(body, dict) and body.get("id") else (False, None)
+
+    @staticmethod
+    def error_code(body: object) -> object:
+        """WooCommerce's error body is ``{"code", "message", "data": {"status"}}``."""
+        return body.get("code") if isinstance(body, dict) else None
+
+
+def backend_for(store: Store) -> type[PluginCoupons] | type[WooRestCoupons] | None:
+    """Where the store's coupons are created: through the Retainful plugin once it has connected (it needs no REST
+    keys), else through WooCommerce's REST API when the store has keys; None when neither."""
+    if shop_url(store) is not None:
+        return PluginCoupons
+    return WooRestCoupons if store.woo_connected else None
+
+
+def _error_code(backend, reply: egress.ShopReply) -> str | None:
+    """Only a well-formed code is kept: the body is the shop's text, never stored or shown (audit F3)."""
+    code = backend.error_code(reply.json())
     return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
@@ -86,17 +116,17 @@ def _retry_later(coupon: Coupon, reason: str) -> str:
 
 def sync_coupon(coupon: Coupon, store: Store) -> str:
     """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed", with a short status."""
+    backend = backend_for(store)
+    if backend is None:  # disconnected since the coupon was queued
+        return _failed(coupon, "the store is not connected to its shop")
     try:
-        reply = egress.request("POST", store.woo_url, "/wp-json/wc/v3/coupons", json_body=coupon_body(coupon),
-                               auth=(store.woo_consumer_key, store.woo_consumer_secret), timeout=TIMEOUT_SECONDS)
+        reply = backend.send(coupon, store, TIMEOUT_SECONDS)
     except egress.ShopError as error:  # timeouts, refused connections: the shop may be back soon
         return _retry_later(coupon, error.status) if error.transient else _failed(coupon, error.status)
     if reply.status in (200, 201):
-        created = reply.json()
-        if isinstance(created, dict) and created.get("id"):
-            return _synced(coupon, created["id"])
-        return _failed(coupon, f"HTTP {reply.status} without a coupon id")
-    code = _woo_error_code(reply)
+        created, shop_id = backend.created(reply)
+        return _synced(coupon, shop_id) if created else _failed(coupon, f"HTTP {reply.status} without a coupon id")
+    code = _error_code(backend, reply)
     if code == ALREADY_EXISTS:
         return _synced(coupon, None)
     reason = f"HTTP {reply.status} {code}" if code else f"HTTP {reply.status}"
@@ -109,11 +139,12 @@ def sync_coupon(coupon: Coupon, store: Store) -> str:
 
 def sync_due_coupons(batch_size: int = 100) -> Counter:
     """The ``coupon_sync`` job: due pending coupons of connected stores, each committed as soon as it is known."""
-    connected = [sa.func.coalesce(c, "") != "" for c in (Store.woo_url, Store.woo_consumer_key,
-                                                          Store.woo_consumer_secret)]
+    woo_keys = [sa.func.coalesce(c, "") != "" for c in (Store.woo_url, Store.woo_consumer_key,
+                                                         Store.woo_consumer_secret)]
+    connected = sa.or_(sa.and_(*woo_keys), Store.retainful_connected_at.is_not(None))
     due = db.session.execute(
         sa.select(Coupon, Store).join(Store, Store.id == Coupon.store_id)
-        .where(Coupon.sync_state == SyncState.PENDING, Coupon.sync_due_at <= clock.now(), *connected)
+        .where(Coupon.sync_state == SyncState.PENDING, Coupon.sync_due_at <= clock.now(), connected)
         .order_by(Coupon.sync_due_at, Coupon.id).limit(batch_size)
     ).all()
     outcomes: Counter = Counter()

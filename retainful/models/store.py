@@ -36,6 +36,10 @@ class Store(db.Model):
     # What the plugin's connect call said about the shop (domain, name, admin email, currency, timezone, ...).
     retainful_shop: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     retainful_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The history import through the plugin (retainful/plugin/history.py): the last shop order id read (keyset), and
+    # when the next run is due (set by the connect call, then daily; None: never connected).
+    retainful_history_since_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    retainful_history_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     abandon_after_minutes: Mapped[int] = mapped_column(default=15)
     retention_days: Mapped[int] = mapped_column(default=60)
     paused: Mapped[bool] = mapped_column(default=False)

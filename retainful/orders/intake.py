@@ -84,6 +84,23 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
     return order, True
 
 
+def record_past_order(store: Store, data: dict[str, Any]) -> bool:
+    """An order from the shop's history (placed before it was connected): kept for the before/after report only, so
+    with no cart, customer, attribution or next-order coupon. An order recorded already is left as it is. Returns
+    whether it was new; the caller commits."""
+    if get_order(store, data["order_id"]) is not None:
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(Order(
+                store_id=store.id, external_id=data["order_id"], total=data["total"], currency=data["currency"],
+                status=data["status"], coupon_codes=[code.upper() for code in data.get("coupon_codes") or []],
+                placed_at=data["created_at"], received_at=clock.now()))
+    except IntegrityError:  # the order's webhook recorded it meanwhile
+        return False
+    return True
+
+
 def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Store, now) -> None:
     cancel_pending(cart_id=cart.id)
     if cart.status in (*CartStatus.OPEN, CartStatus.LOST):

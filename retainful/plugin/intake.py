@@ -71,6 +71,7 @@ def connect(store: Store, shop: dict[str, Any]) -> Store:
                isinstance(shop.get(key), bool) and len(str(shop[key])) <= 500}
     store.retainful_shop = details
     store.retainful_connected_at = clock.now()
+    store.retainful_history_due_at = clock.now()  # the shop's past orders are imported on the job's next run
     address = ", ".join(str(details[key]) for key in ("address", "address_1", "address_2", "city", "postcode", "zip",
                                                       "state", "country") if details.get(key))
     if store.postal_address is None and address:
