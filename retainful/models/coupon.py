@@ -26,7 +26,7 @@ class DiscountType:
 
 
 class SyncState:
-    NOT_CONNECTED = "not_connected"  # the store has no WooCommerce connection
+    NOT_CONNECTED = "not_connected"  # the store has no way into its shop: no WooCommerce keys, no plugin
     PENDING = "pending"
     SYNCED = "synced"
     FAILED = "failed"
