@@ -14,6 +14,7 @@ from flask import abort, g, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from admin import forms
 from retainful import users
 from retainful.extensions import db
 from retainful.models import Store, User
@@ -135,6 +136,7 @@ class SecuredMixin:
         abort(403)
 
     def _handle_view(self, name: str, **kwargs: Any):
+        forms.refuse_unstorable_input()
         if name in self.public_views:
             return None
         refused = super()._handle_view(name, **kwargs)

@@ -6,10 +6,9 @@ from decimal import Decimal, InvalidOperation
 from babel.numbers import list_currencies
 from marshmallow import ValidationError, fields, validate
 
-from retainful.money import format_amount
+from retainful import clock
+from retainful.money import MAX_AMOUNT, MONEY_STEP, format_amount
 
-MAX_AMOUNT = Decimal("1000000000000")
-MONEY_STEP = Decimal("0.0001")
 _CURRENCIES = frozenset(list_currencies())
 
 
@@ -47,7 +46,7 @@ class Money(fields.Field):
             raise self.make_error("range")
         if amount != amount.quantize(MONEY_STEP):
             raise self.make_error("places")
-        return amount
+        return abs(amount) if amount.is_zero() else amount  # "-0" is 0, stored and echoed as "0.00"
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_amount(value, obj.currency)
@@ -71,3 +70,20 @@ class Email(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date and time with its offset (a naive one is refused), within the service's dates, as UTC."""
+
+    default_error_messages = {
+        "range": f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE} (UTC).",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=None, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        if not clock.within_bounds(instant):
+            raise self.make_error("range")
+        return clock.ensure_utc(instant)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from retainful.api.fields import Currency, Email, Identifier, Money
+from retainful.api.fields import Currency, Email, Identifier, Instant, Money
 from retainful.models import CartStatus
 
 MAX_ITEMS = 500
@@ -65,7 +65,7 @@ class OrderIn(Lenient):
     currency = Currency(required=True)
     status = fields.String(required=True, validate=validate.Length(min=1, max=32))
     coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=20))
-    created_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    created_at = Instant(allow_none=True)
 
     @pre_load
     def _normalise_status(self, data, **kwargs):
