@@ -10,6 +10,7 @@ from retainful import clock
 from retainful.money import MAX_AMOUNT, MONEY_STEP, format_amount
 
 _CURRENCIES = frozenset(list_currencies())
+MONEY_PATTERN = r"^\s*[0-9]{1,13}(\.[0-9]{1,4})?\s*$"  # what the document promises; JSON numbers work too
 
 
 class Identifier(fields.String):
@@ -26,6 +27,10 @@ class Identifier(fields.String):
 
 class Money(fields.Field):
     """A non-negative amount as a decimal string (numbers are accepted too; the JSON parser keeps them exact)."""
+
+    def __init__(self, **kwargs):
+        documented = {"type": "string", "pattern": MONEY_PATTERN, "example": "19.99"}
+        super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
 
     default_error_messages = {
         "invalid": "Not a valid amount: send a decimal string such as \"19.99\".",
@@ -54,6 +59,9 @@ class Money(fields.Field):
 
 class Currency(fields.String):
     """An ISO 4217 currency code, upper-cased."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "USD"}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         code = super()._deserialize(value, attr, data, **kwargs).strip().upper()

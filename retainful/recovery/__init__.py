@@ -9,6 +9,6 @@ from retainful.recovery.sequences import (
 )
 
 __all__ = [
-    "DEFAULT_STEPS", "MAX_DELAY", "abandoned_cart_sequence", "cancel_pending", "create_default_sequence", "plan_abandoned",
-    "update_step",
+    "DEFAULT_STEPS", "MAX_DELAY", "abandoned_cart_sequence", "cancel_pending", "create_default_sequence",
+    "plan_abandoned", "update_step",
 ]
