@@ -99,7 +99,10 @@ def get_scoped_or_404(model: type[Model], object_id: int) -> Model:
 def safe_next(target: str | None, default: str) -> str:
     """A redirect target inside the admin only (no open redirect to another site)."""
     if target:
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # a full-width '＠' or '／' in what would be the host: not ours
+            return default
         if not parts.scheme and not parts.netloc and target.startswith("/admin") and "\\" not in target:
             return target
     return default

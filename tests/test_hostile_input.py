@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from retainful.extensions import db
 from retainful.models import Cart, Order, Step, Store
 from tests.conftest import cart_body
-from tests.test_admin import add_user, csrf_token, logged_in, post
+from tests.test_admin import PASSWORD, add_user, csrf_token, logged_in, post
 
 NUL, SURROGATE = "\u0000", "\ud800"
 
@@ -181,3 +181,11 @@ def test_a_bounded_coupon_and_minus_zero_minimum_are_saved(app, shop, owner):
                     token)
     assert response.status_code == 302
     assert _step(app, shop, 2) == (480, "fixed", Decimal("1000000000000"))
+
+
+@pytest.mark.parametrize("target", ["//evil.example\uff20acme.example/", "//evil.example\uff0f/admin"])
+def test_a_full_width_login_next_is_ignored(app, client, shop, target):
+    add_user(app, "owner@acme.test", "owner", [shop.store_id])
+    response = post(client, "/admin/login", {"email": "owner@acme.test", "password": PASSWORD, "next": target},
+                    csrf_token(client, "/admin/login"))
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
