@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from retainful.extensions import db
 from retainful.models import Cart, Order, Step, Store
+from retainful.stores import StoreSettingsError, create_store
 from tests.conftest import cart_body
 from tests.test_admin import PASSWORD, add_user, csrf_token, logged_in, post
 from tests.test_woocommerce import deliver
@@ -204,3 +205,9 @@ def test_a_signed_woocommerce_delivery_with_unstorable_text_is_a_400(app, shop, 
     assert response.status_code == 400 and field in response.get_json()["error"]["fields"]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+
+
+@pytest.mark.parametrize("domain", ["https://evil.example\uff20acme.example/", "https://[::1"])
+def test_a_store_domain_that_urlsplit_refuses_is_a_settings_error(app, domain):
+    with app.app_context(), pytest.raises(StoreSettingsError, match="domain"):
+        create_store("Acme", domain)
