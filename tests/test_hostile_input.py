@@ -13,8 +13,6 @@ from retainful.models import Cart, Order, Step, Store
 from retainful.stores import StoreSettingsError, create_store
 from tests.conftest import cart_body
 from tests.test_admin import PASSWORD, add_user, csrf_token, logged_in, post
-from tests.test_woocommerce import deliver
-from tests.woo_stub import woo_order_payload
 
 NUL, SURROGATE = "\u0000", "\ud800"
 
@@ -192,19 +190,6 @@ def test_a_full_width_login_next_is_ignored(app, client, shop, target):
     response = post(client, "/admin/login", {"email": "owner@acme.test", "password": PASSWORD, "next": target},
                     csrf_token(client, "/admin/login"))
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
-
-
-@pytest.mark.parametrize("changes, field", [
-    ({"billing": {"first_name": f"Al{NUL}ice", "email": "alice@example.com", "country": "US"}}, "billing.first_name"),
-    ({"status": f"process{NUL}ing"}, "status"),
-    ({"line_items": [{"name": f"Red {SURROGATE}", "product_id": 1, "quantity": 1, "total": "1"}]},
-     "line_items.0.name"),
-], ids=["NUL in billing name", "NUL in status", "surrogate in a line item"])
-def test_a_signed_woocommerce_delivery_with_unstorable_text_is_a_400(app, shop, changes, field):
-    response = deliver(shop, woo_order_payload(**changes))
-    assert response.status_code == 400 and field in response.get_json()["error"]["fields"]
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
 
 
 @pytest.mark.parametrize("domain", ["https://evil.example\uff20acme.example/", "https://[::1"])

@@ -16,7 +16,6 @@ from retainful.api.views import bp
 from retainful.extensions import db
 from retainful.models import Store
 from retainful.orders import woocommerce
-from retainful.text import refuse_unstorable
 
 ORDER_TOPICS = ("order.created", "order.updated")
 _PING = re.compile(rb"^webhook_id=[0-9]+$")
@@ -40,7 +39,6 @@ def _json_object(body: bytes) -> dict:
         raise ApiError(415, "unsupported_media_type", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
-    refuse_unstorable(payload)  # NUL / lone surrogates: 400 naming the field, as for every API body
     return payload
 
 
