@@ -307,8 +307,8 @@ class BeforeAfterReport(Schema):
     before = fields.Nested(BeforeAfterWindow, allow_none=True)
     after = fields.Nested(BeforeAfterWindow)
     change = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True), allow_none=True,
-                         metadata={"description": "Percent change per figure; null where 'before' is zero, and "
-                                                  "null as a whole when there is no comparison."})
+                         metadata={"description": "Percent change per figure; null where 'before' is zero, and null as a "
+                                                 "whole when there is too little history to compare."})
     daily = fields.List(fields.Dict(), metadata={"description": "date, revenue, recovered_revenue, orders."})
 
 
