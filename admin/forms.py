@@ -52,8 +52,8 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
 
 
 def refuse_unstorable_input() -> None:
-    """Every admin request: a NUL or lone surrogate in a form field, query parameter or URL part is a 400 naming it
-    (the FieldError handler answers), before any view reads the value."""
+    """Every admin view behind the login: a NUL or lone surrogate in a form field, query parameter or URL part is a
+    400 naming it (the FieldError handler answers), before any view reads the value."""
     refuse_unstorable_fields(request.view_args or {})
     refuse_unstorable_fields(request.args)
     refuse_unstorable_fields(request.form)

@@ -139,12 +139,12 @@ class SecuredMixin:
         abort(403)
 
     def _handle_view(self, name: str, **kwargs: Any):
-        forms.refuse_unstorable_input()
-        if name in self.public_views:
+        if name in self.public_views:  # the login page answers hostile input itself, with the login page
             return None
         refused = super()._handle_view(name, **kwargs)
         if refused is not None:
             return refused
+        forms.refuse_unstorable_input()
         store = current_store()
         if name not in self.storeless_views and store is None:
             return self.render("retainful_admin/no_store.html"), 200
