@@ -4,7 +4,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
+from flask import request
+
 from retainful.errors import FieldError
+from retainful.money import MAX_AMOUNT, MONEY_STEP
+from retainful.text import refuse_unstorable_fields
 
 TRUE_VALUES = {"1", "on", "true", "yes", "y"}
 
@@ -40,6 +44,16 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
         value = Decimal(raw)
     except InvalidOperation:
         raise FieldError(name, f"{label or name}: a number such as 10 or 12.50, not {raw[:20]!r}.") from None
-    if not value.is_finite() or value < 0:
-        raise FieldError(name, f"{label or name}: zero or more.")
-    return value
+    if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:  # Decimal("1e999") is finite: bound it too
+        raise FieldError(name, f"{label or name}: from 0 to {MAX_AMOUNT}.")
+    if value != value.quantize(MONEY_STEP):
+        raise FieldError(name, f"{label or name}: at most 4 decimal places.")
+    return abs(value) if value.is_zero() else value
+
+
+def refuse_unstorable_input() -> None:
+    """Every admin view behind the login: a NUL or lone surrogate in a form field, query parameter or URL part is a
+    400 naming it (the FieldError handler answers), before any view reads the value."""
+    refuse_unstorable_fields(request.view_args or {})
+    refuse_unstorable_fields(request.args)
+    refuse_unstorable_fields(request.form)

@@ -19,6 +19,7 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
+from admin import forms
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Store, User
@@ -121,7 +122,10 @@ def get_scoped_or_404(model: type[Model], object_id: int) -> Model:
 def safe_next(target: str | None, default: str) -> str:
     """A redirect target inside the admin only (no open redirect to another site)."""
     if target:
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # a full-width '＠' or '／' in what would be the host: not ours
+            return default
         if not parts.scheme and not parts.netloc and target.startswith("/admin") and "\\" not in target:
             return target
     return default
@@ -158,11 +162,12 @@ class SecuredMixin:
         abort(403)
 
     def _handle_view(self, name: str, **kwargs: Any):
-        if name in self.public_views:
+        if name in self.public_views:  # the login page answers hostile input itself, with the login page
             return None
         refused = super()._handle_view(name, **kwargs)
         if refused is not None:
             return refused
+        forms.refuse_unstorable_input()
         store = current_store()
         if name not in self.storeless_views and store is None:
             return self.render("retainful_admin/no_store.html"), 200

@@ -32,9 +32,10 @@ def _delay(form) -> timedelta | None:
     unit = form.get("delay_unit", "minutes")
     if unit not in DELAY_UNITS:
         raise FieldError("delay_unit", "Delay unit: minutes, hours or days.")
-    if value < 1:
-        raise FieldError("delay", "Between 1 minute and 60 days.")
-    return timedelta(minutes=value * DELAY_UNITS[unit])
+    minutes = value * DELAY_UNITS[unit]
+    if not 1 <= minutes <= recovery.MAX_DELAY // timedelta(minutes=1):  # checked before timedelta() can overflow
+        raise FieldError("delay_value", "Delay: between 1 minute and 60 days.")
+    return timedelta(minutes=minutes)
 
 
 class SequenceView(SecuredMixin, BaseView):

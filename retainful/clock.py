@@ -6,9 +6,13 @@ Code never calls ``datetime.now()``: it calls :func:`now`, which is always UTC a
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 UTC = timezone.utc
+# The dates the service accepts from outside (orders, reports): far enough back for any shop's history, far enough
+# ahead for any plan, and well inside what datetime can convert between zones (year 1 and 9999 overflow).
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
 
 _lock = threading.Lock()
 _frozen: datetime | None = None
@@ -43,7 +47,19 @@ def unfreeze() -> None:
 
 
 def ensure_utc(value: datetime) -> datetime:
-    """Convert an aware datetime to UTC; a naive one is refused because its zone is unknowable."""
+    """Convert an aware datetime to UTC; a naive one is refused because its zone is unknowable, and one whose UTC
+    time is outside what datetime holds (0001-01-01 at +14:00) raises ValueError rather than OverflowError."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: a timezone is required")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("datetime out of range") from None
+
+
+def within_bounds(value: datetime) -> bool:
+    """Whether an aware datetime falls on a UTC date from EARLIEST_DATE to LATEST_DATE."""
+    try:
+        return EARLIEST_DATE <= ensure_utc(value).date() <= LATEST_DATE
+    except ValueError:
+        return False

@@ -5,6 +5,11 @@ from decimal import Decimal
 
 from babel.numbers import get_currency_precision
 
+# The largest amount the service takes in (API, admin, coupons): far above any real order, far below the columns'
+# Numeric(18, 4) limit, so no stored amount can be infinite or overflow. Money has at most 4 decimal places.
+MAX_AMOUNT = Decimal("1000000000000")
+MONEY_STEP = Decimal("0.0001")
+
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """The amount as a plain decimal string with the currency's usual places ("19.99" USD, "1200" JPY).

@@ -6,11 +6,11 @@ from decimal import Decimal, InvalidOperation
 from babel.numbers import list_currencies
 from marshmallow import ValidationError, fields, validate
 
-from retainful.money import format_amount
+from retainful import clock
+from retainful.money import MAX_AMOUNT, MONEY_STEP, format_amount
 
-MAX_AMOUNT = Decimal("1000000000000")
-MONEY_STEP = Decimal("0.0001")
 _CURRENCIES = frozenset(list_currencies())
+MONEY_PATTERN = r"^\s*[0-9]{1,13}(\.[0-9]{1,4})?\s*$"  # what the document promises; JSON numbers work too
 
 
 class Identifier(fields.String):
@@ -27,6 +27,10 @@ class Identifier(fields.String):
 
 class Money(fields.Field):
     """A non-negative amount as a decimal string (numbers are accepted too; the JSON parser keeps them exact)."""
+
+    def __init__(self, **kwargs):
+        documented = {"type": "string", "pattern": MONEY_PATTERN, "example": "19.99"}
+        super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
 
     default_error_messages = {
         "invalid": "Not a valid amount: send a decimal string such as \"19.99\".",
@@ -47,7 +51,7 @@ class Money(fields.Field):
             raise self.make_error("range")
         if amount != amount.quantize(MONEY_STEP):
             raise self.make_error("places")
-        return amount
+        return abs(amount) if amount.is_zero() else amount  # "-0" is 0, stored and echoed as "0.00"
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_amount(value, obj.currency)
@@ -55,6 +59,9 @@ class Money(fields.Field):
 
 class Currency(fields.String):
     """An ISO 4217 currency code, upper-cased."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "USD"}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
@@ -71,3 +78,20 @@ class Email(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date and time with its offset (a naive one is refused), within the service's dates, as UTC."""
+
+    default_error_messages = {
+        "range": f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE} (UTC).",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=None, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        if not clock.within_bounds(instant):
+            raise self.make_error("range")
+        return clock.ensure_utc(instant)

@@ -6,7 +6,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app, jsonify
 
 from retainful.api import schemas
+from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.reports.period import MAX_DAYS
 from retainful.api.views import bp
 
 _ERRORS = {
@@ -19,8 +21,9 @@ _ERRORS = {
 
 
 def _responses(ok: dict, *errors: str) -> dict:
+    """``ok`` plus the errors; every operation can answer 400 (a NUL or lone surrogate in a path segment or query)."""
     responses = dict(ok)
-    for status in (*errors, "503"):  # any call can meet a busy database
+    for status in sorted({"400", *errors, "503"}):  # any call: a busy database, an unstorable string
         responses[status] = {"description": _ERRORS.get(status, "Not found."), "content": _json("Error")}
     return responses
 
@@ -40,7 +43,8 @@ def build_spec(server_url: str) -> dict:
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
-                 "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut", "SummaryReport",
+                 "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
+                 "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
@@ -122,14 +126,16 @@ def _report_paths(spec: APISpec) -> None:
                "description": "Store-local date, inclusive."},
               {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
                "description": "Store-local date, inclusive (default today)."},
-              {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1},
+              {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
                "description": "The last N days (default 30) when from/to are not both given."}]
+    window = {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365},
+              "description": "Days in each window (default 30)."}
     for path, schema, summary in (("summary", "SummaryReport", "Carts, reach, messages, recovered revenue, rate."),
                                   ("funnel", "FunnelReport", "Per step and channel."),
                                   ("coupons", "CouponReport", "Recovery and next-order coupons."),
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
                                   ("before-after", "BeforeAfterReport", "Equal windows around the switch-on.")):
-        params = [period[2]] if path == "before-after" else period
+        params = [window] if path == "before-after" else period
         spec.path(path=f"/api/v1/reports/{path}", operations={"get": {
             "summary": summary, "parameters": params,
             "responses": _responses({"200": {"description": summary, "content": _json(schema)}}, "400", "401")}})
@@ -143,12 +149,12 @@ def _report_paths(spec: APISpec) -> None:
 def _coupon_paths(spec: APISpec) -> None:
     code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
     checked = {"200": {"description": "valid, reason (expired, used_up, wrong_customer, below_minimum), discount, "
-                                      "free_shipping, coupon."}}
+                                      "free_shipping, coupon.", "content": _json("CouponCheckOut")}}
     spec.path(path="/api/v1/coupons/{code}", parameters=[code], operations={"get": {
         "summary": "Whether the coupon is valid for this shopper and cart, the reason when not, and the discount "
                    "(the POST .../check keeps the email out of URLs and logs).",
-        "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
-                       {"name": "subtotal", "in": "query", "schema": {"type": "string"}}],
+        "parameters": [{"name": "email", "in": "query", "schema": {"type": "string", "maxLength": 254}},
+                       {"name": "subtotal", "in": "query", "schema": {"type": "string", "pattern": MONEY_PATTERN}}],
         "responses": _responses(checked, "400", "401", "404")}})
     spec.path(path="/api/v1/coupons/{code}/check", parameters=[code], operations={"post": {
         "summary": "The same check with email and subtotal in a JSON body.",
@@ -157,10 +163,12 @@ def _coupon_paths(spec: APISpec) -> None:
     spec.path(path="/api/v1/coupons/{code}/redeem", parameters=[code], operations={"post": {
         "summary": "Redeem once for an order; a repeat for the same order is idempotent.",
         "requestBody": {"required": True, "content": _json("CouponRedeemIn")},
-        "responses": _responses({"201": {"description": "Redeemed."}, "200": {"description": "Already redeemed "
-                                 "for this order."}, "409": {"description": "Used up, expired or not this "
-                                                                            "customer's.", "content": _json("Error")}},
-                                "400", "401", "404", "415")}})
+        "responses": _responses({"201": {"description": "Redeemed.", "content": _json("CouponRedemptionOut")},
+                                 "200": {"description": "Already redeemed for this order.",
+                                         "content": _json("CouponRedemptionOut")},
+                                 "409": {"description": "Used up, expired or not this customer's.",
+                                         "content": _json("Error")}},
+                                "400", "401", "404", "413", "415")}})
 
 
 def _template_paths(spec: APISpec) -> None:
@@ -169,7 +177,7 @@ def _template_paths(spec: APISpec) -> None:
     spec.path(path="/api/v1/templates/preview", operations={"post": {
         "summary": "Render a template (saved, or the unsaved source) with a sample cart or a real one.",
         "requestBody": {"required": True, "content": _json("TemplatePreviewIn")},
-        "responses": _responses({"200": rendered}, "400", "401", "415")}})
+        "responses": _responses({"200": rendered}, "400", "401", "413", "415")}})
     spec.path(path="/api/v1/templates/test-send", operations={"post": {
         "summary": "Render and send to the given address or phone through the configured provider (a test).",
         "requestBody": {"required": True, "content": _json("TemplateTestSendIn")},
@@ -177,7 +185,7 @@ def _template_paths(spec: APISpec) -> None:
                                  "429": {"description": "Too many test-sends this hour (rate_limited).",
                                          "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                                          "content": _json("Error")}},
-                                "400", "401", "415")}})
+                                "400", "401", "413", "415")}})
     spec.path(path="/api/v1/templates", operations={"get": {
         "summary": "Every template key per channel, with its current version.",
         "responses": _responses({"200": {"description": "The templates."}}, "401")}})
@@ -190,7 +198,7 @@ def _template_paths(spec: APISpec) -> None:
                 "responses": _responses({"200": {"description": "The template."}}, "401", "404")},
         "put": {"summary": "Save a new version (it must render).",
                 "requestBody": {"required": True, "content": _json("TemplateIn")},
-                "responses": _responses(version, "400", "401", "404", "415")}})
+                "responses": _responses(version, "400", "401", "404", "413", "415")}})
     spec.path(path="/api/v1/templates/{channel}/{key}/reset", parameters=params, operations={"post": {
         "summary": "Back to the file default (recorded as a new version).",
         "responses": _responses(version, "401", "404")}})

@@ -26,6 +26,9 @@ def jsonable(value: Any, currency: str) -> Any:
 
 def _period():
     args = request.args
+    for name in ("from", "to", "days"):  # the document says date / integer; the admin's blank boxes mean "default"
+        if args.get(name) == "":
+            raise FieldError(name, "Must not be empty: leave the parameter out for its default.")
     return reports.resolve_period(current_store(), args.get("from"), args.get("to"), args.get("days"))
 
 
@@ -53,7 +56,7 @@ def report_coupons():
 @bp.get("/reports/before-after")
 def report_before_after():
     days = request.args.get("days", "30")
-    if not days.isdigit() or not 1 <= int(days) <= 365:
+    if not (days.isascii() and days.isdigit()) or not 1 <= int(days) <= 365:  # "²".isdigit(), but int() refuses
         raise FieldError("days", "Between 1 and 365.")
     return _json(reports.before_after(current_store(), int(days)))
 

@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError
 from retainful.api.errors import ApiError, flatten_messages, validation_error
 from retainful.models import Store
 from retainful.stores import authenticate
+from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -41,7 +42,15 @@ def json_body(schema: Schema) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
+    refuse_unstorable(payload)  # any string, any depth, before the schema: a FieldError answered as a 400
     try:
         return schema.load(payload)
     except ValidationError as error:
         raise validation_error(flatten_messages(error.messages)) from None
+
+
+def refuse_unstorable_url() -> None:
+    """A NUL or lone surrogate in a path segment or the query string is a 400 naming it (``/coupons/AB%00CD`` would
+    otherwise reach the database)."""
+    refuse_unstorable_fields(request.view_args or {})
+    refuse_unstorable_fields(request.args)

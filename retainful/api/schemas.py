@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from retainful.api.fields import Currency, Email, Identifier, Money
+from retainful.api.fields import Currency, Email, Identifier, Instant, Money
 from retainful.models import CartStatus
 
 MAX_ITEMS = 500
@@ -65,7 +65,7 @@ class OrderIn(Lenient):
     currency = Currency(required=True)
     status = fields.String(required=True, validate=validate.Length(min=1, max=32))
     coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=20))
-    created_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    created_at = Instant(allow_none=True)
 
     @pre_load
     def _normalise_status(self, data, **kwargs):
@@ -81,32 +81,37 @@ class PluginEnvelopeIn(Lenient):
 
     cart_type = fields.String(required=True, validate=validate.OneOf(["cart", "order"]))
     cart_token = fields.String(required=True, validate=validate.Regexp(TOKEN_PATTERN))
-    updated_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
-    completed_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    updated_at = Instant(allow_none=True)
+    completed_at = Instant(allow_none=True)
     order_status = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
     treat_on_hold_as_complete = fields.Boolean()
 
 
+def _nullable(field_class=fields.String, **kwargs) -> fields.Field:
+    """An answer's field that is null when the shop never sent it (the document must say so)."""
+    return field_class(allow_none=True, **kwargs)
+
+
 class CustomerOut(Schema):
-    external_id = fields.String()
-    email = fields.String()
-    phone = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    locale = fields.String()
-    email_consent = fields.Boolean()
-    sms_consent = fields.Boolean()
+    external_id = _nullable()
+    email = _nullable()
+    phone = _nullable()
+    first_name = _nullable()
+    last_name = _nullable()
+    locale = _nullable()
+    email_consent = _nullable(fields.Boolean)
+    sms_consent = _nullable(fields.Boolean)
 
 
 class CartItemOut(Schema):
     product_id = fields.String()
-    variant_id = fields.String()
-    sku = fields.String()
+    variant_id = _nullable()
+    sku = _nullable()
     name = fields.String()
     quantity = fields.Integer()
     price = Money()
-    image_url = fields.String()
-    product_url = fields.String()
+    image_url = _nullable()
+    product_url = _nullable()
 
 
 class CartOut(Schema):
@@ -118,11 +123,11 @@ class CartOut(Schema):
     subtotal = Money()
     total = Money()
     currency = fields.String()
-    recovery_url = fields.String()
+    recovery_url = _nullable()
     customer = fields.Nested(CustomerOut, allow_none=True)
     items = fields.List(fields.Nested(CartItemOut))
     last_activity_at = fields.AwareDateTime()
-    abandoned_at = fields.AwareDateTime()
+    abandoned_at = _nullable(fields.AwareDateTime)
     created_at = fields.AwareDateTime()
 
 
@@ -132,11 +137,13 @@ class OrderOut(Schema):
     total = Money()
     currency = fields.String()
     coupon_codes = fields.List(fields.String())
-    cart_token = fields.Function(lambda order: order.cart.token if order.cart else None)
-    cart_status = fields.Function(lambda order: order.cart.status if order.cart else None)
-    recovered = fields.Function(lambda order: order.attributed_message_id is not None)
-    attributed_message_id = fields.Integer()
-    attribution_rule = fields.String()
+    cart_token = fields.Function(lambda order: order.cart.token if order.cart else None,
+                                 metadata={"type": "string", "nullable": True})
+    cart_status = fields.Function(lambda order: order.cart.status if order.cart else None,
+                                  metadata={"type": "string", "nullable": True})
+    recovered = fields.Function(lambda order: order.attributed_message_id is not None, metadata={"type": "boolean"})
+    attributed_message_id = _nullable(fields.Integer)
+    attribution_rule = _nullable()
     customer = fields.Nested(CustomerOut, allow_none=True)
     placed_at = fields.AwareDateTime()
     received_at = fields.AwareDateTime()
@@ -183,9 +190,9 @@ class TemplateVersionOut(Schema):
     channel = fields.String()
     key = fields.String()
     version = fields.Integer()
-    is_default = fields.Function(lambda v: v.source is None)
-    source = fields.String()
-    author = fields.String()
+    is_default = fields.Function(lambda v: v.source is None, metadata={"type": "boolean"})
+    source = _nullable(metadata={"description": "null: the file default."})
+    author = _nullable()
     created_at = fields.AwareDateTime()
 
 
@@ -203,23 +210,38 @@ class CouponOut(Schema):
     code = fields.String()
     kind = fields.String()
     discount_type = fields.String(metadata={"enum": ["percent", "fixed", "free_shipping"]})
-    amount = fields.Function(lambda c: format(c.amount.normalize(), "f"))
+    amount = fields.Function(lambda c: format(c.amount.normalize(), "f"), metadata={"type": "string"})
     currency = fields.String()
-    minimum_total = Money()
+    minimum_total = Money(allow_none=True)
     expires_at = fields.AwareDateTime()
     usage_limit = fields.Integer()
     usage_count = fields.Integer()
     sync_state = fields.String()
 
 
+class CouponCheckOut(Schema):  # for the OpenAPI document
+    coupon = fields.Nested(CouponOut)
+    valid = fields.Boolean()
+    reason = fields.String(allow_none=True, metadata={"enum": ["expired", "used_up", "wrong_customer",
+                                                               "below_minimum", None]})
+    discount = fields.String(metadata={"description": "Decimal string to take off the subtotal (0 when invalid)."})
+    free_shipping = fields.Boolean()
+
+
+class CouponRedemptionOut(Schema):  # for the OpenAPI document
+    coupon = fields.Nested(CouponOut)
+    order_id = fields.String()
+    redeemed_at = fields.AwareDateTime()
+
+
 # --- report documents (for the OpenAPI document; amounts are decimal strings in the store's currency) ---------------
 
-def _amount(description: str = "") -> fields.String:
-    return fields.String(metadata={"description": description or "Decimal string in the store's currency."})
+def _amount(description: str = "", **kwargs) -> fields.String:
+    return fields.String(metadata={"description": description or "Decimal string in the store's currency."}, **kwargs)
 
 
-def _rate(description: str) -> fields.Float:
-    return fields.Float(metadata={"description": description})
+def _rate(description: str, **kwargs) -> fields.Float:
+    return fields.Float(metadata={"description": description}, **kwargs)
 
 
 class SummaryReport(Schema):
@@ -313,9 +335,10 @@ class HoldoutReport(Schema):
     currency = fields.String()
     messaged = fields.Nested(HoldoutGroup)
     control = fields.Nested(HoldoutGroup)
-    lift = _rate("Messaged rate minus control rate.")
-    ci95 = fields.List(fields.Float(), metadata={"description": "95% confidence interval of the lift."})
-    p_value = _rate("Two-proportion z-test.")
+    lift = _rate("Messaged rate minus control rate; null when a group is empty.", allow_none=True)
+    ci95 = fields.List(fields.Float(), allow_none=True,
+                       metadata={"description": "95% confidence interval of the lift."})
+    p_value = _rate("Two-proportion z-test.", allow_none=True)
     significant = fields.Boolean(allow_none=True)
-    incremental_revenue = _amount("Lift x messaged carts x average recovered order.")
+    incremental_revenue = _amount("Lift x messaged carts x average recovered order.", allow_none=True)
     note = fields.String(allow_none=True, metadata={"description": "Set when the sample is too small."})

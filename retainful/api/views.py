@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 
 from retainful import carts, orders
 from retainful.api.errors import ApiError, validation_error
-from retainful.api.request import authenticate_request, current_store, json_body
+from retainful.api.request import authenticate_request, current_store, json_body, refuse_unstorable_url
 from retainful.api.schemas import TOKEN_PATTERN, CartIn, CartOut, OrderIn, OrderOut
 from retainful.errors import FieldError
 
@@ -21,6 +21,7 @@ cart_in, cart_out, order_in, order_out = CartIn(), CartOut(), OrderIn(), OrderOu
 def _authenticate():
     if request.endpoint not in ("api.openapi", "api.woocommerce_webhook"):  # the webhook is signed instead
         authenticate_request()
+    refuse_unstorable_url()
 
 
 def _checked_token(token: str) -> str:

@@ -34,7 +34,10 @@ def _bare_host(host: str) -> str:
 
 def check_recovery_url(store: Store, url: str) -> None:
     """A recovery link may only lead to the store's own site (no open redirect through our short links)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a full-width '／' or '＠' in the host, which NFKC would turn into a separator
+        raise FieldError("recovery_url", "Must be an http(s) URL.") from None
     host = _bare_host(parts.hostname or "")
     domain = _bare_host(store.domain)
     if parts.scheme not in ("http", "https") or not host:

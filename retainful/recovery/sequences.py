@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, DiscountType, Sequence, Step, Store
+from retainful.money import MAX_AMOUNT
 
 # (delay after the cart's last activity, email, sms, coupon percent). SMS only on the first step: US carriers allow
 # one abandoned-cart text per cart within 48 hours, and the send policy enforces that even if a store adds more.
@@ -96,5 +97,7 @@ def _apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, min
         step.coupon_valid_hours = valid_hours
     if step.coupon_type == DiscountType.PERCENT and not (step.coupon_amount and 0 < step.coupon_amount <= 100):
         raise FieldError("coupon_amount", "A percentage between 0 and 100.")
-    if step.coupon_type == DiscountType.FIXED and not (step.coupon_amount and step.coupon_amount > 0):
-        raise FieldError("coupon_amount", "A positive amount.")
+    if step.coupon_type == DiscountType.FIXED and not (step.coupon_amount and 0 < step.coupon_amount <= MAX_AMOUNT):
+        raise FieldError("coupon_amount", f"A positive amount up to {MAX_AMOUNT}.")
+    if step.coupon_minimum is not None and not 0 <= step.coupon_minimum <= MAX_AMOUNT:
+        raise FieldError("coupon_minimum", f"From 0 to {MAX_AMOUNT}.")

@@ -92,9 +92,11 @@ class _DateError(ValueError):
 def _date(value: date | str | None, field: str) -> date | None:
     if value in (None, ""):
         return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise _DateError(field, "An ISO date such as 2026-03-01.") from None
+    if not isinstance(value, date):
+        try:
+            value = date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise _DateError(field, "An ISO date such as 2026-03-01.") from None
+    if not clock.EARLIEST_DATE <= value <= clock.LATEST_DATE:  # year 1 or 9999 would overflow turned into UTC
+        raise _DateError(field, f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE}.")
+    return value

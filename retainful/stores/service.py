@@ -67,7 +67,10 @@ def normalise_domain(domain: str) -> str:
     """``https://Shop.example.com/`` and ``shop.example.com`` are the same store domain."""
     value = domain.strip().lower()
     if "://" in value:
-        value = urlsplit(value).hostname or ""
+        try:
+            value = urlsplit(value).hostname or ""
+        except ValueError:  # a full-width '＠' or '／' in the host, or a broken [IPv6]
+            raise StoreSettingsError(f"domain: {domain!r} is not a domain name") from None
     value = value.split("/")[0].rstrip(".")
     if not value or "." not in value and value != "localhost":
         raise StoreSettingsError(f"domain: {domain!r} is not a domain name")
