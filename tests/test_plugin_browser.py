@@ -14,14 +14,9 @@ import pytest
 from retainful.extensions import db
 from retainful.plugin import crypto
 from retainful.stores import create_store
-from tests.browser import LiveServer, launch_chromium, require_chromium
+from tests.browser import LiveServer, browser  # noqa: F401 (the fixture)
 from tests.conftest import StoreClient, _empty_tables, make_app
 from tests.plugin_vectors import APP_ID, SECRETS, envelope
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # require_chromium() skips or fails with the reason
-    sync_playwright = None
 
 TIMEOUT_MS = 15_000
 SCRIPT_PATH = "/retainful/v1/woocommerce/retainful.js"
@@ -29,15 +24,6 @@ CHECKOUT_PATH = "/retainful/v1/woocommerce/webhooks/checkout"
 JQUERY = Path("/usr/share/javascript/jquery/jquery.min.js")  # Debian's libjs-jquery, as WordPress ships jQuery
 CART = json.loads(envelope("cart")["plaintext"])
 TOKEN = CART["cart_token"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -198,6 +184,20 @@ def test_without_jquery_the_script_posts_on_load_and_when_the_tab_is_hidden(tab,
     assert mug_quantity(service) == 5 and len(tab.posts) == 2
     settle(tab)
     assert len(tab.posts) == 2
+
+
+def test_a_cart_too_big_for_a_keepalive_request_still_arrives(tab, service, shop):
+    """Browsers refuse keepalive bodies over 64 KiB; a long cart must not be lost (and retried forever) for that."""
+    line = CART["line_items"][1]
+    lines = [dict(line, key=f"{n:032x}", product_id=1000 + n, title=f"Tea no. {n} " + "\u2615" * 20)
+             for n in range(150)]
+    big = {**CART, "line_items": lines, "cart_hash": "2f2e2d2c2b2a29282726252423222120"}
+    assert len(tracking_div(big)) > 70_000
+    answer = open_shop(tab, shop, shop_page(service, cart=big, jquery=False))
+    assert answer.status == 200, answer.text()
+    assert service.store.get_cart(TOKEN).get_json()["item_count"] == 150
+    settle(tab)
+    assert len(tab.posts) == 1
 
 
 def test_a_cart_sealed_with_another_secret_is_refused_once_and_not_retried(tab, service, shop):

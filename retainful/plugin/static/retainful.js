@@ -16,6 +16,7 @@
         "removed_coupon updated_checkout wc_fragments_refreshed wc_fragments_loaded";
     var BLOCK_EVENTS = ["wc-blocks_added_to_cart", "wc-blocks_removed_from_cart"]; // native events of the cart block
     var INTERVAL_MS = 5000;
+    var KEEPALIVE_LIMIT = 60000; // Chromium allows 64 KiB of keepalive bodies in flight
     var sentHash = null;
     var scheduled = false;
 
@@ -75,9 +76,11 @@
                 sentHash = null; // a later event tries again
             }
         };
+        var body = JSON.stringify({data: cart.data});
         window.fetch(config.api_url, {
-            method: "POST", mode: "cors", credentials: "omit", keepalive: true,
-            headers: headers(config, cart), body: JSON.stringify({data: cart.data})
+            method: "POST", mode: "cors", credentials: "omit",
+            keepalive: body.length < KEEPALIVE_LIMIT, // outlives a page being left, but browsers refuse big bodies
+            headers: headers(config, cart), body: body
         }).then(function (response) {
             if (response.status === 429 || response.status >= 500) {
                 retry(); // busy or down: the same cart is worth sending again; a 4xx would only be refused again
