@@ -5,7 +5,8 @@
  * retainful_cart_data.cart) and refreshes it with WooCommerce's cart fragments. This script posts {"data": <sealed>}
  * to retainful_cart_data.api_url whenever the cart's hash changes: on load, on WooCommerce's cart events (jQuery),
  * when the tab is hidden, and every few seconds. The app id travels as App-Id: servers drop the underscore app_id.
- * Nothing here reads or sends anything the plugin did not seal; no cookies are sent.
+ * It sends only what the plugin's own engine sends (the sealed cart, and the token, IP and version the plugin put on
+ * the page, and the time-zone offset); no cookies.
  */
 (function () {
     "use strict";
