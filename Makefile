@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 PHP ?= /usr/bin/php
+JQUERY ?= /usr/share/javascript/jquery/jquery.min.js
 
 .PHONY: run test install install-test migrate bench bench-dispatch clean
 
@@ -42,9 +43,13 @@ $(CHROMIUM):
 $(PHP):
 	$(call debian_package,php-cli,the Retainful plugin's PHP tests)
 
+# jQuery: tests/test_plugin_browser.py loads WordPress's jQuery on its shop page, from Debian's copy.
+$(JQUERY):
+	$(call debian_package,libjs-jquery,the tracking script's jQuery events test)
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(CHROMIUM) $(PHP)
+install-test: $(VENV)/.installed-test $(CHROMIUM) $(PHP) $(JQUERY)
 
 migrate: install
 	$(BIN)/retainful db upgrade

@@ -43,6 +43,18 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (import this fixture into the module); skips as require_chromium() says."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
 class LiveServer:
     """The app served by werkzeug's threaded server on 127.0.0.1 and a free port, in a daemon thread."""
 

@@ -18,14 +18,14 @@ from retainful.extensions import db
 from retainful.messaging.sms_encoding import segment_count
 from retainful.models import Cart, Message, Role
 from retainful.stores import create_store
-from tests.browser import VIEWPORT, LiveServer, launch_chromium, png_size, require_chromium, screenshot_dir
+from tests.browser import VIEWPORT, LiveServer, browser, png_size, screenshot_dir  # noqa: F401 (browser)
 from tests.conftest import T0, StoreClient, _empty_tables, cart_body, make_app
 from tests.test_recovery_sequence import run_jobs
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # require_chromium() skips or fails with the reason
-    expect = sync_playwright = None
+    expect = None
 
 PASSWORD = "correct horse battery staple"
 OWNER, MARKETER, OTHER_OWNER = "owner@acme.test", "marketer@acme.test", "owner@other.test"
@@ -35,15 +35,6 @@ if expect is not None:
 
 
 # --- the browser and the server ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture
 def live(browser, sqlite_url, sendgrid_stub):

@@ -350,6 +350,25 @@ def test_order_data_from_woo_reads_either_meta_key_and_blank_fields_as_absent():
     assert error.value.field == "total"
 
 
+def test_a_shop_running_the_retainful_plugin_closes_the_cart_named_by_its_order_meta(app, shop):
+    """The official plugin copies its cart token onto the order as `_rnoc_user_cart_token`, among its other meta. The
+    cart's shopper typed another address than the order's billing one, so only the token can tie them."""
+    token = "5f2b8e0c9a1d4e7f8b3c6a2d1e0f9b8a"  # generateCartToken(): md5, 32 lower-case hex characters
+    shop.put_cart(token, cart_body(customer={"email": "alice.work@example.com", "email_consent": True}))
+    payload = woo_order_payload(cart_token=None)
+    payload["meta_data"] += [
+        {"id": 9101, "key": "_rnoc_user_cart_token", "value": token},
+        {"id": 9102, "key": "_rnoc_cart_hash", "value": "9d1e0c3b7a2f4e6d8c5b1a0f9e8d7c6b"},
+        {"id": 9103, "key": "_rnoc_cart_tracking_started_at", "value": "1772441730"},
+        {"id": 9104, "key": "_rnoc_is_buyer_accepts_marketing", "value": "1"},
+        {"id": 9105, "key": "_rnoc_user_ip_address", "value": "203.0.113.7"},
+    ]
+    response = deliver(shop, payload)
+    assert response.status_code == 200, response.get_json()
+    assert shop.get_cart(token).get_json()["status"] == "converted"
+    assert shop.client.get("/api/v1/orders/727", headers=shop.headers).get_json()["cart_token"] == token
+
+
 def test_verify_signature():
     body = wc_json(woo_order_payload())
     assert verify_signature("s3cret", body, sign("s3cret", body))

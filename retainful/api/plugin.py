@@ -10,9 +10,10 @@ import json
 import math
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, send_file
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +37,8 @@ CORS_HEADERS = {
                                     "X-Cart-Token, Cart-Token, User-TimeZone",
     "Access-Control-Max-Age": "86400",
 }
+TRACKING_SCRIPT = Path(plugin.__file__).parent / "static" / "retainful.js"
+SCRIPT_MAX_AGE = 3600  # an hour: shops pick up a new version soon, and the ETag makes each recheck cheap
 REFUSED = "The app id and secret key do not match; copy both again from the service (retainful plugin-credentials)."
 
 
@@ -185,3 +188,14 @@ def abandoned_checkout(cart_token: str, app_id: str | None = None):
     if data is None:
         return jsonify(success=False), 404
     return jsonify(success=True, data=data)
+
+
+@bp.get("/woocommerce/retainful.js")
+def tracking_script():
+    """Our tracking script for the plugin's JS engine; shop pages of any origin load it (a classic script: neither
+    this response's CSP nor CORS applies to the page; the resource policy says other sites may embed it)."""
+    response = send_file(TRACKING_SCRIPT, mimetype="text/javascript", max_age=SCRIPT_MAX_AGE, conditional=True,
+                         etag=True)
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers["Cache-Control"] = f"public, max-age={SCRIPT_MAX_AGE}"
+    return response

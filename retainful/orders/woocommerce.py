@@ -35,7 +35,8 @@ from retainful.orders.intake import get_order, record_order
 
 log = logging.getLogger(__name__)
 
-CART_TOKEN_KEYS = ("_retainful_cart_token", "retainful_cart_token")  # order meta written by the storefront plugin
+# Order meta naming the cart: our storefront plugin's keys, and the official Retainful plugin's (purchaseComplete()).
+CART_TOKEN_KEYS = ("_retainful_cart_token", "retainful_cart_token", "_rnoc_user_cart_token")
 # Block checkout creates a "checkout-draft" order as soon as the shopper reaches checkout: that is a cart being
 # abandoned, not a purchase, and closing the cart on it would stop recovery exactly when it matters.
 NOT_PLACED = frozenset({"checkout-draft", "draft", "auto-draft"})

@@ -12,13 +12,16 @@ UNSUBSCRIBE_SALT = "retainful.unsubscribe"
 
 
 def recovery_url(cart: Cart, store: Store, message: Message) -> str:
-    """The cart's recovery URL with UTM parameters naming the channel and step (no personal data in it)."""
+    """The cart's recovery URL with UTM parameters naming the channel and step (no personal data in it). A cart from
+    the Retainful plugin leads to its signed restore link, which applies ``retainful_ac_coupon`` to the rebuilt cart."""
     base = cart.recovery_url or f"https://{store.domain}/cart"
     parts = urlsplit(base)
     query = dict(parse_qsl(parts.query))
     step = message.step.position if message.step else 0
     query.update(utm_source="retainful", utm_medium=message.channel, utm_campaign=message.kind,
                  utm_content=f"step{step}")
+    if cart.plugin_snapshot is not None and message.coupon is not None:
+        query["retainful_ac_coupon"] = message.coupon.code
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
