@@ -277,7 +277,7 @@ def _line(**changes):
     ({"line_items": _line(title="Mug\x00")}, "line_items.0.title"),
     ({"line_items": _line(title="Mug \ud800")}, "line_items.0.title"),
     ({"email": "zoe\x00@example.com"}, "email"),
-    ({"client_session": {"k\x00": 1}}, "client_session"),
+    ({"client_session": {"k\x00": 1}}, "client_session.k\\x00"),  # a bad key is named, escaped
     ({"line_items": _line(quantity="two")}, "line_items.0.quantity"),
     ({"line_items": _line(quantity=0)}, "line_items.0.quantity"),
     ({"line_items": _line(price="-1.00")}, "line_items.0.price"),

@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify, request, send_file
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from retainful import plugin, stores
+from retainful import plugin, stores, text
 from retainful.api.errors import ApiError, error_response, flatten_messages, validation_error
 from retainful.api.schemas import TOKEN_PATTERN, CartIn, OrderIn, PluginEnvelopeIn
 from retainful.errors import FieldError
@@ -137,7 +137,7 @@ def connect(app_id: str):
         return jsonify(success=False, message=REFUSED), 401
     if app_id not in (sealed, _json_string(sealed)):
         return jsonify(success=False, message=REFUSED), 401
-    payloads.refuse_unreadable_text(shop, "shop")
+    text.refuse_unstorable(shop, "shop")
     plugin.connect(store, shop)
     return jsonify(success=True, plan="free", status="active", period_end="never",
                    message="App connected successfully")
@@ -167,7 +167,7 @@ def checkout(app_id: str | None = None):
     payload, snapshot = _open(store, blob)
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The decrypted data must be a JSON object."]})
-    payloads.refuse_unreadable_text(payload)
+    text.refuse_unstorable(payload)
     head = _load(envelope_in, payloads.envelope(payload))
     if head["cart_type"] == "cart":
         report = _load(cart_in, payloads.cart_report(payload)) if payload.get("line_items") else None

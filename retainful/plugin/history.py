@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from retainful import clock, egress
+from retainful import clock, egress, text
 from retainful.api.schemas import OrderIn
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -81,7 +81,7 @@ def _order_id(item: Any) -> int | None:
 
 def _past_order(item: dict) -> dict | None:
     """The item as an order report if it is a placed order, else None (pending, cancelled, failed...)."""
-    payloads.refuse_unreadable_text(item)
+    text.refuse_unstorable(item)
     order = _order_in.load({**payloads.order_report(item), "cart_token": None, "customer": None})
     placed = is_placed(order["status"], order.get("created_at"), item.get("treat_on_hold_as_complete") is True)
     return order if placed else None

@@ -53,21 +53,6 @@ def _first(*values: Any) -> Any:
     return next((value for value in map(_value, values) if value is not None), None)
 
 
-def refuse_unreadable_text(value: Any, path: str = "") -> None:
-    """NUL bytes and lone surrogates (``\\u0000``, ``\\ud800`` in the plaintext's JSON) are refused, naming the field:
-    neither can be stored as text in every database, and no shop sends them."""
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-            raise FieldError(path or "_schema", "Contains a NUL byte or a lone surrogate.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_unreadable_text(key, path or "_schema")
-            refuse_unreadable_text(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            refuse_unreadable_text(item, f"{path}.{index}" if path else str(index))
-
-
 def cart_token(payload: dict[str, Any]) -> Any:
     return _first(payload.get("cart_token"), payload.get("token"), payload.get("id"))
 
