@@ -29,8 +29,9 @@ from retainful import clock, egress
 from retainful.customers import ContactError
 from retainful.errors import FieldError
 from retainful.extensions import db
-from retainful.models import Order, Store
 from retainful.messaging.webhooks import deliveries
+from retainful.models import Order, Store
+from retainful.money import MAX_AMOUNT, MONEY_STEP
 from retainful.orders.intake import get_order, record_order
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ CART_TOKEN_KEYS = ("_retainful_cart_token", "retainful_cart_token", "_rnoc_user_
 # Block checkout creates a "checkout-draft" order as soon as the shopper reaches checkout: that is a cart being
 # abandoned, not a purchase, and closing the cart on it would stop recovery exactly when it matters.
 NOT_PLACED = frozenset({"checkout-draft", "draft", "auto-draft"})
-MAX_AMOUNT = Decimal("1000000000000")
-MONEY_STEP = Decimal("0.0001")  # the precision of stored amounts
 WOO_TIMEOUT_SECONDS = 10
 PULL_OVERLAP = timedelta(minutes=5)  # re-read the edge of the last window: clocks and slow commits drift
 FIRST_PULL = timedelta(hours=24)
