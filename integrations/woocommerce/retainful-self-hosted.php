@@ -23,7 +23,7 @@ add_filter('retainful_domain_url', function () {
 // The plugin posts carts through the Requests library directly where WordPress has it loaded, past the
 // http_request_args filter below; so the app id also goes into this base URL, which the service reads as well.
 add_filter('retainful_abandoned_cart_api_url', function () {
-    $license = get_option('retainful_license', array());
+    $license = function_exists('get_option') ? get_option('retainful_license', array()) : array();
     $app_id = is_array($license) ? ($license['rnoc_retainful_app_id'] ?? '') : '';
     return retainful_self_hosted_url($app_id === '' ? 'woocommerce/' : 'woocommerce/' . rawurlencode($app_id) . '/');
 });
