@@ -164,3 +164,39 @@ def test_existing_stores_get_retainful_plugin_credentials(empty_database):
             assert conn.execute(sa.text("SELECT count(*) FROM store")).scalar() == 2
         upgrade()
         db.engine.dispose()
+
+
+def test_upgrading_and_downgrading_a_running_install_keeps_every_row(empty_database):
+    """This session's migrations alter tables that others reference (admin_user, shop_order, message). A SQLite batch
+    rebuild drops the old table, which with foreign keys on cascades: an upgrade once left every owner without their
+    stores. Plain ALTERs keep every row, both ways."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
+    at = "'2026-03-02 09:00:00+00:00'"
+    counted = ("user_store", "cart", "message", "shop_order")
+    with app.app_context():
+        store_id, carts = store_with_carts("0009", "c1")
+        with db.engine.begin() as conn:
+            params = {"store": store_id, "cart": carts["c1"]}
+            conn.execute(sa.text("INSERT INTO admin_user (email, password_hash, role, active, failed_logins, "
+                                 f"created_at) VALUES ('owner@acme.test', 'h', 'owner', true, 0, {at})"))
+            conn.execute(sa.text("INSERT INTO user_store (user_id, store_id) SELECT id, :store FROM admin_user"),
+                         params)
+            conn.execute(sa.text("INSERT INTO message (store_id, cart_id, kind, channel, status, due_at, attempts, "
+                                 f"created_at, updated_at) VALUES (:store, :cart, 'abandoned_cart', 'email', 'sent', "
+                                 f"{at}, 1, {at}, {at})"), params)
+            conn.execute(sa.text("INSERT INTO shop_order (store_id, cart_id, external_id, total, currency, status, "
+                                 f"coupon_codes, placed_at, received_at) VALUES (:store, :cart, 'o1', 20, 'EUR', "
+                                 f"'processing', '[]', {at}, {at})"), params)
+
+        def counts():
+            with db.engine.connect() as conn:
+                return {table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() for table in counted}
+
+        assert counts() == dict.fromkeys(counted, 1)
+        upgrade()
+        assert counts() == dict.fromkeys(counted, 1)
+        db.session.remove()
+        downgrade(revision="0009")
+        assert counts() == dict.fromkeys(counted, 1)
+        upgrade()
+        db.engine.dispose()

@@ -27,22 +27,18 @@ def upgrade():
     sa.Column('blocked_until', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttle'))
     )
-    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_throttle_last_failure_at'), ['last_failure_at'], unique=False)
-
-    with op.batch_alter_table('admin_user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('session_version', sa.Integer(), nullable=False, server_default='1'))
-        batch_op.drop_column('failed_logins')
-        batch_op.drop_column('last_failed_login_at')
+    op.create_index(op.f('ix_login_throttle_last_failure_at'), 'login_throttle', ['last_failure_at'], unique=False)
+    # Plain ALTERs, never a batch rebuild: on SQLite (foreign keys on) dropping the old admin_user table would cascade
+    # away every user's store assignments (user_store).
+    op.add_column('admin_user', sa.Column('session_version', sa.Integer(), nullable=False, server_default='1'))
+    op.drop_column('admin_user', 'failed_logins')
+    op.drop_column('admin_user', 'last_failed_login_at')
 
 
 def downgrade():
-    with op.batch_alter_table('admin_user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('failed_logins', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.drop_column('session_version')
-
-    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_login_throttle_last_failure_at'))
+    op.add_column('admin_user', sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('admin_user', sa.Column('failed_logins', sa.Integer(), nullable=False, server_default='0'))
+    op.drop_column('admin_user', 'session_version')
+    op.drop_index(op.f('ix_login_throttle_last_failure_at'), table_name='login_throttle')
 
     op.drop_table('login_throttle')

@@ -23,10 +23,10 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('shop_order', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('shop_modified_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('refunded', sa.Numeric(precision=18, scale=4), nullable=False,
-                                      server_default='0'))
+    # Plain ALTERs, never a batch rebuild: on SQLite (foreign keys on) dropping the old table would cascade.
+    op.add_column('shop_order', sa.Column('shop_modified_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('shop_order', sa.Column('refunded', sa.Numeric(precision=18, scale=4), nullable=False,
+                                          server_default='0'))
     op.create_table('webhook_delivery',
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
@@ -40,6 +40,5 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_webhook_delivery_source_received', table_name='webhook_delivery')
     op.drop_table('webhook_delivery')
-    with op.batch_alter_table('shop_order', schema=None) as batch_op:
-        batch_op.drop_column('refunded')
-        batch_op.drop_column('shop_modified_at')
+    op.drop_column('shop_order', 'refunded')
+    op.drop_column('shop_order', 'shop_modified_at')

@@ -23,8 +23,8 @@ TESTS_ONLY = "kind = 'test'"
 
 
 def upgrade():
-    with op.batch_alter_table('message') as batch:
-        batch.add_column(sa.Column('requested_by', sa.String(length=32), nullable=True))
+    # A plain ALTER, never a batch rebuild: on SQLite (foreign keys on) dropping the old outbox would cascade.
+    op.add_column('message', sa.Column('requested_by', sa.String(length=32), nullable=True))
     op.create_index('ix_message_test_store', 'message', ['store_id', 'created_at'],
                     postgresql_where=sa.text(TESTS_ONLY), sqlite_where=sa.text(TESTS_ONLY))
     op.create_index('ix_message_test_requester', 'message', ['requested_by', 'created_at'],
@@ -34,5 +34,4 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_message_test_requester', table_name='message')
     op.drop_index('ix_message_test_store', table_name='message')
-    with op.batch_alter_table('message') as batch:
-        batch.drop_column('requested_by')
+    op.drop_column('message', 'requested_by')
