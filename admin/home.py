@@ -5,8 +5,8 @@ from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user, logout_user
 
-from admin.charts import ABANDONED_VS_RECOVERED, daily_chart
-from admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
+from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
 from retainful import reports, users
 
 

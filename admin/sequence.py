@@ -7,8 +7,8 @@ from datetime import timedelta
 from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
-from admin import forms
-from admin.security import SecuredMixin, current_store, requires
+from retainful_admin import forms
+from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import recovery, users
 from retainful.errors import FieldError
 from retainful.extensions import db

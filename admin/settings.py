@@ -8,8 +8,8 @@ from zoneinfo import available_timezones
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
-from admin import forms
-from admin.security import SecuredMixin, current_store
+from retainful_admin import forms
+from retainful_admin.security import SecuredMixin, current_store
 from retainful import stores, users
 from retainful.customers import normalise_email
 from retainful.errors import FieldError

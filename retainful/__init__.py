@@ -63,7 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     headers.register(app)  # security headers on every response
 
-    from admin import init_admin
+    from retainful_admin import init_admin
 
     init_admin(app)  # the panel at /admin: logins, CSRF on every form (the API and public blueprints are exempt)
 
