@@ -15,7 +15,7 @@ from retainful.customers import normalise_email
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
-from retainful.messaging.providers import ProviderConfigError
+from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import DiscountType
 from retainful.stores import options
 
@@ -40,13 +40,19 @@ VALUE_FIELDS = (*GENERAL_NUMBERS, *GENERAL_TEXTS, "timezone", "paused", "holdout
 
 
 def provider_status() -> dict[str, Any]:
-    """Which providers send: "sandbox" (recorded, nothing leaves the machine) or a live provider's name."""
+    """Which providers send: "sandbox" (recorded, nothing leaves the machine), "disabled" (production without the
+    channel's credentials: its messages are skipped) or a live provider's name. The dashboard shows the disabled ones."""
     try:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return {"error": str(error)}
-    return {"email": providers.email.name, "sms": providers.sms.name,
-            "email_live": providers.email.name != "sandbox", "sms_live": providers.sms.name != "sandbox"}
+    status: dict[str, Any] = {"disabled": {}}
+    for channel, provider in (("email", providers.email), ("sms", providers.sms)):
+        status[channel] = provider.name
+        status[f"{channel}_live"] = provider.name not in ("sandbox", DISABLED)
+        if provider.name == DISABLED:
+            status["disabled"][channel] = provider.remedy
+    return status
 
 
 class SettingsView(SecuredMixin, BaseView):

@@ -17,7 +17,7 @@ from retainful import jobs, recovery, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
-from retainful.messaging.providers import ProviderConfigError
+from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import Role, Store
 from retainful.stores import options as store_options
 
@@ -248,11 +248,15 @@ def _summary(result: object) -> str:
 
 
 def _check_providers(app: Flask) -> None:
-    """Refuse to start with a provider selected but not configured, instead of failing every send."""
+    """Refuse to start with a provider selected but not configured, instead of failing every send; say which
+    channels are disabled (production without their credentials), since their messages will be skipped."""
     try:
-        providers_for(app)
+        providers = providers_for(app)
     except ProviderConfigError as error:
         raise click.ClickException(str(error)) from None
+    for provider in (providers.email, providers.sms):
+        if provider.name == DISABLED:
+            click.echo(f"Warning: {provider.reason}; its messages are skipped (channel_disabled)", err=True)
 
 
 def parse_delay(text: str) -> timedelta:

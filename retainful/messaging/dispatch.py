@@ -23,6 +23,7 @@ from retainful.extensions import db
 from retainful.coupons import discount_text, recovery_coupon_for
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
+    DISABLED,
     EmailProvider,
     OutgoingEmail,
     OutgoingSms,
@@ -190,6 +191,8 @@ class Dispatcher:
         self.lease = timedelta(seconds=config["DISPATCH_LEASE_SECONDS"])
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
         self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
+        self.disabled = {channel for channel, provider in (("email", self.providers.email), ("sms", self.providers.sms))
+                         if provider.name == DISABLED}  # production without the channel's credentials
 
     def run_due(self) -> Counter:
         """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts.
@@ -262,7 +265,8 @@ class Dispatcher:
         ready, decided = [], []
         for message in messages:
             store = stores[message.store_id]
-            decision = policy.decide(message, store, message.cart, message.customer, now, history)
+            decision = (policy.skip("channel_disabled") if message.channel in self.disabled
+                        else policy.decide(message, store, message.cart, message.customer, now, history))
             if decision.action == "skip":
                 decided.append(outbox.Outcome(message.id, owner, f"skipped:{decision.reason}",
                                               {"status": MessageStatus.SKIPPED, "skip_reason": decision.reason}))

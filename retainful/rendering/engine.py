@@ -31,9 +31,18 @@ from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering import budget
 from retainful.rendering.budget import BudgetedEnvironment, OverBudget
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 CHANNELS = ("email", "sms")
-TEMPLATE_DIRS = {"email": ROOT / "email_templates", "sms": ROOT / "sms_templates"}
+
+
+def _defaults_folder(name: str) -> Path:
+    """An installed package carries the file defaults inside it (``retainful/email_templates``, see setup.py); the
+    source tree keeps them beside the package, at the top level."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / name
+    return installed if installed.is_dir() else package.parent / name
+
+
+TEMPLATE_DIRS = {"email": _defaults_folder("email_templates"), "sms": _defaults_folder("sms_templates")}
 EXTENSIONS = {"email": ".html", "sms": ".txt"}
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
