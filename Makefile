@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python setup.cfg setup.py
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.cfg setup.py
 	$(BIN)/pip install -q -e .
 	touch $@
 
