@@ -1,14 +1,16 @@
-"""The built package is the whole service (issue #17): the wheel, installed into a fresh virtualenv by the same script
-the Dockerfile runs (deploy/install.sh), migrates, creates a store, serves under gunicorn and renders every default
-template from an empty folder, with no source tree on the path.
+"""The built package is the whole service (issue #17): the wheel, built from the Docker build context and installed
+into a fresh virtualenv by the same script the Dockerfile runs (deploy/install.sh), migrates, creates a store, serves
+under gunicorn and renders every default template from an empty folder, with no source tree on the path.
 
 The virtualenv's dependencies come from pip's cache (or the package index on a cold cache); nothing else is reached.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,6 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALL = ROOT / "deploy" / "install.sh"
 # Each folder of the tree, and where its files are in the installed package (setup.py's FOLDERS).
 INSTALLED_AS = {"retainful": "retainful", "admin": "retainful_admin",
                 "email_templates": "retainful/email_templates", "sms_templates": "retainful/sms_templates"}
@@ -42,12 +43,34 @@ def installed(tmp_path_factory):
     """deploy/install.sh's virtualenv (the wheel is in its wheels/), and what the install printed."""
     if subprocess.run([sys.executable, "-m", "ensurepip", "--version"], capture_output=True).returncode != 0:
         pytest.skip("this Python cannot make virtualenvs with pip (ensurepip is missing)")
-    target = tmp_path_factory.mktemp("package") / "venv"
-    done = subprocess.run(["sh", str(INSTALL), str(ROOT), str(target), sys.executable], env=_clean_env(),
-                          capture_output=True, text=True, timeout=900)
+    work = tmp_path_factory.mktemp("package")
+    context, target = _docker_context(work / "context"), work / "venv"
+    done = subprocess.run(["sh", str(context / "deploy" / "install.sh"), str(context), str(target), sys.executable],
+                          env=_clean_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = (target / "wheels").glob("retainful-*.whl")
     return target, wheel, done.stdout + done.stderr
+
+
+def _docker_context(into: Path) -> Path:
+    """The tree as ``docker build`` sends it: without what .dockerignore names (its patterns as this repository
+    writes them: a name at the top, or ``**/`` for any depth)."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def ignored(relative: str) -> bool:
+        return any(fnmatch.fnmatch(relative, p) or (p.startswith("**/") and fnmatch.fnmatch(
+            relative.rsplit("/", 1)[-1], p[3:])) for p in patterns)
+
+    for folder, folders, files in os.walk(ROOT):
+        base = "" if Path(folder) == ROOT else Path(folder).relative_to(ROOT).as_posix()
+        folders[:] = [name for name in folders if not ignored(f"{base}/{name}".lstrip("/"))]  # never walks .venv
+        for name in files:
+            relative = f"{base}/{name}".lstrip("/")
+            if not ignored(relative):
+                (into / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / relative, into / relative)
+    return into
 
 
 def _tree_files() -> set[str]:
