@@ -69,6 +69,8 @@ def test_production_without_credentials_skips_both_channels_and_the_dashboard_sa
         "email": ("skipped", "channel_disabled", None), "sms": ("skipped", "channel_disabled", None)}
     page = dashboard(app, shop)
     assert 'id="channels-disabled"' in page
+    owner = logged_in(app, add_user(app, "marketer@acme.example", Role.MARKETER, [shop.store_id]))
+    assert 'id="test-send-disabled"' in text(owner.get("/admin/templates/edit/email/abandoned_cart/step1"))
     assert "Email is disabled on this server" in page and "SMS is disabled on this server" in page
     assert "SENDGRID_API_KEY" in page and "VONAGE_API_SECRET" in page
 
