@@ -6,7 +6,7 @@ must not put a generic top-level ``admin`` into site-packages, and its template 
 - ``admin/`` installs as ``retainful_admin`` (the editable install maps the same name to the folder, so the tree and
   the wheel import one name);
 - ``email_templates/`` and ``sms_templates/`` install inside the package, as ``retainful/email_templates`` and
-  ``retainful/sms_templates`` (``retainful.rendering.engine`` looks there first, then beside the package);
+  ``retainful/sms_templates`` (``retainful.defaults`` looks there first, then beside the package);
 - every folder below them is a (namespace) package of its own, so data folders such as ``retainful/migrations`` or
   ``admin/static`` are declared, not guessed, and all of each folder's files are its package data.
 

@@ -142,3 +142,13 @@ def test_gunicorn_workers_and_timeouts_come_from_the_environment(monkeypatch):
         gunicorn_settings(monkeypatch, WEB_CONCURRENCY="many")
     with pytest.raises(ConfigError, match="PORT must be between 1 and 65535"):
         gunicorn_settings(monkeypatch, PORT="70000")
+
+
+def test_no_code_imports_the_admin_folder_by_its_tree_name():
+    """In the tree ``import admin`` works (pytest puts the top level on the path), but an installed service has only
+    ``retainful_admin``: such an import would pass every test here and break the wheel."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for folder in ("retainful", "admin", "tests", "bench")
+                 for path in (ROOT / folder).rglob("*.py")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.match(r"\s*(from|import)\s+admin\b", line)]
+    assert not offenders, "import retainful_admin instead: " + ", ".join(offenders)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from html import unescape
-from pathlib import Path
 from functools import lru_cache
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
@@ -26,23 +25,14 @@ from babel.numbers import format_currency
 from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
 
+from retainful.defaults import template_folder
 from retainful.errors import FieldError
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering import budget
 from retainful.rendering.budget import BudgetedEnvironment, OverBudget
 
 CHANNELS = ("email", "sms")
-
-
-def _defaults_folder(name: str) -> Path:
-    """An installed package carries the file defaults inside it (``retainful/email_templates``, see setup.py); the
-    source tree keeps them beside the package, at the top level."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / name
-    return installed if installed.is_dir() else package.parent / name
-
-
-TEMPLATE_DIRS = {"email": _defaults_folder("email_templates"), "sms": _defaults_folder("sms_templates")}
+TEMPLATE_DIRS = {"email": template_folder("email_templates"), "sms": template_folder("sms_templates")}
 EXTENSIONS = {"email": ".html", "sms": ".txt"}
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
