@@ -1,8 +1,8 @@
 """The admin panel at /admin (Flask-Admin 2, Bootstrap 4 served from Flask-Admin's own static files: works offline).
 
 ``init_admin(app)`` wires logins (Flask-Login), CSRF protection for every form (Flask-WTF), and the views. The views
-are thin: they read the request, call one domain function, and render. See ``retainful_admin.security`` for the rules every
-view follows (login, role capability, current-store scoping with 404 for foreign ids).
+are thin: they read the request, call one domain function, and render. See ``retainful_admin.security`` for the rules
+every view follows (login, role capability, current-store scoping with 404 for foreign ids).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def init_admin(app: Flask) -> Admin:
     from retainful_admin.settings import SettingsView
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
-    # The cookie's signature expires too (the server also checks the session's last-seen time, see retainful_admin.security).
+    # The cookie's signature expires too (the server also checks the session's last-seen time: see security.py).
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["ADMIN_SESSION_HOURS"])
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: no SameSite attribute at all
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -41,7 +41,7 @@ VALUE_FIELDS = (*GENERAL_NUMBERS, *GENERAL_TEXTS, "timezone", "paused", "holdout
 
 def provider_status() -> dict[str, Any]:
     """Which providers send: "sandbox" (recorded, nothing leaves the machine), "disabled" (production without the
-    channel's credentials: its messages are skipped) or a live provider's name. The dashboard shows the disabled ones."""
+    channel's credentials: its messages are skipped) or a live provider's name. The dashboard shows disabled ones."""
     try:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
