@@ -24,23 +24,20 @@ from retainful.messaging.providers import ProviderConfigError
 from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
 from retainful.rendering import overrides
 from retainful.rendering.context import recent_carts
-from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
+from retainful.channels import channel as channel_named, names
+from retainful.rendering.engine import default_source, template_keys
 from retainful.rendering.preview import preview
 
 PREVIEW_CARTS = 25
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in CHANNELS or key not in template_keys(channel):
+    if channel not in names() or key not in template_keys(channel):
         abort(404)
 
 
-def rendering_json(rendered) -> dict[str, Any]:
-    if isinstance(rendered, EmailRendering):
-        return {"channel": "email", "subject": rendered.subject, "html": inert_email_html(rendered.html),
-                "text": rendered.text}
-    return {"channel": "sms", "text": rendered.text, "encoding": rendered.encoding, "segments": rendered.segments,
-            "characters": rendered.characters, "warnings": list(rendered.warnings)}
+def rendering_json(channel: str, rendered) -> dict[str, Any]:
+    return channel_named(channel).preview_json(rendered, inert_email_html)
 
 
 def _error_json(error: FieldError, status: int = 400):
@@ -57,7 +54,7 @@ def provider_name(channel: str) -> str:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return f"not configured ({error})"
-    return (providers.email if channel == "email" else providers.sms).name
+    return channel_named(channel).provider(providers).name
 
 
 def _cart_token() -> str | None:
@@ -79,7 +76,7 @@ class TemplatesView(SecuredMixin, BaseView):
         text = saved if source is None else source
         cart_token = _cart_token()
         try:
-            rendered = rendering_json(preview(store, channel, key, source=text, cart_token=cart_token))
+            rendered = rendering_json(channel, preview(store, channel, key, source=text, cart_token=cart_token))
             preview_error = None
         except FieldError as failure:
             rendered, preview_error = None, failure
@@ -105,7 +102,7 @@ class TemplatesView(SecuredMixin, BaseView):
             rendered = preview(current_store(), channel, key, source=source, cart_token=_cart_token())
         except FieldError as error:
             return _error_json(error)
-        return jsonify(rendering_json(rendered))
+        return jsonify(rendering_json(channel, rendered))
 
     @expose("/save/<channel>/<path:key>", methods=("POST",))
     def save(self, channel: str, key: str):

@@ -8,6 +8,7 @@ from flask import current_app, jsonify
 from retainful.api import schemas
 from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
 from retainful.api.views import bp
 
@@ -190,7 +191,7 @@ def _template_paths(spec: APISpec) -> None:
         "summary": "Every template key per channel, with its current version.",
         "responses": _responses({"200": {"description": "The templates."}}, "401")}})
     params = [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string",
-                                                                            "enum": ["email", "sms"]}},
+                                                                            "enum": list(names())}},
               {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
     version = {"200": {"description": "The new version.", "content": _json("TemplateVersionOut")}}
     spec.path(path="/api/v1/templates/{channel}/{key}", parameters=params, operations={

@@ -16,14 +16,15 @@ from retainful.api.schemas import (
 from retainful.api.views import bp
 from retainful.messaging.test_send import API, TestSendLimited, test_send
 from retainful.rendering import overrides
-from retainful.rendering.engine import CHANNELS, default_source, template_keys
+from retainful.channels import names
+from retainful.rendering.engine import default_source, template_keys
 from retainful.rendering.preview import preview
 
 version_out = TemplateVersionOut()
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in CHANNELS or key not in template_keys(channel):
+    if channel not in names() or key not in template_keys(channel):
         raise ApiError(404, "not_found", f"No {channel} template {key!r}.")
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from retainful import clock, database
+from retainful.channels import channel
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, Store
 from retainful.rendering.links import recovery_url
@@ -82,6 +83,6 @@ def record_click(code: str) -> str | None:
 
 def record_open(code: str) -> None:
     message = _message(code)
-    if message is not None and message.channel == "email":
+    if message is not None and channel(message.channel).tracks_opens:
         message_id, at = message.id, clock.now()
         database.now_or_later(f"open of message {message_id}", lambda: _stamp_first(message_id, Message.opened_at, at))
