@@ -18,6 +18,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import DiscountType
 from retainful.stores import options
+from retainful.urls import public_urls
 
 GENERAL_NUMBERS = {
     "abandon_after_minutes": "Cut-off (minutes without activity)",
@@ -65,7 +66,7 @@ class SettingsView(SecuredMixin, BaseView):
             "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
             timezones=sorted(available_timezones()), discount_types=DiscountType.ALL,
-            webhook_url=f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/webhooks/woocommerce/{store.id}",
+            webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
         ), status, headers
 
     def _refused(self, section: str, error: Exception):

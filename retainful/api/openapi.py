@@ -10,6 +10,7 @@ from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
 from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
+from retainful.urls import public_urls
 from retainful.api.views import bp
 
 _ERRORS = {
@@ -210,4 +211,4 @@ def _template_paths(spec: APISpec) -> None:
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(build_spec(current_app.config["PUBLIC_BASE_URL"]))
+    return jsonify(build_spec(public_urls(current_app).base_url))

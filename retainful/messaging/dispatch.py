@@ -37,6 +37,7 @@ from retainful.rendering import TemplateError, render_message
 from retainful.rendering.engine import TemplateTooExpensive
 from retainful.rendering.message import template_key
 from retainful.rendering.overrides import current_sources
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class Dispatcher:
     def __init__(self, app: Flask, providers: Providers | None = None):
         self.app = app
         self.providers = providers or providers_for(app)
+        self.urls = public_urls(app)
         config = app.config
         self.batch_size = config["DISPATCH_BATCH_SIZE"]
         self.concurrency = config["DISPATCH_CONCURRENCY"]
@@ -304,9 +306,7 @@ class Dispatcher:
         if message.coupon is None and message.cart is not None:
             message.coupon = recovery_coupon_for(message.cart, message.step, customer, store)
         try:
-            rendered = render_message(message, store, message.cart, customer, overrides=overrides,
-                                      recovery_link=tracking.short_link(message.link_code),
-                                      open_pixel=tracking.pixel_link(message.link_code),
+            rendered = render_message(message, store, message.cart, customer, overrides=overrides, urls=self.urls,
                                       coupon=coupon_vars(message.coupon, customer))
         except TemplateError as error:
             if isinstance(error, TemplateTooExpensive):

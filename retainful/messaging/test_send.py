@@ -23,6 +23,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderError
 from retainful.models import TEST_SEND, Message, MessageStatus, Store
 from retainful.rendering.preview import preview_context, render_template_for
+from retainful.urls import PublicUrls
 
 
 LIMIT_WINDOW = timedelta(hours=1)
@@ -60,7 +61,7 @@ def check_limits(store: Store, requested_by: str) -> None:
                                   f"{math.ceil(retry_after / 60)} min.", retry_after)
 
 
-def test_send(store: Store, channel: str, key: str, to: str, source: str | None = None,
+def test_send(store: Store, urls: PublicUrls, channel: str, key: str, to: str, source: str | None = None,
               cart_token: str | None = None, *, requested_by: str) -> Message:
     """Render and send now; returns the recorded message (status sent or failed, with the provider's reason).
     Raises TestSendLimited past the requester's or the store's hourly limit, before rendering anything."""
@@ -68,7 +69,7 @@ def test_send(store: Store, channel: str, key: str, to: str, source: str | None 
     recipient = medium.normalise_address(to, store)
     check_limits(store, requested_by)
     code = tracking.new_link_code()
-    context = preview_context(store, cart_token, tracking.short_link(code), open_pixel=tracking.pixel_link(code))
+    context = preview_context(store, urls, cart_token, urls.recovery(code), open_pixel=urls.pixel(code))
     rendered = render_template_for(store, channel, key, context, source)
     cart = get_cart(store, cart_token) if cart_token else None  # linked so erase and purge find what it rendered
     message = Message(store_id=store.id, kind=TEST_SEND, channel=channel, status=MessageStatus.SENDING,

@@ -6,7 +6,6 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from retainful import clock, database
 from retainful.channels import channel
@@ -20,14 +19,6 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
 def new_link_code() -> str:
     """72 random bits in 12 URL-safe characters: short enough for an SMS, far beyond guessing."""
     return secrets.token_urlsafe(9)
-
-
-def short_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{code}"
-
-
-def pixel_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/o/{code}.gif"
 
 
 def _message(code: str) -> Message | None:

@@ -16,7 +16,8 @@ from retainful.rendering.engine import (
     default_source,
     template_keys,
 )
-from retainful.rendering.context import cart_context, inert_link, recent_carts, sample_context
+from retainful.rendering.context import cart_context, recent_carts, sample_context
+from retainful.urls import PublicUrls
 
 SAVE_CHECK_CARTS = 5  # the store's recent carts a save renders besides the sample
 
@@ -88,16 +89,17 @@ def _append(store: Store, channel: str, key: str, source: str | None, author: st
     return version
 
 
-def save_override(store: Store, channel: str, key: str, source: str, author: str | None = None) -> TemplateVersion:
+def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source: str,
+                  author: str | None = None) -> TemplateVersion:
     """Save a new version after proving it renders with the sample cart and with the store's recent real carts (a
     template that breaks, or blows the budget, only for real shoppers' data is refused too), all within one render
     budget. A broken template is never stored."""
     default_source(channel, key)
     render = channel_named(channel).render
     with budget.scope():
-        render(key, sample_context(store), source=source)
+        render(key, sample_context(store, urls), source=source)
         for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
-            context = cart_context(store, cart, inert_link("recovery"), inert_link("pixel"))
+            context = cart_context(store, cart, urls, urls.inert("recovery"), urls.inert("pixel"))
             try:
                 render(key, context, source=source)
             except TemplateTooExpensive:
