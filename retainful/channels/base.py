@@ -16,6 +16,7 @@ class Channel:
     """One way of reaching a shopper. Subclasses set the class attributes and implement the methods below."""
 
     name: str  # the outbox's ``message.channel``, the Step column, the template channel and the API enum value
+    address_field: str  # the Customer column with the address, e.g. email, phone
     provider_setting: str  # the setting that picks its provider, e.g. EMAIL_PROVIDER
     cap_setting: str  # the store setting with its frequency cap in hours, e.g. email_cap_hours
     template_dir: Path  # its file default templates
@@ -26,16 +27,19 @@ class Channel:
 
     def address(self, customer) -> str | None:
         """Where a message to this customer goes (None: the customer cannot be reached this way)."""
-        raise NotImplementedError
+        return getattr(customer, self.address_field)
 
     def normalise_address(self, text: str, store) -> str:
         """A typed address (a test-send's ``to``) as stored and sent; raises ContactError naming the field."""
         raise NotImplementedError
 
-    def refusal(self, customer) -> str | None:
-        """Why this customer must not get a message on this channel (the skip reason), or None: no address, an
-        opt-out, a suppression, missing consent."""
+    def refusals(self, customer) -> tuple[tuple[str, bool], ...]:
+        """(skip reason, applies) in the order they are checked: no address, an opt-out, a suppression, no consent."""
         raise NotImplementedError
+
+    def refusal(self, customer) -> str | None:
+        """Why this customer must not get a message on this channel (the first reason that applies), or None."""
+        return next((reason for reason, applies in self.refusals(customer) if applies), None)
 
     def quiet_zone(self, customer, store) -> ZoneInfo | None:
         """The recipient's zone when the store's quiet hours hold for this channel, else None (no quiet hours)."""

@@ -7,7 +7,7 @@ from retainful.messaging.providers.base import OutgoingEmail
 
 
 class Email(Channel):
-    name = "email"
+    name = address_field = "email"
     provider_setting = "EMAIL_PROVIDER"
     cap_setting = "email_cap_hours"
     template_dir = ROOT / "email_templates"
@@ -15,24 +15,15 @@ class Email(Channel):
     autoescape = True
     tracks_opens = True
 
-    def address(self, customer):
-        return customer.email
-
     def normalise_address(self, text, store):
         from retainful.customers.identity import normalise_email  # the identity rules import the models
 
         return normalise_email(text)
 
-    def refusal(self, customer):
-        if not customer.email:
-            return "no_email"
-        if customer.unsubscribed_at is not None:
-            return "unsubscribed"
-        if customer.email_suppressed_at is not None:
-            return "suppressed"
-        if customer.email_consent is False:
-            return "no_email_consent"
-        return None
+    def refusals(self, customer):
+        return (("no_email", not customer.email), ("unsubscribed", customer.unsubscribed_at is not None),
+                ("suppressed", customer.email_suppressed_at is not None),
+                ("no_email_consent", customer.email_consent is False))  # only a recorded "no" stops email
 
     def render(self, key, context, source=None):
         from retainful.rendering.engine import render_email  # the engine asks this registry for template dirs

@@ -19,30 +19,22 @@ def recipient_timezone(number: phonenumbers.PhoneNumber, store) -> ZoneInfo:
 
 
 class Sms(Channel):
-    name = "sms"
+    name, address_field = "sms", "phone"
+    one_text_per_us_cart = True
     provider_setting = "SMS_PROVIDER"
     cap_setting = "sms_cap_hours"
     template_dir = ROOT / "sms_templates"
     template_extension = ".txt"
     autoescape = False
-    one_text_per_us_cart = True
-
-    def address(self, customer):
-        return customer.phone
 
     def normalise_address(self, text, store):
         from retainful.customers.identity import normalise_phone  # the identity rules import the models
 
         return normalise_phone(text, store.country)
 
-    def refusal(self, customer):
-        if not customer.phone:
-            return "no_phone"
-        if customer.sms_opted_out_at is not None:
-            return "sms_opted_out"
-        if customer.sms_consent is not True:
-            return "no_sms_consent"
-        return None
+    def refusals(self, customer):
+        return (("no_phone", not customer.phone), ("sms_opted_out", customer.sms_opted_out_at is not None),
+                ("no_sms_consent", customer.sms_consent is not True))  # texts need explicit consent
 
     def quiet_zone(self, customer, store):
         return recipient_timezone(phonenumbers.parse(customer.phone), store)
