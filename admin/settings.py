@@ -11,6 +11,7 @@ from flask_admin import BaseView, expose
 from admin import forms
 from admin.security import SecuredMixin, current_store
 from retainful import stores, users
+from retainful.channels import CHANNELS
 from retainful.customers import normalise_email
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -46,8 +47,8 @@ def provider_status() -> dict[str, Any]:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return {"error": str(error)}
-    return {"email": providers.email.name, "sms": providers.sms.name,
-            "email_live": providers.email.name != "sandbox", "sms_live": providers.sms.name != "sandbox"}
+    names = {medium.name: medium.provider(providers).name for medium in CHANNELS.values()}
+    return {**names, **{f"{channel}_live": name != "sandbox" for channel, name in names.items()}}
 
 
 class SettingsView(SecuredMixin, BaseView):

@@ -25,13 +25,12 @@ from babel.numbers import format_currency
 from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
 
-from retainful.channels import channel as channel_named, names
+from retainful.channels import channel as channel_named
 from retainful.errors import FieldError
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering import budget
 from retainful.rendering.budget import BudgetedEnvironment, OverBudget
 
-CHANNELS = names()  # the template channels: one per registered channel (retainful.channels)
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
 MAX_AMOUNT = Decimal(10) ** 15  # what the money filter formats; beyond it is no price
