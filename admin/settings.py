@@ -11,6 +11,7 @@ from flask_admin import BaseView, expose
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import stores, users
+from retainful.channels import CHANNELS
 from retainful.customers import normalise_email
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -18,6 +19,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import DiscountType
 from retainful.stores import options
+from retainful.urls import public_urls
 
 GENERAL_NUMBERS = {
     "abandon_after_minutes": "Cut-off (minutes without activity)",
@@ -47,11 +49,12 @@ def provider_status() -> dict[str, Any]:
     except ProviderConfigError as error:
         return {"error": str(error)}
     status: dict[str, Any] = {"disabled": {}}
-    for channel, provider in (("email", providers.email), ("sms", providers.sms)):
-        status[channel] = provider.name
-        status[f"{channel}_live"] = provider.name not in ("sandbox", DISABLED)
+    for medium in CHANNELS.values():
+        provider = medium.provider(providers)
+        status[medium.name] = provider.name
+        status[f"{medium.name}_live"] = provider.name not in ("sandbox", DISABLED)
         if provider.name == DISABLED:
-            status["disabled"][channel] = provider.remedy
+            status["disabled"][medium.name] = provider.remedy
     return status
 
 
@@ -71,7 +74,7 @@ class SettingsView(SecuredMixin, BaseView):
             "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
             timezones=sorted(available_timezones()), discount_types=DiscountType.ALL,
-            webhook_url=f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/webhooks/woocommerce/{store.id}",
+            webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
         ), status, headers
 
     def _refused(self, section: str, error: Exception):

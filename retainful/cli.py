@@ -14,12 +14,14 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from retainful import jobs, recovery, stores, users
+from retainful.channels import CHANNELS
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import Role, Store
 from retainful.stores import options as store_options
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ def _keep_demo_key(store_id: int, api_key: str) -> None:
 
 def _print_demo_login(demo: dict) -> None:
     if demo.get("owner_password"):
-        admin_url = f"{current_app.config['PUBLIC_BASE_URL']}/admin"
+        admin_url = public_urls(current_app).admin()
         click.echo(f"Demo owner login at {admin_url}: {demo['owner_email']} / {demo['owner_password']}")
 
 
@@ -254,7 +256,7 @@ def _check_providers(app: Flask) -> None:
         providers = providers_for(app)
     except ProviderConfigError as error:
         raise click.ClickException(str(error)) from None
-    for provider in (providers.email, providers.sms):
+    for provider in (medium.provider(providers) for medium in CHANNELS.values()):
         if provider.name == DISABLED:
             click.echo(f"Warning: {provider.reason}; its messages are skipped (channel_disabled)", err=True)
 
