@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from retainful import clock
 from retainful.carts import get_cart
 from retainful.customers import match_customer
+from retainful.automations import order_recorded
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
 from retainful.orders.attribution import attribute
-from retainful.orders.next_order import issue_next_order
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 
 # A failed or cancelled payment is not a purchase: the cart stays open and recovery goes on.
@@ -73,7 +73,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         customer.last_order_at = order.placed_at
     try:
         db.session.flush()
-        issue_next_order(order, store)
+        order_recorded(order, store, created=True)
         db.session.commit()
     except IntegrityError:  # the same order arrived twice at once: the other request recorded it
         db.session.rollback()
@@ -128,6 +128,6 @@ def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
     order.updated_at = clock.now()
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
-    issue_next_order(order, store)
+    order_recorded(order, store, created=False)
     db.session.commit()
     return order
