@@ -6,7 +6,8 @@ from typing import Any
 from retainful.carts import get_cart
 from retainful.errors import FieldError
 from retainful.models import Store
-from retainful.rendering.context import SampleCustomer, build_context, cart_context, inert_link, sample_cart
+from retainful.rendering.context import (SampleCustomer, automation_samples, build_context, cart_context, inert_link,
+                                        sample_cart)
 from retainful.rendering.engine import EmailRendering, SmsRendering, default_source, render_email, render_sms
 from retainful.rendering.overrides import effective_source
 
@@ -21,7 +22,8 @@ def preview_context(store: Store, cart_token: str | None, recovery_link: str,
             raise FieldError("cart_token", "No cart with this token in this store.")
         return cart_context(store, cart, recovery_link, open_pixel)
     return build_context(store, cart=sample_cart(store), customer=SampleCustomer(), recovery_url=recovery_link,
-                         unsubscribe_url=inert_link("unsubscribe"), open_pixel_url=open_pixel)
+                         unsubscribe_url=inert_link("unsubscribe"), open_pixel_url=open_pixel,
+                         extra=automation_samples(store))
 
 
 def render_template_for(store: Store, channel: str, key: str, context: dict[str, Any],
