@@ -147,7 +147,8 @@ def pages(ids):
         "/admin/messages/", f"/admin/messages/{ids['message']}", "/admin/coupons/", f"/admin/coupons/{ids['coupon']}",
         "/admin/sequence/", "/admin/templates/", "/admin/templates/edit/email/abandoned_cart/step1",
         "/admin/templates/edit/sms/abandoned_cart/step1", "/admin/reports/", "/admin/reports/daily.csv",
-        "/admin/settings/", f"/admin/customers/{ids['customer']}/export.json",
+        "/admin/settings/", f"/admin/customers/{ids['customer']}/export.json", "/admin/automations/",
+        "/admin/automations/win_back/",
     ]
 
 
