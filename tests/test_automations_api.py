@@ -186,3 +186,19 @@ def test_the_report_counts_per_automation_and_the_funnel_names_it(make_store, ap
     funnel = get(shop, "/api/v1/reports/funnel?from=2026-03-01&to=2026-03-05").get_json()
     assert [(row["automation"], row["step"], row["sent"]) for row in funnel["steps"]][:1] == [
         ("abandoned_cart", 1, 1)]
+
+
+def test_win_back_templates_preview_and_test_send_with_their_own_variables(shop):
+    for channel in ("email", "sms"):
+        for key in ("win_back/step1", "win_back/step2"):
+            answer = shop.client.post("/api/v1/templates/preview", json={"channel": channel, "template": key},
+                                      headers=shop.headers)
+            assert answer.status_code == 200, answer.get_json()
+            assert "Reply STOP" in answer.get_json()["text"] if channel == "sms" else "#1042" in answer.get_json()[
+                "text"]
+    sent = shop.client.post("/api/v1/templates/test-send", json={"channel": "email", "template": "win_back/step1",
+                                                               "to": "qa@acme.example"}, headers=shop.headers)
+    assert sent.status_code == 200, sent.get_json()
+    saved = shop.client.put("/api/v1/templates/sms/win_back/step1", headers=shop.headers, json={
+        "source": "{{ store.name }}: {{ days_since_last_order }} days! {{ coupon.code }} Reply STOP"})
+    assert saved.status_code == 200, saved.get_json()
