@@ -58,6 +58,22 @@ def claim(batch_size: int, lease: timedelta) -> tuple[str, list[int]]:
     return owner, ids
 
 
+def release(claims: list[tuple[str, list[int]]]) -> int:
+    """Claimed messages this worker will not send (it is shutting down) go back to the queue at once, so another
+    worker takes them now instead of after the lease. Only rows whose lease this worker still holds."""
+    released = 0
+    for owner, ids in claims:
+        if ids:
+            released += db.session.execute(
+                sa.update(Message)
+                .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
+                .values(status=MessageStatus.SCHEDULED, lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+    db.session.commit()
+    return released
+
+
 FINISH_ATTEMPTS = 4
 
 
