@@ -80,6 +80,12 @@ class Listen(Poll):
     def wait(self, stop: threading.Event) -> None:
         import psycopg
 
+        if self.conn is not None:  # what was heard before now is in the next due time read below: forget it
+            try:
+                for _ in self.conn.notifies(timeout=0):
+                    pass
+            except psycopg.Error:
+                self.close()
         deadline = time.monotonic() + next_due_in(self.app, self.poll)
         while not stop.is_set():
             remaining = deadline - time.monotonic()
@@ -101,8 +107,7 @@ class Listen(Poll):
                     deadline = min(deadline, time.monotonic() + due_in)
             except psycopg.Error as error:
                 log.warning("dispatch: the LISTEN connection failed (%s); reconnecting", type(error).__name__)
-                self.close()
-                return
+                self.close()  # the next turn reconnects and wakes the worker
 
     def close(self) -> None:
         if self.conn is not None:
