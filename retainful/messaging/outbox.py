@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from retainful import clock
 from retainful.extensions import db
@@ -134,14 +134,14 @@ def finish_many(outcomes: list[Outcome]) -> None:
 
 
 def load_claimed(owner: str, ids: list[int]) -> list[Message]:
-    """The claimed messages with what the policy and the templates read of them, loaded together: a handful of
-    statements per batch instead of several lazy loads per message."""
+    """The claimed messages with what the policy and the templates read of them (their cart, customer, step and
+    coupon: each one row), joined into one statement per batch instead of several lazy loads per message."""
     if not ids:
         return []
     return list(db.session.scalars(
         sa.select(Message)
         .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
-        .options(selectinload(Message.cart), selectinload(Message.customer), selectinload(Message.step),
-                 selectinload(Message.coupon))
+        .options(joinedload(Message.cart), joinedload(Message.customer), joinedload(Message.step),
+                 joinedload(Message.coupon))
         .order_by(Message.due_at, Message.id)
     ))
