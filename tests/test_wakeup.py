@@ -66,50 +66,41 @@ def test_the_next_due_time_known_bounds_the_sleep(planned):
         waiter.close()
 
 
-def _listening(app) -> wakeup.Poll:
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+@pytest.fixture
+def listener(planned):
+    """The PostgreSQL waiter, LISTENing from before the test writes anything."""
+    if planned.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("SQLite has no NOTIFY: its worker polls")
-    with app.app_context():
-        waiter = wakeup.waiter(app, POLL)
+    with planned.app_context():
+        waiter = wakeup.waiter(planned, POLL)
     assert isinstance(waiter, wakeup.Listen)
-    return waiter
+    yield waiter
+    waiter.close()
 
 
-def test_a_message_written_due_now_wakes_the_waiter_at_once(planned):
-    waiter = _listening(planned)
-    try:
-        _reschedule(planned, clock.now())  # written before the wait starts (during a round): not lost
-        assert _timed_wait(planned, waiter) < 1.0
-        _reschedule(planned, clock.now() + timedelta(hours=1))  # heard, and not a reason to wake
-        threading.Timer(0.3, _reschedule, (planned, clock.now())).start()  # written while it waits
-        assert 0.2 < _timed_wait(planned, waiter) < 1.5
-    finally:
-        waiter.close()
+def test_a_message_written_due_now_wakes_the_waiter_at_once(planned, listener):
+    _reschedule(planned, clock.now())  # written before the wait starts (during a round): not lost
+    assert _timed_wait(planned, listener) < 1.0
+    _reschedule(planned, clock.now() + timedelta(hours=1))  # heard, and not a reason to wake
+    threading.Timer(0.3, _reschedule, (planned, clock.now())).start()  # written while it waits
+    assert 0.2 < _timed_wait(planned, listener) < 1.5
 
 
-def test_a_message_rescheduled_sooner_wakes_the_waiter_when_it_falls_due(planned):
-    waiter = _listening(planned)
-    try:
-        _reschedule(planned, clock.now() + timedelta(seconds=1.5))  # sooner than the poll, later than now
-        assert 1.2 < _timed_wait(planned, waiter) < 2.5
-    finally:
-        waiter.close()
+def test_a_message_rescheduled_sooner_wakes_the_waiter_when_it_falls_due(planned, listener):
+    _reschedule(planned, clock.now() + timedelta(seconds=1.5))  # sooner than the poll, later than now
+    assert 1.2 < _timed_wait(planned, listener) < 2.5
 
 
-def test_the_listen_connection_reconnects_after_it_drops(planned):
-    waiter = _listening(planned)
-    try:
-        with planned.app_context():
-            with db.engine.connect() as conn:
-                killed = conn.scalar(sa.text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE query = 'LISTEN retainful_outbox' AND datname = current_database()"))
-        assert killed == 1
-        assert _timed_wait(planned, waiter) < 2.0  # the drop is noticed, the reconnect wakes it (a NOTIFY may be lost)
-        threading.Timer(0.3, _reschedule, (planned, clock.now())).start()
-        assert 0.2 < _timed_wait(planned, waiter) < 1.5  # and it hears NOTIFYs again
-    finally:
-        waiter.close()
+def test_the_listen_connection_reconnects_after_it_drops(planned, listener):
+    with planned.app_context():
+        with db.engine.connect() as conn:
+            killed = conn.scalar(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query = 'LISTEN retainful_outbox' AND datname = current_database()"))
+    assert killed == 1
+    assert _timed_wait(planned, listener) < 2.0  # the drop is noticed, the reconnect wakes it (a NOTIFY may be lost)
+    threading.Timer(0.3, _reschedule, (planned, clock.now())).start()
+    assert 0.2 < _timed_wait(planned, listener) < 1.5  # and it hears NOTIFYs again
 
 
 def test_a_running_worker_sends_a_message_inserted_due_within_a_second(pg_app, postgresql_url, tmp_path):

@@ -3,24 +3,65 @@ flight finish and are recorded, the claimed messages it did not send go back to 
 lease), and it exits 0 within a bounded time. A second worker then drains the rest: every message reaches the
 provider stub exactly once, none lost.
 
-PostgreSQL (the deployment with several workers), with the helpers of tests/test_workers_multiprocess.py.
+On SQLite (one worker under the write lock) and PostgreSQL, with the helpers of tests/test_workers_multiprocess.py.
 """
 from __future__ import annotations
 
 import signal
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from retainful.extensions import db
+from retainful.models import Cart, Customer, Message, Sequence, Step
+from retainful.stores import create_store
+from tests.conftest import _empty_tables, make_app
 from tests.stubs import ProviderStub
-from tests.test_workers_multiprocess import (  # noqa: F401  (pg_app is a fixture)
-    _finish, _kill_all, _received_ids, _seed_due_emails, _start_worker, _statuses, _worker_env, pg_app)
+from tests.test_workers_multiprocess import _finish, _kill_all, _received_ids, _start_worker, _statuses, _worker_env
 
 TOTAL, CONCURRENCY, BATCH = 600, 8, 40  # 8 sends of 0.2 s at a time: about 40 a second, 15 s for all
 STOP_WITHIN_S = 10  # in-flight sends (0.2 s each) plus the recorder's commit, with room for a loaded machine
+
+
+@pytest.fixture
+def real_app(database_url):
+    """The app on SQLite or PostgreSQL; the workers share its database by the real clock."""
+    app = make_app(database_url)
+    yield app
+    _empty_tables(app)
+
+
+def _seed_due_emails(app, count: int) -> list[int]:
+    """``count`` abandoned carts of one store (no frequency cap), each with its own customer and one email due a
+    minute ago by the real clock; ORM bulk inserts, so both databases take the same path."""
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        store = create_store("Acme Mugs", "acme.example").store
+        store.email_cap_hours = 0
+        db.session.flush()
+        step_id = db.session.scalar(
+            sa.select(Step.id).join(Sequence).where(Sequence.store_id == store.id, Step.position == 1))
+        customers = db.session.scalars(sa.insert(Customer).returning(Customer.id), [
+            {"store_id": store.id, "email": f"shopper{n}@example.com", "first_name": f"Shopper {n}",
+             "email_consent": True, "last_seen_at": now} for n in range(count)]).all()
+        carts = db.session.execute(sa.insert(Cart).returning(Cart.id, Cart.customer_id), [
+            {"store_id": store.id, "token": f"tok-{customer}", "customer_id": customer, "status": "abandoned",
+             "currency": "USD", "subtotal": Decimal("12.50"), "total": Decimal("12.50"), "item_count": 1,
+             "lines": [{"product_id": "101", "name": "Red mug", "quantity": 1, "price": "12.50"}],
+             "recovery_url": "https://acme.example/cart", "reachable": True,
+             "last_activity_at": now - timedelta(minutes=45), "abandoned_at": now - timedelta(minutes=30)}
+            for customer in customers]).all()
+        ids = db.session.scalars(sa.insert(Message).returning(Message.id), [
+            {"store_id": store.id, "cart_id": cart, "customer_id": customer, "step_id": step_id,
+             "kind": "abandoned_cart", "channel": "email", "status": "scheduled",
+             "due_at": now - timedelta(minutes=1), "attempts": 0} for cart, customer in carts]).all()
+        db.session.commit()
+    assert len(ids) == count
+    return list(ids)
 
 
 def _outbox(app) -> list[dict]:
@@ -31,13 +72,13 @@ def _outbox(app) -> list[dict]:
 
 
 @pytest.mark.parametrize("once", [False, True], ids=["worker", "worker --once"])
-def test_sigterm_midway_finishes_in_flight_releases_the_rest_and_loses_nothing(pg_app, postgresql_url, tmp_path,
+def test_sigterm_midway_finishes_in_flight_releases_the_rest_and_loses_nothing(real_app, database_url, tmp_path,
                                                                               once):
-    _, message_ids = _seed_due_emails(pg_app, TOTAL)
+    message_ids = _seed_due_emails(real_app, TOTAL)
     logs = tmp_path / "logs"
     logs.mkdir()
     with ProviderStub(delay=0.2) as stub:
-        env = _worker_env(postgresql_url, stub, tmp_path / "instance", DISPATCH_CONCURRENCY=CONCURRENCY,
+        env = _worker_env(database_url, stub, tmp_path / "instance", DISPATCH_CONCURRENCY=CONCURRENCY,
                           DISPATCH_BATCH_SIZE=BATCH)
         first = _start_worker(env, logs, "first", once=once)
         try:
@@ -57,7 +98,7 @@ def test_sigterm_midway_finishes_in_flight_releases_the_rest_and_loses_nothing(p
         sent_by_first = Counter(_received_ids(stub))
         assert len(stub.requests) == sum(sent_by_first.values())
 
-        rows = _outbox(pg_app)
+        rows = _outbox(real_app)
         by_status = Counter(row["status"] for row in rows)
         assert set(by_status) == {"sent", "scheduled"}, by_status  # nothing left 'sending' under a lease
         assert all(row["lease_owner"] is None for row in rows)
@@ -74,10 +115,10 @@ def test_sigterm_midway_finishes_in_flight_releases_the_rest_and_loses_nothing(p
         assert code == 0
         received = Counter(_received_ids(stub))
 
-    assert Counter(_statuses(pg_app).values()) == {"sent": TOTAL}
+    assert Counter(_statuses(real_app).values()) == {"sent": TOTAL}
     assert set(received) == set(message_ids)
     assert max(received.values()) == 1, [i for i, n in received.items() if n > 1][:10]
-    with pg_app.app_context():
+    with real_app.app_context():
         with db.engine.connect() as conn:
             recorded = set(conn.execute(sa.text("SELECT provider_message_id FROM message")).scalars())
     assert {r.response_headers["X-Message-Id"] for r in stub.requests} == recorded
