@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from retainful.extensions import db
+from retainful.messaging import outbox
 from retainful.models import Cart, Customer, Message, Sequence, Step
 from retainful.stores import create_store
 from tests.conftest import _empty_tables, make_app
@@ -122,3 +123,16 @@ def test_sigterm_midway_finishes_in_flight_releases_the_rest_and_loses_nothing(r
         with db.engine.connect() as conn:
             recorded = set(conn.execute(sa.text("SELECT provider_message_id FROM message")).scalars())
     assert {r.response_headers["X-Message-Id"] for r in stub.requests} == recorded
+
+
+def test_release_returns_only_the_claims_still_its_own(real_app, frozen_clock):
+    """A release names its lease: rows another worker holds now (its lease taken over) are left alone."""
+    _seed_due_emails(real_app, 4)
+    frozen_clock.freeze(datetime.now(timezone.utc))  # the seeded messages are due by the real clock
+    with real_app.app_context():
+        mine, theirs = outbox.claim(2, timedelta(minutes=5)), outbox.claim(2, timedelta(minutes=5))
+        assert outbox.release([(mine[0], mine[1] + theirs[1])]) == 2
+        db.session.remove()
+    statuses = _statuses(real_app)
+    assert {statuses[i] for i in mine[1]} == {"scheduled"}
+    assert {statuses[i] for i in theirs[1]} == {"sending"}
