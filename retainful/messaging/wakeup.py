@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+import psycopg
 import sqlalchemy as sa
 from flask import Flask
 
@@ -66,8 +67,6 @@ class Listen(Poll):
         self._connect()  # before the first dispatch run, so nothing written after that run's claim goes unheard
 
     def _connect(self) -> bool:
-        import psycopg
-
         try:
             self.conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
             self.conn.execute(f"LISTEN {CHANNEL}")
@@ -78,8 +77,6 @@ class Listen(Poll):
             return False
 
     def wait(self, stop: threading.Event) -> None:
-        import psycopg
-
         if self.conn is not None:  # what was heard before now is in the next due time read below: forget it
             try:
                 for _ in self.conn.notifies(timeout=0):
