@@ -1,7 +1,8 @@
 """Each store's settings of each automation: a ``sequence`` row (unique per store and kind) with its steps.
 
-Rows are made from the automation's defaults with the store (:func:`create_defaults`), and on first use for a store
-made before an automation existed (:func:`settings_for`), so adding an automation needs no data migration.
+Rows are made from the automation's defaults with the store (:func:`create_defaults`), and on the first change or
+planning for a store made before an automation existed (:func:`settings_for`; a read shows the defaults unsaved,
+:func:`current_settings`), so adding an automation needs no data migration.
 """
 from __future__ import annotations
 
