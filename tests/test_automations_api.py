@@ -72,6 +72,7 @@ def test_the_cli_and_the_api_see_one_setting(shop, runner):
     assert win_back(shop)["steps"][1]["at_hour"] is None
     shown = runner.invoke(args=["automation", "show", str(shop.store_id), "win_back", "--json"])
     assert json.loads(shown.output)["steps"][1]["delay"] == "45d"
+    assert json.loads(shown.output)["steps"][1]["coupon"]["amount"] == "15.00"  # as the API writes it
     table = runner.invoke(args=["automation", "show", str(shop.store_id)])
     assert "win_back" in table.output and "abandoned_cart" in table.output
     assert runner.invoke(args=["automation", "disable", str(shop.store_id), "win_back"]).exit_code == 0
