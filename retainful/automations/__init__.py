@@ -22,7 +22,7 @@ def order_recorded(order, store, created: bool) -> None:
 
 
 __all__ = [
-    "Automation", "StepDefault", "Target", "automation_or_error", "create_defaults", "current_settings", "dedup_key", "describe",
-    "describe_all", "enabled_steps", "format_delay", "in_holdout", "order_recorded", "parse_delay", "plan",
+    "Automation", "StepDefault", "Target", "automation_or_error", "create_defaults", "current_settings", "dedup_key",
+    "describe", "describe_all", "enabled_steps", "format_delay", "in_holdout", "order_recorded", "parse_delay", "plan",
     "plan_abandoned", "plan_due", "registry", "replace", "set_enabled", "settings_for", "update_step",
 ]
