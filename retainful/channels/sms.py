@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from retainful.automations.send_time import phone_zone
 from retainful.channels.base import Channel
 from retainful.defaults import template_folder
+from retainful.local_time import phone_zone
 from retainful.messaging.providers.base import OutgoingSms
 
 
