@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import jobs, recovery, stores, users
+from retainful import jobs, recovery, status, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
@@ -364,8 +364,33 @@ def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consu
     click.echo(f"store {store.id} updated: " + ", ".join(changed) if changed else "nothing to change")
 
 
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {queue, due_lag_seconds, workers, jobs}.")
+@with_appcontext
+def status_command(as_json):
+    """Queue depth by status, due lag, each worker's last heartbeat, each job's last run and outcome."""
+    snapshot = status.snapshot()
+    if as_json:
+        click.echo(json.dumps(snapshot))
+        return
+    for state, channels in snapshot["queue"].items():
+        click.echo(f"{state + ':':<11}{sum(channels.values()):>8}  " + "  ".join(
+            f"{channel} {count}" for channel, count in sorted(channels.items())))
+    click.echo(f"due lag:   {snapshot['due_lag_seconds']:>8.1f} s")
+    click.echo("workers (last day):" if snapshot["workers"] else "workers:   none has recorded a heartbeat in a day")
+    for worker in snapshot["workers"]:
+        click.echo(f"  {worker['worker_id']}  last heartbeat {worker['last_heartbeat']} "
+                   f"({worker['age_seconds']:.0f} s ago)")
+    click.echo("jobs:" if snapshot["jobs"] else "jobs:      none has run")
+    for job in snapshot["jobs"]:
+        error = f" ({job['error']})" if job["error"] else ""
+        click.echo(f"  {job['job']:<15} {job['outcome']}{error} at {job['last_finished_at']} "
+                   f"in {job['duration_seconds']:.3f} s")
+
+
 COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
-            create_user_command, configure_store_command, sequence_group, serve_command, worker_command)
+            create_user_command, configure_store_command, sequence_group, serve_command, worker_command,
+            status_command)
 
 
 def register(app: Flask) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -9,7 +10,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from retainful import carts
+from retainful import carts, clock, heartbeat
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
@@ -44,14 +45,28 @@ JOBS = (
 
 
 def run_job(app: Flask, job: Job) -> object:
-    """Run one job in its own app context; a failure is logged and rolled back, never left half-done."""
+    """Run one job in its own app context; a failure is logged and rolled back, never left half-done. Its duration and
+    outcome are recorded for /metrics and ``retainful status``, with a heartbeat of this worker."""
+    started_at, started = clock.now(), time.perf_counter()
+    error = None
     with app.app_context():
         try:
             return job.run()
-        except Exception:
+        except Exception as failure:
+            error = failure
             db.session.rollback()
             log.exception("job %s failed", job.id)
             raise
+        finally:
+            db.session.remove()
+            heartbeat.job_finished(job.id, started_at, time.perf_counter() - started, error)
+            db.session.remove()
+
+
+def _beat(app: Flask) -> None:
+    with app.app_context():
+        try:
+            heartbeat.beat()
         finally:
             db.session.remove()
 
@@ -74,5 +89,8 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job in JOBS:
         scheduler.add_job(run_job, "interval", seconds=job.every_seconds, args=[app, job], id=job.id,
                           name=job.description, replace_existing=True)
+    _beat(app)  # a worker is ready from its start, not from its first job
+    scheduler.add_job(_beat, "interval", seconds=heartbeat.BEAT_SECONDS, args=[app], id="heartbeat",
+                      name="this worker records that it is alive", replace_existing=True)
     scheduler.add_listener(_on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     return scheduler

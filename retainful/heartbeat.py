@@ -1,0 +1,115 @@
+"""Worker heartbeats, job runs and send tallies, written by the process that runs the jobs.
+
+Every worker process (``retainful worker``, ``--once`` included, and ``retainful serve``'s scheduler) records a
+heartbeat when it starts, after every job run and every ``BEAT_SECONDS``; each job run updates that job's row; each
+batch of recorded dispatch outcomes adds to the process's send tallies. All of it is bookkeeping: a failure to write
+it is logged and never fails the job or the send it describes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from retainful import clock
+from retainful.database import error_summary
+from retainful.extensions import db
+from retainful.models import JobRun, Message, SendTally, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+
+BEAT_SECONDS = 15
+JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds; a last bucket (+Inf) follows
+NO_PROVIDER = "none"  # outcomes settled before any provider call: skips, deferrals, broken templates
+
+_identity: tuple[int, str] | None = None
+
+
+def worker_id() -> str:
+    """This process's id: host, pid and a random part (a pid is reused after a restart). A forked child gets its own."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}")
+    return _identity[1]
+
+
+def _insert(table: sa.Table):
+    return (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _beat_statement(now: datetime):
+    table = WorkerHeartbeat.__table__
+    statement = _insert(table).values(worker_id=worker_id(), hostname=socket.gethostname()[:255], pid=os.getpid(),
+                                      started_at=now, seen_at=now)
+    return statement.on_conflict_do_update(index_elements=[table.c.worker_id], set_={"seen_at": now})
+
+
+def _bookkeeping(what: str, write) -> None:
+    """Run ``write`` and commit; log a failure instead of raising it."""
+    try:
+        write()
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        log.warning("%s not recorded: %s", what, error_summary(error))
+
+
+def beat() -> None:
+    """Record that this worker process is alive (needs an app context)."""
+    _bookkeeping("worker heartbeat", lambda: db.session.execute(_beat_statement(clock.now())))
+
+
+def bucket_of(duration: float) -> int:
+    return next((i for i, bound in enumerate(JOB_BUCKETS) if duration <= bound), len(JOB_BUCKETS))
+
+
+def job_finished(job_id: str, started_at: datetime, duration: float, error: BaseException | None) -> None:
+    """Record a job's run (its outcome, duration and the exception's class, never its text) and a heartbeat."""
+    def write():
+        now = clock.now()
+        run = db.session.get(JobRun, (worker_id(), job_id))
+        if run is None:
+            run = JobRun(worker_id=worker_id(), job_id=job_id, runs=0, failures=0, duration_sum=0.0,
+                         buckets=[0] * (len(JOB_BUCKETS) + 1))
+            db.session.add(run)
+        buckets = list(run.buckets)
+        buckets[bucket_of(duration)] += 1
+        run.started_at, run.finished_at, run.duration_seconds = started_at, now, duration
+        run.outcome, run.error = ("ok", None) if error is None else ("failed", type(error).__name__[:200])
+        run.runs, run.failures = run.runs + 1, run.failures + (error is not None)
+        run.duration_sum, run.buckets = run.duration_sum + duration, buckets
+        db.session.execute(_beat_statement(now))
+
+    _bookkeeping(f"job {job_id}'s run", write)
+
+
+def count_sends(outcomes: Iterable) -> None:
+    """Add dispatch outcomes (``outbox.Outcome``) to this process's tallies by channel, provider and outcome."""
+    outcomes = list(outcomes)
+    if not outcomes:
+        return
+
+    def write():
+        channels = dict(db.session.execute(
+            sa.select(Message.id, Message.channel).where(Message.id.in_([o.message_id for o in outcomes]))).all())
+        tally = Counter((channels[o.message_id], o.values.get("provider") or NO_PROVIDER, o.label.split(":")[0])
+                        for o in outcomes if o.message_id in channels)
+        if not tally:
+            return
+        table = SendTally.__table__
+        statement = _insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.worker_id, table.c.channel, table.c.provider, table.c.outcome],
+            set_={"count": table.c.count + statement.excluded.count})
+        db.session.execute(statement, [{"worker_id": worker_id(), "channel": channel, "provider": provider[:16],
+                                        "outcome": outcome[:16], "count": count}
+                                       for (channel, provider, outcome), count in tally.items()])
+
+    _bookkeeping("send tallies", write)
