@@ -17,7 +17,7 @@ import os
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"  # the endpoint label of requests no route matched: 404s must not add a series per path
 FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+# The text format every Prometheus server reads (newer clients say 1.0.0 for the same text, which older servers
+# and some agents do not know).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Process-local metrics. In multiprocess mode prometheus_client keeps their values in files, not in this registry.
 _PROCESS = CollectorRegistry(auto_describe=True)
@@ -195,4 +198,4 @@ def metrics_view():
         return response, code
     if not token and not _loopback_client():
         return error_response(403, "forbidden", "Without METRICS_TOKEN, /metrics answers loopback clients only.")
-    return Response(exposition(current_app._get_current_object()), content_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(current_app._get_current_object()), content_type=CONTENT_TYPE)
