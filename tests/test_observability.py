@@ -21,7 +21,8 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers import ProviderError
 from retainful.messaging.providers.sandbox import SandboxSmsProvider
-from tests.conftest import T0, cart_body, make_app, scratch_postgresql
+from tests.conftest import T0, cart_body, make_app
+from tests.test_migrations import empty_database  # noqa: F401 (a fixture: a database of its own)
 from tests.test_recovery_sequence import messages, run_jobs, sms_customer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,17 +228,8 @@ def test_readyz_503_when_the_database_is_down(tmp_path):
     assert value(found, "retainful_metrics_database_up") == 0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'readyz.sqlite3'}"
-        return
-    with scratch_postgresql("retainful_readyz") as url:
-        yield url
-
-
-def test_readyz_503_on_an_old_schema(scratch_database):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": scratch_database})
+def test_readyz_503_on_an_old_schema(empty_database):  # noqa: F811
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
     client = app.test_client()
     assert client.get("/readyz").get_json()["checks"]["migrations"] == "not migrated"
     with app.app_context():
@@ -393,3 +385,63 @@ def test_status_shows_queue_lag_workers_and_jobs(app, shop, runner):
     text = runner.invoke(args=["status"]).output
     assert "scheduled:" in text and "sms 1" in text and heartbeat.worker_id() in text and "dispatch" in text
     assert EMAIL not in text and PHONE_DIGITS not in text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_under_gunicorn_the_workers_counts_add_up_and_survive_a_worker_restart(app, tmp_path):
+    """Real gunicorn, two workers, PROMETHEUS_MULTIPROC_DIR and the child_exit hook: every scrape, whichever worker
+    answers it, counts all the requests and shows the database's figures once, also after a worker was replaced."""
+    import signal
+    import time
+
+    import requests
+
+    (tmp_path / "metrics").mkdir()
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text("from retainful.metrics import child_exit  # noqa: F401\n")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", str(config), "-w", "2", "-b",
+                               f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def healthz_total() -> list[float]:
+        body = requests.get(f"{base}/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        assert len(families["retainful_outbox_due_lag_seconds"].samples) == 1
+        return [s.value for s in families["retainful_http_requests"].samples
+                if s.name == "retainful_http_requests_total" and s.labels["endpoint"] == "/healthz"]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        sent, files = 1, tmp_path / "metrics"
+        while len(list(files.glob("counter_*.db"))) < 2 or sent < 20:  # until both workers answered some
+            assert requests.get(f"{base}/healthz", headers={"Connection": "close"}, timeout=5).status_code == 200
+            sent += 1
+            assert time.monotonic() < deadline + 60, "one gunicorn worker answered every request"
+        assert all(healthz_total() == [sent] for _ in range(4))
+        workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                                      text=True).stdout.split()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGTERM)  # gunicorn starts another; the counts of the one gone stay
+        time.sleep(2)
+        assert all(healthz_total() == [sent] for _ in range(4))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
