@@ -374,8 +374,8 @@ def status_command(as_json):
         click.echo(json.dumps(snapshot))
         return
     for state, channels in snapshot["queue"].items():
-        click.echo(f"{state + ':':<11}{sum(channels.values()):>8}  " + "  ".join(
-            f"{channel} {count}" for channel, count in sorted(channels.items())))
+        by_channel = "  ".join(f"{channel} {count}" for channel, count in sorted(channels.items()))
+        click.echo(f"{state + ':':<11}{sum(channels.values()):>8}  {by_channel}".rstrip())
     click.echo(f"due lag:   {snapshot['due_lag_seconds']:>8.1f} s")
     click.echo("workers (last day):" if snapshot["workers"] else "workers:   none has recorded a heartbeat in a day")
     for worker in snapshot["workers"]:

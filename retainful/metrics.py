@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from retainful import heartbeat, status
+from retainful.config import ConfigError
 from retainful.api.errors import error_response
 from retainful.database import error_summary
 from retainful.extensions import db
@@ -77,7 +78,7 @@ class DatabaseCollector:
 
     @staticmethod
     def _families():
-        outbox = GaugeMetricFamily("retainful_outbox_messages", "Messages waiting in the outbox, by status and channel.",
+        outbox = GaugeMetricFamily("retainful_outbox_messages", "Messages waiting in the outbox.",
                                    labels=["status", "channel"])
         depth = status.queue_depth()
         for state in MessageStatus.PENDING:
@@ -152,7 +153,11 @@ def _endpoint() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Request metrics for every response, and the /metrics view."""
+    """Request metrics for every response, and the /metrics view. A ``PROMETHEUS_MULTIPROC_DIR`` that is not a
+    folder stops the start-up here, not every request later."""
+    folder = multiprocess_dir()
+    if folder and not os.path.isdir(folder):
+        raise ConfigError(f"{MULTIPROC_ENV} is {folder!r}, which is not a folder: create it (empty) before starting")
 
     @app.before_request
     def _started() -> None:

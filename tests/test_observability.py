@@ -357,6 +357,14 @@ def test_log_format_is_checked(monkeypatch):
         config.load("/tmp")
 
 
+def test_a_missing_multiprocess_folder_stops_the_start(monkeypatch, tmp_path):
+    from retainful import config
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(config.ConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
+        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3"})
+
+
 # retainful status
 
 

@@ -42,9 +42,9 @@ def build_spec(server_url: str) -> dict:
         security=[{"storeKey": []}],
     )
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
-    for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "Readiness", "TemplateIn", "TemplatePreviewIn",
+    for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
-                 "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
+                 "CouponCheckOut", "CouponRedemptionOut", "SummaryReport", "Readiness",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
@@ -122,7 +122,9 @@ def build_spec(server_url: str) -> dict:
         path="/readyz",
         operations={"get": {
             "summary": "Readiness: the database answers within a second, the schema is at the newest migration, and "
-                       "a worker recorded a heartbeat in the last 60 s.", "security": [], "responses": {
+                       "a worker recorded a heartbeat in the last 60 s.",
+            "security": [],
+            "responses": {
                 "200": {"description": "Ready.", "content": _json("Readiness")},
                 "503": {"description": "Not ready: the checks say which part failed.",
                         "content": _json("Readiness")}}}},
