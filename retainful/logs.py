@@ -53,7 +53,6 @@ def _masked(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-CONTEXT_FIELDS = ("request_id", "store_id", "message_id")
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms")
 _CONTEXT: ContextVar[dict] = ContextVar("retainful_log_context", default={})
 # A caller's X-Request-ID is kept only if it is this plain (it is echoed in a header and written to logs).
@@ -84,7 +83,7 @@ def install_masking() -> None:
 
     def masking_factory(*args, **kwargs) -> logging.LogRecord:
         record = _masked(factory(*args, **kwargs))
-        record.__dict__.update(_CONTEXT.get())
+        record.retainful_context = _CONTEXT.get()  # one attribute: a library's extra={"request_id": ...} still works
         return record
 
     masking_factory.masks_personal_data = True
@@ -98,8 +97,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name, "message": mask(record.getMessage())}
-        for name in CONTEXT_FIELDS + ACCESS_FIELDS:
-            value = getattr(record, name, None)
+        fields = {**getattr(record, "retainful_context", {}), **{name: getattr(record, name, None)
+                                                                  for name in ACCESS_FIELDS}}
+        for name, value in fields.items():
             if value is not None:
                 entry[name] = value if isinstance(value, (int, float)) else mask(str(value))
         if record.exc_info and not record.exc_text:
