@@ -13,7 +13,7 @@ import secrets
 import socket
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,3 +113,64 @@ def count_sends(outcomes: Iterable) -> None:
                                        for (channel, provider, outcome), count in tally.items()])
 
     _bookkeeping("send tallies", write)
+
+
+RETIRED = "retired"  # the worker id under which the rows of processes gone for good are summed
+RETIRE_AFTER = timedelta(days=1)
+RETIRE_BATCH = 500
+
+
+def fold_retired() -> dict[str, int]:
+    """Sum the bookkeeping rows of worker processes unseen for ``RETIRE_AFTER`` into the ``retired`` rows and delete
+    theirs: totals stay the same (counters never go back), and the tables stay a few rows per live worker even when
+    cron starts a ``worker --once`` every minute. The gone workers' heartbeat rows are locked first (PostgreSQL:
+    SKIP LOCKED; SQLite: the write lock), so two workers folding at once never count a row twice."""
+    query = (sa.select(WorkerHeartbeat.worker_id).where(WorkerHeartbeat.seen_at < clock.now() - RETIRE_AFTER)
+             .order_by(WorkerHeartbeat.seen_at).limit(RETIRE_BATCH))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    gone = list(db.session.scalars(query))
+    if not gone:
+        db.session.rollback()
+        return {"folded": 0}
+    _fold_tallies(gone)
+    _fold_job_runs(gone)
+    db.session.execute(sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id.in_(gone)))
+    db.session.commit()
+    return {"folded": len(gone)}
+
+
+def _fold_tallies(gone: list[str]) -> None:
+    tally = SendTally.__table__
+    sums = db.session.execute(
+        sa.select(tally.c.channel, tally.c.provider, tally.c.outcome, sa.func.sum(tally.c.count))
+        .where(tally.c.worker_id.in_(gone)).group_by(tally.c.channel, tally.c.provider, tally.c.outcome)).all()
+    if sums:
+        statement = _insert(tally)
+        statement = statement.on_conflict_do_update(
+            index_elements=[tally.c.worker_id, tally.c.channel, tally.c.provider, tally.c.outcome],
+            set_={"count": tally.c.count + statement.excluded.count})
+        db.session.execute(statement, [{"worker_id": RETIRED, "channel": channel, "provider": provider,
+                                        "outcome": outcome, "count": int(count)}
+                                       for channel, provider, outcome, count in sums])
+    db.session.execute(sa.delete(tally).where(tally.c.worker_id.in_(gone)))
+
+
+def _fold_job_runs(gone: list[str]) -> None:
+    retired = {run.job_id: run for run in db.session.scalars(sa.select(JobRun).where(JobRun.worker_id == RETIRED))}
+    runs = db.session.scalars(sa.select(JobRun).where(JobRun.worker_id.in_(gone)).order_by(JobRun.finished_at))
+    for run in list(runs):
+        into = retired.get(run.job_id)
+        if into is None:
+            into = retired[run.job_id] = JobRun(
+                worker_id=RETIRED, job_id=run.job_id, runs=0, failures=0, duration_sum=0.0,
+                buckets=[0] * (len(JOB_BUCKETS) + 1), finished_at=run.finished_at)
+            db.session.add(into)
+        if run.finished_at >= into.finished_at:  # the latest run of the folded workers stays the "last run"
+            into.started_at, into.finished_at = run.started_at, run.finished_at
+            into.duration_seconds, into.outcome, into.error = run.duration_seconds, run.outcome, run.error
+        into.runs, into.failures = into.runs + run.runs, into.failures + run.failures
+        into.duration_sum = into.duration_sum + run.duration_sum
+        into.buckets = [a + b for a, b in zip(into.buckets, run.buckets)]
+        db.session.delete(run)
+    db.session.flush()

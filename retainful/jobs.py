@@ -41,6 +41,8 @@ JOBS = (
         "orders modified in connected WooCommerce shops are pulled, covering webhooks that never arrived"),
     Job("plugin_history", 300, import_due_history,
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
+    Job("fold_workers", 3600, heartbeat.fold_retired,
+        "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
 )
 
 

@@ -182,10 +182,15 @@ def _loopback_client() -> bool:
     peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", request.remote_addr)
     if not current_app.config["TRUSTED_PROXY_COUNT"] and any(h in request.headers for h in FORWARDING_HEADERS):
         return False
+    return all(_is_loopback(address) for address in (request.remote_addr, peer))
+
+
+def _is_loopback(address: str | None) -> bool:
     try:
-        return all(ipaddress.ip_address(address or "").is_loopback for address in (request.remote_addr, peer))
+        ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # a dual-stack socket says ::ffff:127.0.0.1
 
 
 def _bearer_matches(token: str) -> bool:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -116,6 +117,37 @@ def test_job_failures_are_counted_and_shown(app, runner, client):
     assert "alice" not in result.output
 
 
+def test_workers_gone_for_a_day_are_folded_without_changing_any_total(app, shop, client, runner, monkeypatch):
+    shop.put_cart("c", cart_body())
+    clock.freeze(T0 + timedelta(minutes=30))
+    assert runner.invoke(args=["worker", "--once"]).exit_code == 0  # a cron-style worker: sends the email, exits
+    gone = heartbeat.worker_id()
+    before = scrape(client)
+    assert value(before, "retainful_sends_total", channel="email", provider="sandbox", outcome="sent") == 1
+
+    monkeypatch.setattr(heartbeat, "_identity", None)  # another worker process, two days later
+    clock.freeze(T0 + timedelta(days=2))
+    fold = next(job for job in jobs.JOBS if job.id == "fold_workers")
+    assert jobs.run_job(app, fold) == {"folded": 1}
+    assert jobs.run_job(app, fold) == {"folded": 0}
+    after = scrape(client)
+    for name, labels in [("retainful_sends_total", {"channel": "email", "provider": "sandbox", "outcome": "sent"}),
+                         ("retainful_job_duration_seconds_count", {"job": "dispatch"}),
+                         ("retainful_job_duration_seconds_sum", {"job": "dispatch"}),
+                         ("retainful_job_duration_seconds_bucket", {"job": "dispatch", "le": "+Inf"}),
+                         ("retainful_job_failures_total", {"job": "dispatch"})]:
+        assert value(after, name, **labels) == value(before, name, **labels), name
+    assert value(after, "retainful_job_duration_seconds_count", job="fold_workers") == 3  # 1 by each worker + 2
+    snapshot = json.loads(runner.invoke(args=["status", "--json"]).output)
+    assert [w["worker_id"] for w in snapshot["workers"]] == [heartbeat.worker_id()]
+    (dispatch,) = [job for job in snapshot["jobs"] if job["job"] == "dispatch"]
+    assert dispatch["worker_id"] == heartbeat.RETIRED and dispatch["outcome"] == "ok" and dispatch["runs"] == 1
+    with app.app_context():
+        from retainful.models import JobRun, SendTally, WorkerHeartbeat
+        assert not [row for model in (JobRun, SendTally, WorkerHeartbeat)
+                    for row in db.session.scalars(sa.select(model)) if row.worker_id == gone]
+
+
 def test_database_gauges_are_not_multiplied_by_web_processes(app, tmp_path):
     """Two web processes share PROMETHEUS_MULTIPROC_DIR (as gunicorn's workers do): the request counters add up
     across them, the figures from the database appear once."""
@@ -172,6 +204,8 @@ def test_without_a_token_metrics_answers_loopback_clients_only(database_url):
     client = make_app(database_url).test_client()
     assert _status(client) == 200
     assert _status(client, "::1") == 200
+    assert _status(client, "::ffff:127.0.0.1") == 200
+    assert _status(client, "::ffff:203.0.113.9") == 403
     assert _status(client, "203.0.113.9") == 403
     assert _status(client, "10.0.0.5") == 403
     # Nothing trusted: a reverse proxy on this host forwards an internet client; the app must not see loopback.
