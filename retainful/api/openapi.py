@@ -136,7 +136,8 @@ def build_spec(server_url: str) -> dict:
             "summary": "Prometheus metrics (text format 0.0.4). With METRICS_TOKEN set, 'Authorization: Bearer "
                        "<METRICS_TOKEN>' is required; unset, loopback clients only.",
             "security": [{"metricsToken": []}, {}], "responses": {
-                "200": {"description": "The metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **_responses({"200": {"description": "The metrics.",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}}),
                 "401": {"description": "METRICS_TOKEN is set and was not sent.", "content": _json("Error")},
                 "403": {"description": "No METRICS_TOKEN, and the client is not loopback.",
                         "content": _json("Error")}}}},
