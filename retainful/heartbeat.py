@@ -1,8 +1,8 @@
 """Worker heartbeats, job runs and send tallies, written by the process that runs the jobs.
 
 Every worker process (``retainful worker``, ``--once`` included, and ``retainful serve``'s scheduler) records a
-heartbeat when it starts, after every job run and every ``BEAT_SECONDS``; each job run updates that job's row; each
-batch of recorded dispatch outcomes adds to the process's send tallies. All of it is bookkeeping: a failure to write
+heartbeat when it starts, after every job run and every ``BEAT_SECONDS``; each job run updates that job's row; the
+dispatch outcomes recorded since the last such write are added to the process's send tallies with it. All of it is bookkeeping: a failure to write
 it is logged and never fails the job or the send it describes.
 """
 from __future__ import annotations
@@ -11,11 +11,13 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from retainful import clock
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 15
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds; a last bucket (+Inf) follows
+SEND_LOOKUP_CHUNK = 1000  # message ids per channel lookup
 NO_PROVIDER = "none"  # outcomes settled before any provider call: skips, deferrals, broken templates
 
 _identity: tuple[int, str] | None = None
@@ -62,8 +65,13 @@ def _bookkeeping(what: str, write) -> None:
 
 
 def beat() -> None:
-    """Record that this worker process is alive (needs an app context)."""
-    _bookkeeping("worker heartbeat", lambda: db.session.execute(_beat_statement(clock.now())))
+    """Record that this worker process is alive, with the send outcomes counted since the last write (needs an app
+    context)."""
+    def write():
+        db.session.execute(_beat_statement(clock.now()))
+        _write_sends()
+
+    _bookkeeping("worker heartbeat", write)
 
 
 def bucket_of(duration: float) -> int:
@@ -86,33 +94,56 @@ def job_finished(job_id: str, started_at: datetime, duration: float, error: Base
         run.runs, run.failures = run.runs + 1, run.failures + (error is not None)
         run.duration_sum, run.buckets = run.duration_sum + duration, buckets
         db.session.execute(_beat_statement(now))
+        _write_sends()
 
     _bookkeeping(f"job {job_id}'s run", write)
 
 
+class _PendingSends:
+    """Outcomes the recorder handed over, kept in memory until the next heartbeat or job run writes them: one write
+    per 15 s or per dispatch run rather than one per outcome batch (a crash loses at most those seconds' counts)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.outcomes: list[tuple[int, str, str]] = []  # (message id, provider, outcome)
+
+    def take(self) -> list[tuple[int, str, str]]:
+        with self.lock:
+            taken, self.outcomes = self.outcomes, []
+        return taken
+
+
+def _pending() -> _PendingSends:
+    return current_app.extensions.setdefault("retainful.pending_sends", _PendingSends())
+
+
 def count_sends(outcomes: Iterable) -> None:
-    """Add dispatch outcomes (``outbox.Outcome``) to this process's tallies by channel, provider and outcome."""
-    outcomes = list(outcomes)
-    if not outcomes:
+    """Count dispatch outcomes (``outbox.Outcome``) by provider and outcome; written with the next heartbeat."""
+    pending = _pending()
+    with pending.lock:
+        pending.outcomes.extend((o.message_id, o.values.get("provider") or NO_PROVIDER, o.label.split(":")[0])
+                                for o in outcomes)
+
+
+def _write_sends() -> None:
+    """Add the pending outcomes to this process's tallies by channel (read from the outbox), provider and outcome."""
+    taken = _pending().take()
+    channels: dict[int, str] = {}
+    for start in range(0, len(taken), SEND_LOOKUP_CHUNK):
+        ids = [message_id for message_id, _, _ in taken[start:start + SEND_LOOKUP_CHUNK]]
+        channels.update(db.session.execute(sa.select(Message.id, Message.channel).where(Message.id.in_(ids))).all())
+    tally = Counter((channels[message_id], provider, outcome) for message_id, provider, outcome in taken
+                    if message_id in channels)
+    if not tally:
         return
-
-    def write():
-        channels = dict(db.session.execute(
-            sa.select(Message.id, Message.channel).where(Message.id.in_([o.message_id for o in outcomes]))).all())
-        tally = Counter((channels[o.message_id], o.values.get("provider") or NO_PROVIDER, o.label.split(":")[0])
-                        for o in outcomes if o.message_id in channels)
-        if not tally:
-            return
-        table = SendTally.__table__
-        statement = _insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.worker_id, table.c.channel, table.c.provider, table.c.outcome],
-            set_={"count": table.c.count + statement.excluded.count})
-        db.session.execute(statement, [{"worker_id": worker_id(), "channel": channel, "provider": provider[:16],
-                                        "outcome": outcome[:16], "count": count}
-                                       for (channel, provider, outcome), count in tally.items()])
-
-    _bookkeeping("send tallies", write)
+    table = SendTally.__table__
+    statement = _insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.worker_id, table.c.channel, table.c.provider, table.c.outcome],
+        set_={"count": table.c.count + statement.excluded.count})
+    db.session.execute(statement, [{"worker_id": worker_id(), "channel": channel, "provider": provider[:16],
+                                    "outcome": outcome[:16], "count": count}
+                                   for (channel, provider, outcome), count in tally.items()])
 
 
 RETIRED = "retired"  # the worker id under which the rows of processes gone for good are summed

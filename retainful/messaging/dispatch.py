@@ -159,7 +159,7 @@ class Recorder:
         outcomes = [outcome for outcome, _ in entries]
         try:
             outbox.finish_many(outcomes)
-            heartbeat.count_sends(outcomes)  # retainful_sends_total, in the database: web processes read it
+            heartbeat.count_sends(outcomes)  # retainful_sends_total: written with the next heartbeat, for /metrics
             self.counts.update(outcome.label for outcome in outcomes)
         except Exception:
             log.exception("dispatch: %d outcomes could not be recorded; their leases will expire and they are "
