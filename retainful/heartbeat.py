@@ -2,8 +2,8 @@
 
 Every worker process (``retainful worker``, ``--once`` included, and ``retainful serve``'s scheduler) records a
 heartbeat when it starts, after every job run and every ``BEAT_SECONDS``; each job run updates that job's row; the
-dispatch outcomes recorded since the last such write are added to the process's send tallies with it. All of it is bookkeeping: a failure to write
-it is logged and never fails the job or the send it describes.
+dispatch outcomes recorded since the last such write are added to the process's send tallies with it. All of it is
+bookkeeping: a failure to write it is logged and never fails the job or the send it describes.
 """
 from __future__ import annotations
 

@@ -97,8 +97,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name, "message": mask(record.getMessage())}
-        fields = {**getattr(record, "retainful_context", {}), **{name: getattr(record, name, None)
-                                                                  for name in ACCESS_FIELDS}}
+        access = {name: getattr(record, name, None) for name in ACCESS_FIELDS}
+        fields = {**getattr(record, "retainful_context", {}), **access}
         for name, value in fields.items():
             if value is not None:
                 entry[name] = value if isinstance(value, (int, float)) else mask(str(value))
