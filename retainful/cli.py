@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from retainful import jobs, recovery, status, stores, users
+from retainful.database import error_summary
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
@@ -369,7 +370,11 @@ def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consu
 @with_appcontext
 def status_command(as_json):
     """Queue depth by status, due lag, each worker's last heartbeat, each job's last run and outcome."""
-    snapshot = status.snapshot()
+    try:
+        snapshot = status.snapshot()
+    except sa.exc.SQLAlchemyError as error:
+        raise click.ClickException(f"the database could not be read ({error_summary(error)}): is it reachable, and "
+                                   "migrated (retainful db upgrade)?") from None
     if as_json:
         click.echo(json.dumps(snapshot))
         return

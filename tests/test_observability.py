@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
-from retainful import carts, clock, create_app, heartbeat, jobs, logs
+from retainful import MIGRATIONS_DIR, carts, clock, create_app, heartbeat, jobs, logs
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers import ProviderError
@@ -278,10 +279,14 @@ def test_readyz_503_on_an_old_schema(empty_database):  # noqa: F811
     with app.app_context():
         downgrade(revision="-1")
         db.session.remove()
+    if checks_heartbeats := "0017" == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head():
+        result = app.test_cli_runner().invoke(args=["status"])  # its tables are gone with the downgrade
+        assert result.exit_code == 1 and "retainful db upgrade" in result.output and "Traceback" not in result.output
     response = client.get("/readyz")
     assert response.status_code == 503
     checks = response.get_json()["checks"]
     assert checks["database"] == "ok" and checks["migrations"].startswith("at ") and "newest is" in checks["migrations"]
+    assert checks["worker"] == ("unknown" if checks_heartbeats else "ok")
     with app.app_context():
         db.engine.dispose()
 
