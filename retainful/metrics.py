@@ -26,7 +26,8 @@ from retainful.config import ConfigError
 from retainful.api.errors import error_response
 from retainful.database import error_summary
 from retainful.extensions import db
-from retainful.models import CHANNELS, MessageStatus
+from retainful.channels import names as channel_names
+from retainful.models import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class DatabaseCollector:
                                    labels=["status", "channel"])
         depth = status.queue_depth()
         for state in MessageStatus.PENDING:
-            for channel in sorted(set(CHANNELS) | set(depth[state])):
+            for channel in sorted(set(channel_names()) | set(depth[state])):
                 outbox.add_metric([state, channel], depth[state].get(channel, 0))
         yield outbox
         yield GaugeMetricFamily("retainful_outbox_due_lag_seconds",

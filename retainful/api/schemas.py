@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from retainful.api.fields import Currency, Email, Identifier, Instant, Money
+from retainful.channels import names
 from retainful.models import CartStatus
 
 MAX_ITEMS = 500
@@ -186,7 +187,7 @@ class TemplateIn(Lenient):
 
 
 class TemplatePreviewIn(Lenient):
-    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms"]))
+    channel = fields.String(required=True, validate=validate.OneOf(names()))
     template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
                                                                       "abandoned_cart/step1."))
     source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
