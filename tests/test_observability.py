@@ -227,6 +227,9 @@ def test_behind_a_trusted_proxy_the_forwarded_client_decides(database_url):
     assert _status(client, "127.0.0.1", "127.0.0.1, 203.0.113.9") == 403  # a forged first hop; the proxy's is real
     assert _status(client, "203.0.113.9", "127.0.0.1") == 403  # forged, straight to the app's port
     assert _status(client, "127.0.0.1", "not-an-address") == 403
+    assert _status(client, "127.0.0.1", "127.0.0.1, " + "9" * 20000) == 403
+    assert _status(client, "127.0.0.1", "127.0.0.1,\x00") == 403
+    assert _status(client, "127.0.0.1", ", ".join(["203.0.113.9"] * 2000)) == 403
 
 
 # /readyz
