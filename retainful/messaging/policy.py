@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import sqlalchemy as sa
 
+from retainful.automations import registry
 from retainful.channels import CHANNELS, channel as channel_named
 from retainful.extensions import db
-from retainful.models import (ABANDONED_CART, TEST_SEND, Cart, CartStatus, Customer, Message, MessageStatus, Order,
-                              Store)
+from retainful.models import TEST_SEND, Cart, Customer, Message, MessageStatus, Order, Store
 
 US_SMS_WINDOW = timedelta(hours=48)
 _US_CART_LIMITED = [c.name for c in CHANNELS.values() if c.one_text_per_us_cart]
@@ -103,16 +103,15 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
         return skip("store_paused")
     if customer is None:
         return skip("no_customer")
-    if cart is not None:
-        if cart.status != CartStatus.ABANDONED:
-            return skip(f"cart_{cart.status}")
-        last_order = history.last_order_at.get(customer.id)
-        if last_order is not None and last_order >= cart.last_activity_at:
-            return skip("ordered")  # the shopper bought since leaving this cart (maybe from another device)
+    automation = registry.get(message.kind)
+    stopped = automation.stop_reason(message, cart, customer, history) if automation is not None else None
+    if stopped is not None:
+        return skip(stopped)  # the automation's stop rule: the cart is back or bought, the shopper ordered since ...
     decision = _channel_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
-    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now, history):
+    if automation is not None and not automation.transactional and _over_frequency_cap(
+            message, store, customer, now, history):
         return skip("frequency_cap")
     return SEND
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from retainful.automations import registry
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Store
 from retainful.urls import PublicUrls
@@ -66,7 +67,8 @@ def customer_vars(customer: Customer | SampleCustomer | None) -> dict[str, Any]:
 
 def build_context(store: Store, *, cart: CartView | None, customer, recovery_url: str | None,
                   unsubscribe_url: str | None, open_pixel_url: str | None = None, coupon: Any = None,
-                  locale: str | None = None) -> dict[str, Any]:
+                  locale: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``extra``: an automation's own variables (``last_order``, ``days_since_last_order``), None unless given."""
     return {
         "store": store_vars(store),
         "customer": customer_vars(customer),
@@ -78,6 +80,9 @@ def build_context(store: Store, *, cart: CartView | None, customer, recovery_url
         "locale": locale or getattr(customer, "locale", None) or store.locale,
         "timezone": store.timezone,
         "currency": cart.currency if cart is not None else store.currency,
+        "last_order": None,
+        "days_since_last_order": None,
+        **(extra or {}),
     }
 
 
@@ -95,7 +100,15 @@ def sample_context(store: Store, urls: PublicUrls) -> dict[str, Any]:
     """A realistic cart for previews and for proving an override renders before it is saved."""
     return build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
                          recovery_url=urls.recovery("SAMPLECODE"), unsubscribe_url=urls.unsubscribe("sample"),
-                         open_pixel_url=None)
+                         open_pixel_url=None, extra=automation_samples(store))
+
+
+def automation_samples(store: Store) -> dict[str, Any]:
+    """Every automation's own variables with sample values, so a preview of any template shows them."""
+    samples: dict[str, Any] = {}
+    for automation in registry.all_automations():
+        samples.update(automation.sample_vars(store))
+    return samples
 
 
 def cart_context(store: Store, cart: Cart, urls: PublicUrls, recovery_link: str,

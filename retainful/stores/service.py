@@ -14,8 +14,8 @@ from babel.numbers import list_currencies
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Store
-from retainful.recovery import create_default_sequence
+from retainful.automations import create_defaults
+from retainful.models import DiscountType, Store
 from retainful.stores import settings
 from retainful.stores.settings import StoreSettingsError
 
@@ -100,7 +100,7 @@ def create_store(
     )
     db.session.add(store)
     db.session.flush()
-    create_default_sequence(store)
+    create_defaults(store)
     db.session.commit()
     return IssuedStore(store, api_key, webhook_secret)
 
