@@ -1,7 +1,7 @@
 """Worker heartbeats, job runs and send tallies, written by the process that runs the jobs.
 
 Every worker process (``retainful worker``, ``--once`` included, and ``retainful serve``'s scheduler) records a
-heartbeat when it starts, after every job run and every ``BEAT_SECONDS``; each job run updates that job's row; the
+heartbeat when it starts, after job runs and every ``BEAT_SECONDS``; each job's runs update that job's row; the
 dispatch outcomes recorded since the last such write are added to the process's send tallies with it. All of it is
 bookkeeping: a failure to write it is logged and never fails the job or the send it describes.
 """
@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 15
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds; a last bucket (+Inf) follows
+JOB_WRITE_SECONDS = 5.0  # a job that runs more often is written at most this often (and with every heartbeat)
 SEND_LOOKUP_CHUNK = 1000  # message ids per channel lookup
 NO_PROVIDER = "none"  # outcomes settled before any provider call: skips, deferrals, broken templates
 
@@ -65,10 +67,11 @@ def _bookkeeping(what: str, write) -> None:
 
 
 def beat() -> None:
-    """Record that this worker process is alive, with the send outcomes counted since the last write (needs an app
-    context)."""
+    """Record that this worker process is alive, with the job runs and send outcomes counted since the last write
+    (needs an app context)."""
     def write():
         db.session.execute(_beat_statement(clock.now()))
+        _write_runs()
         _write_sends()
 
     _bookkeeping("worker heartbeat", write)
@@ -78,25 +81,63 @@ def bucket_of(duration: float) -> int:
     return next((i for i, bound in enumerate(JOB_BUCKETS) if duration <= bound), len(JOB_BUCKETS))
 
 
-def job_finished(job_id: str, started_at: datetime, duration: float, error: BaseException | None) -> None:
-    """Record a job's run (its outcome, duration and the exception's class, never its text) and a heartbeat."""
-    def write():
-        now = clock.now()
+class _PendingRuns:
+    """Job runs not yet written, summed per job. A job is written at once when it failed or was last written
+    ``JOB_WRITE_SECONDS`` ago, else with the next heartbeat: the dispatch loop runs a round per wake-up (many a
+    second under load), and one database write per round would cost more than its sends."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.runs: dict[str, dict] = {}
+        self.written: dict[str, float] = {}  # job id -> time.monotonic() of its last write
+
+    def add(self, job_id: str, started_at: datetime, finished_at: datetime, duration: float,
+            error: BaseException | None) -> bool:
+        """Count a run; True if the job is due to be written now."""
+        with self.lock:
+            run = self.runs.setdefault(job_id, {"runs": 0, "failures": 0, "duration_sum": 0.0,
+                                                "buckets": [0] * (len(JOB_BUCKETS) + 1)})
+            run.update(started_at=started_at, finished_at=finished_at, duration=duration,
+                       outcome="ok" if error is None else "failed",
+                       error=None if error is None else type(error).__name__[:200])
+            run["runs"] += 1
+            run["failures"] += error is not None
+            run["duration_sum"] += duration
+            run["buckets"][bucket_of(duration)] += 1
+            last = self.written.get(job_id)
+            return error is not None or last is None or time.monotonic() - last >= JOB_WRITE_SECONDS
+
+    def take(self) -> dict[str, dict]:
+        with self.lock:
+            taken, self.runs = self.runs, {}
+            now = time.monotonic()
+            self.written.update({job_id: now for job_id in taken})
+        return taken
+
+
+def _pending_runs() -> _PendingRuns:
+    return current_app.extensions.setdefault("retainful.pending_runs", _PendingRuns())
+
+
+def _write_runs() -> None:
+    for job_id, pending in _pending_runs().take().items():
         run = db.session.get(JobRun, (worker_id(), job_id))
         if run is None:
             run = JobRun(worker_id=worker_id(), job_id=job_id, runs=0, failures=0, duration_sum=0.0,
                          buckets=[0] * (len(JOB_BUCKETS) + 1))
             db.session.add(run)
-        buckets = list(run.buckets)
-        buckets[bucket_of(duration)] += 1
-        run.started_at, run.finished_at, run.duration_seconds = started_at, now, duration
-        run.outcome, run.error = ("ok", None) if error is None else ("failed", type(error).__name__[:200])
-        run.runs, run.failures = run.runs + 1, run.failures + (error is not None)
-        run.duration_sum, run.buckets = run.duration_sum + duration, buckets
-        db.session.execute(_beat_statement(now))
-        _write_sends()
+        run.started_at, run.finished_at = pending["started_at"], pending["finished_at"]
+        run.duration_seconds, run.outcome, run.error = pending["duration"], pending["outcome"], pending["error"]
+        run.runs, run.failures = run.runs + pending["runs"], run.failures + pending["failures"]
+        run.duration_sum = run.duration_sum + pending["duration_sum"]
+        run.buckets = [a + b for a, b in zip(run.buckets, pending["buckets"])]
 
-    _bookkeeping(f"job {job_id}'s run", write)
+
+def job_finished(job_id: str, started_at: datetime, duration: float, error: BaseException | None) -> None:
+    """Count a job's run (its outcome, duration and the exception's class, never its text); written with a heartbeat
+    now if it failed or the job was not written for ``JOB_WRITE_SECONDS``, else with the next heartbeat."""
+    if _pending_runs().add(job_id, started_at, clock.now(), duration, error):
+        beat()
 
 
 class _PendingSends:
