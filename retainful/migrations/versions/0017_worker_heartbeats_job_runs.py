@@ -4,7 +4,7 @@ Workers record that they are alive, each job's last run with the counts behind i
 outcomes they sent, so /readyz, /metrics and ``retainful status`` see workers that run in other containers.
 
 Revision ID: 0017
-Revises: 0020
+Revises: 0016
 Create Date: 2026-12-01 20:30:00.000000
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0017'
-down_revision = '0020'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
