@@ -309,3 +309,36 @@ def test_hostile_texts_are_kept_storable(app, shop, client):
     many = {"msisdn": "12125550123", "to": STORE_NUMBER, "text": "p", "concat-ref": "9" * 65,
             "concat-part": "1", "concat-total": "2"}
     assert client.post(f"{URL}/{TOKEN}", json=many).status_code == 400
+
+
+def test_persona_pause_and_webhook_settings_go_through_the_one_validator(app, shop, runner):
+    store_id = str(shop.store_id)
+    for arguments, field in ((["--conversation-pause-hours", "721"], "conversation_pause_hours"),
+                             (["--conversation-webhook-url", "http://helpdesk.example/hook"],
+                              "conversation_webhook_url"),
+                             (["--conversation-webhook-url", "https://user:pw@helpdesk.example/"],
+                              "conversation_webhook_url"),
+                             (["--persona-name", "S" * 101], "persona_name")):
+        result = runner.invoke(args=["configure-store", store_id, *arguments])
+        assert result.exit_code != 0 and f"{field}:" in result.output
+    result = runner.invoke(args=["configure-store", store_id, "--persona-name", "Sarah from Acme",
+                                 "--persona-signature", "Acme Mugs, Leeds", "--conversation-pause-hours", "0",
+                                 "--conversation-webhook-url", "https://helpdesk.example/hooks/retainful"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        store = db.session.get(Store, shop.store_id)
+        assert (store.persona, store.persona_signature, store.conversation_pause_hours,
+                store.conversation_webhook_url) == ("Sarah from Acme", "Acme Mugs, Leeds", 0,
+                                                    "https://helpdesk.example/hooks/retainful")
+
+
+def test_a_pause_of_zero_hours_holds_nothing(app, shop, client, signing):
+    with app.app_context():
+        db.session.get(Store, shop.store_id).conversation_pause_hours = 0
+        db.session.commit()
+    set_sender(app, shop.store_id, STORE_NUMBER)
+    shop.put_cart("c", cart_body(customer=CUSTOMER))
+    at(app, timedelta(minutes=30))
+    text_in(client, "hello")
+    at(app, timedelta(hours=6))
+    assert [m.status for m in messages(app, channel="email")][:2] == ["sent", "sent"]
