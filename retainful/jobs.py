@@ -13,6 +13,7 @@ from retainful import automations, carts
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
+from retainful.messaging.webhooks.vonage import record_expired_parts
 from retainful.orders.woocommerce import pull_all_orders
 from retainful.plugin.history import import_due_history
 
@@ -42,6 +43,8 @@ JOBS = (
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
     Job("automations", 300, automations.plan_due,
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
+    Job("inbound_sms_parts", 3600, record_expired_parts,
+        "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
 )
 
 

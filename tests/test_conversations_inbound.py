@@ -11,6 +11,7 @@ from retainful import clock, conversations
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers.base import SendResult
+from retainful.messaging.webhooks import vonage
 from retainful.models import Conversation, ConversationMessage, Customer, InboundSmsPart, Message, Store
 from tests.conftest import T0, cart_body
 from tests.test_recovery_sequence import at, messages
@@ -120,6 +121,11 @@ def test_an_incomplete_set_is_recorded_with_what_came_after_a_day(app, shop, cli
     assert text_in(client, "anyone there?", message_id="Q9")["recorded"] == 2
     [conversation] = thread(app)
     assert sorted(m["text"] for m in conversation["messages"]) == ["anyone there?", "first half, second half"]
+    text_in(client, "and another ", message_id="R1", **{**fields, "concat-ref": "8", "concat-part": "1"})
+    clock.advance(timedelta(hours=25))
+    with app.app_context():  # no text comes in: the hourly job records it
+        assert vonage.record_expired_parts() == {"opted_out": 0, "recorded": 1}
+    assert thread(app)[0]["messages"][-1]["text"] == "and another "
     clock.advance(timedelta(hours=25))
     text_in(client, "hello", message_id="Q10")
     with app.app_context():
