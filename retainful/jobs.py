@@ -16,6 +16,7 @@ from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging import wakeup
 from retainful.messaging.dispatch import dispatch_due
+from retainful.messaging.webhooks.vonage import record_expired_parts
 from retainful.orders.woocommerce import pull_all_orders
 from retainful.plugin.history import import_due_history
 
@@ -47,6 +48,8 @@ JOBS = (
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
     Job("fold_workers", 3600, heartbeat.fold_retired,
         "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
+    Job("inbound_sms_parts", 3600, record_expired_parts,
+        "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
 )
 
 
