@@ -27,6 +27,7 @@ def normalise_database_url(url: str) -> str:
 
 
 ENVIRONMENTS = ("development", "production")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_KEY_BYTES = 32  # sessions and unsubscribe links are signed with it: a short key can be guessed offline
 
 
@@ -65,6 +66,13 @@ def _path_token(name: str) -> str:
     return value
 
 
+def _reply_domain() -> str:
+    value = os.environ.get("REPLY_DOMAIN", "").strip().lower().rstrip(".")
+    if value and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+        raise ConfigError(f"REPLY_DOMAIN must be a domain name such as reply.example.com, got {value!r}")
+    return value
+
+
 def _provider_settings(production: bool) -> dict:
     """Which providers send, and their credentials. Without credentials a channel is the sandbox (records sends
     locally) in development, and disabled in production: a live service must never pretend to send."""
@@ -84,6 +92,10 @@ def _provider_settings(production: bool) -> dict:
         "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
         "VONAGE_SIGNATURE_METHOD": _choice("VONAGE_SIGNATURE_METHOD", "sha256", VONAGE_SIGNATURE_METHODS),
         "VONAGE_INBOUND_TOKEN": _path_token("VONAGE_INBOUND_TOKEN"),  # the secret path for unsigned inbound webhooks
+        # Replies by email: SendGrid Inbound Parse posts to /webhooks/sendgrid/inbound/<token>; every email we send
+        # carries a Reply-To address at REPLY_DOMAIN (the domain whose MX points at Inbound Parse).
+        "SENDGRID_INBOUND_TOKEN": _path_token("SENDGRID_INBOUND_TOKEN"),
+        "REPLY_DOMAIN": _reply_domain(),
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),
@@ -132,6 +144,9 @@ def load(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": _choice("LOG_FORMAT", "text", LOG_FORMATS),  # json: one object per line, for log shippers
+        # /metrics with this bearer token; unset, /metrics answers loopback clients only.
+        "METRICS_TOKEN": _path_token("METRICS_TOKEN"),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         # How long a web request waits for a database lock before its 503 + Retry-After frees the thread. Positive:
         # 0 would mean "no wait" to SQLite but "wait forever" to PostgreSQL.

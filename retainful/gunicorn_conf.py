@@ -24,4 +24,5 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 errorlog = "-"
 
-# Server hooks go below; retainful.metrics' Prometheus multiprocess clean-up is wired here as ``child_exit``.
+# Server hooks: a dead worker's Prometheus gauges leave the multiprocess files (with PROMETHEUS_MULTIPROC_DIR set).
+from retainful.metrics import child_exit  # noqa: E402,F401

@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from retainful import carts, clock
+from retainful import carts, clock, conversations
 from retainful.customers.erasure import erase_customer
 from retainful.extensions import db
 from retainful.models import (Cart, ConsentEvent, Coupon, CouponRedemption, Customer, EmailSuppression,
-                              Message, Store)
+                              InboundSmsPart, Message, Store)
 from tests.conftest import T0, cart_body
 
 # Columns that can hold a shopper's personal data: cleared on the erased or purged customer's rows.
@@ -25,6 +25,9 @@ PERSONAL = {
     "message": {"recipient", "subject", "body_text", "body_html", "error"},  # a bounce reason quotes the address
     "coupon": {"email", "sync_error"},  # the shop's answer may quote the restriction
     "coupon_redemption": {"email"},
+    # What shoppers and agents wrote; the agent's name may be a person's, but it is staff's (kept as NOT_PERSONAL).
+    "conversation_message": {"text"},
+    "inbound_sms_part": {"sender", "text"},
 }
 # Columns that cannot: labels, codes, amounts, random ids, hashes; and the merchant's and staff's own tables.
 NOT_PERSONAL = {
@@ -38,8 +41,15 @@ NOT_PERSONAL = {
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
+    # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
+    "worker_heartbeat": {"worker_id", "hostname"},
+    "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},
+    "send_tally": {"worker_id", "channel", "provider", "outcome"},
+    "conversation": {"status", "channel", "reason", "suggested_reason"},
+    "conversation_message": {"direction", "channel", "author", "keyword", "provider_message_id"},
+    "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
-MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store",
+MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
                    "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
@@ -112,7 +122,10 @@ def _shopper_everywhere(shop, app) -> int:
         db.session.flush()
         db.session.add(CouponRedemption(store_id=shop.store_id, coupon_id=coupon.id, order_external_id="zo-1",
                                         email=customer.email))
+        db.session.add(InboundSmsPart(sender=customer.phone, recipient="+14155550100", concat_ref="1", part=1,
+                                      total=2, text="I am Zebedee Quux and", provider_message_id="p1"))
         db.session.commit()
+        conversations.receive(customer, "sms", "I am Zebedee Quux, call me at +1 202 555 0199")
         assert db.session.scalar(sa.select(sa.func.count(ConsentEvent.id)).where(
             ConsentEvent.customer_id == customer.id)) == 2
         assert len(_leftovers()) > 15  # the markers are really everywhere before

@@ -18,10 +18,11 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from retainful import clock, shutdown
+from retainful import clock, heartbeat, logs, shutdown
 from retainful.channels import CHANNELS, Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
+from retainful.conversations.inbound_email import reply_address
 from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
@@ -164,6 +165,7 @@ class Recorder:
         outcomes = [outcome for outcome, _ in entries]
         try:
             outbox.finish_many(outcomes)
+            heartbeat.count_sends(outcomes)  # retainful_sends_total: written with the next heartbeat, for /metrics
             self.counts.update(outcome.label for outcome in outcomes)
         except Exception:
             log.exception("dispatch: %d outcomes could not be recorded; their leases will expire and they are "
@@ -195,6 +197,7 @@ class Dispatcher:
         self.concurrency = config["DISPATCH_CONCURRENCY"]
         self.lease = timedelta(seconds=config["DISPATCH_LEASE_SECONDS"])
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
+        self.reply_domain, self.secret_key = config.get("REPLY_DOMAIN", ""), config["SECRET_KEY"]
         self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
         self.disabled = {medium.name for medium in CHANNELS.values()  # production without the channel's credentials
                          if medium.provider(self.providers).name == DISABLED}
@@ -312,7 +315,7 @@ class Dispatcher:
                     item = outbox.Outcome(message.id, owner, "failed", {
                         "status": MessageStatus.FAILED, "error": f"internal: {type(error).__name__}: {error}"[:1000]})
                 if isinstance(item, Ready):
-                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now)
+                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now, message.kind)
                     history.note(send)
                     unrecorded.add(message.id, send)
                     ready.append(item)
@@ -348,7 +351,8 @@ class Dispatcher:
         recipient = medium.address(customer)
         outgoing = medium.envelope(message_id=message.id, store=store, recipient=recipient,
                                    to_name=customer.first_name, rendering=rendered,
-                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
+                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,),
+                                   reply_to=reply_address(self.secret_key, self.reply_domain, customer.id))
         provider = medium.provider(self.providers)
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
@@ -359,7 +363,8 @@ class Dispatcher:
     def _send(self, item: Ready, recorder: Recorder) -> None:
         """The provider call, in a pool thread, holding a recorder slot until its outcome is written."""
         recorder.slots.acquire()
-        recorder.sent(self._call_provider(item))
+        with logs.context(message_id=item.message_id):
+            recorder.sent(self._call_provider(item))
 
     def _call_provider(self, item: Ready) -> outbox.Outcome:
         """Every failure becomes an outcome, never an exception."""

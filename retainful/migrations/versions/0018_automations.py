@@ -8,7 +8,7 @@ delays were measured from (``trigger_at``). Existing abandoned-cart and next-ord
 planner recognises them and planning again never sends twice.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-01 20:40:00.000000
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0018'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
