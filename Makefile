@@ -14,12 +14,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python setup.cfg setup.py
-	$(BIN)/pip install -q -e .
+# setuptools prints the same note on every editable install of a project without a src/ folder ("be careful with
+# folders in your working directory with the same name as your package"); it is about the mechanism, not this
+# project, so only that module's note is hidden: the packaging's own warnings would still show.
+EDITABLE := PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel $(BIN)/pip install -q -e
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.cfg setup.py
+	$(EDITABLE) .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test]'
+	$(EDITABLE) '.[test]'
 	touch $@
 
 # Debian packages the tests drive, installed the same way: nothing to do when they are there; as root, apt installs

@@ -1,4 +1,2 @@
-"""WSGI entry point for gunicorn: ``gunicorn wsgi:app``. The scheduler runs in ``retainful worker``, not here."""
-from retainful import create_app
-
-app = create_app()
+"""The source tree's WSGI entry point (``gunicorn wsgi:app``); an installed service uses ``retainful.wsgi:app``."""
+from retainful.wsgi import app  # noqa: F401

@@ -1,8 +1,8 @@
 """The admin panel at /admin (Flask-Admin 2, Bootstrap 4 served from Flask-Admin's own static files: works offline).
 
 ``init_admin(app)`` wires logins (Flask-Login), CSRF protection for every form (Flask-WTF), and the views. The views
-are thin: they read the request, call one domain function, and render. See ``admin.security`` for the rules every
-view follows (login, role capability, current-store scoping with 404 for foreign ids).
+are thin: they read the request, call one domain function, and render. See ``retainful_admin.security`` for the rules
+every view follows (login, role capability, current-store scoping with 404 for foreign ids).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFError
 
-from admin import formatting
-from admin.security import can, csrf, current_store, login_manager, visible_stores
+from retainful_admin import formatting
+from retainful_admin.security import can, csrf, current_store, login_manager, visible_stores
 
 # Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
 # pages (signed unsubscribe tokens, RFC 8058 one-click POSTs from mail providers) and the health check.
@@ -29,16 +29,16 @@ def _page_args(**extra):
 
 def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
-    from admin.automations import AutomationsView
-    from admin.editor import TemplatesView
-    from admin.home import HomeView
-    from admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
-    from admin.report_pages import ReportsView
-    from admin.sequence import SequenceView
-    from admin.settings import SettingsView
+    from retainful_admin.automations import AutomationsView
+    from retainful_admin.editor import TemplatesView
+    from retainful_admin.home import HomeView
+    from retainful_admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
+    from retainful_admin.report_pages import ReportsView
+    from retainful_admin.sequence import SequenceView
+    from retainful_admin.settings import SettingsView
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
-    # The cookie's signature expires too (the server also checks the session's last-seen time, see admin.security).
+    # The cookie's signature expires too (the server also checks the session's last-seen time: see security.py).
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["ADMIN_SESSION_HOURS"])
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: no SameSite attribute at all
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -8,8 +8,8 @@ from datetime import timedelta
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
-from admin import forms
-from admin.security import SecuredMixin, current_store, requires
+from retainful_admin import forms
+from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import automations, reports, users
 from retainful.automations import registry
 from retainful.errors import FieldError

@@ -14,8 +14,8 @@ from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin.framing import inert_email_html
-from admin.security import SecuredMixin, current_store
+from retainful_admin.framing import inert_email_html
+from retainful_admin.security import SecuredMixin, current_store
 from retainful import users
 from retainful.channels import channel as channel_named, names
 from retainful.errors import FieldError

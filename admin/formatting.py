@@ -9,7 +9,7 @@ from babel.core import UnknownLocaleError
 from babel.numbers import format_currency
 from flask import Flask
 
-from admin.security import current_store
+from retainful_admin.security import current_store
 
 
 def money(amount: Decimal | int | float | str | None, currency: str | None = None) -> str:

@@ -5,8 +5,9 @@ from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user, logout_user
 
-from admin.charts import ABANDONED_VS_RECOVERED, daily_chart
-from admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
+from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
+from retainful_admin.settings import provider_status
 from retainful import reports, users
 
 
@@ -26,7 +27,8 @@ class HomeView(SecuredMixin, AdminIndexView):
                             title=f"Abandoned vs recovered carts per day, {period.start_date} to {period.end_date}")
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
                            summary=reports.summary(store, period), chart=chart,
-                           before_after=reports.before_after(store, days=30))
+                           before_after=reports.before_after(store, days=30),
+                           disabled_channels=provider_status().get("disabled", {}))
 
     @expose("/login", methods=("GET", "POST"))
     def login(self):

@@ -16,9 +16,9 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from admin.formatting import local_time
-from admin.framing import inert_email_html
-from admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
+from retainful_admin.formatting import local_time
+from retainful_admin.framing import inert_email_html
+from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, customers, users
 from retainful.channels import names
 from retainful.customers.erasure import erase_customer, is_erased

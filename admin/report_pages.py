@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, request
 from flask_admin import BaseView, expose
 
-from admin.charts import ABANDONED_VS_RECOVERED, REVENUE, daily_chart
-from admin.security import SecuredMixin, current_store
+from retainful_admin.charts import ABANDONED_VS_RECOVERED, REVENUE, daily_chart
+from retainful_admin.security import SecuredMixin, current_store
 from retainful import reports, users
 from retainful.errors import FieldError
 

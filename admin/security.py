@@ -19,7 +19,7 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
-from admin import forms
+from retainful_admin import forms
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Store, User

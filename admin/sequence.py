@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import url_for
 from flask_admin import BaseView, expose
 
-from admin.automations import save_step, steps_page, toggle_step
-from admin.security import SecuredMixin, requires
+from retainful_admin.automations import save_step, steps_page, toggle_step
+from retainful_admin.security import SecuredMixin, requires
 from retainful import users
 from retainful.errors import FieldError
 from retainful.models import ABANDONED_CART

@@ -8,15 +8,15 @@ from zoneinfo import available_timezones
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
-from admin import forms
-from admin.security import SecuredMixin, current_store
+from retainful_admin import forms
+from retainful_admin.security import SecuredMixin, current_store
 from retainful import stores, users
 from retainful.channels import CHANNELS
 from retainful.customers import normalise_email
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
-from retainful.messaging.providers import ProviderConfigError
+from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import DiscountType
 from retainful.stores import options
 from retainful.urls import public_urls
@@ -42,13 +42,20 @@ VALUE_FIELDS = (*GENERAL_NUMBERS, *GENERAL_TEXTS, "timezone", "paused", "holdout
 
 
 def provider_status() -> dict[str, Any]:
-    """Which providers send: "sandbox" (recorded, nothing leaves the machine) or a live provider's name."""
+    """Which providers send: "sandbox" (recorded, nothing leaves the machine), "disabled" (production without the
+    channel's credentials: its messages are skipped) or a live provider's name. The dashboard shows disabled ones."""
     try:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return {"error": str(error)}
-    names = {medium.name: medium.provider(providers).name for medium in CHANNELS.values()}
-    return {**names, **{f"{channel}_live": name != "sandbox" for channel, name in names.items()}}
+    status: dict[str, Any] = {"disabled": {}}
+    for medium in CHANNELS.values():
+        provider = medium.provider(providers)
+        status[medium.name] = provider.name
+        status[f"{medium.name}_live"] = provider.name not in ("sandbox", DISABLED)
+        if provider.name == DISABLED:
+            status["disabled"][medium.name] = provider.remedy
+    return status
 
 
 class SettingsView(SecuredMixin, BaseView):

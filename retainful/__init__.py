@@ -65,7 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)  # request ids (X-Request-ID) and an access log line per request
     metrics.init_app(app)  # request counts and durations, and /metrics
 
-    from admin import init_admin
+    from retainful_admin import init_admin
 
     init_admin(app)  # the panel at /admin: logins, CSRF on every form (the API and public blueprints are exempt)
 

@@ -16,11 +16,12 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from retainful import automations, jobs, shutdown, status, stores, users
+from retainful.channels import CHANNELS
 from retainful.database import error_summary
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
-from retainful.messaging.providers import ProviderConfigError
+from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import Role, Store
 from retainful.money import format_amount
 from retainful.stores import options as store_options
@@ -262,11 +263,15 @@ def _summary(result: object) -> str:
 
 
 def _check_providers(app: Flask) -> None:
-    """Refuse to start with a provider selected but not configured, instead of failing every send."""
+    """Refuse to start with a provider selected but not configured, instead of failing every send; say which
+    channels are disabled (production without their credentials), since their messages will be skipped."""
     try:
-        providers_for(app)
+        providers = providers_for(app)
     except ProviderConfigError as error:
         raise click.ClickException(str(error)) from None
+    for provider in (medium.provider(providers) for medium in CHANNELS.values()):
+        if provider.name == DISABLED:
+            click.echo(f"Warning: {provider.reason}; its messages are skipped (channel_disabled)", err=True)
 
 
 @click.group("sequence")

@@ -73,17 +73,19 @@ def _reply_domain() -> str:
     return value
 
 
-def _provider_settings() -> dict:
-    """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
+def _provider_settings(production: bool) -> dict:
+    """Which providers send, and their credentials. Without credentials a channel is the sandbox (records sends
+    locally) in development, and disabled in production: a live service must never pretend to send."""
     env = os.environ.get
+    fallback = "disabled" if production else "sandbox"  # the sandbox in production only when chosen by name
     return {
-        "EMAIL_PROVIDER": env("EMAIL_PROVIDER") or ("sendgrid" if env("SENDGRID_API_KEY") else "sandbox"),
+        "EMAIL_PROVIDER": env("EMAIL_PROVIDER") or ("sendgrid" if env("SENDGRID_API_KEY") else fallback),
         "SENDGRID_API_KEY": env("SENDGRID_API_KEY", ""),
         "SENDGRID_API_HOST": env("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/"),
         # Verifies SendGrid's signed Event Webhook (Mail Settings: the base64 public key); unset, events are refused.
         "SENDGRID_WEBHOOK_PUBLIC_KEY": env("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
         "SENDGRID_WEBHOOK_MAX_AGE_SECONDS": int(env("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", "600")),
-        "SMS_PROVIDER": env("SMS_PROVIDER") or ("vonage" if env("VONAGE_API_KEY") else "sandbox"),
+        "SMS_PROVIDER": env("SMS_PROVIDER") or ("vonage" if env("VONAGE_API_KEY") else fallback),
         "VONAGE_API_KEY": env("VONAGE_API_KEY", ""),
         "VONAGE_API_SECRET": env("VONAGE_API_SECRET", ""),
         "VONAGE_REST_HOST": env("VONAGE_REST_HOST", "rest.nexmo.com"),
@@ -153,7 +155,7 @@ def load(instance_path: str) -> dict:
         "ADMIN_SESSION_HOURS": _whole_number("ADMIN_SESSION_HOURS", 12, 1, 24 * 366),
         # Proxies in front of the app whose X-Forwarded-For is trusted for the client address (login throttling).
         "TRUSTED_PROXY_COUNT": _whole_number("TRUSTED_PROXY_COUNT", 0, 0, 10),
-        **_provider_settings(),
+        **_provider_settings(production),
         **_shop_settings(),
         "JSON_SORT_KEYS": False,
     }

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
-from admin import security
-from admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin import security
+from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import (

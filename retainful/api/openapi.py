@@ -228,7 +228,8 @@ def _template_paths(spec: APISpec) -> None:
     spec.path(path="/api/v1/templates/test-send", operations={"post": {
         "summary": "Render and send to the given address or phone through the configured provider (a test).",
         "requestBody": {"required": True, "content": _json("TemplateTestSendIn")},
-        "responses": _responses({"200": {"description": "Sent."}, "502": {"description": "The provider refused."},
+        "responses": _responses({"200": {"description": "Sent."},
+                                 "502": {"description": "The provider refused, or the channel is disabled."},
                                  "429": {"description": "Too many test-sends this hour (rate_limited).",
                                          "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                                          "content": _json("Error")}},

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-
 
 class Channel:
     """One way of reaching a shopper. Subclasses set the class attributes and implement the methods below."""
@@ -19,7 +17,7 @@ class Channel:
     address_field: str  # the Customer column with the address, e.g. email, phone
     provider_setting: str  # the setting that picks its provider, e.g. EMAIL_PROVIDER
     cap_setting: str  # the store setting with its frequency cap in hours, e.g. email_cap_hours
-    template_dir: Path  # its file default templates
+    template_dir: Path  # its file default templates (retainful.defaults.template_folder: installed or in the tree)
     template_extension: str  # ".html", ".txt"
     autoescape: bool  # whether an override's source is HTML-escaped when rendered
     tracks_opens: bool = False  # carries the open pixel; opens on its messages are recorded

@@ -2,7 +2,8 @@
 pixel, a List-Unsubscribe link, sent through the EMAIL_PROVIDER (SendGrid or the sandbox)."""
 from __future__ import annotations
 
-from retainful.channels.base import ROOT, Channel
+from retainful.channels.base import Channel
+from retainful.defaults import template_folder
 from retainful.messaging.providers.base import OutgoingEmail
 
 
@@ -10,7 +11,7 @@ class Email(Channel):
     name = address_field = "email"
     provider_setting = "EMAIL_PROVIDER"
     cap_setting = "email_cap_hours"
-    template_dir = ROOT / "email_templates"
+    template_dir = template_folder("email_templates")
     template_extension = ".html"
     autoescape = True
     tracks_opens = True

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from retainful.channels.base import Channel
+from retainful.defaults import template_folder
 from retainful.local_time import phone_zone
-from retainful.channels.base import ROOT, Channel
 from retainful.messaging.providers.base import OutgoingSms
 
 
@@ -22,7 +23,7 @@ class Sms(Channel):
     one_text_per_us_cart = True
     provider_setting = "SMS_PROVIDER"
     cap_setting = "sms_cap_hours"
-    template_dir = ROOT / "sms_templates"
+    template_dir = template_folder("sms_templates")
     template_extension = ".txt"
     autoescape = False
 

@@ -19,13 +19,14 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import clock, heartbeat, logs, shutdown
-from retainful.channels import Channel, channel
+from retainful.channels import CHANNELS, Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
 from retainful.conversations.inbound_email import reply_address
 from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
+    DISABLED,
     EmailProvider,
     OutgoingEmail,
     OutgoingSms,
@@ -198,6 +199,8 @@ class Dispatcher:
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
         self.reply_domain, self.secret_key = config.get("REPLY_DOMAIN", ""), config["SECRET_KEY"]
         self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
+        self.disabled = {medium.name for medium in CHANNELS.values()  # production without the channel's credentials
+                         if medium.provider(self.providers).name == DISABLED}
 
     def run_due(self, stop: threading.Event = shutdown.requested) -> Counter:
         """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts.
@@ -294,7 +297,8 @@ class Dispatcher:
         ready, decided = [], []
         for message in messages:
             store = stores[message.store_id]
-            decision = policy.decide(message, store, message.cart, message.customer, now, history)
+            decision = (policy.skip("channel_disabled") if message.channel in self.disabled
+                        else policy.decide(message, store, message.cart, message.customer, now, history))
             if decision.action == "skip":
                 decided.append(outbox.Outcome(message.id, owner, f"skipped:{decision.reason}",
                                               {"status": MessageStatus.SKIPPED, "skip_reason": decision.reason}))

@@ -1,9 +1,10 @@
 """Email and SMS providers behind one small interface, and the factories that build them from app.config.
 
-Settings (see ``retainful.config._provider_settings``): EMAIL_PROVIDER (sandbox | sendgrid) with SENDGRID_API_KEY and
-SENDGRID_API_HOST; SMS_PROVIDER (sandbox | vonage) with VONAGE_API_KEY, VONAGE_API_SECRET and VONAGE_REST_HOST;
-PROVIDER_TIMEOUT_SECONDS for both. A provider that is selected but misconfigured raises ProviderConfigError when
-built, so the worker can refuse to start instead of failing every send.
+Settings (see ``retainful.config._provider_settings``): EMAIL_PROVIDER (sandbox | sendgrid | disabled) with
+SENDGRID_API_KEY and SENDGRID_API_HOST; SMS_PROVIDER (sandbox | vonage | disabled) with VONAGE_API_KEY,
+VONAGE_API_SECRET and VONAGE_REST_HOST; PROVIDER_TIMEOUT_SECONDS for both. A provider that is selected but
+misconfigured raises ProviderConfigError when built, so the worker can refuse to start instead of failing every send.
+In production a channel without credentials defaults to ``disabled`` (its messages are skipped), not to the sandbox.
 """
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from collections.abc import Mapping
 
 from .base import (EmailProvider, OutgoingEmail, OutgoingSms, ProviderConfigError, ProviderError, SendResult,
                    SmsProvider)
+from .disabled import NAME as DISABLED, DisabledProvider
 from .sandbox import SandboxEmailProvider, SandboxSmsProvider
 
 __all__ = [
     "EmailProvider", "OutgoingEmail", "OutgoingSms", "ProviderConfigError", "ProviderError", "SendResult",
     "SmsProvider", "SandboxEmailProvider", "SandboxSmsProvider", "EMAIL_PROVIDERS", "SMS_PROVIDERS",
-    "email_provider", "sms_provider", "check_providers",
+    "DISABLED", "DisabledProvider", "email_provider", "sms_provider", "check_providers",
 ]
 
-EMAIL_PROVIDERS = ("sandbox", "sendgrid")
-SMS_PROVIDERS = ("sandbox", "vonage")
+EMAIL_PROVIDERS = ("sandbox", "sendgrid", DISABLED)
+SMS_PROVIDERS = ("sandbox", "vonage", DISABLED)
 DEFAULT_TIMEOUT_SECONDS = 10
 
 
@@ -29,6 +31,8 @@ def email_provider(config: Mapping) -> EmailProvider:
     name = _provider_name(config, "EMAIL_PROVIDER", EMAIL_PROVIDERS)
     if name == "sandbox":
         return SandboxEmailProvider()
+    if name == DISABLED:
+        return DisabledProvider("email", "set SENDGRID_API_KEY, or EMAIL_PROVIDER=sandbox to record sends unsent")
     _require(config, "EMAIL_PROVIDER", name, "SENDGRID_API_KEY")
     from .sendgrid import DEFAULT_HOST, SendGridProvider
 
@@ -43,6 +47,9 @@ def sms_provider(config: Mapping) -> SmsProvider:
     name = _provider_name(config, "SMS_PROVIDER", SMS_PROVIDERS)
     if name == "sandbox":
         return SandboxSmsProvider()
+    if name == DISABLED:
+        return DisabledProvider("SMS", "set VONAGE_API_KEY and VONAGE_API_SECRET, or SMS_PROVIDER=sandbox to record "
+                                       "sends unsent")
     _require(config, "SMS_PROVIDER", name, "VONAGE_API_KEY", "VONAGE_API_SECRET")
     from .vonage import DEFAULT_REST_HOST, VonageProvider
 
