@@ -154,6 +154,7 @@ def authenticate(api_key: str | None) -> Store | None:
 SETTING_RANGES = {
     "abandon_after_minutes": (1, 24 * 60),
     "retention_days": (1, 3650),
+    "customer_retention_days": (1, 3650),
     "quiet_hours_start": (0, 23),
     "quiet_hours_end": (0, 23),
     "email_cap_hours": (0, 24 * 30),
