@@ -1,5 +1,5 @@
 """The abandoned-cart sequence: every role reads it, owners and admins change a step (delay, channels, on/off,
-coupon rule). ``recovery.update_step`` keeps the steps in delay order and refuses what does not fit."""
+coupon rule). ``automations.update_step`` keeps the steps in delay order and refuses what does not fit."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,7 +9,8 @@ from flask_admin import BaseView, expose
 
 from admin import forms
 from admin.security import SecuredMixin, current_store, requires
-from retainful import recovery, users
+from retainful import automations, users
+from retainful.automations.abandoned_cart import ABANDONED
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import DiscountType
@@ -33,14 +34,14 @@ def _delay(form) -> timedelta | None:
     if unit not in DELAY_UNITS:
         raise FieldError("delay_unit", "Delay unit: minutes, hours or days.")
     minutes = value * DELAY_UNITS[unit]
-    if not 1 <= minutes <= recovery.MAX_DELAY // timedelta(minutes=1):  # checked before timedelta() can overflow
+    if not 1 <= minutes <= ABANDONED.max_delay // timedelta(minutes=1):  # checked before timedelta() can overflow
         raise FieldError("delay_value", "Delay: between 1 minute and 60 days.")
     return timedelta(minutes=minutes)
 
 
 class SequenceView(SecuredMixin, BaseView):
     def _page(self, error: FieldError | None = None, error_position: int | None = None, status: int = 200):
-        sequence = recovery.abandoned_cart_sequence(current_store().id)
+        sequence = automations.settings_for(current_store().id, ABANDONED.kind)
         return self.render("retainful_admin/sequence.html", sequence=sequence, steps=sequence.steps if sequence
                            else [], error=error, error_position=error_position, split_delay=split_delay,
                            units=tuple(DELAY_UNITS), discount_types=DiscountType.ALL), status
@@ -57,7 +58,7 @@ class SequenceView(SecuredMixin, BaseView):
             coupon_type = form.get("coupon_type") or None
             if coupon_type is not None and coupon_type not in DiscountType.ALL:
                 raise FieldError("coupon_type", "One of percent, fixed, free_shipping.")
-            recovery.update_step(
+            automations.update_step(
                 current_store(), position, delay=_delay(form), email=forms.flag(form, "email"),
                 sms=forms.flag(form, "sms"), enabled=forms.flag(form, "enabled"), coupon_type=coupon_type,
                 coupon_amount=forms.amount(form, "coupon_amount", "Coupon amount") if coupon_type else None,
@@ -76,7 +77,7 @@ class SequenceView(SecuredMixin, BaseView):
     def toggle(self, position: int):
         enabled = forms.flag(request.form, "enabled")
         try:
-            recovery.update_step(current_store(), position, enabled=enabled)
+            automations.update_step(current_store(), position, enabled=enabled)
         except FieldError as error:
             db.session.rollback()
             return self._page(error, position, 400)

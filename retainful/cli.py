@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import jobs, recovery, stores, users
+from retainful import automations, jobs, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
@@ -277,7 +277,7 @@ def sequence_group():
 
 
 def _print_sequence(store: Store, as_json: bool) -> None:
-    steps = recovery.abandoned_cart_sequence(store.id).steps
+    steps = automations.settings_for(store.id, "abandoned_cart").steps
     rows = [{"position": s.position, "delay": _format_delay(s.delay_minutes), "delay_minutes": s.delay_minutes,
              "email": s.email, "sms": s.sms, "enabled": s.enabled} for s in steps]
     if as_json:
@@ -311,7 +311,7 @@ def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
     """Change one step; steps stay in delay order."""
     store = _store_or_fail(store_id)
     try:
-        recovery.update_step(store, position, delay=parse_delay(delay) if delay else None, email=email, sms=sms,
+        automations.update_step(store, position, delay=parse_delay(delay) if delay else None, email=email, sms=sms,
                              enabled=enabled)
     except FieldError as error:
         raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None

@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.coupons import discount_text, recovery_coupon_for
+from retainful.automations import registry
+from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
     EmailProvider,
@@ -31,7 +32,7 @@ from retainful.messaging.providers import (
     email_provider,
     sms_provider,
 )
-from retainful.models import ABANDONED_CART, Message, MessageStatus, Store
+from retainful.models import Message, MessageStatus, Store
 from retainful.rendering import TemplateError, render_message
 from retainful.rendering.engine import TemplateTooExpensive
 from retainful.rendering.message import template_key
@@ -299,8 +300,9 @@ class Dispatcher:
         customer = message.customer
         if message.link_code is None:
             message.link_code = tracking.new_link_code()
-        if message.coupon is None and message.cart is not None:
-            message.coupon = recovery_coupon_for(message.cart, message.step, customer, store)
+        automation = registry.get(message.kind)
+        if message.coupon is None and automation is not None:
+            message.coupon = automation.coupon_for(message, store)
         try:
             rendered = render_message(message, store, message.cart, customer, overrides=overrides,
                                       recovery_link=tracking.short_link(message.link_code),
@@ -325,7 +327,7 @@ class Dispatcher:
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
                        body_html=rendered.html, provider=provider.name, attempts=attempts)
-        recovery_cart_id = message.cart_id if message.kind == ABANDONED_CART else None
+        recovery_cart_id = message.cart_id if automation and automation.counts_as_recovered else None
         return Ready(message.id, owner, attempts, provider, outgoing, content, recovery_cart_id)
 
     def _send(self, item: Ready, recorder: Recorder) -> None:

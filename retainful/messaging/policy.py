@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from phonenumbers import timezone as phone_timezones
 
+from retainful.automations import registry
+from retainful.automations.send_time import phone_zone
 from retainful.extensions import db
-from retainful.models import (ABANDONED_CART, TEST_SEND, Cart, CartStatus, Customer, Message, MessageStatus, Order,
-                              Store)
+from retainful.models import TEST_SEND, Cart, Customer, Message, MessageStatus, Order, Store
 
 US_SMS_WINDOW = timedelta(hours=48)
 
@@ -101,19 +101,18 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
         return skip("store_paused")
     if customer is None:
         return skip("no_customer")
-    if cart is not None:
-        if cart.status != CartStatus.ABANDONED:
-            return skip(f"cart_{cart.status}")
-        last_order = history.last_order_at.get(customer.id)
-        if last_order is not None and last_order >= cart.last_activity_at:
-            return skip("ordered")  # the shopper bought since leaving this cart (maybe from another device)
+    automation = registry.get(message.kind)
+    stopped = automation.stop_reason(message, cart, customer, history) if automation is not None else None
+    if stopped is not None:
+        return skip(stopped)  # the automation's stop rule: the cart is back or bought, the shopper ordered since ...
     if message.channel == "email":
         decision = _email_policy(customer)
     else:
         decision = _sms_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
-    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now, history):
+    if automation is not None and not automation.transactional and _over_frequency_cap(
+            message, store, customer, now, history):
         return skip("frequency_cap")
     return SEND
 
@@ -152,8 +151,7 @@ def _sms_policy(message: Message, store: Store, cart: Cart | None, customer: Cus
 
 def recipient_timezone(number: phonenumbers.PhoneNumber, store: Store) -> ZoneInfo:
     """The phone number's zone when it has exactly one (most countries), else the store's."""
-    zones = [z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown"]
-    return ZoneInfo(zones[0] if len(zones) == 1 else store.timezone)
+    return ZoneInfo(phone_zone(number) or store.timezone)
 
 
 def next_send_window(now: datetime, zone: ZoneInfo, opens_hour: int, closes_hour: int) -> datetime:

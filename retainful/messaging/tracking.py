@@ -10,7 +10,8 @@ from flask import current_app
 
 from retainful import clock, database
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, Store
+from retainful.automations import registry
+from retainful.models import TEST_SEND, Cart, Message, Store
 from retainful.rendering.links import recovery_url
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
@@ -45,7 +46,8 @@ def _stamp_first(message_id: int, column, at: datetime) -> None:
 
 def _recovery_cart_id(message: Message) -> int | None:
     """The cart a click on this message counts for in the reports: recovery messages only."""
-    return message.cart_id if message.kind == ABANDONED_CART else None
+    automation = registry.get(message.kind)
+    return message.cart_id if automation is not None and automation.counts_as_recovered else None
 
 
 def _stamp_cart_click(cart_id: int | None, at: datetime) -> None:

@@ -10,12 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from retainful import clock
 from retainful.carts import get_cart
 from retainful.customers import match_customer
+from retainful.automations import order_recorded
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
 from retainful.orders.attribution import attribute
 from retainful.orders import tracking
-from retainful.orders.next_order import issue_next_order
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 
 # A failed or cancelled payment is not a purchase: the cart stays open and recovery goes on.
@@ -77,7 +77,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         customer.last_order_at = order.placed_at
     try:
         db.session.flush()
-        issue_next_order(order, store)
+        order_recorded(order, store, created=True)
         db.session.commit()
     except IntegrityError:  # the same order arrived twice at once: the other request recorded it
         db.session.rollback()
@@ -122,8 +122,9 @@ def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Stor
 
 def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
     """A later state: a status (processing -> completed, or cancelled/refunded, which takes back recovered revenue),
-    refunds (``refunded``, taken off the revenue; absent: as stored) and shipment tracking (absent: as stored). A state the shop left before the stored one
-    (a replayed or out-of-order delivery, an older page of the pull) changes nothing."""
+    refunds (``refunded``, taken off the revenue; absent: as stored) and shipment tracking (absent: as stored). A
+    state the shop left before the stored one (a replayed or out-of-order delivery, an older page of the pull)
+    changes nothing."""
     modified, status = data.get("modified_at"), data["status"]
     if modified is not None and order.shop_modified_at is not None and modified < order.shop_modified_at:
         return order
@@ -140,6 +141,6 @@ def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
         order.completed_at = _completed_at(data, order.updated_at)
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
-    issue_next_order(order, store)
+    order_recorded(order, store, created=False)
     db.session.commit()
     return order

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retainful.models import ABANDONED_CART, Cart, Customer, Message, Store
+from retainful.automations import registry
+from retainful.models import Cart, Customer, Message, Store
 from retainful.rendering.context import build_context, cart_view
 from retainful.rendering.engine import render_email, render_sms
 from retainful.rendering.links import unsubscribe_url
@@ -18,9 +19,7 @@ class Rendered:
 
 
 def template_key(message: Message) -> str:
-    if message.kind == ABANDONED_CART:
-        return f"abandoned_cart/step{message.step.position if message.step else 1}"
-    return f"{message.kind}/coupon"
+    return registry.get(message.kind).template_key(message.step.position if message.step else 1)
 
 
 def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, recovery_link: str,

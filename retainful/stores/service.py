@@ -17,7 +17,7 @@ from babel.numbers import list_currencies
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import DiscountType, Store
-from retainful.recovery import create_default_sequence
+from retainful.automations import create_defaults
 
 KEY_PREFIX = "rtf_"
 # The Retainful plugin validates its App ID and Secret Key as slugs. 32 characters of 36 are 165 random bits, and all 32
@@ -107,7 +107,7 @@ def create_store(
     )
     db.session.add(store)
     db.session.flush()
-    create_default_sequence(store)
+    create_defaults(store)
     db.session.commit()
     return IssuedStore(store, api_key, webhook_secret)
 
