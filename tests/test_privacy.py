@@ -32,7 +32,7 @@ NOT_PERSONAL = {
     "customer": set(),
     "cart": {"token", "status", "currency", "lines"},  # a random session id and the products
     "message": {"kind", "channel", "status", "skip_reason", "lease_owner", "provider", "provider_message_id",
-                "link_code", "requested_by", "dedup_key"},  # requested_by: "api" or "user:<admin id>", staff not shoppers
+                "link_code", "requested_by", "dedup_key"},  # requested_by: staff not shoppers; dedup_key: kind, ids
     "coupon": {"code", "kind", "discount_type", "currency", "sync_state", "woo_coupon_id"},
     "coupon_redemption": {"order_external_id"},
     "consent_event": {"channel", "source"},  # source is a label: storefront, order, sms_stop, admin:<user id>
@@ -44,7 +44,7 @@ MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user"
                    "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
-MARKERS = ("zebedee", "quux", "2025550199", "zq-77", "1983-02-17", "zqparcel")  # every form in which this shopper's data could be stored
+MARKERS = ("zebedee", "quux", "2025550199", "zq-77", "1983-02-17", "zqparcel")  # every form of their data
 SHOPPER = {"email": EMAIL, "phone": PHONE, "first_name": "Zebedee", "last_name": "Quux", "external_id": "zq-77",
            "email_consent": True, "sms_consent": True, "locale": "en_GB", "birthday": "1983-02-17"}
 
