@@ -49,6 +49,16 @@ def recovery_coupon_for(cart: Cart, step: Step, customer: Customer, store: Store
     return _insert(coupon, store)
 
 
+def customer_coupon(kind: str, rule: Step, customer: Customer, store: Store) -> Coupon:
+    """A customer's coupon of ``kind`` minted now from a step's rule (discount, minimum, validity), in the store's
+    currency: for automations about the customer rather than a cart (welcome, birthday)."""
+    coupon = Coupon(store_id=store.id, kind=kind, discount_type=rule.coupon_type, amount=rule.coupon_amount or Decimal(0),
+                    currency=store.currency, minimum_total=rule.coupon_minimum,
+                    expires_at=clock.now() + timedelta(hours=rule.coupon_valid_hours),
+                    email=customer.email, customer_id=customer.id)
+    return _insert(coupon, store)
+
+
 def _qualifies_for_next_order(store: Store, order: Order, customer: Customer | None) -> bool:
     if not store.next_order_enabled or customer is None or not customer.email:
         return False

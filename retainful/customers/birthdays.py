@@ -9,7 +9,7 @@ from retainful import clock
 from retainful.errors import FieldError
 
 EARLIEST_YEAR = 1900
-_FORM = re.compile(r"^(?:(\d{4})-)?(\d{2})-(\d{2})$")
+_FORM = re.compile(r"^(?:([0-9]{4})-)?([0-9]{2})-([0-9]{2})$")
 LEAP_YEAR = 2000  # a year in which every month-day exists (Feb 29 included)
 
 

@@ -3,13 +3,14 @@
 The subscriber is the store's customer for that contact data (the same identity matching as carts and orders), so
 one shopper is one customer whichever way they arrived. Consent is recorded with the form as its source. The first
 subscription is remembered (``subscribed_at``); a repeat changes the contact data and consent but is no new
-subscriber, so whatever starts with a subscription (the welcome series) starts once.
+subscriber, so what starts with a subscription (the welcome series) starts once.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from retainful import clock
+from retainful.automations import welcome
 from retainful.customers.identity import match_customer
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -31,5 +32,7 @@ def subscribe(store: Store, data: dict[str, Any], source: str) -> tuple[Customer
     new = customer.subscribed_at is None
     if new:
         customer.subscribed_at = clock.now()
+        db.session.flush()
+        welcome.start(store, customer)
     db.session.commit()
     return customer, new

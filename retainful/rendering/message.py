@@ -32,6 +32,7 @@ def render_message(message: Message, store: Store, cart: Cart | None, customer: 
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
                             recovery_url=recovery_link, unsubscribe_url=unsubscribe,
                             open_pixel_url=open_pixel if message.channel == "email" else None, coupon=coupon)
+    context.update(registry.get(message.kind).template_vars(message, store))  # last_order, order, tracking ...
     source = overrides.get((message.channel, key))
     if message.channel == "sms":
         return Rendered(None, render_sms(key, context, source).text, None, None)

@@ -97,7 +97,7 @@ def save_override(store: Store, channel: str, key: str, source: str, author: str
     default_source(channel, key)
     render = render_email if channel == "email" else render_sms
     with budget.scope():
-        render(key, sample_context(store), source=source)
+        render(key, sample_context(store, key), source=source)
         for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
             context = cart_context(store, cart, inert_link("recovery"), inert_link("pixel"))
             try:

@@ -6,7 +6,8 @@ from typing import Any
 from retainful.carts import get_cart
 from retainful.errors import FieldError
 from retainful.models import Store
-from retainful.rendering.context import SampleCustomer, build_context, cart_context, inert_link, sample_cart
+from retainful.rendering.context import (SampleCustomer, build_context, cart_context, inert_link, sample_cart,
+                                        with_sample_vars)
 from retainful.rendering.engine import EmailRendering, SmsRendering, default_source, render_email, render_sms
 from retainful.rendering.overrides import effective_source
 
@@ -30,7 +31,7 @@ def render_template_for(store: Store, channel: str, key: str, context: dict[str,
     default_source(channel, key)  # refuses unknown keys
     if source is None:
         source = effective_source(store.id, channel, key)
-    return (render_email if channel == "email" else render_sms)(key, context, source)
+    return (render_email if channel == "email" else render_sms)(key, with_sample_vars(context, store, key), source)
 
 
 def preview(store: Store, channel: str, key: str, source: str | None = None,

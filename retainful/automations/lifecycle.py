@@ -1,0 +1,72 @@
+"""What the customer-lifecycle automations share (welcome, post_purchase, order_update, birthday): the order a
+message is about, the coupon of a series, the channels a customer can be planned on, a sample coupon for previews.
+
+A message names its subject in its de-duplication key (``"<kind>:<subject>:<position>:<channel>"``), so an order's
+messages find their order and a series' steps find the coupon an earlier step carried, with no column for either.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from retainful import clock
+from retainful.coupons.issuing import customer_coupon
+from retainful.extensions import db
+from retainful.models import Coupon, Customer, Message, Order, Step, Store
+
+VOIDED = frozenset({"cancelled", "refunded", "failed", "trash"})  # an order that brought nothing
+
+
+def subject_of(message: Message) -> str:
+    """``order:7`` of ``post_purchase:order:7:1:email``."""
+    return message.dedup_key.split(":", 1)[1].rsplit(":", 2)[0]
+
+
+def order_of(message: Message) -> Order | None:
+    """The order an order's message is about (its store's), or None if it is gone."""
+    kind, _, number = subject_of(message).partition(":")
+    if kind != "order" or not number.isdigit():
+        return None
+    order = db.session.get(Order, int(number))
+    return order if order is not None and order.store_id == message.store_id else None
+
+
+def voided_reason(message: Message) -> str | None:
+    """A skip reason when the message's order was cancelled, refunded, failed or deleted since it was planned."""
+    order = order_of(message)
+    if order is None:
+        return "order_deleted"
+    return f"order_{order.status}" if order.status in VOIDED else None
+
+
+def reachable_channels(step: Step, customer: Customer) -> tuple[str, ...]:
+    """The step's channels this customer can get at all: email with an address, SMS with a phone and consent (the
+    policy checks everything again when sending)."""
+    return tuple(channel for channel in step.channels
+                 if (channel == "email" and customer.email) or (channel == "sms" and customer.phone
+                                                                 and customer.sms_consent))
+
+
+def series_coupon(message: Message, store: Store, kind: str) -> Coupon | None:
+    """The coupon of the message's series: the one an earlier message of the same subject carries, else minted
+    now from the first step of the automation that has a coupon rule (this one, or an earlier one that did not go
+    out: an SMS-only subscriber still gets the welcome code). None when no step has a rule."""
+    prefix = message.dedup_key.rsplit(":", 2)[0] + ":"
+    carried = db.session.scalar(sa.select(Coupon).join(Message, Message.coupon_id == Coupon.id).where(
+        Message.customer_id == message.customer_id, Message.kind == message.kind,
+        Message.dedup_key.startswith(prefix, autoescape=True)).limit(1))
+    if carried is not None:
+        return carried
+    step = message.step
+    rule = step if step is not None and step.coupon_type else next(
+        (s for s in (step.sequence.steps if step is not None else []) if s.coupon_type), None)
+    if rule is None or message.customer is None:
+        return None
+    return customer_coupon(kind, rule, message.customer, store)
+
+
+def sample_coupon(discount: str, days: int) -> dict[str, Any]:
+    """A coupon as templates see it (``dispatch.coupon_vars``), for previews."""
+    return {"code": "RT-SAMP-LE42", "discount": discount, "expires_at": clock.now() + timedelta(days=days)}

@@ -1,0 +1,64 @@
+"""``post_purchase``: 7 days after an order reaches ``completed``, an email asking for a review and reminding of the
+order's next-order code while it is unused. Off by default.
+
+Planned when the order turns ``completed`` (the subject is the order, so a status that comes and goes plans it once);
+skipped if the order was cancelled, refunded or deleted meanwhile.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from retainful import clock
+from retainful.automations import planner, registry
+from retainful.automations.base import Automation, StepDefault, Target
+from retainful.automations.lifecycle import order_of, reachable_channels, sample_coupon, voided_reason
+from retainful.automations.settings import enabled_steps
+from retainful.extensions import db
+from retainful.models import Coupon, CouponKind
+from retainful.rendering.context import last_order_vars, order_view, sample_order
+
+COMPLETED = "completed"
+
+
+class PostPurchase(Automation):
+    kind = "post_purchase"
+    title = "Post-purchase follow-up"
+    default_steps = (StepDefault(timedelta(days=7), email=True),)
+    min_delay = timedelta(hours=1)
+    max_delay = timedelta(days=90)
+
+    def channels_for(self, step, customer):
+        return reachable_channels(step, customer)
+
+    def on_order(self, order, store, created):
+        if order.status != COMPLETED or order.customer is None or order.completed_at is None:
+            return
+        _, steps = enabled_steps(store, self)
+        planner.plan(self, store, [Target(f"order:{order.id}", order.customer, order.completed_at)], steps,
+                     not_before=clock.now() - self.stale_after)  # an order pulled months late asks for nothing
+
+    def stop_reason(self, message, cart, customer, history):
+        return voided_reason(message)
+
+    def coupon_for(self, message, store):
+        """The order's next-order code, while it can still be used."""
+        order = order_of(message)
+        coupon = db.session.scalar(sa.select(Coupon).where(
+            Coupon.order_id == order.id, Coupon.kind == CouponKind.NEXT_ORDER)) if order is not None else None
+        if coupon is None or coupon.usage_count >= coupon.usage_limit or coupon.expires_at <= clock.now():
+            return None
+        return coupon
+
+    def template_vars(self, message, store):
+        order = order_of(message)
+        view = order_view(order) if order is not None else None
+        return {"order": view, **last_order_vars(view, clock.now())}
+
+    def sample_vars(self, store):
+        view = sample_order(store)
+        return {"order": view, **last_order_vars(view, clock.now()), "coupon": sample_coupon("20% off", 23)}
+
+
+POST_PURCHASE = registry.register(PostPurchase())
