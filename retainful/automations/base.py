@@ -43,6 +43,12 @@ class Target:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def consented_channels(step: "Step", customer: "Customer") -> tuple[str, ...]:
+    """The step's channels, SMS only for a shopper with a phone who consented to texts (for automations that should
+    not even plan a text the policy would skip)."""
+    return tuple(c for c in step.channels if c != "sms" or (customer.phone and customer.sms_consent))
+
+
 class Automation:
     """The base class. Subclasses set the class attributes and override what differs; the defaults are those of a
     customer automation that is planned by events (no scan), sends what its steps say and stops for nothing."""

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from retainful import clock
 from retainful.automations import registry
-from retainful.automations.base import Automation, StepDefault, Target
-from retainful.automations.lifecycle import reachable_channels, sample_coupon, series_coupon
+from retainful.automations.base import Automation, StepDefault, Target, consented_channels
+from retainful.automations.lifecycle import sample_coupon, series_coupon
 from retainful.automations.send_time import recipient_zone
 from retainful.customers.birthdays import birthday_in
 from retainful.extensions import db
@@ -49,7 +49,7 @@ class Birthday(Automation):
     max_delay = timedelta(days=7)
 
     def channels_for(self, step, customer):
-        return reachable_channels(step, customer)
+        return consented_channels(step, customer)
 
     def due(self, store, settings, now, limit):
         """The next customers (by id, from ``settings.cursor_id``) whose birthday is within a day of today (UTC);

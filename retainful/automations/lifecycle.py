@@ -1,5 +1,5 @@
 """What the customer-lifecycle automations share (welcome, post_purchase, order_update, birthday): the order a
-message is about, the coupon of a series, the channels a customer can be planned on, a sample coupon for previews.
+message is about, the coupon of a series, a sample coupon for previews.
 
 A message names its subject in its de-duplication key (``"<kind>:<subject>:<position>:<channel>"``), so an order's
 messages find their order and a series' steps find the coupon an earlier step carried, with no column for either.
@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from retainful import clock
-from retainful.coupons.issuing import customer_coupon
+from retainful.coupons import step_coupon
 from retainful.extensions import db
-from retainful.models import Coupon, Customer, Message, Order, Step, Store
+from retainful.models import Coupon, Message, Order, Store
 
 VOIDED = frozenset({"cancelled", "refunded", "failed", "trash"})  # an order that brought nothing
 
@@ -41,14 +41,6 @@ def voided_reason(message: Message) -> str | None:
     return f"order_{order.status}" if order.status in VOIDED else None
 
 
-def reachable_channels(step: Step, customer: Customer) -> tuple[str, ...]:
-    """The step's channels this customer can get at all: email with an address, SMS with a phone and consent (the
-    policy checks everything again when sending)."""
-    return tuple(channel for channel in step.channels
-                 if (channel == "email" and customer.email) or (channel == "sms" and customer.phone
-                                                                 and customer.sms_consent))
-
-
 def series_coupon(message: Message, store: Store, kind: str) -> Coupon | None:
     """The coupon of the message's series: the one an earlier message of the same subject carries, else minted
     now from the first step of the automation that has a coupon rule (this one, or an earlier one that did not go
@@ -64,7 +56,7 @@ def series_coupon(message: Message, store: Store, kind: str) -> Coupon | None:
         (s for s in (step.sequence.steps if step is not None else []) if s.coupon_type), None)
     if rule is None or message.customer is None:
         return None
-    return customer_coupon(kind, rule, message.customer, store)
+    return step_coupon(rule, message.customer, store, kind=kind, currency=store.currency)
 
 
 def sample_coupon(discount: str, days: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from retainful import clock
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target
+from retainful.automations.base import Automation, StepDefault, Target, consented_channels
 from retainful.automations.settings import enabled_steps
 from retainful.coupons import next_order_coupon_for
 from retainful.extensions import db
@@ -35,7 +35,7 @@ class NextOrder(Automation):
         store.next_order_enabled = enabled
 
     def channels_for(self, step, customer):
-        return tuple(c for c in step.channels if c != "sms" or (customer.phone and customer.sms_consent))
+        return consented_channels(step, customer)
 
     def template_key(self, position):
         return f"{self.kind}/coupon"

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from retainful import clock
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target
-from retainful.automations.lifecycle import order_of, reachable_channels, voided_reason
+from retainful.automations.base import Automation, StepDefault, Target, consented_channels
+from retainful.automations.lifecycle import order_of, voided_reason
 from retainful.automations.settings import enabled_steps
 from retainful.rendering.context import order_view, sample_order
 
@@ -29,7 +29,7 @@ class OrderUpdate(Automation):
     max_delay = timedelta(days=2)
 
     def channels_for(self, step, customer):
-        return reachable_channels(step, customer)
+        return consented_channels(step, customer)
 
     def on_order(self, order, store, created):
         if order.status != COMPLETED or order.customer is None or order.completed_at is None:

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from retainful import clock
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target
-from retainful.automations.lifecycle import order_of, reachable_channels, sample_coupon, voided_reason
+from retainful.automations.base import Automation, StepDefault, Target, consented_channels
+from retainful.automations.lifecycle import order_of, sample_coupon, voided_reason
 from retainful.automations.settings import enabled_steps
 from retainful.extensions import db
 from retainful.models import Coupon, CouponKind
@@ -30,7 +30,7 @@ class PostPurchase(Automation):
     max_delay = timedelta(days=90)
 
     def channels_for(self, step, customer):
-        return reachable_channels(step, customer)
+        return consented_channels(step, customer)
 
     def on_order(self, order, store, created):
         if order.status != COMPLETED or order.customer is None or order.completed_at is None:

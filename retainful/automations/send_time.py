@@ -6,11 +6,13 @@ timezone; then the first instant at or after the earliest due time that is ``at_
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from phonenumbers import timezone as phone_timezones
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 
 def phone_zone(number: phonenumbers.PhoneNumber) -> str | None:
@@ -19,16 +21,27 @@ def phone_zone(number: phonenumbers.PhoneNumber) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
+@lru_cache(maxsize=None)
+def region_zone(region: str) -> str | None:
+    """The zone of a country when all its numbers share one (DE, FR, JP; not the US, nor the UK with its crown
+    dependencies), from phonenumbers' zones of every prefix under the country's calling code."""
+    code = str(phonenumbers.country_code_for_region(region))
+    if code == "0":
+        return None
+    zones = {zone for prefix, names in TIMEZONE_DATA.items() if prefix.startswith(code) for zone in names
+             if zone != "Etc/Unknown"}
+    return zones.pop() if len(zones) == 1 else None
+
+
 def locale_zone(locale: str | None) -> str | None:
-    """The zone of the locale's region where the region has one (de_DE, fr_FR, en_GB; not en_US, pt_BR)."""
+    """The zone of the locale's region where the region has one (de_DE, fr_FR; not en_US, pt_BR)."""
     if not locale:
         return None
     try:
         region = Locale.parse(locale.replace("-", "_")).territory
     except (UnknownLocaleError, ValueError, TypeError):
         return None
-    example = phonenumbers.example_number(region) if region else None
-    return phone_zone(example) if example is not None else None
+    return region_zone(region) if region else None
 
 
 def recipient_zone(phone: str | None, locale: str | None, store_timezone: str) -> ZoneInfo:

@@ -10,8 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target
-from retainful.automations.lifecycle import reachable_channels, sample_coupon, series_coupon
+from retainful.automations.base import Automation, StepDefault, Target, consented_channels
+from retainful.automations.lifecycle import sample_coupon, series_coupon
 from retainful.automations.settings import enabled_steps
 from retainful.messaging import outbox
 from retainful.models import Customer, CouponKind, DiscountType, Store
@@ -32,7 +32,7 @@ class Welcome(Automation):
     max_delay = timedelta(days=30)
 
     def channels_for(self, step, customer):
-        return reachable_channels(step, customer)
+        return consented_channels(step, customer)
 
     def on_order(self, order, store, created):
         """The first order ends the series: it was for a first purchase."""

@@ -307,7 +307,8 @@ class Dispatcher:
             rendered = render_message(message, store, message.cart, customer, overrides=overrides,
                                       recovery_link=tracking.short_link(message.link_code),
                                       open_pixel=tracking.pixel_link(message.link_code),
-                                      coupon=coupon_vars(message.coupon, customer))
+                                      coupon=coupon_vars(message.coupon, customer),
+                                      extra=automation.template_vars(message, store) if automation else None)
         except TemplateError as error:
             if isinstance(error, TemplateTooExpensive):
                 self.too_expensive.add(template)

@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from retainful.extensions import db
 from retainful import clock
+from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
 
 
@@ -118,7 +118,8 @@ def customer_vars(customer: Customer | SampleCustomer | None) -> dict[str, Any]:
 
 def build_context(store: Store, *, cart: CartView | None, customer, recovery_url: str | None,
                   unsubscribe_url: str | None, open_pixel_url: str | None = None, coupon: Any = None,
-                  locale: str | None = None) -> dict[str, Any]:
+                  locale: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``extra``: an automation's own variables (``last_order``, ``days_since_last_order``), None unless given."""
     return {
         "store": store_vars(store),
         "customer": customer_vars(customer),
@@ -130,6 +131,9 @@ def build_context(store: Store, *, cart: CartView | None, customer, recovery_url
         "locale": locale or getattr(customer, "locale", None) or store.locale,
         "timezone": store.timezone,
         "currency": cart.currency if cart is not None else store.currency,
+        "last_order": None,
+        "days_since_last_order": None,
+        **(extra or {}),
     }
 
 

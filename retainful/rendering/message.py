@@ -23,16 +23,18 @@ def template_key(message: Message) -> str:
 
 
 def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, recovery_link: str,
-                   open_pixel: str | None, coupon=None, overrides: dict[tuple[str, str], str]) -> Rendered:
+                   open_pixel: str | None, coupon=None, overrides: dict[tuple[str, str], str],
+                   extra: dict | None = None) -> Rendered:
     """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken.
 
-    ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`)."""
+    ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`);
+    ``extra`` the automation's own merge variables."""
     key = template_key(message)
     unsubscribe = unsubscribe_url(customer)
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
                             recovery_url=recovery_link, unsubscribe_url=unsubscribe,
-                            open_pixel_url=open_pixel if message.channel == "email" else None, coupon=coupon)
-    context.update(registry.get(message.kind).template_vars(message, store))  # last_order, order, tracking ...
+                            open_pixel_url=open_pixel if message.channel == "email" else None, coupon=coupon,
+                            extra=extra)
     source = overrides.get((message.channel, key))
     if message.channel == "sms":
         return Rendered(None, render_sms(key, context, source).text, None, None)
