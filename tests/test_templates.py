@@ -61,9 +61,13 @@ def test_plain_text_part_survives_broken_markup():
     assert html_to_text(huge) == "<div class='" * 20000
 
 
-def test_defaults_exist_for_every_step_and_the_next_order_coupon():
-    assert template_keys("email") == STEPS + ["next_order/coupon"]
-    assert template_keys("sms") == STEPS + ["next_order/coupon"]
+def test_defaults_exist_for_every_step_of_every_automation():
+    from retainful.automations import registry
+
+    expected = sorted({automation.template_key(position) for automation in registry.all_automations()
+                       for position in range(1, len(automation.default_steps) + 1)})
+    assert "next_order/coupon" in expected and "welcome/step2" in expected
+    assert template_keys("email") == template_keys("sms") == expected
 
 
 @pytest.mark.parametrize("key", STEPS)
