@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from retainful import automations, carts, clock
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher
-from retainful.models import Coupon, Message, Store
+from retainful.models import Coupon, Customer, Message, Store
 from tests.conftest import T0
 from tests.test_woocommerce import deliver
 from tests.woo_stub import woo_order_payload
@@ -242,8 +242,7 @@ def test_order_update_ignores_the_marketing_caps_but_waits_out_quiet_hours(store
     enable(app, store.store_id, "order_update", "birthday")
     subscribe(store, phone=NY_PHONE, sms_consent=True)
     with app.app_context():  # a marketing text an hour ago: the 24-hour SMS cap is in force
-        customer_id = db.session.scalar(sa.select(Message.customer_id).limit(1)) or db.session.scalar(
-            sa.text("SELECT id FROM customer"))
+        customer_id = db.session.scalar(sa.select(Customer.id))
         db.session.add(Message(store_id=store.store_id, customer_id=customer_id, kind="win_back", channel="sms",
                                status="sent", due_at=T0 - timedelta(hours=1), sent_at=T0 - timedelta(hours=1)))
         db.session.commit()
