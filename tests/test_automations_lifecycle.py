@@ -13,7 +13,7 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher
 from retainful.models import Coupon, Customer, Message, Store
 from tests.conftest import T0
-from tests.test_woocommerce import deliver
+from tests.test_woocommerce import coupon_row as coupon, deliver
 from tests.woo_stub import woo_order_payload
 
 UTC = timezone.utc
@@ -44,13 +44,6 @@ def rows(app, kind, **filters):
 
 def sent(app, kind, **filters):
     return [m for m in rows(app, kind, **filters) if m.status == "sent"]
-
-
-def coupon(app, coupon_id) -> Coupon:
-    with app.app_context():
-        found = db.session.get(Coupon, coupon_id)
-        db.session.expunge(found)
-        return found
 
 
 def enable(app, store_id, *kinds):
@@ -164,10 +157,7 @@ def test_a_shopper_who_already_ordered_gets_no_welcome(store, app):
 # --- post_purchase --------------------------------------------------------------------------------------------------
 
 def test_post_purchase_asks_for_a_review_seven_days_after_completion_with_the_unused_next_order_code(store, app):
-    enable(app, store.store_id, "post_purchase")
-    with app.app_context():
-        db.session.get(Store, store.store_id).next_order_enabled = True
-        db.session.commit()
+    enable(app, store.store_id, "post_purchase", "next_order")
     subscribe(store)
     place(store, "A-1")
     at(app, T0)  # the next-order email goes at once (a day later it would hold the post-purchase one to the cap)
@@ -186,10 +176,7 @@ def test_post_purchase_asks_for_a_review_seven_days_after_completion_with_the_un
 
 
 def test_a_used_next_order_code_is_not_reminded_and_a_refund_skips_the_follow_up(store, app):
-    enable(app, store.store_id, "post_purchase")
-    with app.app_context():
-        db.session.get(Store, store.store_id).next_order_enabled = True
-        db.session.commit()
+    enable(app, store.store_id, "post_purchase", "next_order")
     subscribe(store)
     place(store, "A-1", status="completed")
     place(store, "B-2", status="completed")
@@ -330,3 +317,42 @@ def test_one_shopper_gets_one_marketing_email_a_day_across_automations(store, ap
     at(app, datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
     (birthday,) = rows(app, "birthday")
     assert (birthday.status, birthday.skip_reason) == ("skipped", "frequency_cap")
+
+
+# --- default templates ----------------------------------------------------------------------------------------------
+
+TEMPLATES = [(channel, key, shown) for key, shown in (
+    ("welcome/step1", "RT-SAMP-LE42"), ("welcome/step2", "RT-SAMP-LE42"), ("post_purchase/step1", "#1042"),
+    ("order_update/step1", "https://www.ups.com/track?loc=en_US&tracknum=1Z999AA10123456784"),
+    ("birthday/step1", "RT-SAMP-LE42")) for channel in ("email", "sms")]
+
+
+@pytest.mark.parametrize("channel, key, shown", TEMPLATES, ids=[f"{c}-{k}" for c, k, _ in TEMPLATES])
+def test_each_default_renders_through_the_preview_with_sample_data(store, channel, key, shown):
+    response = store.client.post("/api/v1/templates/preview", json={"channel": channel, "template": key},
+                                 headers=store.headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert shown in body["text"] and "{{" not in body["text"]
+    if channel == "sms":
+        assert body["encoding"] == "GSM-7" and body["text"].endswith("Reply STOP to opt out")
+        assert body["segments"] <= 2 and not body["warnings"], body
+    else:
+        assert body["subject"] and "/unsubscribe/preview" in body["html"]
+
+
+def test_an_edited_order_template_saves_and_sends_with_the_real_order(store, app):
+    store.put_cart("recent", {"customer": {"email": "bob@example.com"}, "currency": "USD", "subtotal": "5",
+                              "total": "5", "items": [{"product_id": "1", "name": "Mug", "quantity": 1,
+                                                       "price": "5"}]})
+    source = "{{ store.name }}: order {{ order.number }} left with {{ tracking.carrier }}. Reply STOP to opt out"
+    saved = store.client.put("/api/v1/templates/sms/order_update/step1", json={"source": source},
+                             headers=store.headers)
+    assert saved.status_code == 200, saved.get_json()
+    enable(app, store.store_id, "order_update")
+    subscribe(store, phone=NY_PHONE, sms_consent=True)
+    clock.freeze(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
+    place(store, "77", status="completed", tracking=[{"carrier": "FedEx", "number": "7489"}])
+    run_jobs(app)
+    (sms,) = sent(app, "order_update")
+    assert sms.body_text == "Acme Mugs: order 77 left with FedEx. Reply STOP to opt out"

@@ -1,5 +1,6 @@
-"""Shipment tracking on orders, on SQLite and PostgreSQL: WooCommerce Shipment Tracking's ``_wc_shipment_tracking_items``
-order meta (as the shop's REST API and webhooks show it) and the API's ``tracking``, stored on the order."""
+"""Shipment tracking on orders, on SQLite and PostgreSQL: WooCommerce Shipment Tracking's
+``_wc_shipment_tracking_items`` order meta (as the shop's REST API and webhooks show it) and the API's ``tracking``,
+stored on the order."""
 from __future__ import annotations
 
 import json
@@ -33,7 +34,8 @@ def test_the_plugins_items_become_carrier_number_link_and_day():
     payload["meta_data"].append(meta(SHIPMENT_ITEMS))
     assert order_data_from_woo(payload)["tracking"] == [
         {"carrier": "USPS", "number": "9400 1000 0000 0000 0000 00", "shipped_on": date(2026, 3, 2),
-         "url": "https://tools.usps.com/go/TrackConfirmAction_input?qtc_tLabels1=9400%201000%200000%200000%200000%2000"},
+         "url": "https://tools.usps.com/go/TrackConfirmAction_input?qtc_tLabels1="
+                "9400%201000%200000%200000%200000%2000"},
         {"carrier": "Acme Couriers", "number": "AC123", "url": "https://track.acme-couriers.example/?n=AC123",
          "shipped_on": date(2026, 3, 3)},
     ]

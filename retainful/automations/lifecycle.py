@@ -12,11 +12,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from retainful import clock
+from retainful.automations.base import Target
 from retainful.coupons import step_coupon
 from retainful.extensions import db
 from retainful.models import Coupon, Message, Order, Store
+from retainful.rendering.context import OrderView, order_view
 
 VOIDED = frozenset({"cancelled", "refunded", "failed", "trash"})  # an order that brought nothing
+COMPLETED = "completed"  # WooCommerce's "shipped"
+
+
+def completed_order(order: Order) -> Target | None:
+    """An order that has reached ``completed`` as a target (the order is the subject, its completion the trigger),
+    or None: not completed, or nobody to write to."""
+    if order.status != COMPLETED or order.customer is None or order.completed_at is None:
+        return None
+    return Target(f"order:{order.id}", order.customer, order.completed_at)
 
 
 def subject_of(message: Message) -> str:
@@ -31,6 +42,12 @@ def order_of(message: Message) -> Order | None:
         return None
     order = db.session.get(Order, int(number))
     return order if order is not None and order.store_id == message.store_id else None
+
+
+def order_view_of(message: Message) -> OrderView | None:
+    """What templates see of the message's order."""
+    order = order_of(message)
+    return order_view(order) if order is not None else None
 
 
 def voided_reason(message: Message) -> str | None:

@@ -10,12 +10,11 @@ from datetime import timedelta
 
 from retainful import clock
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target, consented_channels
-from retainful.automations.lifecycle import order_of, voided_reason
+from retainful.automations.base import Automation, StepDefault, consented_channels
+from retainful.automations.lifecycle import completed_order, order_view_of, voided_reason
 from retainful.automations.settings import enabled_steps
-from retainful.rendering.context import order_view, sample_order
+from retainful.rendering.context import sample_order
 
-COMPLETED = "completed"
 # An order seen completed only this long after it was (a missed webhook, a late pull) is not announced as news.
 FRESH = timedelta(days=1)
 
@@ -32,19 +31,15 @@ class OrderUpdate(Automation):
         return consented_channels(step, customer)
 
     def on_order(self, order, store, created):
-        if order.status != COMPLETED or order.customer is None or order.completed_at is None:
-            return
-        if clock.now() - order.completed_at > FRESH:
-            return
-        _, steps = enabled_steps(store, self)
-        planner.plan(self, store, [Target(f"order:{order.id}", order.customer, order.completed_at)], steps)
+        target = completed_order(order)
+        if target is not None and clock.now() - target.trigger_at <= FRESH:
+            planner.plan(self, store, [target], enabled_steps(store, self)[1])
 
     def stop_reason(self, message, cart, customer, history):
         return voided_reason(message)
 
     def template_vars(self, message, store):
-        order = order_of(message)
-        view = order_view(order) if order is not None else None
+        view = order_view_of(message)
         return {"order": view, "tracking": view.tracking[0] if view is not None and view.tracking else None}
 
     def sample_vars(self, store):

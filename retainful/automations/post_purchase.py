@@ -12,14 +12,12 @@ import sqlalchemy as sa
 
 from retainful import clock
 from retainful.automations import planner, registry
-from retainful.automations.base import Automation, StepDefault, Target, consented_channels
-from retainful.automations.lifecycle import order_of, sample_coupon, voided_reason
+from retainful.automations.base import Automation, StepDefault, consented_channels
+from retainful.automations.lifecycle import completed_order, order_of, order_view_of, sample_coupon, voided_reason
 from retainful.automations.settings import enabled_steps
 from retainful.extensions import db
 from retainful.models import Coupon, CouponKind
-from retainful.rendering.context import last_order_vars, order_view, sample_order
-
-COMPLETED = "completed"
+from retainful.rendering.context import last_order_vars, sample_order
 
 
 class PostPurchase(Automation):
@@ -33,11 +31,10 @@ class PostPurchase(Automation):
         return consented_channels(step, customer)
 
     def on_order(self, order, store, created):
-        if order.status != COMPLETED or order.customer is None or order.completed_at is None:
-            return
-        _, steps = enabled_steps(store, self)
-        planner.plan(self, store, [Target(f"order:{order.id}", order.customer, order.completed_at)], steps,
-                     not_before=clock.now() - self.stale_after)  # an order pulled months late asks for nothing
+        target = completed_order(order)
+        if target is not None:  # not_before: an order pulled months late asks for nothing
+            planner.plan(self, store, [target], enabled_steps(store, self)[1],
+                         not_before=clock.now() - self.stale_after)
 
     def stop_reason(self, message, cart, customer, history):
         return voided_reason(message)
@@ -52,8 +49,7 @@ class PostPurchase(Automation):
         return coupon
 
     def template_vars(self, message, store):
-        order = order_of(message)
-        view = order_view(order) if order is not None else None
+        view = order_view_of(message)
         return {"order": view, **last_order_vars(view, clock.now())}
 
     def sample_vars(self, store):

@@ -94,7 +94,8 @@ def from_woo_meta(meta: Any) -> list[dict[str, Any]] | None:
         slug = (_text(entry.get("tracking_provider")) or "").lower()
         name, template = PROVIDERS.get(slug, (None, None))
         carrier = _text(entry.get("custom_tracking_provider")) or name or (slug or None)
-        url = _link(entry.get("custom_tracking_link")) or (template.format(quote(number, safe="")) if template else None)
+        url = _link(entry.get("custom_tracking_link")) or (
+            template.format(quote(number, safe="")) if template else None)
         items.append({"carrier": carrier, "number": number, "url": url,
                       "shipped_on": _shipped_on(entry.get("date_shipped"))})
     return items

@@ -18,7 +18,7 @@ from retainful.rendering.engine import (
     render_sms,
     template_keys,
 )
-from retainful.rendering.context import cart_context, inert_link, recent_carts, sample_context
+from retainful.rendering.context import cart_context, inert_link, recent_carts, sample_context, with_sample_vars
 
 SAVE_CHECK_CARTS = 5  # the store's recent carts a save renders besides the sample
 
@@ -99,7 +99,8 @@ def save_override(store: Store, channel: str, key: str, source: str, author: str
     with budget.scope():
         render(key, sample_context(store, key), source=source)
         for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
-            context = cart_context(store, cart, inert_link("recovery"), inert_link("pixel"))
+            context = with_sample_vars(cart_context(store, cart, inert_link("recovery"), inert_link("pixel")), store,
+                                       key)
             try:
                 render(key, context, source=source)
             except TemplateTooExpensive:
