@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from retainful.automations import registry
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering.context import CartView, ItemView, SampleCustomer, build_context
 from retainful.rendering.engine import (
@@ -62,12 +63,11 @@ def test_plain_text_part_survives_broken_markup():
 
 
 def test_defaults_exist_for_every_step_of_every_automation():
-    from retainful.automations import registry
-
-    expected = sorted({automation.template_key(position) for automation in registry.all_automations()
-                       for position in range(1, len(automation.default_steps) + 1)})
-    assert "next_order/coupon" in expected and "welcome/step2" in expected
-    assert template_keys("email") == template_keys("sms") == expected
+    wanted = sorted({a.template_key(position) for a in registry.all_automations()
+                     for position in range(1, len(a.default_steps) + 1)})
+    assert set(STEPS + ["next_order/coupon", "win_back/step1", "win_back/step2"]) <= set(wanted)
+    assert template_keys("email") == wanted
+    assert template_keys("sms") == wanted
 
 
 @pytest.mark.parametrize("key", STEPS)

@@ -123,3 +123,12 @@ class Day(fields.Date):
         if not clock.EARLIEST_DATE <= day <= clock.LATEST_DATE:
             raise self.make_error("range")
         return day
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true or false: 1, "yes" and "true" are refused (a typo must not switch an automation on)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

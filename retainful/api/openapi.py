@@ -10,6 +10,7 @@ from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
 from retainful.reports.period import MAX_DAYS
 from retainful.api.views import bp
+from retainful.automations.registry import kinds
 
 _ERRORS = {
     "400": "Invalid fields (named in error.fields).",
@@ -45,7 +46,8 @@ def build_spec(server_url: str) -> dict:
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
                  "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
-                 "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "SubscriberIn", "SubscriberOut"):
+                 "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
+                 "AutomationOut", "AutomationList", "AutomationsReport", "SubscriberIn", "SubscriberOut"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -125,6 +127,7 @@ def build_spec(server_url: str) -> dict:
     _template_paths(spec)
     _coupon_paths(spec)
     _report_paths(spec)
+    _automation_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -147,6 +150,8 @@ def _report_paths(spec: APISpec) -> None:
                                   ("funnel", "FunnelReport", "Per step and channel."),
                                   ("coupons", "CouponReport", "Recovery and next-order coupons."),
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
+                                  ("automations", "AutomationsReport", "Per automation: sent, clicked, credited "
+                                                                       "orders and revenue, unsubscribes."),
                                   ("before-after", "BeforeAfterReport", "Equal windows around the switch-on.")):
         params = [window] if path == "before-after" else period
         spec.path(path=f"/api/v1/reports/{path}", operations={"get": {
@@ -157,6 +162,22 @@ def _report_paths(spec: APISpec) -> None:
         "responses": _responses({"200": {"description": "CSV: date, carts_created, abandoned, orders, revenue, "
                                                         "recovered, recovered_revenue.",
                                          "content": {"text/csv": {"schema": {"type": "string"}}}}}, "400", "401")}})
+
+
+def _automation_paths(spec: APISpec) -> None:
+    kind = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": list(kinds())}}
+    one = {"200": {"description": "The automation.", "content": _json("AutomationOut")}}
+    spec.path(path="/api/v1/automations", operations={"get": {
+        "summary": "Every automation with its state and steps.",
+        "responses": _responses({"200": {"description": "The automations.", "content": _json("AutomationList")}},
+                                "401")}})
+    spec.path(path="/api/v1/automations/{kind}", parameters=[kind], operations={
+        "get": {"summary": "One automation: enabled, and its steps (delay, local hour, channels, coupon).",
+                "responses": _responses(one, "401", "404")},
+        "put": {"summary": "Replace its state and steps (the shape of GET; steps are named by position, all checked "
+                           "before any is saved).",
+                "requestBody": {"required": True, "content": _json("AutomationIn")},
+                "responses": _responses(one, "400", "401", "404", "413", "415")}})
 
 
 def _coupon_paths(spec: APISpec) -> None:

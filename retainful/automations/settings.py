@@ -5,6 +5,7 @@ made before an automation existed (:func:`settings_for`), so adding an automatio
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -157,3 +158,90 @@ def _apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, min
         raise FieldError("coupon_amount", f"A positive amount up to {MAX_AMOUNT}.")
     if step.coupon_minimum is not None and not 0 <= step.coupon_minimum <= MAX_AMOUNT:
         raise FieldError("coupon_minimum", f"From 0 to {MAX_AMOUNT}.")
+
+
+_DELAY = re.compile(r"\s*(\d{1,6})\s*([mhdw]?)\s*")
+_UNITS = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+
+
+def parse_delay(text: str) -> timedelta:
+    """'30m', '6h', '2d', '1w' or plain minutes."""
+    match = _DELAY.fullmatch(text.lower()) if isinstance(text, str) else None
+    if not match:
+        raise FieldError("delay", f"{text!r}: use 30m, 6h, 2d, 1w or minutes.")
+    return timedelta(minutes=int(match.group(1)) * _UNITS[match.group(2) or "m"])
+
+
+def format_delay(minutes: int) -> str:
+    """The largest unit that divides the delay exactly: 2880 -> "2d", 0 -> "0m"."""
+    for unit in ("w", "d", "h"):
+        if minutes and minutes % _UNITS[unit] == 0:
+            return f"{minutes // _UNITS[unit]}{unit}"
+    return f"{minutes}m"
+
+
+def _coupon(step: Step) -> dict | None:
+    if step.coupon_type is None:
+        return None
+    return {"type": step.coupon_type, "amount": step.coupon_amount, "minimum": step.coupon_minimum,
+            "valid_hours": step.coupon_valid_hours}
+
+
+def describe(store: Store, kind: str) -> dict:
+    """One automation as the API, the CLI and the admin show it (amounts as Decimal)."""
+    automation = automation_or_error(kind)
+    settings = settings_for(store.id, kind)
+    return {"kind": kind, "title": automation.title, "enabled": automation.is_enabled(store, settings),
+            "transactional": automation.transactional, "counts_as_recovered": automation.counts_as_recovered,
+            "steps": [{"position": s.position, "delay": format_delay(s.delay_minutes), "at_hour": s.at_hour,
+                       "channels": list(s.channels), "coupon": _coupon(s), "enabled": s.enabled,
+                       "template": automation.template_key(s.position)} for s in settings.steps]}
+
+
+def describe_all(store: Store) -> list[dict]:
+    return [describe(store, automation.kind) for automation in registry.all_automations()]
+
+
+def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dict:
+    """Apply a whole automation (the PUT): on or off, and each step named by its position (a store cannot add or
+    remove steps, only change them). Every value is checked before anything is committed; a refusal names the
+    field (``steps.2.delay``) and leaves the settings as they were."""
+    automation = automation_or_error(kind)
+    settings = settings_for(store.id, kind)
+    by_position = {s.position: s for s in settings.steps}
+    seen = set()
+    try:
+        for index, change in enumerate(steps):
+            position = change["position"]
+            step = by_position.get(position)
+            if step is None or position in seen:
+                raise FieldError(f"steps.{index}.position", f"Steps are {sorted(by_position)}, each once.")
+            seen.add(position)
+            try:
+                delay = parse_delay(change["delay"])
+                if not automation.min_delay <= delay <= automation.max_delay:
+                    raise FieldError("delay", f"Between {_words(automation.min_delay)} and "
+                                              f"{_words(automation.max_delay)}.")
+                step.delay_minutes = int(delay.total_seconds() // 60)
+                step.at_hour = change["at_hour"]
+                step.email, step.sms = "email" in change["channels"], "sms" in change["channels"]
+                step.enabled = change["enabled"]
+                coupon = change["coupon"]
+                if coupon is not None:  # the whole rule is replaced: what the body leaves out is cleared
+                    step.coupon_amount, step.coupon_minimum = coupon.get("amount"), coupon.get("minimum")
+                _apply_coupon_rule(step, coupon and coupon["type"], None, None, coupon and coupon.get("valid_hours"),
+                                   remove=coupon is None)
+            except FieldError as error:
+                field = error.field
+                if field.startswith("coupon_"):
+                    field = "coupon." + field.removeprefix("coupon_")
+                raise FieldError(f"steps.{index}.{field}", error.message) from None
+        delays = [s.delay_minutes for s in sorted(settings.steps, key=lambda s: s.position)]
+        if any(later <= earlier for earlier, later in zip(delays, delays[1:])):
+            raise FieldError("steps", "Delays must grow with the position: step 2 comes after step 1.")
+        automation.set_enabled(store, settings, enabled)
+    except FieldError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return describe(store, kind)

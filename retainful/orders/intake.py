@@ -13,8 +13,8 @@ from retainful.customers import match_customer
 from retainful.automations import order_recorded
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
-from retainful.orders.attribution import attribute
 from retainful.orders import tracking
+from retainful.orders.attribution import attribute, credit_automation
 from retainful.messaging.outbox import cancel as cancel_pending
 
 
@@ -73,6 +73,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
     db.session.add(order)
     if cart is not None and order.status not in NOT_CLOSING:
         _close_cart(order, cart, customer, store, now)
+    credit_automation(order, customer, store)  # not recovered by its cart: maybe won back
     if customer is not None and (customer.last_order_at is None or customer.last_order_at < order.placed_at):
         customer.last_order_at = order.placed_at
     try:
@@ -141,6 +142,7 @@ def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
         order.completed_at = _completed_at(data, order.updated_at)
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
+        credit_automation(order, order.customer, store)
     order_recorded(order, store, created=False)
     db.session.commit()
     return order

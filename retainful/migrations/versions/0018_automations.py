@@ -41,9 +41,21 @@ def upgrade():
         "WHERE kind = 'next_order' AND coupon_id IS NOT NULL")
     op.create_index('uq_message_store_dedup', 'message', ['store_id', 'dedup_key'], unique=True)
     op.create_index('ix_customer_store_last_order', 'customer', ['store_id', 'last_order_at', 'id'])
+    # Any automation's credit of an order; existing recovery credits are its first values.
+    if op.get_context().dialect.name == 'sqlite':  # SQLite adds a column with its REFERENCES, not a constraint
+        op.execute('ALTER TABLE shop_order ADD COLUMN credited_message_id INTEGER '
+                   'REFERENCES message (id) ON DELETE SET NULL')
+    else:
+        op.add_column('shop_order', sa.Column('credited_message_id', sa.Integer(), nullable=True))
+        op.create_foreign_key('shop_order_credited_message_id_fkey', 'shop_order', 'message',
+                              ['credited_message_id'], ['id'], ondelete='SET NULL')
+    op.execute('UPDATE shop_order SET credited_message_id = attributed_message_id')
 
 
 def downgrade():
+    if op.get_context().dialect.name != 'sqlite':
+        op.drop_constraint('shop_order_credited_message_id_fkey', 'shop_order', type_='foreignkey')
+    op.drop_column('shop_order', 'credited_message_id')
     op.drop_index('ix_customer_store_last_order', table_name='customer')
     op.drop_index('uq_message_store_dedup', table_name='message')
     op.drop_column('message', 'trigger_at')
