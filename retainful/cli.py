@@ -19,6 +19,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Role, Store
 from retainful.stores import options as store_options
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def _keep_demo_key(store_id: int, api_key: str) -> None:
 
 def _print_demo_login(demo: dict) -> None:
     if demo.get("owner_password"):
-        admin_url = f"{current_app.config['PUBLIC_BASE_URL']}/admin"
+        admin_url = public_urls(current_app).admin()
         click.echo(f"Demo owner login at {admin_url}: {demo['owner_email']} / {demo['owner_password']}")
 
 

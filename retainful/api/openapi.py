@@ -8,7 +8,9 @@ from flask import current_app, jsonify
 from retainful.api import schemas
 from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
+from retainful.urls import public_urls
 from retainful.api.views import bp
 from retainful.automations.registry import kinds
 
@@ -224,7 +226,7 @@ def _template_paths(spec: APISpec) -> None:
         "summary": "Every template key per channel, with its current version.",
         "responses": _responses({"200": {"description": "The templates."}}, "401")}})
     params = [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string",
-                                                                            "enum": ["email", "sms"]}},
+                                                                            "enum": list(names())}},
               {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
     version = {"200": {"description": "The new version.", "content": _json("TemplateVersionOut")}}
     spec.path(path="/api/v1/templates/{channel}/{key}", parameters=params, operations={
@@ -243,4 +245,4 @@ def _template_paths(spec: APISpec) -> None:
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(build_spec(current_app.config["PUBLIC_BASE_URL"]))
+    return jsonify(build_spec(public_urls(current_app).base_url))

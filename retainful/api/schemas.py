@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from retainful.api.fields import Birthday, Currency, Day, Email, Identifier, Instant, Money, StrictBoolean
-from retainful.models import CHANNELS, CartStatus
+from retainful.channels import names
+from retainful.models import CartStatus
 
 MAX_ITEMS = 500
 TOKEN_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -212,7 +213,7 @@ class TemplateIn(Lenient):
 
 
 class TemplatePreviewIn(Lenient):
-    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms"]))
+    channel = fields.String(required=True, validate=validate.OneOf(names()))
     template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
                                                                       "abandoned_cart/step1."))
     source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
@@ -402,8 +403,8 @@ class AutomationStepIn(Lenient):
     at_hour = fields.Integer(required=True, allow_none=True, strict=True, validate=validate.Range(min=0, max=23),
                              metadata={"description": "Send at this hour of the recipient's local day; null: at the "
                                                       "delay itself."})
-    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), required=True,
-                           validate=validate.Length(max=len(CHANNELS)))
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(max=len(names())))
     coupon = fields.Nested(StepCouponIn, required=True, allow_none=True)
     enabled = StrictBoolean(required=True)
 

@@ -14,9 +14,9 @@ from retainful.automations import welcome
 from retainful.customers.identity import match_customer
 from retainful.errors import FieldError
 from retainful.extensions import db
-from retainful.models import CHANNELS, Customer, Store
+from retainful.models import Customer, Store
 
-OPTED_OUT_AT = {"email": "unsubscribed_at", "sms": "sms_opted_out_at"}
+OPTED_OUT_AT = {"email": "unsubscribed_at", "sms": "sms_opted_out_at"}  # per channel: when the shopper left it
 
 
 def subscribe(store: Store, data: dict[str, Any], source: str) -> tuple[Customer, bool]:
@@ -26,9 +26,9 @@ def subscribe(store: Store, data: dict[str, Any], source: str) -> tuple[Customer
     if not (data.get("email") or data.get("phone")):
         raise FieldError("email", "An email or a phone is required to subscribe.")
     customer = match_customer(store, data, source=source)
-    for channel in CHANNELS:
+    for channel, opted_out_at in OPTED_OUT_AT.items():
         if data.get(f"{channel}_consent") is True:
-            setattr(customer, OPTED_OUT_AT[channel], None)
+            setattr(customer, opted_out_at, None)
     new = customer.subscribed_at is None
     if new:
         customer.subscribed_at = clock.now()

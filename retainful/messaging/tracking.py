@@ -6,9 +6,9 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from retainful import clock, database
+from retainful.channels import channel
 from retainful.extensions import db
 from retainful.automations import registry
 from retainful.models import TEST_SEND, Cart, Message, Store
@@ -20,14 +20,6 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
 def new_link_code() -> str:
     """72 random bits in 12 URL-safe characters: short enough for an SMS, far beyond guessing."""
     return secrets.token_urlsafe(9)
-
-
-def short_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{code}"
-
-
-def pixel_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/o/{code}.gif"
 
 
 def _message(code: str) -> Message | None:
@@ -84,6 +76,6 @@ def record_click(code: str) -> str | None:
 
 def record_open(code: str) -> None:
     message = _message(code)
-    if message is not None and message.channel == "email":
+    if message is not None and channel(message.channel).tracks_opens:
         message_id, at = message.id, clock.now()
         database.now_or_later(f"open of message {message_id}", lambda: _stamp_first(message_id, Message.opened_at, at))

@@ -10,8 +10,6 @@ from retainful import clock
 from retainful.extensions import db
 from retainful.models.types import UTCDateTime
 
-CHANNELS = ("email", "sms")
-
 
 class Customer(db.Model):
     __tablename__ = "customer"

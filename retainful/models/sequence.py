@@ -60,4 +60,7 @@ class Step(db.Model):
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(channel for channel, on in (("email", self.email), ("sms", self.sms)) if on)
+        """The registered channels this step is on: each has a boolean column named after it."""
+        from retainful.channels import names  # the registry's modules import the models' package
+
+        return tuple(name for name in names() if getattr(self, name))

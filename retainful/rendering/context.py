@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
+from retainful.urls import PublicUrls
 
 
 @dataclass(frozen=True)
@@ -157,29 +157,22 @@ def with_sample_vars(context: dict[str, Any], store: Store, key: str) -> dict[st
     return {**context, **{name: value for name, value in extra.items() if context.get(name) is None}}
 
 
-def sample_context(store: Store, key: str = "") -> dict[str, Any]:
-    """A realistic cart for previews and for proving an override renders before it is saved."""
-    base = current_app.config["PUBLIC_BASE_URL"]
+def sample_context(store: Store, urls: PublicUrls, key: str = "") -> dict[str, Any]:
+    """A realistic cart (and the template's automation's sample variables) for previews and for proving an override
+    renders before it is saved."""
     return with_sample_vars(build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
-                                          recovery_url=f"{base}/r/SAMPLECODE",
-                                          unsubscribe_url=f"{base}/unsubscribe/sample", open_pixel_url=None),
+                                          recovery_url=urls.recovery("SAMPLECODE"),
+                                          unsubscribe_url=urls.unsubscribe("sample"), open_pixel_url=None),
                             store, key)
 
 
-def inert_link(kind: str) -> str:
-    """A link that looks like the real one and acts on nobody: ``/r/PREVIEW``, ``/o/PREVIEW.gif`` (both shorter than
-    a link code, so unknown) and ``/unsubscribe/preview`` (not a signed token)."""
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return {"recovery": f"{base}/r/PREVIEW", "pixel": f"{base}/o/PREVIEW.gif",
-            "unsubscribe": f"{base}/unsubscribe/preview"}[kind]
-
-
-def cart_context(store: Store, cart: Cart, recovery_link: str, open_pixel: str | None = None) -> dict[str, Any]:
+def cart_context(store: Store, cart: Cart, urls: PublicUrls, recovery_link: str,
+                 open_pixel: str | None = None) -> dict[str, Any]:
     """A real cart and its shopper for a preview, a test-send or a save check, never with the shopper's unsubscribe
     link: whoever previews (a marketer) must not be able to unsubscribe the shopper."""
     customer = cart.customer or SampleCustomer(first_name=None, last_name=None, email=None)
     return build_context(store, cart=cart_view(cart), customer=customer, recovery_url=recovery_link,
-                         unsubscribe_url=inert_link("unsubscribe"), open_pixel_url=open_pixel)
+                         unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel)
 
 
 def recent_carts(store_id: int, limit: int) -> list[Cart]:
