@@ -395,22 +395,20 @@ def _switch(store_id: int, kind: str, enabled: bool) -> None:
     click.echo(f"store {store.id}: {kind} {'on' if enabled else 'off'}")
 
 
-@automation_group.command("enable")
-@click.argument("store_id", type=int)
-@click.argument("kind")
-@with_appcontext
-def automation_enable(store_id, kind):
-    """Switch an automation on."""
-    _switch(store_id, kind, True)
+def _switch_command(name: str, enabled: bool, summary: str) -> click.Command:
+    """``automation enable`` and ``automation disable``: one command each, the same arguments."""
+    @automation_group.command(name, help=summary)
+    @click.argument("store_id", type=int)
+    @click.argument("kind")
+    @with_appcontext
+    def command(store_id, kind):
+        _switch(store_id, kind, enabled)
+    return command
 
 
-@automation_group.command("disable")
-@click.argument("store_id", type=int)
-@click.argument("kind")
-@with_appcontext
-def automation_disable(store_id, kind):
-    """Switch an automation off (what is planned waits; nothing new is planned)."""
-    _switch(store_id, kind, False)
+automation_enable = _switch_command("enable", True, "Switch an automation on.")
+automation_disable = _switch_command(
+    "disable", False, "Switch an automation off: nothing new is planned (what is planned still goes out).")
 
 
 @automation_group.command("set-step")

@@ -6,16 +6,15 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from phonenumbers import timezone as phone_timezones
 
+from retainful.automations.send_time import phone_zone
 from retainful.channels.base import ROOT, Channel
 from retainful.messaging.providers.base import OutgoingSms
 
 
 def recipient_timezone(number: phonenumbers.PhoneNumber, store) -> ZoneInfo:
     """The phone number's zone when it has exactly one (most countries), else the store's."""
-    zones = [z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown"]
-    return ZoneInfo(zones[0] if len(zones) == 1 else store.timezone)
+    return ZoneInfo(phone_zone(number) or store.timezone)
 
 
 class Sms(Channel):

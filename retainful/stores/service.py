@@ -14,8 +14,8 @@ from babel.numbers import list_currencies
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Store
 from retainful.automations import create_defaults
+from retainful.models import DiscountType, Store
 from retainful.stores import settings
 from retainful.stores.settings import StoreSettingsError
 
