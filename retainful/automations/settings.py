@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful.automations import registry
 from retainful.automations.base import Automation
+from retainful.channels import names as channel_names
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import DiscountType, Sequence, Step, Store
@@ -224,7 +225,8 @@ def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dic
                                               f"{_words(automation.max_delay)}.")
                 step.delay_minutes = int(delay.total_seconds() // 60)
                 step.at_hour = change["at_hour"]
-                step.email, step.sms = "email" in change["channels"], "sms" in change["channels"]
+                for name in channel_names():  # each channel is a boolean column of the step
+                    setattr(step, name, name in change["channels"])
                 step.enabled = change["enabled"]
                 coupon = change["coupon"]
                 if coupon is not None:  # the whole rule is replaced: what the body leaves out is cleared
