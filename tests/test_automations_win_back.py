@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from retainful import automations, carts, clock
-from retainful.automations.send_time import at_local_hour, recipient_zone
+from retainful.local_time import at_local_hour, recipient_zone
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher
 from retainful.models import Coupon, Message, Store
