@@ -39,6 +39,10 @@ NOT_PERSONAL = {
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
+    # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
+    "worker_heartbeat": {"worker_id", "hostname"},
+    "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},
+    "send_tally": {"worker_id", "channel", "provider", "outcome"},
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store",
                    "login_throttle"}  # staff logins: digests of the account and address tried

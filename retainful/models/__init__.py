@@ -3,6 +3,7 @@ from retainful.models.cart import Cart, CartLine, CartStatus
 from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, DiscountType, SyncState
 from retainful.models.customer import ConsentEvent, Customer
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
+from retainful.models.observability import JobRun, SendTally, WorkerHeartbeat
 from retainful.models.order import Order
 from retainful.models.sequence import ABANDONED_CART, Sequence, Step
 from retainful.models.store import Store
@@ -15,5 +16,5 @@ __all__ = [
     "ABANDONED_CART", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
-    "WebhookDelivery",
+    "WebhookDelivery", "JobRun", "SendTally", "WorkerHeartbeat",
 ]

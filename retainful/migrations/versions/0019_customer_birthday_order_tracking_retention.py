@@ -6,7 +6,7 @@ Shipment Tracking's items). Customers who have ordered are kept ``customer_reten
 ``retention_days``, so the purge no longer forgets the shoppers a win-back is for.
 
 Revision ID: 0019
-Revises: 0020
+Revises: 0017
 Create Date: 2026-12-01 20:30:00.000000
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019'
-down_revision = '0020'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
