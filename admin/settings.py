@@ -24,6 +24,7 @@ from retainful.urls import public_urls
 GENERAL_NUMBERS = {
     "abandon_after_minutes": "Cut-off (minutes without activity)",
     "retention_days": "Retention (days)",
+    "customer_retention_days": "Customer retention after an order (days)",
     "quiet_hours_start": "Quiet hours start",
     "quiet_hours_end": "Quiet hours end",
     "email_cap_hours": "Email frequency cap (hours)",

@@ -454,7 +454,8 @@ def test_menus_show_what_the_role_may_use(world, app):
 def manage_actions(ids):
     return [
         ("/admin/settings/general", {"name": "Changed", "timezone": "UTC", "abandon_after_minutes": "20",
-                                     "retention_days": "30", "quiet_hours_start": "21", "quiet_hours_end": "8",
+                                     "retention_days": "30", "customer_retention_days": "730",
+                                     "quiet_hours_start": "21", "quiet_hours_end": "8",
                                      "email_cap_hours": "16", "sms_cap_hours": "24"}),
         ("/admin/settings/holdout", {"holdout_percent": "10"}),
         ("/admin/settings/next-order", {"next_order_enabled": "1", "next_order_statuses": "completed",
@@ -717,7 +718,7 @@ def test_test_sends_are_limited_per_user_and_per_store(world, app):
 # --- settings, key rotation, providers ------------------------------------------------------------------------------
 
 GENERAL = {"name": "Acme Mugs & Co", "timezone": "Europe/Berlin", "abandon_after_minutes": "20",
-           "retention_days": "90", "quiet_hours_start": "22", "quiet_hours_end": "7", "email_cap_hours": "12",
+           "retention_days": "90", "customer_retention_days": "365", "quiet_hours_start": "22", "quiet_hours_end": "7", "email_cap_hours": "12",
            "sms_cap_hours": "48", "sender_name": "Acme", "sender_email": "Hello@Acme.Example", "sms_sender": "ACME",
            "postal_address": "1 Mug Street", "paused": "1"}
 
@@ -730,8 +731,8 @@ def test_settings_change_and_validation(world, app):
     assert post(owner, "/admin/settings/general", GENERAL, token).status_code == 302
     with app.app_context():
         store = db.session.get(Store, world["a"]["store"])
-        assert (store.name, store.timezone, store.abandon_after_minutes, store.retention_days) == (
-            "Acme Mugs & Co", "Europe/Berlin", 20, 90)
+        assert (store.name, store.timezone, store.abandon_after_minutes, store.retention_days,
+                store.customer_retention_days) == ("Acme Mugs & Co", "Europe/Berlin", 20, 90, 365)
         assert (store.quiet_hours_start, store.quiet_hours_end, store.email_cap_hours, store.sms_cap_hours) == (
             22, 7, 12, 48)
         assert (store.sender_email, store.sms_sender, store.postal_address, store.paused) == (

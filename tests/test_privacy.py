@@ -20,7 +20,7 @@ from tests.conftest import T0, cart_body
 # Columns that can hold a shopper's personal data: cleared on the erased or purged customer's rows.
 PERSONAL = {
     "customer": {"external_id", "email", "phone", "first_name", "last_name", "locale", "email_consent_source",
-                 "sms_consent_source", "email_suppression_reason"},
+                 "sms_consent_source", "email_suppression_reason", "birthday"},
     "cart": {"recovery_url", "plugin_snapshot"},  # the storefront builds them and may put anything in them
     "message": {"recipient", "subject", "body_text", "body_html", "error"},  # a bounce reason quotes the address
     "coupon": {"email", "sync_error"},  # the shop's answer may quote the restriction
@@ -28,6 +28,7 @@ PERSONAL = {
     # What shoppers and agents wrote; the agent's name may be a person's, but it is staff's (kept as NOT_PERSONAL).
     "conversation_message": {"text"},
     "inbound_sms_part": {"sender", "text"},
+    "shop_order": {"tracking"},  # a tracking link shows where the parcel goes
 }
 # Columns that cannot: labels, codes, amounts, random ids, hashes; and the merchant's and staff's own tables.
 NOT_PERSONAL = {
@@ -53,9 +54,9 @@ MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user"
                    "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
-MARKERS = ("zebedee", "quux", "2025550199", "zq-77")  # every form in which this shopper's data could be stored
+MARKERS = ("zebedee", "quux", "2025550199", "zq-77", "1983-02-17", "zqparcel")  # every form of their data
 SHOPPER = {"email": EMAIL, "phone": PHONE, "first_name": "Zebedee", "last_name": "Quux", "external_id": "zq-77",
-           "email_consent": True, "sms_consent": True, "locale": "en_GB"}
+           "email_consent": True, "sms_consent": True, "locale": "en_GB", "birthday": "1983-02-17"}
 
 
 def _text_columns():
@@ -91,7 +92,9 @@ def _shopper_everywhere(shop, app) -> int:
                                          recovery_url="https://acme.example/cart?who=zebedee")).status_code == 201
     assert shop.put_cart("zpaid", cart_body(customer={"email": EMAIL})).status_code == 201
     assert shop.post_order({"order_id": "zo-1", "cart_token": "zpaid", "customer": {"email": EMAIL}, "total": "40",
-                            "currency": "USD", "status": "completed"}).status_code == 201
+                            "currency": "USD", "status": "completed", "tracking": [{
+                                "carrier": "UPS", "number": "ZQPARCEL1",
+                                "url": "https://www.ups.com/track?tracknum=ZQPARCEL1"}]}).status_code == 201
     clock.advance(timedelta(hours=1))
     with app.app_context():
         carts.sweep_abandoned()
@@ -202,7 +205,7 @@ def test_a_send_in_flight_during_the_erase_does_not_write_the_address_back(shop,
 
 def test_purge_past_retention_clears_every_personal_column(shop, make_store, app):
     customer_id = _shopper_everywhere(shop, app)
-    clock.advance(timedelta(days=61))
+    clock.advance(timedelta(days=731))  # the shopper has ordered: kept customer_retention_days, not retention_days
     elsewhere = _bystander(make_store, shop)
     with app.app_context():
         untied = Message(store_id=shop.store_id, kind="test", channel="email", status="sent", due_at=clock.now(),

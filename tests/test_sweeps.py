@@ -114,9 +114,15 @@ def test_purge_removes_old_carts_and_personal_data(shop, app):
     clock.advance(timedelta(days=2))
     with app.app_context():
         counts = carts.purge_expired()
-        assert counts == {"carts": 2, "customers_deleted": 1, "customers_anonymised": 1, "test_messages": 0}
+        # The buyer's cart goes with the others; the buyer stays for customer_retention_days (730).
+        assert counts == {"carts": 2, "customers_deleted": 1, "customers_anonymised": 0, "test_messages": 0}
         emails = sorted(filter(None, db.session.scalars(sa.select(Customer.email))))
-        assert emails == ["recent@example.com"]
+        assert emails == ["buyer@example.com", "recent@example.com"]
+    assert statuses(app) == {"recent": "live"}
+    clock.advance(timedelta(days=670))
+    with app.app_context():
+        counts = carts.purge_expired()
+        assert counts == {"carts": 1, "customers_deleted": 1, "customers_anonymised": 1, "test_messages": 0}
+        assert list(filter(None, db.session.scalars(sa.select(Customer.email)))) == []
         assert db.session.query(Order).one().total == 5  # revenue history stays
         assert db.session.query(ConsentEvent).count() == 0
-    assert statuses(app) == {"recent": "live"}

@@ -7,6 +7,8 @@ from babel.numbers import list_currencies
 from marshmallow import ValidationError, fields, validate
 
 from retainful import clock
+from retainful.customers.birthdays import parse_birthday
+from retainful.errors import FieldError
 from retainful.money import MAX_AMOUNT, MONEY_STEP, format_amount
 
 _CURRENCIES = frozenset(list_currencies())
@@ -95,6 +97,32 @@ class Instant(fields.AwareDateTime):
         if not clock.within_bounds(instant):
             raise self.make_error("range")
         return clock.ensure_utc(instant)
+
+
+class Birthday(fields.String):
+    """``MM-DD`` or ``YYYY-MM-DD``: a real date (Feb 29 too), in no future year (customers/birthdays.py)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": r"^\s*([0-9]{4}-)?[0-9]{2}-[0-9]{2}\s*$", "example": "1990-07-14"},
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        try:
+            return parse_birthday(super()._deserialize(value, attr, data, **kwargs))
+        except FieldError as error:
+            raise ValidationError(error.message) from None
+
+
+class Day(fields.Date):
+    """An ISO date (``YYYY-MM-DD``) within the service's dates."""
+
+    default_error_messages = {"range": f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE}."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not clock.EARLIEST_DATE <= day <= clock.LATEST_DATE:
+            raise self.make_error("range")
+        return day
 
 
 class StrictBoolean(fields.Boolean):

@@ -49,7 +49,7 @@ def build_spec(server_url: str) -> dict:
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
                  "CouponCheckOut", "CouponRedemptionOut", "SummaryReport", "Readiness",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
-                 "AutomationOut", "AutomationList", "AutomationsReport"):
+                 "AutomationOut", "AutomationList", "AutomationsReport", "SubscriberIn", "SubscriberOut"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -87,6 +87,19 @@ def build_spec(server_url: str) -> dict:
                     "400", "401", "413", "415"),
             }
         },
+    )
+    spec.path(
+        path="/api/v1/subscribers",
+        operations={"post": {
+            "summary": "A shopper subscribed through a sign-up form (email and/or phone, consent, the form as source); "
+                       "a known subscriber is matched, not subscribed again.",
+            "requestBody": {"required": True, "content": _json("SubscriberIn")},
+            "responses": _responses(
+                {"200": {"description": "A known subscriber: contact data and consent updated.",
+                         "content": _json("SubscriberOut")},
+                 "201": {"description": "A new subscriber.", "content": _json("SubscriberOut")}},
+                "400", "401", "413", "415"),
+        }},
     )
     spec.path(
         path="/api/v1/orders/{order_id}",

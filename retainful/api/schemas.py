@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from retainful.api.fields import Currency, Email, Identifier, Instant, Money, StrictBoolean
+from retainful.api.fields import Birthday, Currency, Day, Email, Identifier, Instant, Money, StrictBoolean
 from retainful.channels import names
 from retainful.models import CartStatus
 
@@ -32,6 +32,18 @@ class CustomerIn(Lenient):
     email_consent = fields.Boolean(allow_none=True)
     sms_consent = fields.Boolean(allow_none=True)
     locale = _text(16)
+    birthday = Birthday(allow_none=True)
+
+
+SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+
+class SubscriberIn(CustomerIn):
+    """A sign-up form: the customer fields (``email`` and/or ``phone``) and the form it came from."""
+
+    source = fields.String(load_default="api", validate=validate.Regexp(
+        SOURCE_PATTERN, error="A label such as popup or footer_form: lower-case letters, digits, '_' or '-'."),
+        metadata={"example": "popup"})
 
 
 class CartItemIn(Lenient):
@@ -58,6 +70,15 @@ class CartIn(Lenient):
     recovery_url = fields.URL(allow_none=True, schemes={"http", "https"}, **_url)
 
 
+class TrackingIn(Lenient):
+    """One shipment: the carrier's name, the tracking number, the carrier's tracking link, the day it shipped."""
+
+    carrier = _text(100)
+    number = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    url = fields.URL(allow_none=True, schemes={"http", "https"}, **_url)
+    shipped_on = Day(allow_none=True)
+
+
 class OrderIn(Lenient):
     order_id = Identifier(required=True)
     cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
@@ -67,6 +88,8 @@ class OrderIn(Lenient):
     status = fields.String(required=True, validate=validate.Length(min=1, max=32))
     coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=20))
     created_at = Instant(allow_none=True)
+    tracking = fields.List(fields.Nested(TrackingIn), allow_none=True, validate=validate.Length(max=20),
+                           metadata={"description": "Shipment tracking; absent or null leaves what is stored."})
 
     @pre_load
     def _normalise_status(self, data, **kwargs):
@@ -102,6 +125,11 @@ class CustomerOut(Schema):
     locale = _nullable()
     email_consent = _nullable(fields.Boolean)
     sms_consent = _nullable(fields.Boolean)
+    birthday = _nullable(metadata={"description": "MM-DD or YYYY-MM-DD."})
+
+
+class SubscriberOut(CustomerOut):
+    subscribed_at = fields.AwareDateTime(metadata={"description": "When they first subscribed."})
 
 
 class CartItemOut(Schema):
@@ -132,6 +160,13 @@ class CartOut(Schema):
     created_at = fields.AwareDateTime()
 
 
+class TrackingOut(Schema):
+    carrier = _nullable()
+    number = fields.String()
+    url = _nullable()
+    shipped_on = _nullable(metadata={"description": "YYYY-MM-DD"})
+
+
 class OrderOut(Schema):
     order_id = fields.String(attribute="external_id")
     status = fields.String()
@@ -148,6 +183,8 @@ class OrderOut(Schema):
     customer = fields.Nested(CustomerOut, allow_none=True)
     placed_at = fields.AwareDateTime()
     received_at = fields.AwareDateTime()
+    completed_at = _nullable(fields.AwareDateTime, metadata={"description": "When it first reached completed."})
+    tracking = fields.List(fields.Nested(TrackingOut), allow_none=True)
 
 
 class ErrorBody(Schema):

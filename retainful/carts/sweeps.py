@@ -78,13 +78,17 @@ def close_lost(batch_size: int = SWEEP_BATCH) -> int:
 def purge_expired(batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Delete carts, test-sends and the personal data of customers that are past their store's retention.
 
-    Carts go with their outbox rows (and the test-sends rendered from them). Expired customers are anonymised, by
-    the same step as a GDPR erase, so nothing that pointed at them keeps their data (coupons, next-order messages);
-    then those without orders are deleted, and those with orders keep an anonymous row for the revenue reports.
+    Carts (with their outbox rows and the test-sends rendered from them) go after ``retention_days`` without
+    activity, and so do customers who never ordered. Customers who have ordered are kept ``customer_retention_days``
+    after they were last seen and last ordered: the automations that bring buyers back (a win-back 60 days after the
+    last order, a birthday) need them long after their carts are gone. Expired customers are anonymised by the same
+    step as a GDPR erase, so nothing that pointed at them keeps their data (coupons, messages, order tracking); then
+    those without orders are deleted, and those with orders keep an anonymous row for the revenue reports.
     """
     counts = {"carts": 0, "customers_deleted": 0, "customers_anonymised": 0, "test_messages": 0}
     for store in db.session.scalars(sa.select(Store)).all():
-        cutoff = clock.now() - store.retention
+        now = clock.now()
+        cutoff, buyer_cutoff = now - store.retention, now - store.customer_retention
         counts["carts"] += db.session.execute(
             sa.delete(Cart).where(Cart.store_id == store.id, Cart.last_activity_at < cutoff)
         ).rowcount
@@ -92,7 +96,10 @@ def purge_expired(batch_size: int = SWEEP_BATCH) -> dict[str, int]:
             Message.store_id == store.id, Message.kind == TEST_SEND, Message.created_at < cutoff)).rowcount
         has_cart = sa.exists().where(Cart.customer_id == Customer.id)
         has_order = sa.exists().where(Order.customer_id == Customer.id)
-        expired = (Customer.store_id == store.id, Customer.last_seen_at < cutoff, ~has_cart)
+        expired = (Customer.store_id == store.id, ~has_cart, sa.or_(
+            sa.and_(~has_order, Customer.last_seen_at < cutoff),
+            sa.and_(has_order, Customer.last_seen_at < buyer_cutoff,
+                    sa.or_(Customer.last_order_at.is_(None), Customer.last_order_at < buyer_cutoff))))
         identified = Customer.email.is_not(None) | Customer.phone.is_not(None) | Customer.external_id.is_not(None)
         while ids := list(db.session.scalars(
                 sa.select(Customer.id).where(*expired, identified).order_by(Customer.id).limit(batch_size))):

@@ -4,8 +4,9 @@ Every column that can hold a shopper's personal data is cleared here, for a batc
 customer row (contact data, names, shop id, locale, consent details), the outbox rows addressed to them or rendered
 from their carts (recipient, subject, bodies, and the provider's error, which quotes the address), their carts'
 recovery URLs (the storefront builds them and may put anything in them), the coupons bound to them and their
-redemptions (email, and the sync error the shop answered with), the texts of their conversations and the parts of
-a long text from their number still waiting. What stays is anonymous: amounts, items, statuses
+redemptions (email, and the sync error the shop answered with), their orders' shipment tracking (a tracking link
+shows where the parcel goes), the texts of their conversations and the parts of a long text from their number still
+waiting. What stays is anonymous: amounts, items, statuses
 and times, so the reports stay true, and the consent events (channel, granted, a source label, a time) as evidence.
 A bounce suppression outlives the address as a keyed hash (:mod:`retainful.customers.suppression`).
 """
@@ -15,12 +16,13 @@ import sqlalchemy as sa
 
 from retainful.customers import suppression
 from retainful.extensions import db
-from retainful.models import (Cart, Conversation, ConversationMessage, Coupon, CouponRedemption, Customer,
-                              InboundSmsPart, Message, MessageStatus)
 from retainful.messaging.outbox import cancel as cancel_pending
+from retainful.models import (Cart, Conversation, ConversationMessage, Coupon, CouponRedemption, Customer,
+                              InboundSmsPart, Message, MessageStatus, Order)
 
 ERASED_CUSTOMER_FIELDS = dict(
-    email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None,
+    email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None, birthday=None,
+    subscribed_at=None,
     email_consent=None, email_consent_at=None, email_consent_source=None,
     sms_consent=None, sms_consent_at=None, sms_consent_source=None,
     # Contact-derived state that means nothing once the address is gone (the suppression is kept hashed).
@@ -77,6 +79,8 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
         Customer.store_id == store_id, Customer.id.in_(customer_ids), Customer.phone.is_not(None))))
     if phones:  # parts of a long text still waiting for the rest (not per store: the number may text several)
         _bulk(sa.delete(InboundSmsPart).where(InboundSmsPart.sender.in_(phones)))
+    _bulk(sa.update(Order).where(Order.store_id == store_id, Order.customer_id.in_(customer_ids),
+                                 Order.tracking.is_not(None)).values(tracking=None))
     _bulk(sa.update(Customer).where(Customer.store_id == store_id, Customer.id.in_(customer_ids)).values(**ERASED_CUSTOMER_FIELDS))
     db.session.expire_all()  # nothing is pending: every statement above flushed the session first
     return counts

@@ -14,7 +14,7 @@ from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import ConsentEvent, Customer, Store
 
-PROFILE_FIELDS = ("first_name", "last_name", "locale")
+PROFILE_FIELDS = ("first_name", "last_name", "locale", "birthday")
 # last_seen_at only feeds the retention purge, which counts in days: refreshing it at most this often spares a
 # customer UPDATE on nearly every report of a returning shopper.
 LAST_SEEN_PRECISION = timedelta(hours=1)

@@ -16,6 +16,8 @@ class CouponKind:
     RECOVERY = "recovery"
     NEXT_ORDER = "next_order"
     WIN_BACK = "win_back"
+    WELCOME = "welcome"  # a subscriber's first-purchase code
+    BIRTHDAY = "birthday"
 
 
 class DiscountType:

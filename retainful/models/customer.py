@@ -29,6 +29,7 @@ class Customer(db.Model):
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
     locale: Mapped[str | None] = mapped_column(sa.String(16))
+    birthday: Mapped[str | None] = mapped_column(sa.String(10))  # "MM-DD" or "YYYY-MM-DD" (customers/birthdays.py)
     email_consent: Mapped[bool | None] = mapped_column()
     email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_consent_source: Mapped[str | None] = mapped_column(sa.String(64))
@@ -40,6 +41,7 @@ class Customer(db.Model):
     email_suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # bounced or reported as spam
     email_suppression_reason: Mapped[str | None] = mapped_column(sa.String(64))
     last_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first POST /api/v1/subscribers
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

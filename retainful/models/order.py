@@ -44,6 +44,10 @@ class Order(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The shop's own modification time (WooCommerce's date_modified_gmt): an update older than it changes nothing.
     shop_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the order first reached "completed" (shipped): post-purchase and order updates count from it.
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Shipment tracking (orders/tracking.py): [{"carrier", "number", "url", "shipped_on"}], or None when not known.
+    tracking: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
     refunded: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0), server_default="0")  # at most the total
 
     @hybrid_property

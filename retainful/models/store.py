@@ -41,7 +41,9 @@ class Store(db.Model):
     retainful_history_since_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     retainful_history_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     abandon_after_minutes: Mapped[int] = mapped_column(default=15)
-    retention_days: Mapped[int] = mapped_column(default=60)
+    retention_days: Mapped[int] = mapped_column(default=60)  # carts, and customers who never ordered
+    # Customers who have ordered: the automations that bring them back (win-back at 60 days) need them longer.
+    customer_retention_days: Mapped[int] = mapped_column(default=730, server_default="730")
     paused: Mapped[bool] = mapped_column(default=False)
     sender_email: Mapped[str | None] = mapped_column(sa.String(254))  # default no-reply@<domain>
     sender_name: Mapped[str | None] = mapped_column(sa.String(100))  # default the store's name
@@ -88,6 +90,11 @@ class Store(db.Model):
     @property
     def retention(self) -> timedelta:
         return timedelta(days=self.retention_days)
+
+    @property
+    def customer_retention(self) -> timedelta:
+        """Never shorter than the carts' retention: a buyer is kept at least as long as a shopper who did not buy."""
+        return timedelta(days=max(self.customer_retention_days, self.retention_days))
 
     @property
     def from_email(self) -> str:

@@ -13,12 +13,14 @@ from retainful.customers import match_customer
 from retainful.automations import order_recorded
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
+from retainful.orders import tracking
 from retainful.orders.attribution import attribute, credit_automation
 from retainful.messaging.outbox import cancel as cancel_pending
 
 
 # A failed or cancelled payment is not a purchase: the cart stays open and recovery goes on.
 NOT_CLOSING = frozenset({"failed", "cancelled"})
+COMPLETED = "completed"  # WooCommerce's "shipped / fulfilled"
 
 
 def get_order(store: Store, external_id: str) -> Order | None:
@@ -65,6 +67,8 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         received_at=now,
         shop_modified_at=data.get("modified_at"),
         refunded=min(data.get("refunded") or Decimal(0), data["total"]),
+        completed_at=_completed_at(data, now) if data["status"] == COMPLETED else None,
+        tracking=tracking.stored(data.get("tracking")),
     )
     db.session.add(order)
     if cart is not None and order.status not in NOT_CLOSING:
@@ -102,6 +106,11 @@ def record_past_order(store: Store, data: dict[str, Any]) -> bool:
     return True
 
 
+def _completed_at(data: dict[str, Any], now) -> Any:
+    """The shop's completion time when it says (WooCommerce's ``date_completed_gmt``), never later than now."""
+    return min(data.get("completed_at") or now, now)
+
+
 def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Store, now) -> None:
     cancel_pending(cart_id=cart.id)
     if cart.status in (*CartStatus.OPEN, CartStatus.LOST):
@@ -113,20 +122,24 @@ def _close_cart(order: Order, cart: Cart, customer: Customer | None, store: Stor
 
 
 def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
-    """A later state: a status (processing -> completed, or cancelled/refunded, which takes back recovered revenue)
-    and refunds (``refunded``, taken off the revenue; absent: as stored). A state the shop left before the stored one
-    (a replayed or out-of-order delivery, an older page of the pull) changes nothing."""
+    """A later state: a status (processing -> completed, or cancelled/refunded, which takes back recovered revenue),
+    refunds (``refunded``, taken off the revenue; absent: as stored) and shipment tracking (absent: as stored). A
+    state the shop left before the stored one (a replayed or out-of-order delivery, an older page of the pull)
+    changes nothing."""
     modified, status = data.get("modified_at"), data["status"]
     if modified is not None and order.shop_modified_at is not None and modified < order.shop_modified_at:
         return order
     refunded = order.refunded if data.get("refunded") is None else min(data["refunded"], order.total)
+    shipments = order.tracking if data.get("tracking") is None else tracking.stored(data["tracking"])
     if modified is not None:
         order.shop_modified_at = modified
-    if (status, refunded) == (order.status, order.refunded):
+    if (status, refunded, shipments) == (order.status, order.refunded, order.tracking):
         db.session.commit()
         return order
-    order.status, order.refunded = status, refunded
+    order.status, order.refunded, order.tracking = status, refunded, shipments
     order.updated_at = clock.now()
+    if status == COMPLETED and order.completed_at is None:
+        order.completed_at = _completed_at(data, order.updated_at)
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
         credit_automation(order, order.customer, store)

@@ -32,6 +32,7 @@ from retainful.extensions import db
 from retainful.messaging.webhooks import deliveries
 from retainful.models import Order, Store
 from retainful.money import MAX_AMOUNT, MONEY_STEP
+from retainful.orders import tracking
 from retainful.orders.intake import get_order, record_order
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,9 @@ def order_data_from_woo(payload: dict) -> dict[str, Any]:
         "coupon_codes": _coupon_codes(payload),
         "created_at": _utc(payload.get("date_created_gmt"), "date_created_gmt"),
         "modified_at": _utc(payload.get("date_modified_gmt"), "date_modified_gmt"),
+        "completed_at": _utc(payload.get("date_completed_gmt"), "date_completed_gmt"),
         "refunded": _refunded(payload),
+        "tracking": tracking.from_woo_meta(payload.get("meta_data")),
     }
 
 

@@ -6,14 +6,15 @@ into data that is not the shopper's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
-from retainful.automations import registry
+from retainful import clock
 from retainful.extensions import db
-from retainful.models import Cart, CartStatus, Customer, Store
+from retainful.models import Cart, CartStatus, Customer, Order, Store
 from retainful.urls import PublicUrls
 
 
@@ -47,6 +48,56 @@ class SampleCustomer:
     first_name: str | None = "Alex"
     last_name: str | None = "Sample"
     email: str | None = "alex@example.com"
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    carrier: str | None
+    number: str
+    url: str | None
+    shipped_on: date | None = None
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as templates see it: its number, amounts, time, status, items (from its cart, when known) and
+    shipment tracking."""
+
+    number: str
+    total: Decimal
+    currency: str
+    placed_at: datetime
+    status: str
+    items: list[ItemView]
+    tracking: list[TrackingView]
+
+    @property
+    def item_count(self) -> int:
+        return sum(item.quantity for item in self.items)
+
+
+def order_view(order: Order) -> OrderView:
+    items = cart_view(order.cart).items if order.cart is not None else []
+    tracking = [TrackingView(t.get("carrier"), t["number"], t.get("url"),
+                             date.fromisoformat(t["shipped_on"]) if t.get("shipped_on") else None)
+                for t in order.tracking or []]
+    return OrderView(order.external_id, order.total, order.currency, order.placed_at, order.status, items, tracking)
+
+
+def last_order_vars(order: Order | OrderView | None, now: datetime) -> dict[str, Any]:
+    """``last_order`` and ``days_since_last_order`` (None without an order)."""
+    view = order_view(order) if isinstance(order, Order) else order
+    return {"last_order": view,
+            "days_since_last_order": (now - view.placed_at).days if view is not None else None}
+
+
+def sample_order(store: Store, status: str = "completed") -> OrderView:
+    """A realistic order for previews: the sample cart's items, shipped by a known carrier."""
+    cart = sample_cart(store)
+    return OrderView("1042", cart.total, store.currency, clock.now() - timedelta(days=7), status, cart.items,
+                     [TrackingView("UPS", "1Z999AA10123456784",
+                                   "https://www.ups.com/track?loc=en_US&tracknum=1Z999AA10123456784",
+                                   clock.now().date())])
 
 
 def cart_view(cart: Cart) -> CartView:
@@ -96,19 +147,23 @@ def sample_cart(store: Store) -> CartView:
     return CartView(items, store.currency, subtotal, subtotal)
 
 
-def sample_context(store: Store, urls: PublicUrls) -> dict[str, Any]:
-    """A realistic cart for previews and for proving an override renders before it is saved."""
-    return build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
-                         recovery_url=urls.recovery("SAMPLECODE"), unsubscribe_url=urls.unsubscribe("sample"),
-                         open_pixel_url=None, extra=automation_samples(store))
+def with_sample_vars(context: dict[str, Any], store: Store, key: str) -> dict[str, Any]:
+    """The context plus the sample values of the variables the template's automation adds (``order``, ``coupon``
+    ...), where the context has none: a preview or a save check of ``welcome/step1`` shows a code."""
+    from retainful.automations import registry  # late: automation modules use this module's views
+
+    automation = registry.get(key.split("/")[0])
+    extra = automation.sample_vars(store) if automation is not None else {}
+    return {**context, **{name: value for name, value in extra.items() if context.get(name) is None}}
 
 
-def automation_samples(store: Store) -> dict[str, Any]:
-    """Every automation's own variables with sample values, so a preview of any template shows them."""
-    samples: dict[str, Any] = {}
-    for automation in registry.all_automations():
-        samples.update(automation.sample_vars(store))
-    return samples
+def sample_context(store: Store, urls: PublicUrls, key: str = "") -> dict[str, Any]:
+    """A realistic cart (and the template's automation's sample variables) for previews and for proving an override
+    renders before it is saved."""
+    return with_sample_vars(build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
+                                          recovery_url=urls.recovery("SAMPLECODE"),
+                                          unsubscribe_url=urls.unsubscribe("sample"), open_pixel_url=None),
+                            store, key)
 
 
 def cart_context(store: Store, cart: Cart, urls: PublicUrls, recovery_link: str,

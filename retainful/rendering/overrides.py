@@ -16,7 +16,7 @@ from retainful.rendering.engine import (
     default_source,
     template_keys,
 )
-from retainful.rendering.context import cart_context, recent_carts, sample_context
+from retainful.rendering.context import cart_context, recent_carts, sample_context, with_sample_vars
 from retainful.urls import PublicUrls
 
 SAVE_CHECK_CARTS = 5  # the store's recent carts a save renders besides the sample
@@ -97,9 +97,10 @@ def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source
     default_source(channel, key)
     render = channel_named(channel).render
     with budget.scope():
-        render(key, sample_context(store, urls), source=source)
+        render(key, sample_context(store, urls, key), source=source)
         for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
-            context = cart_context(store, cart, urls, urls.inert("recovery"), urls.inert("pixel"))
+            context = with_sample_vars(cart_context(store, cart, urls, urls.inert("recovery"), urls.inert("pixel")),
+                                       store, key)
             try:
                 render(key, context, source=source)
             except TemplateTooExpensive:

@@ -7,7 +7,7 @@ from retainful.carts import get_cart
 from retainful.channels import channel as channel_named
 from retainful.errors import FieldError
 from retainful.models import Store
-from retainful.rendering.context import SampleCustomer, automation_samples, build_context, cart_context, sample_cart
+from retainful.rendering.context import SampleCustomer, build_context, cart_context, sample_cart, with_sample_vars
 from retainful.rendering.engine import EmailRendering, SmsRendering, default_source
 from retainful.rendering.overrides import effective_source
 from retainful.urls import PublicUrls
@@ -23,8 +23,7 @@ def preview_context(store: Store, urls: PublicUrls, cart_token: str | None, reco
             raise FieldError("cart_token", "No cart with this token in this store.")
         return cart_context(store, cart, urls, recovery_link, open_pixel)
     return build_context(store, cart=sample_cart(store), customer=SampleCustomer(), recovery_url=recovery_link,
-                         unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel,
-                         extra=automation_samples(store))
+                         unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel)
 
 
 def render_template_for(store: Store, channel: str, key: str, context: dict[str, Any],
@@ -33,7 +32,7 @@ def render_template_for(store: Store, channel: str, key: str, context: dict[str,
     default_source(channel, key)  # refuses unknown keys
     if source is None:
         source = effective_source(store.id, channel, key)
-    return channel_named(channel).render(key, context, source)
+    return channel_named(channel).render(key, with_sample_vars(context, store, key), source)
 
 
 def preview(store: Store, urls: PublicUrls, channel: str, key: str, source: str | None = None,

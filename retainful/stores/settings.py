@@ -101,6 +101,7 @@ def _text(max_length: int) -> Setting:
 SETTINGS: dict[str, Setting] = {
     "abandon_after_minutes": _whole(1, 24 * 60),
     "retention_days": _whole(1, 3650),
+    "customer_retention_days": _whole(1, 3650),
     "quiet_hours_start": _whole(0, 23),
     "quiet_hours_end": _whole(0, 23),
     "email_cap_hours": _whole(0, 24 * 30),
