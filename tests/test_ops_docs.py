@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import promql_parser
 import pytest
 import yaml
 
@@ -27,13 +28,15 @@ def rules() -> list[dict]:
 
 
 def metric_names(expr: str) -> set[str]:
-    """Identifiers that are metric names: not functions, keywords, label names or quoted values."""
-    expr = re.sub(r'"[^"]*"', "", expr)  # label values
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)  # grouping labels
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range selectors
-    names = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expr))
-    return names - {"and", "or", "unless", "le", "bool"}
+    """The metrics an expression selects, from its syntax tree (a PromQL parser: a rule that does not parse fails)."""
+    names: set[str] = set()
+
+    def visit(node) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
 
 
 def test_alert_rules_load_and_are_complete():
@@ -58,9 +61,11 @@ def test_alert_rules_name_only_exported_metrics():
     assert EXPORTED <= used, f"no rule on {sorted(EXPORTED - used)}"
 
 
-def test_metric_parser_sees_names_and_skips_labels():
+def test_metric_names_come_from_the_syntax_tree():
     found = metric_names('histogram_quantile(0.9, sum by (le) (rate(x_bucket{job="purge"}[6h]))) > 300 or up == 0')
     assert found == {"x_bucket", "up"}
+    with pytest.raises(ValueError):
+        metric_names("sum(rate(retainful_sends_total[5m]) > 1")
 
 
 def documented_commands() -> list[tuple[str, ...]]:
