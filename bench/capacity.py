@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from bench.cart_ingest import BARE_LABEL, CART_LABEL, cpu_seconds, free_port, gunicorn, load_in_subprocess, \
     process_tree  # noqa: E402
 from bench.common import HOST, load_average, retainful  # noqa: E402
-from bench.dispatch import SENDGRID_KEY, Database, children_cpu_s, drain, local_only_env, stub_process, \
+from bench.dispatch import SENDGRID_KEY, Database, bench_env, children_cpu_s, drain, stub_process, \
     workers  # noqa: E402
 
 RUN_AS = "postgres"  # initdb refuses root; the cluster then runs as this user
@@ -381,10 +381,7 @@ def main() -> int:
 
     load_start = load_average()
     instance = Path(tempfile.mkdtemp(prefix="retainful-bench-"))
-    base_env = local_only_env(os.environ)
-    for key in [k for k in base_env if k.startswith(("SENDGRID_", "VONAGE_", "DISPATCH_", "EMAIL_", "SMS_"))]:
-        base_env.pop(key)
-    base_env.pop("RETAINFUL_ENV", None)
+    base_env = bench_env(os.environ)
     try:
         with private_cluster() as (server, postmaster):
             url = create_database(server, "capacity")
