@@ -21,9 +21,11 @@ Phases, each measured as deltas around it:
    abandoned and plans their sequence (messages per cart printed);
 3. messages: ``--messages`` due emails (seeded as ``bench/dispatch.py`` does) sent by one ``retainful worker --once``
    through the SendGrid stub (100 ms answers);
-4. purge: every cart backdated past retention and one ``worker --once``, whose purge job deletes them with their
+4. shoppers: for each sent message its open pixel and its click, then an order on its cart (recovered: attributed
+   to the message), through gunicorn ``wsgi:app``;
+5. purge: every cart backdated past retention and one ``worker --once``, whose purge job deletes them with their
    outbox rows (per deleted outbox row: what a retention purge costs, against dropping a partition);
-5. reports (``--report-carts`` > 0): a second database seeded like ``bench/reports.py`` (carts, and orders and
+6. reports (``--report-carts`` > 0): a second database seeded like ``bench/reports.py`` (carts, and orders and
    messages in the same proportions as its defaults), every report called ``--runs`` times.
 
 Printed per operation (the worker phases less the cost of an idle ``worker --once``, measured too): app CPU ms
@@ -300,6 +302,65 @@ def purge_phase(url: str, env: dict, meter: Meter, instance: Path, idle: dict) -
     return result
 
 
+def drive(base_url: str, calls: list[tuple[str, str, dict | None]], headers: dict, threads: int = 4) -> int:
+    """Make ``calls`` (method, path, JSON body) from ``threads`` threads of this process; the errors (not 2xx/3xx)."""
+    import requests
+
+    chunks = [calls[i::threads] for i in range(threads)]
+    errors = [0] * threads
+
+    def run(index: int) -> None:
+        with requests.Session() as session:
+            session.trust_env = False  # 127.0.0.1 only, never through a proxy
+            for method, path, body in chunks[index]:
+                answer = session.request(method, base_url + path, json=body, headers=headers, timeout=30,
+                                         allow_redirects=False)
+                errors[index] += not 200 <= answer.status_code < 400
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return sum(errors)
+
+
+def shopper_phases(url: str, env: dict, api_key: str, meter: Meter, instance: Path) -> list[dict]:
+    """The requests a sent message brings back, through gunicorn: its open pixel and its click, then an order on its
+    cart (recovered, attributed to the message: intake's longest path)."""
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            sent = conn.execute(db.sa.text(
+                "SELECT m.link_code, c.token, cu.email FROM message m JOIN cart c ON c.id = m.cart_id "
+                "JOIN customer cu ON cu.id = m.customer_id WHERE m.status = 'sent' AND m.link_code IS NOT NULL "
+                "ORDER BY m.id")).all()
+    finally:
+        db.engine.dispose()
+    phases = [
+        ("open pixel + click (GET /o/<code>.gif, /r/<code>)", {},
+         [(m, f"/{kind}/{code}{suffix}", None) for code, _, _ in sent
+          for m, kind, suffix in (("GET", "o", ".gif"), ("GET", "r", ""))], 2),
+        ("order placed (POST /api/v1/orders, recovered)", {"Authorization": f"Bearer {api_key}"},
+         [("POST", "/api/v1/orders", {"order_id": f"cap-{i}", "cart_token": token, "status": "processing",
+                                      "total": "75.30", "currency": "USD", "customer": {"email": email}})
+          for i, (_, token, email) in enumerate(sent)], 1),
+    ]
+    results = []
+    with gunicorn("wsgi:app", 2, env, instance / "gunicorn-shopper.log") as (base_url, pid):
+        server = process_tree(pid)
+        drive(base_url, [("GET", "/healthz", None)] * 8, {})  # both workers up and connected before measuring
+        for label, headers, calls, per_op in phases:
+            before = cpu_seconds(server)
+            result: dict = {"label": label}
+            with meter.phase(result):
+                result["errors"] = drive(base_url, calls, headers)
+            result["app_cpu_s"] = cpu_seconds(server) - before
+            result["ops"] = len(calls) // per_op
+            results.append(result)
+    return results
+
+
 def report_phase(server: str, postmaster: int, env: dict, args, instance: Path) -> dict:
     from bench.reports import TIMEZONE, ReportTimer, Seeder
     from datetime import datetime, timezone
@@ -403,6 +464,7 @@ def main() -> int:
                 rows += [idle, less(abandonment_phase(url, env, meter, instance), idle),
                          less(message_phase(url, store["id"], env, meter, instance, args.messages), idle)]
                 sizes["message"] = meter.bytes_per_row("message")
+                rows += shopper_phases(url, env, store["api_key"], meter, instance)
                 rows.append(purge_phase(url, env, meter, instance, idle))
             finally:
                 meter.dispose()
