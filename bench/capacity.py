@@ -465,6 +465,7 @@ def main() -> int:
                          less(message_phase(url, store["id"], env, meter, instance, args.messages), idle)]
                 sizes["message"] = meter.bytes_per_row("message")
                 rows += shopper_phases(url, env, store["api_key"], meter, instance)
+                sizes.update({table: meter.bytes_per_row(table) for table in ("shop_order", "coupon")})
                 rows.append(purge_phase(url, env, meter, instance, idle))
             finally:
                 meter.dispose()
