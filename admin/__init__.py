@@ -29,6 +29,7 @@ def _page_args(**extra):
 
 def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
+    from admin.automations import AutomationsView
     from admin.editor import TemplatesView
     from admin.home import HomeView
     from admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
@@ -73,6 +74,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(OrdersView(name="Orders", endpoint="orders"))
     admin.add_view(MessagesView(name="Messages", endpoint="messages"))
     admin.add_view(CouponsView(name="Coupons", endpoint="coupons"))
+    admin.add_view(AutomationsView(name="Automations", endpoint="automations"))
     admin.add_view(SequenceView(name="Sequence", endpoint="sequence"))
     admin.add_view(TemplatesView(name="Templates", endpoint="templates"))
     admin.add_view(ReportsView(name="Reports", endpoint="reports"))

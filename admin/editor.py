@@ -17,6 +17,7 @@ from flask_login import current_user
 from admin.framing import inert_email_html
 from admin.security import SecuredMixin, current_store
 from retainful import users
+from retainful.channels import channel as channel_named, names
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
@@ -24,23 +25,20 @@ from retainful.messaging.providers import ProviderConfigError
 from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
 from retainful.rendering import overrides
 from retainful.rendering.context import recent_carts
-from retainful.rendering.engine import CHANNELS, EmailRendering, default_source, template_keys
+from retainful.rendering.engine import default_source, template_keys
 from retainful.rendering.preview import preview
+from retainful.urls import public_urls
 
 PREVIEW_CARTS = 25
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in CHANNELS or key not in template_keys(channel):
+    if channel not in names() or key not in template_keys(channel):
         abort(404)
 
 
-def rendering_json(rendered) -> dict[str, Any]:
-    if isinstance(rendered, EmailRendering):
-        return {"channel": "email", "subject": rendered.subject, "html": inert_email_html(rendered.html),
-                "text": rendered.text}
-    return {"channel": "sms", "text": rendered.text, "encoding": rendered.encoding, "segments": rendered.segments,
-            "characters": rendered.characters, "warnings": list(rendered.warnings)}
+def rendering_json(channel: str, rendered) -> dict[str, Any]:
+    return channel_named(channel).preview_json(rendered, inert_email_html)
 
 
 def _error_json(error: FieldError, status: int = 400):
@@ -57,7 +55,7 @@ def provider_name(channel: str) -> str:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return f"not configured ({error})"
-    return (providers.email if channel == "email" else providers.sms).name
+    return channel_named(channel).provider(providers).name
 
 
 def _cart_token() -> str | None:
@@ -79,7 +77,8 @@ class TemplatesView(SecuredMixin, BaseView):
         text = saved if source is None else source
         cart_token = _cart_token()
         try:
-            rendered = rendering_json(preview(store, channel, key, source=text, cart_token=cart_token))
+            rendered = rendering_json(channel, preview(store, public_urls(current_app), channel, key, source=text,
+                                                       cart_token=cart_token))
             preview_error = None
         except FieldError as failure:
             rendered, preview_error = None, failure
@@ -102,10 +101,11 @@ class TemplatesView(SecuredMixin, BaseView):
         _checked(channel, key)
         source = request.form.get("source")
         try:
-            rendered = preview(current_store(), channel, key, source=source, cart_token=_cart_token())
+            rendered = preview(current_store(), public_urls(current_app), channel, key, source=source,
+                               cart_token=_cart_token())
         except FieldError as error:
             return _error_json(error)
-        return jsonify(rendering_json(rendered))
+        return jsonify(rendering_json(channel, rendered))
 
     @expose("/save/<channel>/<path:key>", methods=("POST",))
     def save(self, channel: str, key: str):
@@ -116,7 +116,8 @@ class TemplatesView(SecuredMixin, BaseView):
                                 error=FieldError("source", "The template is empty: use “Reset to default” "
                                                            "to go back to the default."))
         try:
-            version = overrides.save_override(current_store(), channel, key, source, author=current_user.email)
+            version = overrides.save_override(current_store(), public_urls(current_app), channel, key, source,
+                                              author=current_user.email)
         except FieldError as error:
             db.session.rollback()
             return self._editor(channel, key, source=source, error=error, status=400)
@@ -138,8 +139,8 @@ class TemplatesView(SecuredMixin, BaseView):
         try:
             if not to:
                 raise FieldError("to", "Type the address or phone number to send the test to.")
-            message = test_send(current_store(), channel, key, to, source=source, cart_token=_cart_token(),
-                                requested_by=user_requester(current_user.id))
+            message = test_send(current_store(), public_urls(current_app), channel, key, to, source=source,
+                                cart_token=_cart_token(), requested_by=user_requester(current_user.id))
         except TestSendLimited as limited:
             db.session.rollback()
             if _wants_json():

@@ -20,6 +20,7 @@ from admin.formatting import local_time
 from admin.framing import inert_email_html
 from admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, customers, users
+from retainful.channels import names
 from retainful.customers.erasure import erase_customer, is_erased
 from retainful.customers.export import export_customer
 from retainful.errors import FieldError
@@ -274,7 +275,7 @@ class MessagesView(_RecordView):
         query = sa.select(Message).where(Message.store_id == store.id).options(selectinload(Message.step))
         if status in MessageStatus.ALL:
             query = query.where(Message.status == status)
-        if channel in ("email", "sms"):
+        if channel in names():
             query = query.where(Message.channel == channel)
         if kind in MESSAGE_KINDS:
             query = query.where(Message.kind == kind)

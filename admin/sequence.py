@@ -1,49 +1,21 @@
-"""The abandoned-cart sequence: every role reads it, owners and admins change a step (delay, channels, on/off,
-coupon rule). ``recovery.update_step`` keeps the steps in delay order and refuses what does not fit."""
+"""The abandoned-cart automation's page (the Sequence page): every role reads it, owners and admins change a step
+(delay, channels, on/off, coupon rule). The forms and their handling are the Automations pages' (admin/automations.py)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import flash, redirect, request, url_for
+from flask import url_for
 from flask_admin import BaseView, expose
 
-from admin import forms
-from admin.security import SecuredMixin, current_store, requires
-from retainful import recovery, users
+from admin.automations import save_step, steps_page, toggle_step
+from admin.security import SecuredMixin, requires
+from retainful import users
 from retainful.errors import FieldError
-from retainful.extensions import db
-from retainful.models import DiscountType
-
-DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
-
-
-def split_delay(minutes: int) -> tuple[int, str]:
-    """The largest unit that divides the delay exactly: 120 -> (2, "hours")."""
-    for unit in ("days", "hours"):
-        if minutes % DELAY_UNITS[unit] == 0:
-            return minutes // DELAY_UNITS[unit], unit
-    return minutes, "minutes"
-
-
-def _delay(form) -> timedelta | None:
-    value = forms.integer(form, "delay_value", "Delay", required=False)
-    if value is None:
-        return None
-    unit = form.get("delay_unit", "minutes")
-    if unit not in DELAY_UNITS:
-        raise FieldError("delay_unit", "Delay unit: minutes, hours or days.")
-    minutes = value * DELAY_UNITS[unit]
-    if not 1 <= minutes <= recovery.MAX_DELAY // timedelta(minutes=1):  # checked before timedelta() can overflow
-        raise FieldError("delay_value", "Delay: between 1 minute and 60 days.")
-    return timedelta(minutes=minutes)
+from retainful.models import ABANDONED_CART
 
 
 class SequenceView(SecuredMixin, BaseView):
     def _page(self, error: FieldError | None = None, error_position: int | None = None, status: int = 200):
-        sequence = recovery.abandoned_cart_sequence(current_store().id)
-        return self.render("retainful_admin/sequence.html", sequence=sequence, steps=sequence.steps if sequence
-                           else [], error=error, error_position=error_position, split_delay=split_delay,
-                           units=tuple(DELAY_UNITS), discount_types=DiscountType.ALL), status
+        return steps_page(self, ABANDONED_CART, lambda p: url_for(".update", position=p),
+                          lambda p: url_for(".toggle", position=p), error, error_position, status)
 
     @expose("/")
     def index(self):
@@ -52,33 +24,9 @@ class SequenceView(SecuredMixin, BaseView):
     @expose("/step/<int:position>", methods=("POST",))
     @requires(users.MANAGE)
     def update(self, position: int):
-        form = request.form
-        try:
-            coupon_type = form.get("coupon_type") or None
-            if coupon_type is not None and coupon_type not in DiscountType.ALL:
-                raise FieldError("coupon_type", "One of percent, fixed, free_shipping.")
-            recovery.update_step(
-                current_store(), position, delay=_delay(form), email=forms.flag(form, "email"),
-                sms=forms.flag(form, "sms"), enabled=forms.flag(form, "enabled"), coupon_type=coupon_type,
-                coupon_amount=forms.amount(form, "coupon_amount", "Coupon amount") if coupon_type else None,
-                coupon_minimum=forms.amount(form, "coupon_minimum", "Coupon minimum") if coupon_type else None,
-                coupon_valid_hours=forms.integer(form, "coupon_valid_hours", "Valid for (hours)", required=False)
-                if coupon_type else None,
-                remove_coupon=coupon_type is None)
-        except FieldError as error:
-            db.session.rollback()  # update_step may have changed the step before it refused
-            return self._page(error, position, 400)
-        flash(f"Step {position} saved.", "success")
-        return redirect(url_for(".index"))
+        return save_step(ABANDONED_CART, position, url_for(".index"), self._page)
 
     @expose("/step/<int:position>/toggle", methods=("POST",))
     @requires(users.MANAGE)
     def toggle(self, position: int):
-        enabled = forms.flag(request.form, "enabled")
-        try:
-            recovery.update_step(current_store(), position, enabled=enabled)
-        except FieldError as error:
-            db.session.rollback()
-            return self._page(error, position, 400)
-        flash(f"Step {position} switched {'on' if enabled else 'off'}.", "success")
-        return redirect(url_for(".index"))
+        return toggle_step(ABANDONED_CART, position, url_for(".index"), self._page)

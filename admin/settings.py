@@ -11,6 +11,7 @@ from flask_admin import BaseView, expose
 from admin import forms
 from admin.security import SecuredMixin, current_store
 from retainful import stores, users
+from retainful.channels import CHANNELS
 from retainful.customers import normalise_email
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -18,6 +19,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import DiscountType
 from retainful.stores import options
+from retainful.urls import public_urls
 
 GENERAL_NUMBERS = {
     "abandon_after_minutes": "Cut-off (minutes without activity)",
@@ -45,8 +47,8 @@ def provider_status() -> dict[str, Any]:
         providers = providers_for(current_app._get_current_object())
     except ProviderConfigError as error:
         return {"error": str(error)}
-    return {"email": providers.email.name, "sms": providers.sms.name,
-            "email_live": providers.email.name != "sandbox", "sms_live": providers.sms.name != "sandbox"}
+    names = {medium.name: medium.provider(providers).name for medium in CHANNELS.values()}
+    return {**names, **{f"{channel}_live": name != "sandbox" for channel, name in names.items()}}
 
 
 class SettingsView(SecuredMixin, BaseView):
@@ -65,7 +67,7 @@ class SettingsView(SecuredMixin, BaseView):
             "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
             timezones=sorted(available_timezones()), discount_types=DiscountType.ALL,
-            webhook_url=f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/webhooks/woocommerce/{store.id}",
+            webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
         ), status, headers
 
     def _refused(self, section: str, error: Exception):

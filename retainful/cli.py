@@ -5,7 +5,6 @@ import json
 import logging
 import os
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -13,13 +12,14 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import jobs, recovery, stores, users
+from retainful import automations, jobs, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Role, Store
 from retainful.stores import options as store_options
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _keep_demo_key(store_id: int, api_key: str) -> None:
 
 def _print_demo_login(demo: dict) -> None:
     if demo.get("owner_password"):
-        admin_url = f"{current_app.config['PUBLIC_BASE_URL']}/admin"
+        admin_url = public_urls(current_app).admin()
         click.echo(f"Demo owner login at {admin_url}: {demo['owner_email']} / {demo['owner_password']}")
 
 
@@ -255,30 +255,15 @@ def _check_providers(app: Flask) -> None:
         raise click.ClickException(str(error)) from None
 
 
-def parse_delay(text: str) -> timedelta:
-    """'30m', '6h', '2d', '1w' or plain minutes."""
-    match = re.fullmatch(r"\s*(\d+)\s*([mhdw]?)\s*", text.lower())
-    if not match:
-        raise click.BadParameter(f"{text!r}: use 30m, 6h, 2d, 1w or minutes")
-    amount, unit = int(match.group(1)), match.group(2) or "m"
-    return timedelta(minutes=amount * {"m": 1, "h": 60, "d": 1440, "w": 10080}[unit])
-
-
-def _format_delay(minutes: int) -> str:
-    for unit, size in (("w", 10080), ("d", 1440), ("h", 60)):
-        if minutes % size == 0:
-            return f"{minutes // size}{unit}"
-    return f"{minutes}m"
-
-
 @click.group("sequence")
 def sequence_group():
     """Show or edit a store's abandoned-cart sequence."""
 
 
 def _print_sequence(store: Store, as_json: bool) -> None:
-    steps = recovery.abandoned_cart_sequence(store.id).steps
-    rows = [{"position": s.position, "delay": _format_delay(s.delay_minutes), "delay_minutes": s.delay_minutes,
+    steps = automations.settings_for(store.id, "abandoned_cart").steps
+    rows = [{"position": s.position, "delay": automations.format_delay(s.delay_minutes),
+             "delay_minutes": s.delay_minutes,
              "email": s.email, "sms": s.sms, "enabled": s.enabled} for s in steps]
     if as_json:
         click.echo(json.dumps({"store_id": store.id, "steps": rows}))
@@ -311,7 +296,8 @@ def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
     """Change one step; steps stay in delay order."""
     store = _store_or_fail(store_id)
     try:
-        recovery.update_step(store, position, delay=parse_delay(delay) if delay else None, email=email, sms=sms,
+        automations.update_step(store, position, delay=automations.parse_delay(delay) if delay else None,
+                                email=email, sms=sms,
                              enabled=enabled)
     except FieldError as error:
         raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
@@ -364,8 +350,97 @@ def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consu
     click.echo(f"store {store.id} updated: " + ", ".join(changed) if changed else "nothing to change")
 
 
+@click.group("automation")
+def automation_group():
+    """Show or edit a store's automations (abandoned_cart, next_order, win_back, ...)."""
+
+
+def _print_automations(store: Store, kind: str | None, as_json: bool) -> None:
+    try:
+        shown = [automations.describe(store, kind)] if kind else automations.describe_all(store)
+    except FieldError as error:
+        raise click.BadParameter(error.message, param_hint=error.field.upper()) from None
+    if as_json:
+        click.echo(json.dumps(shown[0] if kind else {"store_id": store.id, "automations": shown}, default=str))
+        return
+    for automation in shown:
+        click.echo(f"{automation['kind']}: {'on' if automation['enabled'] else 'off'}")
+        click.echo("  step  delay  at    channels   coupon         enabled")
+        for step in automation["steps"]:
+            coupon = step["coupon"]
+            rule = "-" if coupon is None else f"{coupon['type']} {coupon['amount'] or ''}".strip()
+            hour = "-" if step["at_hour"] is None else f"{step['at_hour']:02d}:00"
+            channels = "+".join(step["channels"]) or "-"
+            click.echo(f"  {step['position']:>4}  {step['delay']:>5}  {hour:<5} {channels:<10} {rule:<14} "
+                       f"{'yes' if step['enabled'] else 'no'}")
+
+
+@automation_group.command("show")
+@click.argument("store_id", type=int)
+@click.argument("kind", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def automation_show(store_id, kind, as_json):
+    """Every automation (or one): on or off, and its steps."""
+    _print_automations(_store_or_fail(store_id), kind, as_json)
+
+
+def _switch(store_id: int, kind: str, enabled: bool) -> None:
+    store = _store_or_fail(store_id)
+    try:
+        automations.set_enabled(store, kind, enabled)
+    except FieldError as error:
+        raise click.BadParameter(error.message, param_hint="KIND") from None
+    click.echo(f"store {store.id}: {kind} {'on' if enabled else 'off'}")
+
+
+def _switch_command(name: str, enabled: bool, summary: str) -> click.Command:
+    """``automation enable`` and ``automation disable``: one command each, the same arguments."""
+    @automation_group.command(name, help=summary)
+    @click.argument("store_id", type=int)
+    @click.argument("kind")
+    @with_appcontext
+    def command(store_id, kind):
+        _switch(store_id, kind, enabled)
+    return command
+
+
+automation_enable = _switch_command("enable", True, "Switch an automation on.")
+automation_disable = _switch_command(
+    "disable", False, "Switch an automation off: nothing new is planned (what is planned still goes out).")
+
+
+@automation_group.command("set-step")
+@click.argument("store_id", type=int)
+@click.argument("kind")
+@click.argument("position", type=int)
+@click.option("--delay", help="After the trigger: 30m, 6h, 2d, 1w.")
+@click.option("--at-hour", type=int, help="Send at this hour of the recipient's local day (0-23).")
+@click.option("--no-at-hour", is_flag=True, help="Send at the delay itself, at any hour.")
+@click.option("--email/--no-email", default=None)
+@click.option("--sms/--no-sms", default=None)
+@click.option("--enable/--disable", "enabled", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def automation_set_step(store_id, kind, position, delay, at_hour, no_at_hour, email, sms, enabled, as_json):
+    """Change one step of an automation; steps stay in delay order."""
+    if at_hour is not None and no_at_hour:
+        raise click.BadParameter("give --at-hour H or --no-at-hour, not both", param_hint="--at-hour")
+    store = _store_or_fail(store_id)
+    hour = {"at_hour": None} if no_at_hour else {"at_hour": at_hour} if at_hour is not None else {}
+    try:
+        automations.update_step(store, position, kind=kind, delay=automations.parse_delay(delay) if delay else None,
+                                email=email, sms=sms, enabled=enabled, **hour)
+    except FieldError as error:
+        db.session.rollback()
+        raise click.BadParameter(error.message, param_hint=f"--{error.field.replace('_', '-')}"
+                                 if error.field != "kind" else "KIND") from None
+    _print_automations(store, kind, as_json)
+
+
 COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
-            create_user_command, configure_store_command, sequence_group, serve_command, worker_command)
+            create_user_command, configure_store_command, sequence_group, automation_group, serve_command,
+            worker_command)
 
 
 def register(app: Flask) -> None:

@@ -9,7 +9,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from retainful import carts
+from retainful import automations, carts
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
@@ -40,6 +40,8 @@ JOBS = (
         "orders modified in connected WooCommerce shops are pulled, covering webhooks that never arrived"),
     Job("plugin_history", 300, import_due_history,
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
+    Job("automations", 300, automations.plan_due,
+        "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
 )
 
 

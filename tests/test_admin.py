@@ -147,7 +147,8 @@ def pages(ids):
         "/admin/messages/", f"/admin/messages/{ids['message']}", "/admin/coupons/", f"/admin/coupons/{ids['coupon']}",
         "/admin/sequence/", "/admin/templates/", "/admin/templates/edit/email/abandoned_cart/step1",
         "/admin/templates/edit/sms/abandoned_cart/step1", "/admin/reports/", "/admin/reports/daily.csv",
-        "/admin/settings/", f"/admin/customers/{ids['customer']}/export.json",
+        "/admin/settings/", f"/admin/customers/{ids['customer']}/export.json", "/admin/automations/",
+        "/admin/automations/win_back/",
     ]
 
 
@@ -486,7 +487,8 @@ def test_marketers_get_403_on_every_manage_action_and_nothing_changes(world, app
         assert (store.name, store.holdout_percent, store.api_key_hash) == ("Acme Mugs", 0, key_hash)
         assert db.session.get(Customer, a["customer"]).email == "carol@acme.example"
         assert db.session.get(Message, a["failed_message"]).status == "failed"
-        steps = db.session.scalars(sa.select(Step).where(Step.store_id == a["store"]).order_by(Step.position)).all()
+        steps = db.session.scalars(sa.select(Step).where(
+            Step.store_id == a["store"], Step.sequence.has(kind="abandoned_cart")).order_by(Step.position)).all()
         assert steps[1].delay_minutes == 360 and steps[4].enabled
 
 
@@ -956,7 +958,8 @@ def test_sequence_edits_keep_the_steps_in_order(world, app):
     def step(position):
         with app.app_context():
             return db.session.scalar(sa.select(Step).where(Step.store_id == world["a"]["store"],
-                                                           Step.position == position))
+                                                           Step.position == position,
+                                                           Step.sequence.has(kind="abandoned_cart")))
 
     changed = post(owner, "/admin/sequence/step/2", {"delay_value": "8", "delay_unit": "hours", "email": "1",
                                                      "sms": "1", "enabled": "1", "coupon_type": "fixed",

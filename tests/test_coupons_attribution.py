@@ -11,7 +11,7 @@ from retainful import clock
 from retainful.coupons.codes import ALPHABET, new_code
 from retainful.extensions import db
 from retainful.models import Coupon, Message, Store
-from retainful.recovery import update_step
+from retainful.automations import update_step
 from tests.conftest import T0, cart_body
 from tests.test_recovery_sequence import at, sent, walk
 

@@ -131,7 +131,8 @@ def owner(app, shop):
 
 def _step(app, shop, position):
     with app.app_context():
-        step = db.session.scalar(sa.select(Step).where(Step.store_id == shop.store_id, Step.position == position))
+        step = db.session.scalar(sa.select(Step).where(Step.store_id == shop.store_id, Step.position == position,
+                                                    Step.sequence.has(kind="abandoned_cart")))
         return step.delay_minutes, step.coupon_type, step.coupon_amount
 
 

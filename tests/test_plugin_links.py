@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Coupon, Store
-from retainful.recovery import update_step
+from retainful.automations import update_step
 from tests.conftest import T0
 from tests.test_coupons_attribution import STEPS, email_cart
 from tests.test_recovery_sequence import sent, walk

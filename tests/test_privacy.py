@@ -31,7 +31,7 @@ NOT_PERSONAL = {
     "customer": set(),
     "cart": {"token", "status", "currency", "lines"},  # a random session id and the products
     "message": {"kind", "channel", "status", "skip_reason", "lease_owner", "provider", "provider_message_id",
-                "link_code", "requested_by"},  # requested_by: "api" or "user:<admin id>", staff not shoppers
+                "link_code", "requested_by", "dedup_key"},  # requested_by: staff not shoppers; dedup_key: kind, ids
     "coupon": {"code", "kind", "discount_type", "currency", "sync_state", "woo_coupon_id"},
     "coupon_redemption": {"order_external_id"},
     "consent_event": {"channel", "source"},  # source is a label: storefront, order, sms_stop, admin:<user id>

@@ -11,7 +11,7 @@ from retainful.messaging import outbox
 from retainful.messaging.dispatch import Dispatcher, Providers
 from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
 from retainful.models import Cart, Customer, Message, Store
-from retainful.recovery import update_step
+from retainful.automations import update_step
 from tests.conftest import T0, cart_body
 
 STEP_DELAYS = [timedelta(minutes=30), timedelta(hours=6), timedelta(days=2), timedelta(days=4), timedelta(days=7)]
@@ -121,7 +121,7 @@ def test_planning_twice_never_sends_twice(shop, app):
     shop.put_cart("c", email_only())
     at(app, timedelta(minutes=15))
     with app.app_context():
-        from retainful.recovery import plan_abandoned
+        from retainful.automations import plan_abandoned
         cart_id = db.session.scalar(sa.text("SELECT id FROM cart"))
         plan_abandoned([cart_id])
         plan_abandoned([cart_id])

@@ -209,7 +209,7 @@ def test_holdout_too_small_says_so(history):
 
 
 def test_holdout_carts_are_never_messaged_and_stay_put(make_store, app):
-    from retainful.recovery.planning import in_holdout
+    from retainful.automations import in_holdout
 
     shop = make_store()
     with app.app_context():

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from retainful.automations import registry
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering.context import CartView, ItemView, SampleCustomer, build_context
 from retainful.rendering.engine import (
@@ -61,9 +62,12 @@ def test_plain_text_part_survives_broken_markup():
     assert html_to_text(huge) == "<div class='" * 20000
 
 
-def test_defaults_exist_for_every_step_and_the_next_order_coupon():
-    assert template_keys("email") == STEPS + ["next_order/coupon"]
-    assert template_keys("sms") == STEPS + ["next_order/coupon"]
+def test_defaults_exist_for_every_step_of_every_automation():
+    wanted = sorted({a.template_key(position) for a in registry.all_automations()
+                     for position in range(1, len(a.default_steps) + 1)})
+    assert set(STEPS + ["next_order/coupon", "win_back/step1", "win_back/step2"]) <= set(wanted)
+    assert template_keys("email") == wanted
+    assert template_keys("sms") == wanted
 
 
 @pytest.mark.parametrize("key", STEPS)

@@ -95,3 +95,12 @@ class Instant(fields.AwareDateTime):
         if not clock.within_bounds(instant):
             raise self.make_error("range")
         return clock.ensure_utc(instant)
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true or false: 1, "yes" and "true" are refused (a typo must not switch an automation on)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

@@ -8,8 +8,11 @@ from flask import current_app, jsonify
 from retainful.api import schemas
 from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
+from retainful.urls import public_urls
 from retainful.api.views import bp
+from retainful.automations.registry import kinds
 
 _ERRORS = {
     "400": "Invalid fields (named in error.fields).",
@@ -45,7 +48,8 @@ def build_spec(server_url: str) -> dict:
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
                  "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
-                 "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport"):
+                 "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
+                 "AutomationOut", "AutomationList", "AutomationsReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -112,6 +116,7 @@ def build_spec(server_url: str) -> dict:
     _template_paths(spec)
     _coupon_paths(spec)
     _report_paths(spec)
+    _automation_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -134,6 +139,8 @@ def _report_paths(spec: APISpec) -> None:
                                   ("funnel", "FunnelReport", "Per step and channel."),
                                   ("coupons", "CouponReport", "Recovery and next-order coupons."),
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
+                                  ("automations", "AutomationsReport", "Per automation: sent, clicked, credited "
+                                                                       "orders and revenue, unsubscribes."),
                                   ("before-after", "BeforeAfterReport", "Equal windows around the switch-on.")):
         params = [window] if path == "before-after" else period
         spec.path(path=f"/api/v1/reports/{path}", operations={"get": {
@@ -144,6 +151,22 @@ def _report_paths(spec: APISpec) -> None:
         "responses": _responses({"200": {"description": "CSV: date, carts_created, abandoned, orders, revenue, "
                                                         "recovered, recovered_revenue.",
                                          "content": {"text/csv": {"schema": {"type": "string"}}}}}, "400", "401")}})
+
+
+def _automation_paths(spec: APISpec) -> None:
+    kind = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": list(kinds())}}
+    one = {"200": {"description": "The automation.", "content": _json("AutomationOut")}}
+    spec.path(path="/api/v1/automations", operations={"get": {
+        "summary": "Every automation with its state and steps.",
+        "responses": _responses({"200": {"description": "The automations.", "content": _json("AutomationList")}},
+                                "401")}})
+    spec.path(path="/api/v1/automations/{kind}", parameters=[kind], operations={
+        "get": {"summary": "One automation: enabled, and its steps (delay, local hour, channels, coupon).",
+                "responses": _responses(one, "401", "404")},
+        "put": {"summary": "Replace its state and steps (the shape of GET; steps are named by position, all checked "
+                           "before any is saved).",
+                "requestBody": {"required": True, "content": _json("AutomationIn")},
+                "responses": _responses(one, "400", "401", "404", "413", "415")}})
 
 
 def _coupon_paths(spec: APISpec) -> None:
@@ -190,7 +213,7 @@ def _template_paths(spec: APISpec) -> None:
         "summary": "Every template key per channel, with its current version.",
         "responses": _responses({"200": {"description": "The templates."}}, "401")}})
     params = [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string",
-                                                                            "enum": ["email", "sms"]}},
+                                                                            "enum": list(names())}},
               {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
     version = {"200": {"description": "The new version.", "content": _json("TemplateVersionOut")}}
     spec.path(path="/api/v1/templates/{channel}/{key}", parameters=params, operations={
@@ -209,4 +232,4 @@ def _template_paths(spec: APISpec) -> None:
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(build_spec(current_app.config["PUBLIC_BASE_URL"]))
+    return jsonify(build_spec(public_urls(current_app).base_url))

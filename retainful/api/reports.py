@@ -61,6 +61,11 @@ def report_before_after():
     return _json(reports.before_after(current_store(), int(days)))
 
 
+@bp.get("/reports/automations")
+def report_automations():
+    return _json(reports.automations_report(current_store(), _period()))
+
+
 @bp.get("/reports/holdout")
 def report_holdout():
     return _json(reports.holdout(current_store(), _period()))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from retainful.api.fields import Currency, Email, Identifier, Instant, Money
+from retainful.api.fields import Currency, Email, Identifier, Instant, Money, StrictBoolean
+from retainful.channels import names
 from retainful.models import CartStatus
 
 MAX_ITEMS = 500
@@ -175,7 +176,7 @@ class TemplateIn(Lenient):
 
 
 class TemplatePreviewIn(Lenient):
-    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms"]))
+    channel = fields.String(required=True, validate=validate.OneOf(names()))
     template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
                                                                       "abandoned_cart/step1."))
     source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
@@ -265,6 +266,8 @@ class SummaryReport(Schema):
 
 
 class FunnelStep(Schema):
+    automation = fields.String(metadata={"description": "The automation of the row (the funnel follows the "
+                                                        "abandoned-cart cohort)."})
     step = fields.Integer()
     channel = fields.String()
     planned = fields.Integer()
@@ -342,3 +345,83 @@ class HoldoutReport(Schema):
     significant = fields.Boolean(allow_none=True)
     incremental_revenue = _amount("Lift x messaged carts x average recovered order.", allow_none=True)
     note = fields.String(allow_none=True, metadata={"description": "Set when the sample is too small."})
+
+
+# --- automations (retainful/automations/) ---------------------------------------------------------------------------
+
+DELAY_PATTERN = r"^\d{1,6}[mhdw]?$"
+
+
+class StepCouponIn(Lenient):
+    type = fields.String(required=True, validate=validate.OneOf(("percent", "fixed", "free_shipping")))
+    amount = Money(allow_none=True, load_default=None)
+    minimum = Money(allow_none=True, load_default=None)
+    valid_hours = fields.Integer(strict=True, load_default=48, validate=validate.Range(min=1, max=24 * 90))
+
+
+class AutomationStepIn(Lenient):
+    position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
+    delay = fields.String(required=True, validate=validate.Regexp(DELAY_PATTERN, error="Use 30m, 6h, 2d or 1w."),
+                          metadata={"description": "After the trigger: minutes (m), hours (h), days (d), weeks (w)."})
+    at_hour = fields.Integer(required=True, allow_none=True, strict=True, validate=validate.Range(min=0, max=23),
+                             metadata={"description": "Send at this hour of the recipient's local day; null: at the "
+                                                      "delay itself."})
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(max=len(names())))
+    coupon = fields.Nested(StepCouponIn, required=True, allow_none=True)
+    enabled = StrictBoolean(required=True)
+
+
+class AutomationIn(Lenient):
+    """The shape of GET, so a client can PUT back what it read (read-only fields are ignored)."""
+
+    kind = fields.String(validate=validate.Length(max=32), metadata={"description": "Must match the path if given."})
+    enabled = StrictBoolean(required=True)
+    steps = fields.List(fields.Nested(AutomationStepIn), required=True, validate=validate.Length(max=100))
+
+
+class StepCouponOut(Schema):
+    type = fields.String()
+    amount = fields.String(allow_none=True)
+    minimum = fields.String(allow_none=True)
+    valid_hours = fields.Integer()
+
+
+class AutomationStepOut(Schema):
+    position = fields.Integer()
+    delay = fields.String()
+    at_hour = fields.Integer(allow_none=True)
+    channels = fields.List(fields.String())
+    coupon = fields.Nested(StepCouponOut, allow_none=True)
+    enabled = fields.Boolean()
+    template = fields.String(metadata={"description": "The template key of this step's email and SMS."})
+
+
+class AutomationOut(Schema):
+    kind = fields.String()
+    title = fields.String()
+    enabled = fields.Boolean()
+    transactional = fields.Boolean(metadata={"description": "Exempt from the per-customer marketing caps."})
+    counts_as_recovered = fields.Boolean(metadata={"description": "Its credited orders count as recovered revenue."})
+    steps = fields.List(fields.Nested(AutomationStepOut))
+
+
+class AutomationList(Schema):
+    automations = fields.List(fields.Nested(AutomationOut))
+
+
+class AutomationKindReport(Schema):
+    kind = fields.String()
+    sent = fields.Integer()
+    clicked = fields.Integer()
+    orders = fields.Integer(metadata={"description": "Orders credited to its messages within the attribution window."})
+    revenue = _amount("Their revenue (total less refunds; voided orders left out).")
+    counts_as_recovered = fields.Boolean()
+    unsubscribes = fields.Integer(metadata={"description": "Unsubscribes and SMS opt-outs right after its messages."})
+
+
+class AutomationsReport(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    currency = fields.String()
+    automations = fields.List(fields.Nested(AutomationKindReport))

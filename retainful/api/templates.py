@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from retainful.api.errors import ApiError, error_response
 from retainful.api.request import current_store, json_body
@@ -14,16 +14,18 @@ from retainful.api.schemas import (
     TemplateVersionOut,
 )
 from retainful.api.views import bp
+from retainful.channels import names
 from retainful.messaging.test_send import API, TestSendLimited, test_send
 from retainful.rendering import overrides
-from retainful.rendering.engine import CHANNELS, default_source, template_keys
+from retainful.rendering.engine import default_source, template_keys
 from retainful.rendering.preview import preview
+from retainful.urls import public_urls
 
 version_out = TemplateVersionOut()
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in CHANNELS or key not in template_keys(channel):
+    if channel not in names() or key not in template_keys(channel):
         raise ApiError(404, "not_found", f"No {channel} template {key!r}.")
 
 
@@ -49,7 +51,8 @@ def get_template(channel: str, key: str):
 def save_template(channel: str, key: str):
     _checked(channel, key)
     data = json_body(TemplateIn())
-    version = overrides.save_override(current_store(), channel, key, data["source"], author="api")
+    version = overrides.save_override(current_store(), public_urls(current_app), channel, key, data["source"],
+                                      author="api")
     return jsonify(version_out.dump(version))
 
 
@@ -68,7 +71,7 @@ def template_versions(channel: str, key: str):
 @bp.post("/templates/preview")
 def preview_template():
     data = json_body(TemplatePreviewIn())
-    rendered = preview(current_store(), data["channel"], data["template"], data.get("source"),
+    rendered = preview(current_store(), public_urls(current_app), data["channel"], data["template"], data.get("source"),
                        data.get("cart_token"))
     return jsonify(asdict(rendered))  # email: subject, html, text; SMS: text, encoding, segments, characters, warnings
 
@@ -77,8 +80,8 @@ def preview_template():
 def test_send_template():
     data = json_body(TemplateTestSendIn())
     try:
-        message = test_send(current_store(), data["channel"], data["template"], data["to"], data.get("source"),
-                            data.get("cart_token"), requested_by=API)
+        message = test_send(current_store(), public_urls(current_app), data["channel"], data["template"], data["to"],
+                            data.get("source"), data.get("cart_token"), requested_by=API)
     except TestSendLimited as limited:
         response, status = error_response(429, "rate_limited", limited.message)
         response.headers["Retry-After"] = str(limited.retry_after)

@@ -12,7 +12,7 @@ from retainful.customers import match_customer
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import Cart, CartLine, CartStatus, Store
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 # Built once, so each request reuses their cache keys and compiled SQL instead of constructing the statements anew.
 _CART = sa.select(Cart).where(Cart.store_id == sa.bindparam("store_id"), Cart.token == sa.bindparam("token"))

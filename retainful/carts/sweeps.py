@@ -9,7 +9,8 @@ from retainful import clock
 from retainful.customers.anonymise import anonymise
 from retainful.extensions import db
 from retainful.models import TEST_SEND, Cart, CartStatus, ConsentEvent, Customer, Message, Order, Store
-from retainful.recovery import cancel_pending, plan_abandoned
+from retainful.automations import plan_abandoned
+from retainful.messaging.outbox import cancel as cancel_pending
 
 log = logging.getLogger(__name__)
 

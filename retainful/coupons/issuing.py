@@ -1,5 +1,5 @@
-"""Issuing coupons: a recovery coupon when the first message that carries it is sent, a next-order coupon after a
-qualifying order. Both are unique, single-use by default and restricted to the customer's email."""
+"""Issuing coupons: a step's coupon (recovery, win-back) when the first message that carries it is sent, a next-order
+coupon after a qualifying order. All are unique, single-use by default and restricted to the customer's email."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -41,11 +41,17 @@ def recovery_coupon_for(cart: Cart, step: Step, customer: Customer, store: Store
                                                          Coupon.kind == CouponKind.RECOVERY))
     if existing is not None:
         return existing
-    coupon = Coupon(store_id=store.id, kind=CouponKind.RECOVERY, discount_type=step.coupon_type,
-                    amount=step.coupon_amount or Decimal(0), currency=cart.currency,
+    return step_coupon(step, customer, store, kind=CouponKind.RECOVERY, currency=cart.currency, cart_id=cart.id)
+
+
+def step_coupon(step: Step, customer: Customer, store: Store, *, kind: str, currency: str,
+                cart_id: int | None = None) -> Coupon:
+    """Mint the coupon of an automation step's rule (type, amount, minimum, hours valid from now)."""
+    coupon = Coupon(store_id=store.id, kind=kind, discount_type=step.coupon_type,
+                    amount=step.coupon_amount or Decimal(0), currency=currency,
                     minimum_total=step.coupon_minimum,
                     expires_at=clock.now() + timedelta(hours=step.coupon_valid_hours),
-                    email=customer.email, customer_id=customer.id, cart_id=cart.id)
+                    email=customer.email, customer_id=customer.id, cart_id=cart_id)
     return _insert(coupon, store)
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from retainful.customers import suppression
 from retainful.extensions import db
 from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message, MessageStatus
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 ERASED_CUSTOMER_FIELDS = dict(
     email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None,

@@ -5,7 +5,7 @@ from retainful import clock
 from retainful.customers.identity import apply_consent
 from retainful.extensions import db
 from retainful.models import Customer
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 
 def unsubscribe(customer: Customer, source: str) -> bool:

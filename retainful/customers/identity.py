@@ -8,10 +8,11 @@ import phonenumbers
 import sqlalchemy as sa
 
 from retainful import clock
+from retainful.channels import names
 from retainful.customers import suppression
 from retainful.errors import FieldError
 from retainful.extensions import db
-from retainful.models import CHANNELS, ConsentEvent, Customer, Store
+from retainful.models import ConsentEvent, Customer, Store
 
 PROFILE_FIELDS = ("first_name", "last_name", "locale")
 # last_seen_at only feeds the retention purge, which counts in days: refreshing it at most this often spares a
@@ -111,7 +112,7 @@ def match_customer(store: Store, data: dict[str, Any] | None, source: str) -> Cu
     for field in PROFILE_FIELDS:
         if data.get(field) is not None:
             _update(customer, field, data[field])
-    for channel in CHANNELS:
+    for channel in names():
         granted = data.get(f"{channel}_consent")
         if granted is not None:
             apply_consent(customer, channel, granted, source)

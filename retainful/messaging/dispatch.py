@@ -19,8 +19,10 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import clock
+from retainful.channels import Channel, channel
 from retainful.extensions import db
-from retainful.coupons import discount_text, recovery_coupon_for
+from retainful.automations import registry
+from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
     EmailProvider,
@@ -31,11 +33,12 @@ from retainful.messaging.providers import (
     email_provider,
     sms_provider,
 )
-from retainful.models import ABANDONED_CART, Message, MessageStatus, Store
+from retainful.models import Message, MessageStatus, Store
 from retainful.rendering import TemplateError, render_message
 from retainful.rendering.engine import TemplateTooExpensive
 from retainful.rendering.message import template_key
 from retainful.rendering.overrides import current_sources
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class Ready:
     outgoing: OutgoingEmail | OutgoingSms
     content: dict  # recipient, subject and bodies, recorded with the outcome
     recovery_cart_id: int | None  # the cart of an abandoned-cart message
+    channel: Channel  # hands ``outgoing`` to ``provider``
 
 
 class Unrecorded:
@@ -184,6 +188,7 @@ class Dispatcher:
     def __init__(self, app: Flask, providers: Providers | None = None):
         self.app = app
         self.providers = providers or providers_for(app)
+        self.urls = public_urls(app)
         config = app.config
         self.batch_size = config["DISPATCH_BATCH_SIZE"]
         self.concurrency = config["DISPATCH_CONCURRENCY"]
@@ -299,34 +304,29 @@ class Dispatcher:
         customer = message.customer
         if message.link_code is None:
             message.link_code = tracking.new_link_code()
-        if message.coupon is None and message.cart is not None:
-            message.coupon = recovery_coupon_for(message.cart, message.step, customer, store)
+        automation = registry.get(message.kind)
+        if message.coupon is None and automation is not None:
+            message.coupon = automation.coupon_for(message, store)
         try:
-            rendered = render_message(message, store, message.cart, customer, overrides=overrides,
-                                      recovery_link=tracking.short_link(message.link_code),
-                                      open_pixel=tracking.pixel_link(message.link_code),
-                                      coupon=coupon_vars(message.coupon, customer))
+            rendered = render_message(message, store, message.cart, customer, overrides=overrides, urls=self.urls,
+                                      coupon=coupon_vars(message.coupon, customer),
+                                      extra=automation.template_vars(message, store) if automation else None)
         except TemplateError as error:
             if isinstance(error, TemplateTooExpensive):
                 self.too_expensive.add(template)
             return outbox.Outcome(message.id, owner, "failed",
                                   {"status": MessageStatus.FAILED, "error": f"template: {error.reason}"})
-        if message.channel == "email":
-            recipient = customer.email
-            outgoing = OutgoingEmail(
-                message_id=message.id, to_email=recipient, to_name=customer.first_name, from_email=store.from_email,
-                from_name=store.from_name, subject=rendered.subject, html=rendered.html, text=rendered.text,
-                unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
-            provider = self.providers.email
-        else:
-            recipient = customer.phone
-            outgoing = OutgoingSms(message_id=message.id, to=recipient, sender=store.sms_from, text=rendered.text)
-            provider = self.providers.sms
+        medium = channel(message.channel)
+        recipient = medium.address(customer)
+        outgoing = medium.envelope(message_id=message.id, store=store, recipient=recipient,
+                                   to_name=customer.first_name, rendering=rendered,
+                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
+        provider = medium.provider(self.providers)
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
                        body_html=rendered.html, provider=provider.name, attempts=attempts)
-        recovery_cart_id = message.cart_id if message.kind == ABANDONED_CART else None
-        return Ready(message.id, owner, attempts, provider, outgoing, content, recovery_cart_id)
+        recovery_cart_id = message.cart_id if automation and automation.counts_as_recovered else None
+        return Ready(message.id, owner, attempts, provider, outgoing, content, recovery_cart_id, medium)
 
     def _send(self, item: Ready, recorder: Recorder) -> None:
         """The provider call, in a pool thread, holding a recorder slot until its outcome is written."""
@@ -336,10 +336,7 @@ class Dispatcher:
     def _call_provider(self, item: Ready) -> outbox.Outcome:
         """Every failure becomes an outcome, never an exception."""
         try:
-            if isinstance(item.outgoing, OutgoingEmail):
-                result = item.provider.send_email(item.outgoing)
-            else:
-                result = item.provider.send_sms(item.outgoing)
+            result = item.channel.send(item.provider, item.outgoing)
         except ProviderError as error:
             return self._failure(item, error)
         except Exception as error:  # a provider bug must not stop the run; the message is failed with the reason

@@ -1,4 +1,5 @@
-"""The outbox as a queue in the database: claim due messages under a lease, record what happened to each.
+"""The outbox as a queue in the database: enqueue planned messages once, cancel what is pending, claim due messages
+under a lease, record what happened to each.
 
 PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim disjoint batches without waiting.
 SQLite: the single UPDATE runs under the database's write lock, so one claim at a time.
@@ -11,16 +12,99 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from retainful import clock
 from retainful.extensions import db
 from retainful.models import Cart, Message, MessageStatus
+
+# Rows in these states are scheduled again when their subject is planned again (a cart abandoned again resumes with
+# the steps not yet sent); sent, failed and pending ones are kept as they are.
+REPLANNABLE = (MessageStatus.CANCELLED, MessageStatus.SKIPPED)
+ENQUEUE_CHUNK = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One message an automation's planner wants sent, named by its de-duplication key (unique per store)."""
+
+    store_id: int
+    kind: str
+    channel: str
+    dedup_key: str
+    due_at: datetime
+    customer_id: int | None
+    cart_id: int | None = None
+    step_id: int | None = None
+    coupon_id: int | None = None
+    trigger_at: datetime | None = None
+
+
+def enqueue(planned: Iterable[Planned]) -> int:
+    """Write planned messages once: a new key is inserted, a key planned before is left alone unless it was cancelled
+    or skipped, and then it is scheduled again at its new time. Returns how many rows were (re)scheduled; the caller
+    commits. Two planners racing on one key insert it once (``ON CONFLICT DO NOTHING``, SQLite and PostgreSQL)."""
+    rows = {(p.store_id, p.dedup_key): p for p in planned}
+    if not rows:
+        return 0
+    db.session.flush()
+    existing: dict[tuple[int, str], tuple[int, str]] = {}
+    keys = list(rows)
+    for start in range(0, len(keys), ENQUEUE_CHUNK):
+        chunk = keys[start:start + ENQUEUE_CHUNK]
+        for store_id in {store_id for store_id, _ in chunk}:
+            wanted = [key for sid, key in chunk if sid == store_id]
+            for message_id, key, status in db.session.execute(
+                    sa.select(Message.id, Message.dedup_key, Message.status)
+                    .where(Message.store_id == store_id, Message.dedup_key.in_(wanted))):
+                existing[store_id, key] = (message_id, status)
+    scheduled = 0
+    for key, (message_id, status) in existing.items():
+        if status in REPLANNABLE:
+            p = rows[key]
+            db.session.execute(sa.update(Message).where(Message.id == message_id, Message.status.in_(REPLANNABLE))
+                               .values(status=MessageStatus.SCHEDULED, skip_reason=None, due_at=p.due_at,
+                                       customer_id=p.customer_id, trigger_at=p.trigger_at)
+                               .execution_options(synchronize_session=False))
+            scheduled += 1
+    new = [{"store_id": p.store_id, "kind": p.kind, "channel": p.channel, "dedup_key": p.dedup_key,
+            "due_at": p.due_at, "customer_id": p.customer_id, "cart_id": p.cart_id, "step_id": p.step_id,
+            "coupon_id": p.coupon_id, "trigger_at": p.trigger_at, "status": MessageStatus.SCHEDULED}
+           for key, p in rows.items() if key not in existing]
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    for start in range(0, len(new), ENQUEUE_CHUNK):
+        statement = insert(Message).values(new[start:start + ENQUEUE_CHUNK]).on_conflict_do_nothing()
+        scheduled += len(db.session.execute(statement.returning(Message.id)).all())
+    return scheduled
+
+
+def cancel(*, cart_id: int | None = None, customer_id: int | None = None, channel: str | None = None,
+           kinds: Iterable[str] | None = None) -> int:
+    """Cancel scheduled messages of a cart or of a customer (optionally one channel, or some kinds). Returns how many.
+
+    Messages a worker is sending right now are left to it: it re-checks the policy before it sends.
+    """
+    if cart_id is None and customer_id is None:
+        raise ValueError("cancel needs a cart or a customer")
+    conditions = [Message.status == MessageStatus.SCHEDULED]
+    if cart_id is not None:
+        conditions.append(Message.cart_id == cart_id)
+    if customer_id is not None:
+        conditions.append(Message.customer_id == customer_id)
+    if channel is not None:
+        conditions.append(Message.channel == channel)
+    if kinds is not None:
+        conditions.append(Message.kind.in_(list(kinds)))
+    return db.session.execute(
+        sa.update(Message).where(*conditions).values(status=MessageStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def reclaim_expired_leases() -> int:

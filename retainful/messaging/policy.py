@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from phonenumbers import timezone as phone_timezones
 
+from retainful.automations import registry
+from retainful.channels import CHANNELS, channel as channel_named
 from retainful.extensions import db
-from retainful.models import (ABANDONED_CART, TEST_SEND, Cart, CartStatus, Customer, Message, MessageStatus, Order,
-                              Store)
+from retainful.models import TEST_SEND, Cart, Customer, Message, MessageStatus, Order, Store
 
 US_SMS_WINDOW = timedelta(hours=48)
+_US_CART_LIMITED = [c.name for c in CHANNELS.values() if c.one_text_per_us_cart]
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,13 @@ class History:
             history.last_order_at = dict(db.session.execute(
                 sa.select(Order.customer_id, sa.func.max(Order.placed_at))
                 .where(Order.customer_id.in_(customer_ids)).group_by(Order.customer_id)).all())
-        sms_carts = {m.cart_id for m in messages if m.channel == "sms" and m.cart_id is not None}
+        sms_carts = {m.cart_id for m in messages
+                     if channel_named(m.channel).one_text_per_us_cart and m.cart_id is not None}
         if sms_carts:
             history.carts_with_sms = set(db.session.scalars(sa.select(Message.cart_id).distinct().where(
-                Message.cart_id.in_(sms_carts), Message.channel == "sms", Message.status == MessageStatus.SENT,
-                Message.kind != TEST_SEND)))
-        cap_hours = max((hours for store in stores.values() for hours in (store.email_cap_hours, store.sms_cap_hours)),
+                Message.cart_id.in_(sms_carts), Message.channel.in_(_US_CART_LIMITED),
+                Message.status == MessageStatus.SENT, Message.kind != TEST_SEND)))
+        cap_hours = max((getattr(store, c.cap_setting) for store in stores.values() for c in CHANNELS.values()),
                         default=0)
         if customer_ids and cap_hours > 0:
             for customer_id, channel, cart_id, sent_at in db.session.execute(
@@ -89,7 +91,7 @@ class History:
 
     def note(self, send: Send) -> None:
         """A message is going out: later decisions must see it."""
-        if send.channel == "sms" and send.cart_id is not None:
+        if channel_named(send.channel).one_text_per_us_cart and send.cart_id is not None:
             self.carts_with_sms.add(send.cart_id)
         if send.customer_id is not None:
             self.recent_sends[send.customer_id, send.channel].append((send.cart_id, send.at))
@@ -101,59 +103,38 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
         return skip("store_paused")
     if customer is None:
         return skip("no_customer")
-    if cart is not None:
-        if cart.status != CartStatus.ABANDONED:
-            return skip(f"cart_{cart.status}")
-        last_order = history.last_order_at.get(customer.id)
-        if last_order is not None and last_order >= cart.last_activity_at:
-            return skip("ordered")  # the shopper bought since leaving this cart (maybe from another device)
-    if message.channel == "email":
-        decision = _email_policy(customer)
-    else:
-        decision = _sms_policy(message, store, cart, customer, now, history)
+    automation = registry.get(message.kind)
+    stopped = automation.stop_reason(message, cart, customer, history) if automation is not None else None
+    if stopped is not None:
+        return skip(stopped)  # the automation's stop rule: the cart is back or bought, the shopper ordered since ...
+    decision = _channel_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
-    if message.kind == ABANDONED_CART and _over_frequency_cap(message, store, customer, now, history):
+    if automation is not None and not automation.transactional and _over_frequency_cap(
+            message, store, customer, now, history):
         return skip("frequency_cap")
     return SEND
 
 
-def _email_policy(customer: Customer) -> Decision:
-    if not customer.email:
-        return skip("no_email")
-    if customer.unsubscribed_at is not None:
-        return skip("unsubscribed")
-    if customer.email_suppressed_at is not None:
-        return skip("suppressed")
-    if customer.email_consent is False:
-        return skip("no_email_consent")
-    return SEND
-
-
-def _sms_policy(message: Message, store: Store, cart: Cart | None, customer: Customer, now: datetime,
-                history: History) -> Decision:
-    if not customer.phone:
-        return skip("no_phone")
-    if customer.sms_opted_out_at is not None:
-        return skip("sms_opted_out")
-    if customer.sms_consent is not True:
-        return skip("no_sms_consent")
-    number = phonenumbers.parse(customer.phone)
-    if cart is not None and phonenumbers.region_code_for_number(number) == "US":
+def _channel_policy(message: Message, store: Store, cart: Cart | None, customer: Customer, now: datetime,
+                    history: History) -> Decision:
+    """The channel's own rules (address, opt-out, consent), the US carriers' one text per cart, then quiet hours."""
+    medium = channel_named(message.channel)
+    reason = medium.refusal(customer)
+    if reason is not None:
+        return skip(reason)
+    if medium.one_text_per_us_cart and cart is not None and \
+            phonenumbers.region_code_for_number(phonenumbers.parse(medium.address(customer))) == "US":
         if cart.abandoned_at is not None and now > cart.abandoned_at + US_SMS_WINDOW:
             return skip("us_sms_window")
         if cart.id in history.carts_with_sms:
             return skip("us_sms_limit")
-    opens = next_send_window(now, recipient_timezone(number, store), store.quiet_hours_end, store.quiet_hours_start)
-    if opens > now:
-        return Decision("defer", "quiet_hours", opens)
+    zone = medium.quiet_zone(customer, store)
+    if zone is not None:
+        opens = next_send_window(now, zone, store.quiet_hours_end, store.quiet_hours_start)
+        if opens > now:
+            return Decision("defer", "quiet_hours", opens)
     return SEND
-
-
-def recipient_timezone(number: phonenumbers.PhoneNumber, store: Store) -> ZoneInfo:
-    """The phone number's zone when it has exactly one (most countries), else the store's."""
-    zones = [z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown"]
-    return ZoneInfo(zones[0] if len(zones) == 1 else store.timezone)
 
 
 def next_send_window(now: datetime, zone: ZoneInfo, opens_hour: int, closes_hour: int) -> datetime:
@@ -167,7 +148,7 @@ def next_send_window(now: datetime, zone: ZoneInfo, opens_hour: int, closes_hour
 
 def _over_frequency_cap(message: Message, store: Store, customer: Customer, now: datetime, history: History) -> bool:
     """One email per ``email_cap_hours`` and one SMS per ``sms_cap_hours`` across carts; one cart's steps are exempt."""
-    hours = store.email_cap_hours if message.channel == "email" else store.sms_cap_hours
+    hours = getattr(store, channel_named(message.channel).cap_setting)
     if hours <= 0:
         return False
     since = now - timedelta(hours=hours)

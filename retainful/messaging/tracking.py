@@ -6,11 +6,12 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from retainful import clock, database
+from retainful.channels import channel
 from retainful.extensions import db
-from retainful.models import ABANDONED_CART, TEST_SEND, Cart, Message, Store
+from retainful.automations import registry
+from retainful.models import TEST_SEND, Cart, Message, Store
 from retainful.rendering.links import recovery_url
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
@@ -19,14 +20,6 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,24}$")
 def new_link_code() -> str:
     """72 random bits in 12 URL-safe characters: short enough for an SMS, far beyond guessing."""
     return secrets.token_urlsafe(9)
-
-
-def short_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{code}"
-
-
-def pixel_link(code: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/o/{code}.gif"
 
 
 def _message(code: str) -> Message | None:
@@ -45,7 +38,8 @@ def _stamp_first(message_id: int, column, at: datetime) -> None:
 
 def _recovery_cart_id(message: Message) -> int | None:
     """The cart a click on this message counts for in the reports: recovery messages only."""
-    return message.cart_id if message.kind == ABANDONED_CART else None
+    automation = registry.get(message.kind)
+    return message.cart_id if automation is not None and automation.counts_as_recovered else None
 
 
 def _stamp_cart_click(cart_id: int | None, at: datetime) -> None:
@@ -82,6 +76,6 @@ def record_click(code: str) -> str | None:
 
 def record_open(code: str) -> None:
     message = _message(code)
-    if message is not None and message.channel == "email":
+    if message is not None and channel(message.channel).tracks_opens:
         message_id, at = message.id, clock.now()
         database.now_or_later(f"open of message {message_id}", lambda: _stamp_first(message_id, Message.opened_at, at))

@@ -15,6 +15,7 @@ from retainful.models.types import MONEY, UTCDateTime
 class CouponKind:
     RECOVERY = "recovery"
     NEXT_ORDER = "next_order"
+    WIN_BACK = "win_back"
 
 
 class DiscountType:

@@ -10,8 +10,6 @@ from retainful import clock
 from retainful.extensions import db
 from retainful.models.types import UTCDateTime
 
-CHANNELS = ("email", "sms")
-
 
 class Customer(db.Model):
     __tablename__ = "customer"
@@ -20,6 +18,7 @@ class Customer(db.Model):
         # Mailboxes are case-insensitive in practice: Alice@x.com and alice@x.com are one shopper.
         sa.Index("ix_customer_store_email", "store_id", sa.text("lower(email)")),
         sa.Index("ix_customer_store_phone", "store_id", "phone"),
+        sa.Index("ix_customer_store_last_order", "store_id", "last_order_at", "id"),  # win-back's scan (0018)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

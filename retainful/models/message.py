@@ -1,4 +1,5 @@
-"""The outbox: one row per (cart, step, channel), so planning twice never sends twice."""
+"""The outbox: one row per (automation, subject, step, channel), named by ``dedup_key`` (unique per store), so
+planning twice never sends twice."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -34,6 +35,7 @@ class Message(db.Model):
     __tablename__ = "message"
     __table_args__ = (
         sa.UniqueConstraint("cart_id", "step_id", "channel"),
+        sa.Index("uq_message_store_dedup", "store_id", "dedup_key", unique=True),  # migration 0018
         sa.Index("ix_message_status_due", "status", "due_at"),  # the dispatcher's claim
         sa.Index("ix_message_status_lease", "status", "lease_until"),  # expired leases of crashed workers
         sa.Index("ix_message_customer_channel_sent", "customer_id", "channel", "sent_at"),  # frequency caps
@@ -58,6 +60,11 @@ class Message(db.Model):
     step_id: Mapped[int | None] = mapped_column(sa.ForeignKey("step.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     channel: Mapped[str] = mapped_column(sa.String(8))
+    # "<kind>:<subject>:<step position>:<channel>" (retainful/automations/planner.py); None for test-sends.
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(200))
+    # What the automation measured the delay from (a cart's last activity, the last order): its stop rules compare
+    # later facts with it ("ordered since the trigger").
+    trigger_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(sa.String(16), default=MessageStatus.SCHEDULED)
     skip_reason: Mapped[str | None] = mapped_column(sa.String(64))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())

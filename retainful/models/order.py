@@ -35,6 +35,10 @@ class Order(db.Model):
     attributed_message_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))  # use_alter: message -> coupon -> order
     attribution_rule: Mapped[str | None] = mapped_column(sa.String(32))
+    # The message of any automation the order is credited to (migration 0018): the recovery credit above, else the
+    # customer's latest win-back (or other automation) message within the window. Per-automation reports read it.
+    credited_message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the shop's order time, else our receipt time
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,14 +1,15 @@
-"""A store's recovery sequence: ordered steps, each a delay after the cart's last activity and its channels."""
+"""A store's settings for one automation (``kind``, unique per store): on or off, and its ordered steps, each a delay
+after the automation's trigger (a cart's last activity, an order, ...), an optional local send hour, and channels."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retainful.extensions import db
-from retainful.models.types import MONEY
+from retainful.models.types import MONEY, UTCDateTime
 
 ABANDONED_CART = "abandoned_cart"
 
@@ -21,6 +22,10 @@ class Sequence(db.Model):
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(32), default=ABANDONED_CART)
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Where a scanning automation (win_back) last stopped: the trigger time and row id of the last subject it planned,
+    # so each run reads the next stretch of an index instead of every customer (migration 0018).
+    cursor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cursor_id: Mapped[int | None] = mapped_column()
 
     steps: Mapped[list["Step"]] = relationship(
         back_populates="sequence", cascade="all, delete-orphan", order_by="Step.position", passive_deletes=True
@@ -35,7 +40,9 @@ class Step(db.Model):
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
     sequence_id: Mapped[int] = mapped_column(sa.ForeignKey("sequence.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column()  # 1-based, in delay order
-    delay_minutes: Mapped[int] = mapped_column()  # after the cart's last activity
+    delay_minutes: Mapped[int] = mapped_column()  # after the automation's trigger
+    # Send at this hour of the recipient's local day (the first such hour at or after the delay); None: at the delay.
+    at_hour: Mapped[int | None] = mapped_column()
     email: Mapped[bool] = mapped_column(default=True)
     sms: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
@@ -53,4 +60,7 @@ class Step(db.Model):
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(channel for channel, on in (("email", self.email), ("sms", self.sms)) if on)
+        """The registered channels this step is on: each has a boolean column named after it."""
+        from retainful.channels import names  # the registry's modules import the models' package
+
+        return tuple(name for name in names() if getattr(self, name))

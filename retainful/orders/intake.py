@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from retainful import clock
 from retainful.carts import get_cart
 from retainful.customers import match_customer
+from retainful.automations import order_recorded
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Order, Store
-from retainful.orders.attribution import attribute
-from retainful.orders.next_order import issue_next_order
-from retainful.recovery import cancel_pending
+from retainful.orders.attribution import attribute, credit_automation
+from retainful.messaging.outbox import cancel as cancel_pending
 
 
 # A failed or cancelled payment is not a purchase: the cart stays open and recovery goes on.
@@ -69,11 +69,12 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
     db.session.add(order)
     if cart is not None and order.status not in NOT_CLOSING:
         _close_cart(order, cart, customer, store, now)
+    credit_automation(order, customer, store)  # not recovered by its cart: maybe won back
     if customer is not None and (customer.last_order_at is None or customer.last_order_at < order.placed_at):
         customer.last_order_at = order.placed_at
     try:
         db.session.flush()
-        issue_next_order(order, store)
+        order_recorded(order, store, created=True)
         db.session.commit()
     except IntegrityError:  # the same order arrived twice at once: the other request recorded it
         db.session.rollback()
@@ -128,6 +129,7 @@ def _update(store: Store, order: Order, data: dict[str, Any]) -> Order:
     order.updated_at = clock.now()
     if order.cart is not None and status not in NOT_CLOSING and order.cart.status in CartStatus.OPEN:
         _close_cart(order, order.cart, order.customer, store, order.updated_at)  # the payment went through now
-    issue_next_order(order, store)
+        credit_automation(order, order.customer, store)
+    order_recorded(order, store, created=False)
     db.session.commit()
     return order

@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
+from retainful.automations import registry
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Customer, Store
+from retainful.urls import PublicUrls
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def customer_vars(customer: Customer | SampleCustomer | None) -> dict[str, Any]:
 
 def build_context(store: Store, *, cart: CartView | None, customer, recovery_url: str | None,
                   unsubscribe_url: str | None, open_pixel_url: str | None = None, coupon: Any = None,
-                  locale: str | None = None) -> dict[str, Any]:
+                  locale: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``extra``: an automation's own variables (``last_order``, ``days_since_last_order``), None unless given."""
     return {
         "store": store_vars(store),
         "customer": customer_vars(customer),
@@ -78,6 +80,9 @@ def build_context(store: Store, *, cart: CartView | None, customer, recovery_url
         "locale": locale or getattr(customer, "locale", None) or store.locale,
         "timezone": store.timezone,
         "currency": cart.currency if cart is not None else store.currency,
+        "last_order": None,
+        "days_since_last_order": None,
+        **(extra or {}),
     }
 
 
@@ -91,28 +96,28 @@ def sample_cart(store: Store) -> CartView:
     return CartView(items, store.currency, subtotal, subtotal)
 
 
-def sample_context(store: Store) -> dict[str, Any]:
+def sample_context(store: Store, urls: PublicUrls) -> dict[str, Any]:
     """A realistic cart for previews and for proving an override renders before it is saved."""
-    base = current_app.config["PUBLIC_BASE_URL"]
     return build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
-                         recovery_url=f"{base}/r/SAMPLECODE", unsubscribe_url=f"{base}/unsubscribe/sample",
-                         open_pixel_url=None)
+                         recovery_url=urls.recovery("SAMPLECODE"), unsubscribe_url=urls.unsubscribe("sample"),
+                         open_pixel_url=None, extra=automation_samples(store))
 
 
-def inert_link(kind: str) -> str:
-    """A link that looks like the real one and acts on nobody: ``/r/PREVIEW``, ``/o/PREVIEW.gif`` (both shorter than
-    a link code, so unknown) and ``/unsubscribe/preview`` (not a signed token)."""
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return {"recovery": f"{base}/r/PREVIEW", "pixel": f"{base}/o/PREVIEW.gif",
-            "unsubscribe": f"{base}/unsubscribe/preview"}[kind]
+def automation_samples(store: Store) -> dict[str, Any]:
+    """Every automation's own variables with sample values, so a preview of any template shows them."""
+    samples: dict[str, Any] = {}
+    for automation in registry.all_automations():
+        samples.update(automation.sample_vars(store))
+    return samples
 
 
-def cart_context(store: Store, cart: Cart, recovery_link: str, open_pixel: str | None = None) -> dict[str, Any]:
+def cart_context(store: Store, cart: Cart, urls: PublicUrls, recovery_link: str,
+                 open_pixel: str | None = None) -> dict[str, Any]:
     """A real cart and its shopper for a preview, a test-send or a save check, never with the shopper's unsubscribe
     link: whoever previews (a marketer) must not be able to unsubscribe the shopper."""
     customer = cart.customer or SampleCustomer(first_name=None, last_name=None, email=None)
     return build_context(store, cart=cart_view(cart), customer=customer, recovery_url=recovery_link,
-                         unsubscribe_url=inert_link("unsubscribe"), open_pixel_url=open_pixel)
+                         unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel)
 
 
 def recent_carts(store_id: int, limit: int) -> list[Cart]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from html import unescape
-from pathlib import Path
 from functools import lru_cache
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
@@ -26,15 +25,12 @@ from babel.numbers import format_currency
 from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
 
+from retainful.channels import channel as channel_named
 from retainful.errors import FieldError
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering import budget
 from retainful.rendering.budget import BudgetedEnvironment, OverBudget
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-CHANNELS = ("email", "sms")
-TEMPLATE_DIRS = {"email": ROOT / "email_templates", "sms": ROOT / "sms_templates"}
-EXTENSIONS = {"email": ".html", "sms": ".txt"}
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
 MAX_AMOUNT = Decimal(10) ** 15  # what the money filter formats; beyond it is no price
@@ -83,7 +79,8 @@ class SmsRendering:
 
 def template_keys(channel: str) -> list[str]:
     """The keys of the file defaults, e.g. ``abandoned_cart/step1``; the only keys a store may override."""
-    base, ext = TEMPLATE_DIRS[channel], EXTENSIONS[channel]
+    medium = channel_named(channel)
+    base, ext = medium.template_dir, medium.template_extension
     return sorted(str(p.relative_to(base))[: -len(ext)] for p in base.rglob(f"*{ext}")
                   if not p.name.startswith(("_", "layout")))
 
@@ -91,7 +88,8 @@ def template_keys(channel: str) -> list[str]:
 def default_source(channel: str, key: str) -> str:
     if key not in template_keys(channel):
         raise FieldError("template", f"No {channel} template {key!r}.")
-    return (TEMPLATE_DIRS[channel] / f"{key}{EXTENSIONS[channel]}").read_text(encoding="utf-8")
+    medium = channel_named(channel)
+    return (medium.template_dir / f"{key}{medium.template_extension}").read_text(encoding="utf-8")
 
 
 def _locale(context) -> Locale:
@@ -138,8 +136,8 @@ def _environment(channel: str) -> BudgetedEnvironment:
     """One environment per channel, so compiled file templates are cached (compiling costs far more than rendering);
     the filters read the shopper's locale, currency and zone from each render's context."""
     return BudgetedEnvironment(
-        loader=FileSystemLoader(str(TEMPLATE_DIRS[channel])),
-        autoescape=select_autoescape(["html"], default_for_string=channel == "email"),
+        loader=FileSystemLoader(str(channel_named(channel).template_dir)),
+        autoescape=select_autoescape(["html"], default_for_string=channel_named(channel).autoescape),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
         filters={"money": _money, "datetime": _datetime},
     )
@@ -169,7 +167,7 @@ def _compiled(channel: str, key: str, source: str | None):
     """Python's own limits on nesting (20 loops, 100 indents) surface as SyntaxError when Jinja compiles."""
     try:
         if source is None:
-            return _environment(channel).get_template(f"{key}{EXTENSIONS[channel]}")
+            return _environment(channel).get_template(f"{key}{channel_named(channel).template_extension}")
         return _compiled_override(channel, source)
     except (JinjaError, RecursionError) as error:
         raise _error(error) from None

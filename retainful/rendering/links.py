@@ -7,6 +7,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from retainful.models import Cart, Customer, Message, Store
+from retainful.urls import PublicUrls
 
 UNSUBSCRIBE_SALT = "retainful.unsubscribe"
 
@@ -42,5 +43,5 @@ def read_unsubscribe_token(token: str) -> tuple[int, int] | None:
     return (store_id, customer_id) if isinstance(store_id, int) and isinstance(customer_id, int) else None
 
 
-def unsubscribe_url(customer: Customer) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{unsubscribe_token(customer)}"
+def unsubscribe_url(urls: PublicUrls, customer: Customer) -> str:
+    return urls.unsubscribe(unsubscribe_token(customer))

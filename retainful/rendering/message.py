@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retainful.models import ABANDONED_CART, Cart, Customer, Message, Store
+from retainful.automations import registry
+from retainful.channels import channel
+from retainful.models import Cart, Customer, Message, Store
 from retainful.rendering.context import build_context, cart_view
-from retainful.rendering.engine import render_email, render_sms
 from retainful.rendering.links import unsubscribe_url
+from retainful.urls import PublicUrls
 
 
 @dataclass(frozen=True)
@@ -18,23 +20,20 @@ class Rendered:
 
 
 def template_key(message: Message) -> str:
-    if message.kind == ABANDONED_CART:
-        return f"abandoned_cart/step{message.step.position if message.step else 1}"
-    return f"{message.kind}/coupon"
+    return registry.get(message.kind).template_key(message.step.position if message.step else 1)
 
 
-def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, recovery_link: str,
-                   open_pixel: str | None, coupon=None, overrides: dict[tuple[str, str], str]) -> Rendered:
+def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, urls: PublicUrls,
+                   coupon=None, overrides: dict[tuple[str, str], str], extra: dict | None = None) -> Rendered:
     """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken.
 
-    ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`)."""
-    key = template_key(message)
-    unsubscribe = unsubscribe_url(customer)
+    ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`);
+    ``extra`` the automation's own merge variables."""
+    key, medium = template_key(message), channel(message.channel)
+    unsubscribe = unsubscribe_url(urls, customer)
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
-                            recovery_url=recovery_link, unsubscribe_url=unsubscribe,
-                            open_pixel_url=open_pixel if message.channel == "email" else None, coupon=coupon)
-    source = overrides.get((message.channel, key))
-    if message.channel == "sms":
-        return Rendered(None, render_sms(key, context, source).text, None, None)
-    email = render_email(key, context, source)
-    return Rendered(email.subject, email.text, email.html, unsubscribe)
+                            recovery_url=urls.recovery(message.link_code), unsubscribe_url=unsubscribe,
+                            open_pixel_url=urls.pixel(message.link_code) if medium.tracks_opens else None,
+                            coupon=coupon, extra=extra)
+    rendering = medium.render(key, context, overrides.get((message.channel, key)))
+    return Rendered(*medium.message_parts(rendering, unsubscribe))

@@ -6,19 +6,18 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from retainful.channels import channel as channel_named, names
 from retainful.extensions import db
 from retainful.models import Store, TemplateVersion
 from retainful.rendering import budget
 from retainful.rendering.engine import (
-    CHANNELS,
     TemplateError,
     TemplateTooExpensive,
     default_source,
-    render_email,
-    render_sms,
     template_keys,
 )
-from retainful.rendering.context import cart_context, inert_link, recent_carts, sample_context
+from retainful.rendering.context import cart_context, recent_carts, sample_context
+from retainful.urls import PublicUrls
 
 SAVE_CHECK_CARTS = 5  # the store's recent carts a save renders besides the sample
 
@@ -46,7 +45,7 @@ class TemplateState:
 def template_states(store_id: int) -> list[TemplateState]:
     """Every template the store may edit, by channel and key."""
     states = []
-    for channel in CHANNELS:
+    for channel in names():
         for key in template_keys(channel):
             current = latest(store_id, channel, key)
             states.append(TemplateState(channel, key, current.version if current else 0,
@@ -90,16 +89,17 @@ def _append(store: Store, channel: str, key: str, source: str | None, author: st
     return version
 
 
-def save_override(store: Store, channel: str, key: str, source: str, author: str | None = None) -> TemplateVersion:
+def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source: str,
+                  author: str | None = None) -> TemplateVersion:
     """Save a new version after proving it renders with the sample cart and with the store's recent real carts (a
     template that breaks, or blows the budget, only for real shoppers' data is refused too), all within one render
     budget. A broken template is never stored."""
     default_source(channel, key)
-    render = render_email if channel == "email" else render_sms
+    render = channel_named(channel).render
     with budget.scope():
-        render(key, sample_context(store), source=source)
+        render(key, sample_context(store, urls), source=source)
         for cart in recent_carts(store.id, SAVE_CHECK_CARTS):
-            context = cart_context(store, cart, inert_link("recovery"), inert_link("pixel"))
+            context = cart_context(store, cart, urls, urls.inert("recovery"), urls.inert("pixel"))
             try:
                 render(key, context, source=source)
             except TemplateTooExpensive:

@@ -4,14 +4,16 @@ from __future__ import annotations
 from typing import Any
 
 from retainful.carts import get_cart
+from retainful.channels import channel as channel_named
 from retainful.errors import FieldError
 from retainful.models import Store
-from retainful.rendering.context import SampleCustomer, build_context, cart_context, inert_link, sample_cart
-from retainful.rendering.engine import EmailRendering, SmsRendering, default_source, render_email, render_sms
+from retainful.rendering.context import SampleCustomer, automation_samples, build_context, cart_context, sample_cart
+from retainful.rendering.engine import EmailRendering, SmsRendering, default_source
 from retainful.rendering.overrides import effective_source
+from retainful.urls import PublicUrls
 
 
-def preview_context(store: Store, cart_token: str | None, recovery_link: str,
+def preview_context(store: Store, urls: PublicUrls, cart_token: str | None, recovery_link: str,
                     open_pixel: str | None = None) -> dict[str, Any]:
     """Merge variables for a preview: the real cart and its shopper when a token is given, else the sample; the
     unsubscribe link is inert either way."""
@@ -19,9 +21,10 @@ def preview_context(store: Store, cart_token: str | None, recovery_link: str,
         cart = get_cart(store, cart_token)
         if cart is None:
             raise FieldError("cart_token", "No cart with this token in this store.")
-        return cart_context(store, cart, recovery_link, open_pixel)
+        return cart_context(store, cart, urls, recovery_link, open_pixel)
     return build_context(store, cart=sample_cart(store), customer=SampleCustomer(), recovery_url=recovery_link,
-                         unsubscribe_url=inert_link("unsubscribe"), open_pixel_url=open_pixel)
+                         unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel,
+                         extra=automation_samples(store))
 
 
 def render_template_for(store: Store, channel: str, key: str, context: dict[str, Any],
@@ -30,9 +33,10 @@ def render_template_for(store: Store, channel: str, key: str, context: dict[str,
     default_source(channel, key)  # refuses unknown keys
     if source is None:
         source = effective_source(store.id, channel, key)
-    return (render_email if channel == "email" else render_sms)(key, context, source)
+    return channel_named(channel).render(key, context, source)
 
 
-def preview(store: Store, channel: str, key: str, source: str | None = None,
+def preview(store: Store, urls: PublicUrls, channel: str, key: str, source: str | None = None,
             cart_token: str | None = None) -> EmailRendering | SmsRendering:
-    return render_template_for(store, channel, key, preview_context(store, cart_token, inert_link("recovery")), source)
+    return render_template_for(store, channel, key, preview_context(store, urls, cart_token, urls.inert("recovery")),
+                               source)

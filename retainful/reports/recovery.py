@@ -101,8 +101,8 @@ def funnel(store: Store, period: Period) -> list[dict[str, Any]]:
 
     def row(position: int, channel: str) -> dict[str, Any]:
         return rows.setdefault((position, channel), {
-            "step": position, "channel": channel, "planned": 0, "sent": 0, "skipped": defaultdict(int),
-            "failed": 0, "cancelled": 0, "opened": 0, "clicked": 0, "recovered": 0, "recovered_revenue": ZERO})
+            "automation": ABANDONED_CART, "step": position, "channel": channel, "planned": 0, "sent": 0,
+            "skipped": defaultdict(int), "failed": 0, "cancelled": 0, "opened": 0, "clicked": 0, "recovered": 0, "recovered_revenue": ZERO})
 
     counts = db.session.execute(
         sa.select(Step.position, Message.channel, Message.status, Message.skip_reason, sa.func.count(Message.id),

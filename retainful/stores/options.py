@@ -1,44 +1,28 @@
 """Store settings beyond ``update_settings``: the holdout share, the next-order coupon rule, the WooCommerce connection.
 
-Each function checks every value before it changes anything, then commits; a bad value raises StoreSettingsError
-naming the setting, and nothing is saved.
+Each function checks every value (:mod:`retainful.stores.settings`, the one table of rules) before it changes
+anything, then commits; a bad value raises StoreSettingsError naming the setting, and nothing is saved.
 """
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from retainful import egress
 from retainful.extensions import db
 from retainful.models import DiscountType, Store
-from retainful.stores.service import StoreSettingsError
+from retainful.stores import settings
+from retainful.stores.settings import StoreSettingsError
 
-HOLDOUT_MAX_PERCENT = 50
-NEXT_ORDER_MAX_DAYS = 365
 _STATUS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def set_holdout(store: Store, percent: int) -> Store:
     """The share of abandoned carts kept as a control group (never messaged), to measure true lift. 0 turns it off."""
-    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= HOLDOUT_MAX_PERCENT:
-        raise StoreSettingsError(f"holdout_percent: a whole number from 0 to {HOLDOUT_MAX_PERCENT}")
+    settings.check({"holdout_percent": percent})
     store.holdout_percent = percent
     db.session.commit()
     return store
-
-
-def _amount(name: str, value: Decimal | str | None, allow_none: bool) -> Decimal | None:
-    if value is None or value == "":
-        if allow_none:
-            return None
-        raise StoreSettingsError(f"{name}: required")
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise StoreSettingsError(f"{name}: not a number") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e14"):
-        raise StoreSettingsError(f"{name}: must be zero or more")
-    return amount
 
 
 def update_next_order_rule(store: Store, *, enabled: bool, statuses: str, discount_type: str,
@@ -48,27 +32,16 @@ def update_next_order_rule(store: Store, *, enabled: bool, statuses: str, discou
     status_list = [s.strip().lower().removeprefix("wc-") for s in (statuses or "").split(",") if s.strip()]
     if not status_list or not all(_STATUS.match(s) for s in status_list):
         raise StoreSettingsError("next_order_statuses: comma-separated order statuses, e.g. processing,completed")
-    joined = ",".join(dict.fromkeys(status_list))
-    if len(joined) > 200:
-        raise StoreSettingsError("next_order_statuses: at most 200 characters")
-    if discount_type not in DiscountType.ALL:
-        raise StoreSettingsError(f"next_order_type: one of {', '.join(DiscountType.ALL)}")
-    value = Decimal(0) if discount_type == DiscountType.FREE_SHIPPING else _amount("next_order_amount", amount, False)
-    if discount_type == DiscountType.PERCENT and not 0 < value <= 100:
-        raise StoreSettingsError("next_order_amount: a percentage above 0 and at most 100")
-    if discount_type == DiscountType.FIXED and not value > 0:
-        raise StoreSettingsError("next_order_amount: a positive amount")
-    minimum_value = _amount("next_order_minimum", minimum, True)
-    if isinstance(valid_days, bool) or not isinstance(valid_days, int) or not 1 <= valid_days <= NEXT_ORDER_MAX_DAYS:
-        raise StoreSettingsError(f"next_order_valid_days: a whole number from 1 to {NEXT_ORDER_MAX_DAYS}")
-    store.next_order_enabled = bool(enabled)
-    store.next_order_statuses = joined
-    store.next_order_type = discount_type
-    store.next_order_amount = value
-    store.next_order_minimum = minimum_value
-    store.next_order_valid_days = valid_days
-    store.next_order_first_only = bool(first_only)
-    store.next_order_allow_chained = bool(allow_chained)
+    free = discount_type == DiscountType.FREE_SHIPPING  # its amount is ignored
+    values = {"next_order_enabled": bool(enabled), "next_order_statuses": ",".join(dict.fromkeys(status_list)),
+              "next_order_type": discount_type, "next_order_amount": None if free else amount, "next_order_minimum": minimum,
+              "next_order_valid_days": valid_days, "next_order_first_only": bool(first_only),
+              "next_order_allow_chained": bool(allow_chained)}
+    settings.check(values)
+    values["next_order_amount"] = Decimal(0) if free else Decimal(str(amount))
+    values["next_order_minimum"] = None if minimum is None or minimum == "" else Decimal(str(minimum))
+    for name, value in values.items():
+        setattr(store, name, value)
     db.session.commit()
     return store
 

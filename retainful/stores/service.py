@@ -7,17 +7,17 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
-from decimal import Decimal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from babel.numbers import list_currencies
 
 from retainful import clock
 from retainful.extensions import db
+from retainful.automations import create_defaults
 from retainful.models import DiscountType, Store
-from retainful.recovery import create_default_sequence
+from retainful.stores import settings
+from retainful.stores.settings import StoreSettingsError
 
 KEY_PREFIX = "rtf_"
 # The Retainful plugin validates its App ID and Secret Key as slugs. 32 characters of 36 are 165 random bits, and all 32
@@ -25,10 +25,6 @@ KEY_PREFIX = "rtf_"
 _SLUG = string.ascii_lowercase + string.digits
 APP_ID_LENGTH, PLUGIN_SECRET_LENGTH = 24, 32
 _APP_ID = re.compile(r"[a-z0-9_-]{1,64}")
-
-
-class StoreSettingsError(ValueError):
-    """A store setting is invalid; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +49,7 @@ def _random_slug(length: int) -> str:
 
 
 def _check_settings(timezone: str, currency: str, country: str | None) -> None:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise StoreSettingsError(f"timezone: unknown time zone {timezone!r}") from None
+    settings.check({"timezone": timezone})
     if currency not in list_currencies():
         raise StoreSettingsError(f"currency: {currency!r} is not an ISO 4217 code")
     if country is not None and (len(country) != 2 or not country.isalpha()):
@@ -107,7 +100,7 @@ def create_store(
     )
     db.session.add(store)
     db.session.flush()
-    create_default_sequence(store)
+    create_defaults(store)
     db.session.commit()
     return IssuedStore(store, api_key, webhook_secret)
 
@@ -150,50 +143,10 @@ def authenticate(api_key: str | None) -> Store | None:
     return store
 
 
-# Settings a store owner may change, with the range each must stay in.
-SETTING_RANGES = {
-    "abandon_after_minutes": (1, 24 * 60),
-    "retention_days": (1, 3650),
-    "quiet_hours_start": (0, 23),
-    "quiet_hours_end": (0, 23),
-    "email_cap_hours": (0, 24 * 30),
-    "sms_cap_hours": (0, 24 * 30),
-    "holdout_percent": (0, 50),
-    "attribution_window_days": (1, 60),
-    "next_order_valid_days": (1, 365),
-}
-# The WooCommerce connection is not here: options.connect_woocommerce is its one check (the shop URL's address too).
-TEXT_SETTINGS = {"sender_email": 254, "sender_name": 100, "sms_sender": 15, "postal_address": 500, "name": 200,
-                 "next_order_statuses": 200}
-FLAGS = {"paused", "next_order_enabled", "next_order_first_only", "next_order_allow_chained"}
-
-
 def update_settings(store: Store, **values) -> Store:
-    """Change store settings; every value is checked before anything is saved."""
-    for name, value in values.items():
-        if name in SETTING_RANGES:
-            low, high = SETTING_RANGES[name]
-            if not isinstance(value, int) or not low <= value <= high:
-                raise StoreSettingsError(f"{name}: must be a whole number from {low} to {high}")
-        elif name in TEXT_SETTINGS:
-            if value is not None and len(value) > TEXT_SETTINGS[name]:
-                raise StoreSettingsError(f"{name}: at most {TEXT_SETTINGS[name]} characters")
-        elif name in FLAGS:
-            if not isinstance(value, bool):
-                raise StoreSettingsError(f"{name}: must be true or false")
-        elif name == "next_order_type":
-            if value not in DiscountType.ALL:
-                raise StoreSettingsError(f"next_order_type: one of {', '.join(DiscountType.ALL)}")
-        elif name in ("next_order_amount", "next_order_minimum"):
-            if value is not None and (not isinstance(value, Decimal) or not Decimal(0) <= value <= Decimal(10**9)):
-                raise StoreSettingsError(f"{name}: a non-negative amount")
-        elif name == "timezone":
-            _check_settings(value, store.currency, store.country)
-        else:
-            raise StoreSettingsError(f"{name}: not a store setting")
-    if values.get("sms_sender") and not (values["sms_sender"].isalnum() and len(values["sms_sender"]) <= 11
-                                         or values["sms_sender"].lstrip("+").isdigit()):
-        raise StoreSettingsError("sms_sender: up to 11 letters and digits, or a phone number")
+    """Change store settings; every value is checked (:func:`retainful.stores.settings.check`) before anything is
+    saved."""
+    settings.check(values)
     for name, value in values.items():
         setattr(store, name, value)
     db.session.commit()

@@ -31,7 +31,7 @@ from retainful.extensions import db
 from retainful.messaging.tracking import note_recovery_click
 from retainful.messaging.webhooks import deliveries
 from retainful.models import Customer, Message, Store
-from retainful.recovery import cancel_pending
+from retainful.messaging.outbox import cancel as cancel_pending
 
 SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE
 TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP
