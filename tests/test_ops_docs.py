@@ -121,3 +121,13 @@ def test_every_documented_command_exists(cli):
         assert result.exit_code == 0, result.output
         for flag in flags:
             assert flag in result.output, f"retainful {' '.join(done)} has no {flag}"
+
+
+def test_the_service_exports_every_metric_the_rules_use(client):
+    """The names above are the ones ``GET /metrics`` declares (its ``# TYPE`` lines), so a renamed metric fails here
+    rather than leaving an alert that never fires."""
+    pytest.importorskip("retainful.metrics")  # issue #17's /metrics; until it is merged there is nothing to compare
+    answer = client.get("/metrics")
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    declared = set(re.findall(r"^# TYPE (\S+) ", answer.get_data(as_text=True), flags=re.M))
+    assert EXPORTED <= declared, f"not exported: {sorted(EXPORTED - declared)}"
