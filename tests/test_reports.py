@@ -88,7 +88,7 @@ def test_summary(history):
 def test_funnel(history):
     steps = {(row["step"], row["channel"]): row for row in get(history, "funnel")["steps"]}
     assert steps[(1, "email")] == {
-        "step": 1, "channel": "email", "planned": 4, "sent": 3, "skipped": {}, "failed": 0, "cancelled": 1,
+        "automation": "abandoned_cart", "step": 1, "channel": "email", "planned": 4, "sent": 3, "skipped": {}, "failed": 0, "cancelled": 1,
         "opened": 0, "clicked": 1, "recovered": 1, "recovered_revenue": "90.00"}
     assert steps[(1, "sms")]["skipped"] == {"no_phone": 3} and steps[(1, "sms")]["cancelled"] == 1
     for step in (2, 3, 4, 5):
