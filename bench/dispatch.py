@@ -89,6 +89,15 @@ def local_only_env(env: dict) -> dict:
     return env
 
 
+def bench_env(env: dict) -> dict:
+    """``local_only_env`` without the caller's provider, dispatch and environment settings: a bench sets its own."""
+    env = local_only_env(env)
+    for key in [k for k in env if k.startswith(("SENDGRID_", "VONAGE_", "DISPATCH_", "EMAIL_", "SMS_"))]:
+        env.pop(key)
+    env.pop("RETAINFUL_ENV", None)
+    return env
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The provider stub: runs in its own process (this file with --stub), so its threads never compete for the GIL with
 # the load generator or the bench's own polling. Protocol: one JSON line {"base_url": ...} on stdout once it listens;
@@ -824,10 +833,7 @@ def main() -> int:
     args.load_start = load_average()
     server = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER
     instance = Path(tempfile.mkdtemp(prefix="retainful-bench-"))
-    base_env = local_only_env(os.environ)
-    for key in [k for k in base_env if k.startswith(("SENDGRID_", "VONAGE_", "DISPATCH_", "EMAIL_", "SMS_"))]:
-        base_env.pop(key)
-    base_env.pop("RETAINFUL_ENV", None)
+    base_env = bench_env(os.environ)
     try:
         with ExitStack() as stack:
             database_url = stack.enter_context(scratch_database(server))
