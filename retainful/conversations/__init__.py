@@ -1,0 +1,1 @@
+"""Conversations with shoppers: inbound replies, agents' answers, abandonment reasons."""
