@@ -25,6 +25,9 @@ PERSONAL = {
     "message": {"recipient", "subject", "body_text", "body_html", "error"},  # a bounce reason quotes the address
     "coupon": {"email", "sync_error"},  # the shop's answer may quote the restriction
     "coupon_redemption": {"email"},
+    # What shoppers and agents wrote; the agent's name may be a person's, but it is staff's (kept as NOT_PERSONAL).
+    "conversation_message": {"text"},
+    "inbound_sms_part": {"sender", "text"},
 }
 # Columns that cannot: labels, codes, amounts, random ids, hashes; and the merchant's and staff's own tables.
 NOT_PERSONAL = {
@@ -38,8 +41,11 @@ NOT_PERSONAL = {
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
+    "conversation": {"status", "channel", "reason", "suggested_reason"},
+    "conversation_message": {"direction", "channel", "author", "keyword", "provider_message_id"},
+    "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
-MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store",
+MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
                    "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"

@@ -11,6 +11,7 @@ from retainful.automations.settings import (automation_or_error, create_defaults
                                             settings_for, update_step)
 # Each module registers its automation at import; the order here is the order of listings.
 from retainful.automations import abandoned_cart, next_order, win_back  # noqa: E402,F401  (registration)
+from retainful.conversations import replies  # noqa: E402,F401  (the unlisted reply kinds)
 from retainful.automations.abandoned_cart import in_holdout, plan_abandoned
 
 

@@ -60,6 +60,8 @@ class Automation:
     # A reply to the shopper's own action (an order update): exempt from the per-customer marketing caps. Its sends
     # still count toward the caps of the others, and quiet hours, consent and unsubscribes hold for every kind.
     transactional: bool = False
+    # Held while the shopper has an open conversation (marketing); replies and confirmations are not.
+    paused_by_conversation: bool = True
     # Orders credited to its messages count as recovered revenue (abandoned_cart); the others' are credited only.
     counts_as_recovered: bool = False
     # The coupon kind its steps mint (CouponKind), or None if it issues none at send time.
@@ -95,6 +97,15 @@ class Automation:
                     history: "History") -> str | None:
         """Why this message must not go out any more (a skip reason), or None. Checked at send time."""
         return None
+
+    def channel_rules_apply(self, message: "Message") -> bool:
+        """Whether the channel's consent and opt-out rules hold (False only for the keyword confirmations carriers
+        require, which answer the shopper's own text, the STOP confirmation included)."""
+        return True
+
+    def quiet_hours_apply(self, message: "Message", now: datetime) -> bool:
+        """Whether the store's quiet hours hold this message now."""
+        return True
 
     def template_key(self, position: int) -> str:
         """The template of step ``position`` (email_templates/<key>.html, sms_templates/<key>.txt)."""

@@ -1,6 +1,8 @@
 """The data model: one module per aggregate. Every row belongs to one store."""
 from retainful.models.cart import Cart, CartLine, CartStatus
 from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, DiscountType, SyncState
+from retainful.models.conversation import (REASONS, CannedReply, Conversation, ConversationMessage,
+                                           ConversationStatus, Direction, InboundSmsPart)
 from retainful.models.customer import ConsentEvent, Customer
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
 from retainful.models.order import Order
@@ -13,7 +15,8 @@ from retainful.models.user import Role, User, user_store
 from retainful.models.webhook import WebhookDelivery
 
 __all__ = [
-    "ABANDONED_CART", "Cart", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
+    "ABANDONED_CART", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
+    "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
     "WebhookDelivery", "OutgoingWebhook",

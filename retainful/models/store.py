@@ -73,6 +73,12 @@ class Store(db.Model):
     woo_pull_cursor_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
     woo_pull_cursor_page: Mapped[int | None] = mapped_column()
     recovery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Conversations (retainful/conversations/, migration 0021): the persona replies are signed with, how long an open
+    # conversation holds the shopper's marketing messages, and the helpdesk webhook that receives inbound messages.
+    persona_name: Mapped[str | None] = mapped_column(sa.String(100))  # "Sarah from Acme"; default the store's name
+    persona_signature: Mapped[str | None] = mapped_column(sa.String(500))
+    conversation_pause_hours: Mapped[int] = mapped_column(default=48, server_default="48")
+    conversation_webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     @property
@@ -95,6 +101,10 @@ class Store(db.Model):
     def sms_from(self) -> str:
         """Alphanumeric sender ids are at most 11 characters, letters and digits."""
         return self.sms_sender or ("".join(ch for ch in self.name if ch.isalnum())[:11] or "Shop")
+
+    @property
+    def persona(self) -> str:
+        return self.persona_name or self.name
 
     @property
     def woo_connected(self) -> bool:

@@ -1,0 +1,94 @@
+"""SMS keywords: one table of keyword -> action, checked before anything else reads an inbound text.
+
+A text that is exactly a keyword (after trimming, case-folding and dropping punctuation) runs its action and is
+answered at once. A longer text that uses one of the FCC's revocation words (47 CFR 64.1200(a)(10), 2024: "stop,
+quit, end, revoke, opt out, cancel or unsubscribe") is an opt-out too, and its conversation is flagged for the agent.
+Adding a keyword (#16's YES/REMINDME) is one :func:`register` call with its action.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
+
+from retainful.customers import opt_out_sms
+from retainful.customers.identity import apply_consent
+from retainful.extensions import db
+from retainful.models import Customer, Store
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a keyword does (``run``, given the customer) and the confirmation text it answers with (``answer``)."""
+
+    name: str  # recorded on the inbound message: opt_out, opt_in, help
+    run: Callable[[Customer], None]
+    answer: Callable[[Store], str]
+
+
+KEYWORDS: dict[str, Action] = {}
+# The FCC's revocation words, matched as whole words inside a longer text.
+REVOCATION_WORDS = re.compile(r"\b(stop|quit|end|revoke|opt[\s-]*out|cancel|unsubscribe)\b", re.IGNORECASE)
+
+
+def register(action: Action, *words: str) -> Action:
+    for word in words:
+        key = normalise(word)
+        if not key or key in KEYWORDS:
+            raise ValueError(f"keyword {word!r} is empty or registered twice")
+        KEYWORDS[key] = action
+    return action
+
+
+def normalise(text: str) -> str:
+    """"  Stop! " -> "STOP", "opt-out" -> "OPTOUT": case-folded, punctuation, spaces and accents' marks dropped."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if ch.isalnum()).upper()
+
+
+def keyword_action(text: str) -> Action | None:
+    """The action of a text that is exactly a keyword, else None."""
+    return KEYWORDS.get(normalise(text)) if len(text) <= 64 else None
+
+
+def revokes(text: str) -> bool:
+    """A longer text using an FCC revocation word ("please stop texting me")."""
+    return REVOCATION_WORDS.search(text) is not None
+
+
+def _contact(store: Store) -> str:
+    return store.sender_email or store.domain
+
+
+def _opt_out(customer: Customer) -> None:
+    opt_out_sms(customer, source="sms_stop")
+
+
+def _opt_in(customer: Customer) -> None:
+    customer.sms_opted_out_at = None
+    apply_consent(customer, "sms", True, "sms_start")
+    db.session.commit()
+
+
+def _help(customer: Customer) -> None:
+    """HELP changes nothing."""
+
+
+OPT_OUT = register(Action(
+    "opt_out", _opt_out,
+    lambda store: f"{store.name}: You are unsubscribed (STOP) and will get no more texts from us. "
+                  f"Reply START to opt back in."),
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
+OPT_IN = register(Action(
+    "opt_in", _opt_in,
+    lambda store: f"{store.name}: You are subscribed to texts again. Msg & data rates may apply. "
+                  f"Reply HELP for help, STOP to opt out."),
+    "START", "UNSTOP")
+HELP = register(Action(
+    "help", _help,
+    lambda store: f"{store.name}: help at {_contact(store)}. Msg & data rates may apply. Reply STOP to opt out."),
+    "HELP", "INFO")
+
+__all__ = ["Action", "HELP", "KEYWORDS", "OPT_IN", "OPT_OUT", "keyword_action", "register",
+           "revokes"]
