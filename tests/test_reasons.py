@@ -70,3 +70,49 @@ def test_every_rules_file_names_only_known_reasons_with_whole_number_weights():
         data = json.loads(file.read_text(encoding="utf-8"))
         assert set(data["reasons"]) <= set(reasons.REASONS[:-1]), file.name
         assert all(isinstance(w, int) and w > 0 for phrases in data["reasons"].values() for w in phrases.values())
+
+
+# --- the suggestion on a conversation ------------------------------------------------------------------------------
+
+def _conversation(app, make_store, texts, locale=None):
+    from retainful import conversations
+    from retainful.extensions import db
+    from retainful.models import Customer
+
+    shop = make_store()
+    with app.app_context():
+        customer = Customer(store_id=shop.store_id, phone="+12025550143", locale=locale)
+        db.session.add(customer)
+        db.session.commit()
+        for text in texts:
+            message = conversations.receive(customer, "sms", text)
+        return message.conversation_id
+
+
+def _reasons_of(app, conversation_id):
+    from retainful.extensions import db
+    from retainful.models import Conversation
+
+    with app.app_context():
+        conversation = db.session.get(Conversation, conversation_id)
+        return conversation.suggested_reason, conversation.reason
+
+
+def test_each_shopper_message_updates_the_suggestion_and_keeps_the_agents_reason(app, make_store):
+    from retainful import conversations
+    from retainful.extensions import db
+    from retainful.models import Conversation, Customer
+
+    conversation_id = _conversation(app, make_store, ["hi, who is this?"], locale="en_US")
+    assert _reasons_of(app, conversation_id) == (None, None)
+    with app.app_context():
+        conversation = db.session.get(Conversation, conversation_id)
+        conversations.set_reason(conversation, "price")
+        conversations.receive(db.session.get(Customer, conversation.customer_id), "sms",
+                              "my card was declined twice at checkout")
+    assert _reasons_of(app, conversation_id) == ("payment", "price")
+
+
+def test_a_locale_without_rules_is_classified_with_the_english_ones(app, make_store):
+    assert _reasons_of(app, _conversation(app, make_store, ["how long does shipping take?"], locale="de_DE")) == (
+        "shipping_time", None)

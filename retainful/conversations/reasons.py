@@ -13,7 +13,13 @@ from functools import cache
 from importlib import resources
 from typing import Iterable
 
-REASONS = ("payment", "unexpected_fees", "technical", "shipping_time", "trust", "product_info", "price", "other")
+import sqlalchemy as sa
+
+from retainful.conversations.service import on_inbound
+from retainful.extensions import db
+from retainful.models import ConversationMessage, Customer
+from retainful.models.conversation import REASONS, Direction
+
 DEFAULT_LANGUAGE = "en"
 _WORD = re.compile(r"[^\W_]+")
 
@@ -78,3 +84,16 @@ def suggest(texts: Iterable[str], language: str = DEFAULT_LANGUAGE) -> str | Non
     ranked = scores(texts, language)
     best = max(REASONS[:-1], key=lambda reason: (ranked.get(reason, 0), -REASONS.index(reason)))
     return best if ranked.get(best, 0) >= rules.min_score else None
+
+
+@on_inbound
+def suggest_for(message: ConversationMessage) -> None:
+    """A new shopper message: the conversation's ``suggested_reason`` from all the shopper has written in it, in
+    their language (the customer's locale) when there are rules for it. The agent's ``reason`` is left alone."""
+    conversation = message.conversation
+    texts = db.session.scalars(sa.select(ConversationMessage.text).where(
+        ConversationMessage.conversation_id == conversation.id, ConversationMessage.direction == Direction.INBOUND,
+        ConversationMessage.keyword.is_(None)))
+    locale = db.session.scalar(sa.select(Customer.locale).where(Customer.id == conversation.customer_id)) or ""
+    conversation.suggested_reason = suggest(list(texts), locale[:2].lower() or DEFAULT_LANGUAGE)
+    db.session.commit()

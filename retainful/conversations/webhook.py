@@ -1,6 +1,6 @@
 """Each new inbound message, POSTed to the store's ``conversation_webhook_url`` so a helpdesk can show it.
 
-The URL is the owner's input, so it is checked when saved and every delivery goes through retainful/egress.py (the
+The URL is the owner's input, so it is checked when saved (retainful/stores/settings.py) and every delivery goes through retainful/egress.py (the
 SSRF guard). Deliveries are rows of ``outgoing_webhook`` (the database is the queue): a job sends the due ones and
 retries a failure with exponential backoff and jitter, up to MAX_ATTEMPTS. Each attempt's body is JSON::
 
@@ -39,14 +39,6 @@ LEASE = timedelta(minutes=2)  # a claimed delivery is not claimed again while it
 KEEP = timedelta(days=7)  # finished deliveries carry the shopper's words: kept this long, then deleted
 TIMEOUT_SECONDS = 10.0
 BATCH = 50
-
-
-def check_url(url: str | None) -> str | None:
-    """The save-time check of ``conversation_webhook_url``: None/"" turns the webhook off, else an https URL with a
-    public address (egress.ShopUrlError says what is wrong)."""
-    if url is None or url == "":
-        return None
-    return egress.check_shop_url(url)
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from retainful import egress
 from retainful.models import DiscountType
 
 
@@ -30,9 +31,9 @@ MAX_AMOUNT = Decimal("1e14")
 @dataclass(frozen=True)
 class Setting:
     """One setting and its rule: a whole number in [low, high], text of at most ``max_length``, a flag, an amount,
-    one of ``choices``, or a time zone."""
+    one of ``choices``, a time zone, or a URL we will POST to (https, public address: the SSRF guard's check)."""
 
-    kind: str  # "whole", "text", "flag", "amount", "choice", "timezone"
+    kind: str  # "whole", "text", "flag", "amount", "choice", "timezone", "url"
     low: int = 0
     high: int = 0
     max_length: int = 0
@@ -59,6 +60,11 @@ class Setting:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError, TypeError):
                 return f"unknown time zone {value!r}"
+        elif self.kind == "url" and value not in (None, ""):
+            try:
+                egress.check_shop_url(value)
+            except egress.ShopUrlError as error:
+                return str(error)
         return None
 
 
@@ -106,6 +112,7 @@ SETTINGS: dict[str, Setting] = {
     "next_order_amount": Setting("amount"),
     "next_order_minimum": Setting("amount"),
     "timezone": Setting("timezone"),
+    "conversation_webhook_url": Setting("url"),  # the helpdesk webhook (retainful/conversations/webhook.py)
 }
 
 
