@@ -6,6 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 from retainful.api.fields import Currency, Email, Identifier, Instant, Money, StrictBoolean
 from retainful.channels import names
 from retainful.models import CartStatus
+from retainful.models.conversation import REASONS
 
 MAX_ITEMS = 500
 TOKEN_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -425,3 +426,48 @@ class AutomationsReport(Schema):
     to = fields.Date()
     currency = fields.String()
     automations = fields.List(fields.Nested(AutomationKindReport))
+
+
+class ConversationReplyIn(Lenient):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    agent_name = _text(100, metadata={"description": "Shown as the author; default the store's persona."})
+
+
+class ConversationReasonIn(Lenient):
+    reason = fields.String(required=True, allow_none=True, validate=validate.OneOf(REASONS),
+                           metadata={"description": "The confirmed abandonment reason; null clears it."})
+
+
+class ConversationMessageOut(Schema):
+    id = fields.Integer()
+    direction = fields.String(metadata={"enum": ["inbound", "outbound"]})
+    channel = fields.String(metadata={"enum": ["sms", "email"]})
+    text = fields.String()
+    at = fields.DateTime()
+    author = fields.String(allow_none=True, metadata={"description": "The persona or agent of an outbound message."})
+    keyword = fields.String(allow_none=True, metadata={"description": "opt_out, opt_in, help: the keyword it was."})
+    opt_out_flagged = fields.Boolean(metadata={"description": "An opt-out inside a longer text (FCC 2024 rule)."})
+    outbox_message_id = fields.Integer(allow_none=True)
+
+
+class ConversationOut(Schema):
+    id = fields.Integer()
+    customer_id = fields.Integer()
+    cart_id = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"enum": ["open", "closed"]})
+    channel = fields.String()
+    assigned_user_id = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"enum": list(REASONS)})
+    suggested_reason = fields.String(allow_none=True, metadata={"description": "The keyword classifier's guess."})
+    opt_out_flagged = fields.Boolean()
+    unread_count = fields.Integer()
+    opened_at = fields.DateTime()
+    last_inbound_at = fields.DateTime(allow_none=True)
+    last_outbound_at = fields.DateTime(allow_none=True)
+    first_response_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    messages = fields.List(fields.Nested(ConversationMessageOut), metadata={"description": "In order; GET one only."})
+
+
+class ConversationList(Schema):
+    conversations = fields.List(fields.Nested(ConversationOut))
