@@ -322,6 +322,11 @@ def sequence_set_step(store_id, position, delay, email, sms, enabled, as_json):
 @click.option("--woo-url", help="The shop's URL, for coupon sync and the order pull.")
 @click.option("--woo-consumer-key")
 @click.option("--woo-consumer-secret")
+@click.option("--persona-name", help='The name replies are signed with, e.g. "Sarah from Acme".')
+@click.option("--persona-signature", help="The signature under email replies.")
+@click.option("--conversation-pause-hours", type=int,
+              help="Hours an open conversation holds the shopper's marketing messages (0: no pause).")
+@click.option("--conversation-webhook-url", help="https URL that receives each inbound message (signed).")
 @with_appcontext
 def configure_store_command(store_id, quiet_hours, timezone_, woo_url, woo_consumer_key, woo_consumer_secret,
                             **options):

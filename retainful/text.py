@@ -60,3 +60,9 @@ def refuse_unstorable_fields(values) -> None:
     for name, value in pairs:
         refuse_unstorable(name, _label(name))
         refuse_unstorable(value, _label(name))
+
+
+def scrubbed(text: str) -> str:
+    """``text`` with every unstorable character replaced by U+FFFD: for what a provider sends us (an inbound SMS or
+    email), which is kept rather than refused, since a refusal is only retried."""
+    return _UNSTORABLE.sub("\ufffd", text)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful import clock
 from retainful.extensions import db
+from retainful.text import scrubbed
 from retainful.models import (REASONS, Cart, Conversation, ConversationMessage, ConversationStatus, Customer,
                               Direction, Message, MessageStatus, Store)
 
@@ -50,27 +51,33 @@ def _last_cart(customer: Customer) -> int | None:
 
 
 def receive(customer: Customer, channel: str, text: str, *, provider_message_id: str | None = None,
-            keyword: str | None = None, opt_out_flagged: bool = False,
+            keyword: str | None = None, opt_out_flagged: bool = False, open_new: bool = True,
             at: datetime | None = None) -> ConversationMessage | None:
-    """Record an inbound message: continue the customer's open conversation or open one. A provider message id seen
-    before records nothing (None): providers retry. Commits, then tells the listeners."""
+    """Record an inbound message: continue the customer's open conversation or open one (``open_new`` False: a
+    closed one, as a record, for a bare keyword no agent needs to answer). A provider message id seen before records
+    nothing (None): providers retry. Commits, then tells the listeners."""
     if provider_message_id is not None and db.session.scalar(sa.select(ConversationMessage.id).where(
             ConversationMessage.store_id == customer.store_id, ConversationMessage.channel == channel,
             ConversationMessage.provider_message_id == provider_message_id)) is not None:
         return None
     now = at or clock.now()
     conversation = open_conversation(customer)
+    if conversation is None and not open_new:  # a bare keyword joins the latest record rather than starting one
+        conversation = db.session.scalars(sa.select(Conversation).where(Conversation.customer_id == customer.id)
+                                          .order_by(Conversation.id.desc()).limit(1)).first()
     if conversation is None:
         conversation = Conversation(store_id=customer.store_id, customer_id=customer.id, channel=channel,
-                                    status=ConversationStatus.OPEN, opened_at=now, cart_id=_last_cart(customer),
-                                    unread_count=0, opt_out_flagged=False)
+                                    status=ConversationStatus.OPEN if open_new else ConversationStatus.CLOSED,
+                                    opened_at=now, closed_at=None if open_new else now,
+                                    cart_id=_last_cart(customer), unread_count=0, opt_out_flagged=False)
         db.session.add(conversation)
     conversation.channel = channel
     conversation.last_inbound_at = now
-    conversation.unread_count = (conversation.unread_count or 0) + 1
+    if conversation.status == ConversationStatus.OPEN:
+        conversation.unread_count = (conversation.unread_count or 0) + 1
     conversation.opt_out_flagged = conversation.opt_out_flagged or opt_out_flagged
     message = ConversationMessage(store_id=customer.store_id, conversation=conversation,
-                                  direction=Direction.INBOUND, channel=channel, text=text[:MAX_TEXT],
+                                  direction=Direction.INBOUND, channel=channel, text=scrubbed(text)[:MAX_TEXT],
                                   keyword=keyword, opt_out_flagged=opt_out_flagged,
                                   provider_message_id=provider_message_id, at=now)
     db.session.add(message)
@@ -128,11 +135,11 @@ def close(conversation: Conversation) -> Conversation:
         now = clock.now()
         store = db.session.get(Store, conversation.store_id)
         until = pause_until(conversation, store)
-        from retainful.messaging.policy import PAUSED_KINDS
+        from retainful.messaging.policy import paused_kinds
 
         db.session.execute(sa.update(Message).where(
             Message.customer_id == conversation.customer_id, Message.status == MessageStatus.SCHEDULED,
-            Message.due_at == until, Message.kind.in_(PAUSED_KINDS())).values(due_at=now)
+            Message.due_at == until, Message.kind.in_(paused_kinds())).values(due_at=now)
             .execution_options(synchronize_session=False))
         conversation.status = ConversationStatus.CLOSED
         conversation.closed_at = now

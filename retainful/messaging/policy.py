@@ -19,10 +19,16 @@ import sqlalchemy as sa
 from retainful.automations import registry
 from retainful.channels import CHANNELS, channel as channel_named
 from retainful.extensions import db
-from retainful.models import TEST_SEND, Cart, Customer, Message, MessageStatus, Order, Store
+from retainful.models import (TEST_SEND, Cart, Conversation, ConversationStatus, Customer, Message, MessageStatus,
+                              Order, Store)
 
 US_SMS_WINDOW = timedelta(hours=48)
 _US_CART_LIMITED = [c.name for c in CHANNELS.values() if c.one_text_per_us_cart]
+
+
+def paused_kinds() -> list[str]:
+    """The kinds an open conversation holds: every automation that is not transactional."""
+    return [a.kind for a in registry.all_automations() if a.paused_by_conversation and not a.transactional]
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class History:
     carts_with_sms: set[int] = field(default_factory=set)  # carts that already got an SMS
     recent_sends: dict[tuple[int, str], list[tuple[int | None, datetime]]] = field(
         default_factory=lambda: defaultdict(list))  # (customer id, channel) -> [(cart id, sent at)]
+    conversation_opened_at: dict[int, datetime] = field(default_factory=dict)  # customer id -> open conversation's
 
     @classmethod
     def load(cls, messages: list[Message], stores: dict[int, Store], now: datetime,
@@ -85,6 +92,11 @@ class History:
                     .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
                            Message.sent_at > now - timedelta(hours=cap_hours), Message.kind != TEST_SEND)):
                 history.recent_sends[customer_id, channel].append((cart_id, sent_at))
+        if customer_ids:
+            history.conversation_opened_at = dict(db.session.execute(
+                sa.select(Conversation.customer_id, sa.func.max(Conversation.opened_at))
+                .where(Conversation.customer_id.in_(customer_ids), Conversation.status == ConversationStatus.OPEN)
+                .group_by(Conversation.customer_id)).all())
         for send in pending:
             history.note(send)
         return history
@@ -107,6 +119,9 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
     stopped = automation.stop_reason(message, cart, customer, history) if automation is not None else None
     if stopped is not None:
         return skip(stopped)  # the automation's stop rule: the cart is back or bought, the shopper ordered since ...
+    paused = _conversation_pause(message, store, customer, now, history, automation)
+    if paused is not None:
+        return paused
     decision = _channel_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
@@ -116,11 +131,26 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
     return SEND
 
 
+def _conversation_pause(message: Message, store: Store, customer: Customer, now: datetime, history: History,
+                        automation) -> Decision | None:
+    """An open conversation holds the customer's marketing messages until it closes or ``conversation_pause_hours``
+    after it opened: they wait (deferred to the pause's end), they are not skipped."""
+    opened = history.conversation_opened_at.get(customer.id)
+    if opened is None or automation is None or automation.kind not in paused_kinds():
+        return None
+    until = opened + timedelta(hours=store.conversation_pause_hours)
+    return Decision("defer", "conversation_open", until) if until > now else None
+
+
 def _channel_policy(message: Message, store: Store, cart: Cart | None, customer: Customer, now: datetime,
                     history: History) -> Decision:
-    """The channel's own rules (address, opt-out, consent), the US carriers' one text per cart, then quiet hours."""
+    """The channel's own rules (address, opt-out, consent), the US carriers' one text per cart, then quiet hours.
+    A keyword confirmation needs only the address; a reply the shopper is waiting for is not held by quiet hours."""
     medium = channel_named(message.channel)
-    reason = medium.refusal(customer)
+    automation = registry.get(message.kind)
+    rules = automation is None or automation.channel_rules_apply(message)
+    reason = medium.refusal(customer) if rules else \
+        next((reason for reason, applies in medium.refusals(customer)[:1] if applies), None)  # the address only
     if reason is not None:
         return skip(reason)
     if medium.one_text_per_us_cart and cart is not None and \
@@ -130,7 +160,7 @@ def _channel_policy(message: Message, store: Store, cart: Cart | None, customer:
         if cart.id in history.carts_with_sms:
             return skip("us_sms_limit")
     zone = medium.quiet_zone(customer, store)
-    if zone is not None:
+    if zone is not None and (automation is None or automation.quiet_hours_apply(message, now)):
         opens = next_send_window(now, zone, store.quiet_hours_end, store.quiet_hours_start)
         if opens > now:
             return Decision("defer", "quiet_hours", opens)

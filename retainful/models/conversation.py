@@ -87,10 +87,12 @@ class ConversationMessage(db.Model):
 
 class InboundSmsPart(db.Model):
     """One part of a long inbound text (Vonage ``concat-ref``/``concat-part``/``concat-total``), kept until the
-    whole text has arrived (or a day has passed); a retried part is recorded once."""
+    whole text has arrived (or a day has passed), then marked joined and kept a day more, so a part Vonage retries
+    after the join is still recognised (by its ``messageId``) and recorded once."""
 
     __tablename__ = "inbound_sms_part"
-    __table_args__ = (sa.UniqueConstraint("sender", "recipient", "concat_ref", "part"),)
+    __table_args__ = (sa.UniqueConstraint("recipient", "provider_message_id"),
+                      sa.Index("ix_inbound_sms_part_set", "sender", "recipient", "concat_ref"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sender: Mapped[str] = mapped_column(sa.String(20))  # E.164
@@ -99,7 +101,8 @@ class InboundSmsPart(db.Model):
     part: Mapped[int] = mapped_column()
     total: Mapped[int] = mapped_column()
     text: Mapped[str] = mapped_column(sa.Text)
-    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    provider_message_id: Mapped[str] = mapped_column(sa.String(128))  # Vonage's messageId of this part
+    joined: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
 
 

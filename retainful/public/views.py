@@ -75,7 +75,8 @@ def unsubscribe(token: str):
 @bp.route("/webhooks/vonage/inbound", methods=["GET", "POST"])
 @bp.route("/webhooks/vonage/inbound/<token>", methods=["GET", "POST"])
 def vonage_inbound(token: str | None = None):
-    """Inbound SMS (STOP replies). Answered 200 whenever the request is Vonage's, or it resends for a day."""
+    """Inbound SMS (keywords, replies to conversations). Answered 200 whenever the request is Vonage's, or it resends
+    for a day."""
     params = request.args.to_dict() | request.form.to_dict()
     if request.is_json:
         body = request.get_json(silent=True)
@@ -90,7 +91,7 @@ def vonage_inbound(token: str | None = None):
         inbound = vonage.parse(params)
     except vonage.InvalidInbound as error:
         return jsonify(error={"code": "invalid_inbound", "message": str(error)}), 400
-    return jsonify(opted_out=vonage.handle(inbound))
+    return jsonify(vonage.handle(inbound))
 
 
 SENDGRID_EVENTS_MAX_BYTES = 8 * 1024 * 1024  # SendGrid batches events; far more than the API's 256 KiB

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retainful import egress
@@ -31,7 +32,7 @@ MAX_AMOUNT = Decimal("1e14")
 @dataclass(frozen=True)
 class Setting:
     """One setting and its rule: a whole number in [low, high], text of at most ``max_length``, a flag, an amount,
-    one of ``choices``, a time zone, or a URL we will POST to (https, public address: the SSRF guard's check)."""
+    one of ``choices``, or a time zone."""
 
     kind: str  # "whole", "text", "flag", "amount", "choice", "timezone", "url"
     low: int = 0
@@ -55,16 +56,13 @@ class Setting:
         elif self.kind == "choice":
             if value not in self.choices:
                 return f"one of {', '.join(self.choices)}"
+        elif self.kind == "url":
+            return _url_error(value, self.max_length)
         elif self.kind == "timezone":
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError, TypeError):
                 return f"unknown time zone {value!r}"
-        elif self.kind == "url" and value not in (None, ""):
-            try:
-                egress.check_shop_url(value)
-            except egress.ShopUrlError as error:
-                return str(error)
         return None
 
 
@@ -77,6 +75,23 @@ def _amount_error(value: Any) -> str | None:
         return "not a number"
     if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT:
         return "must be zero or more"
+    return None
+
+
+def _url_error(value: Any, max_length: int) -> str | None:
+    """An https URL with a host and no credentials (None or "" clears it) at a public address (egress's check)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        return f"an https URL of at most {max_length} characters"
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
+            or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return "an https URL with a host and no credentials"
+    try:  # we will POST to it: the SSRF guard's save-time check (public addresses only)
+        egress.check_shop_url(value)
+    except egress.ShopUrlError as error:
+        return str(error)
     return None
 
 
@@ -112,7 +127,12 @@ SETTINGS: dict[str, Setting] = {
     "next_order_amount": Setting("amount"),
     "next_order_minimum": Setting("amount"),
     "timezone": Setting("timezone"),
-    "conversation_webhook_url": Setting("url"),  # the helpdesk webhook (retainful/conversations/webhook.py)
+    # Conversations (retainful/conversations/): the persona replies are signed with, the marketing pause, the
+    # helpdesk webhook.
+    "persona_name": _text(100),
+    "persona_signature": _text(500),
+    "conversation_pause_hours": _whole(0, 24 * 30),
+    "conversation_webhook_url": Setting("url", max_length=500),
 }
 
 

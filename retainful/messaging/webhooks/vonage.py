@@ -1,7 +1,10 @@
-"""Vonage SMS API inbound messages: a shopper's STOP reply opts them out and cancels what is pending.
+"""Vonage SMS API inbound messages: the shopper's reply, handed to the conversations (keywords first: a STOP opts
+them out and cancels what is pending).
 
 Vonage sends inbound SMS as query parameters (GET), a form or JSON (POST), with ``msisdn`` (the shopper), ``to`` (our
-number), ``text`` and ``keyword``. A STOP is a consent change recorded as the shopper's own, so nothing unauthenticated
+number), ``text``, ``keyword``, ``messageId`` and, for each part of a long text, ``concat-ref``, ``concat-part`` and
+``concat-total`` (:mod:`retainful.conversations.inbound_sms` joins them). A STOP is a consent change recorded as the
+shopper's own, so nothing unauthenticated
 is believed: each request must carry a valid ``sig`` with a fresh ``timestamp`` (``VONAGE_SIGNATURE_SECRET``), or
 arrive on the secret path ``/webhooks/vonage/inbound/<VONAGE_INBOUND_TOKEN>`` for accounts without signed webhooks
 (both when both are set). With neither configured every request is refused, like the SendGrid endpoint.
@@ -19,15 +22,12 @@ import phonenumbers
 import sqlalchemy as sa
 
 from retainful import clock
-from retainful.customers import opt_out_sms
+from retainful.conversations import inbound_sms
 from retainful.extensions import db
-from retainful.models import Customer, Store
+from retainful.models import Store
 
 log = logging.getLogger(__name__)
 
-# Exact-word, case-insensitive (CTIA, FCC 24-24: "stop, quit, end, revoke, opt out, cancel or unsubscribe").
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                              "OPTOUT", "OPT OUT", "OPT-OUT"})
 MAX_SIGNATURE_AGE = 300  # seconds
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
@@ -37,11 +37,8 @@ class Inbound:
     sender: str  # E.164
     to: str  # E.164, or "" when Vonage's "to" is not a phone number
     text: str
-
-    @property
-    def opts_out(self) -> bool:
-        words = " ".join(re.sub(r"[^\w\s-]", " ", self.text).upper().split())
-        return words in OPT_OUT_KEYWORDS
+    message_id: str | None = None  # Vonage's messageId: a retry carries the same
+    part: inbound_sms.Part | None = None  # one part of a long text
 
 
 class InvalidInbound(ValueError):
@@ -100,6 +97,19 @@ def _e164(digits: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _part(params: Mapping[str, str]) -> inbound_sms.Part | None:
+    """The concat fields of one part of a long text (None: a whole text); raises InvalidInbound naming them."""
+    fields = ("concat-ref", "concat-part", "concat-total")
+    if not any(params.get(name) for name in fields):
+        return None
+    ref, number, total = (str(params.get(name) or "") for name in fields)
+    if not ref or len(ref) > 64 or not (number.isascii() and number.isdigit() and total.isascii() and total.isdigit()) \
+            or not 1 <= int(number) <= int(total) <= inbound_sms.MAX_PARTS:
+        raise InvalidInbound(f"concat-ref, concat-part and concat-total must name part 1 to "
+                             f"{inbound_sms.MAX_PARTS} of a set")
+    return inbound_sms.Part(ref, int(number), int(total))
+
+
 def parse(params: Mapping[str, str]) -> Inbound:
     msisdn, text = params.get("msisdn"), params.get("text")
     if not msisdn or text is None:
@@ -107,7 +117,9 @@ def parse(params: Mapping[str, str]) -> Inbound:
     sender = _e164(msisdn)
     if sender is None:
         raise InvalidInbound("msisdn is not a phone number")
-    return Inbound(sender=sender, to=_e164(params.get("to") or "") or "", text=text)
+    message_id = (params.get("messageId") or params.get("message-id") or "")[:128] or None
+    return Inbound(sender=sender, to=_e164(params.get("to") or "") or "", text=text, message_id=message_id,
+                   part=_part(params))
 
 
 def _store_number(store: Store) -> str | None:
@@ -130,14 +142,11 @@ def stores_texting_from(to: str) -> list[int]:
     return [store.id for store in candidates if _store_number(store) == to]
 
 
-def handle(inbound: Inbound) -> int:
-    """Opt the sender out of the stores texting from the number they replied to. Returns customers affected."""
-    if not inbound.opts_out:
-        return 0
-    stores = stores_texting_from(inbound.to)
-    customers = list(db.session.scalars(sa.select(Customer).where(
-        Customer.phone == inbound.sender, Customer.store_id.in_(stores)))) if stores else []
-    for customer in customers:
-        opt_out_sms(customer, source="sms_stop")
-    log.info("inbound STOP to a number of %d store(s): %d customer records opted out", len(stores), len(customers))
-    return len(customers)
+def handle(inbound: Inbound) -> dict[str, int]:
+    """Hand the text (once whole) to the conversations of the stores texting from the number it was sent to.
+    Returns ``opted_out`` (customer records opted out) and ``recorded`` (messages recorded in conversations)."""
+    counts = {"opted_out": 0, "recorded": 0}
+    for text in inbound_sms.assemble(inbound.sender, inbound.to, inbound.text, inbound.message_id, inbound.part):
+        for name, value in inbound_sms.handle(text, stores_texting_from(text.to)).items():
+            counts[name] += value
+    return counts

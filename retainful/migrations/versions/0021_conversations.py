@@ -79,11 +79,13 @@ def upgrade():
         sa.Column('part', sa.Integer(), nullable=False),
         sa.Column('total', sa.Integer(), nullable=False),
         sa.Column('text', sa.Text(), nullable=False),
-        sa.Column('provider_message_id', sa.String(length=128), nullable=True),
+        sa.Column('provider_message_id', sa.String(length=128), nullable=False),
+        sa.Column('joined', sa.Boolean(), nullable=False),
         sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('sender', 'recipient', 'concat_ref', 'part'),
+        sa.UniqueConstraint('recipient', 'provider_message_id'),
     )
     op.create_index('ix_inbound_sms_part_received_at', 'inbound_sms_part', ['received_at'])
+    op.create_index('ix_inbound_sms_part_set', 'inbound_sms_part', ['sender', 'recipient', 'concat_ref'])
     op.create_table(
         'canned_reply',
         sa.Column('id', sa.Integer(), primary_key=True),
