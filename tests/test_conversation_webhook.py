@@ -157,7 +157,7 @@ def test_a_private_address_is_refused_at_send_time_without_the_opt_in(app, make_
 @pytest.mark.parametrize("url", ["http://helpdesk.example/hook", "https://10.0.0.7/hook", "ftp://x.example/",
                                  "https://helpdesk.example/hook?token=1", "https://a b.example/", "x" * 600,
                                  "https://\x00.example/", 42, ["https://helpdesk.example/"], "https://[x/",
-                                 "https://user:pw@helpdesk.example/"])
+                                 "https://user:pw@helpdesk.example/", "https://helpdesk.example:99999/"])
 def test_unsafe_webhook_urls_are_refused_when_saved(app, url):
     with app.app_context():
         assert set(settings.errors({"conversation_webhook_url": url})) == {"conversation_webhook_url"}

@@ -84,8 +84,12 @@ def _url_error(value: Any, max_length: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > max_length:
         return f"an https URL of at most {max_length} characters"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # "https://[x/": an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
             or any(ch.isspace() or ord(ch) < 32 for ch in value):
         return "an https URL with a host and no credentials"
     try:  # we will POST to it: the SSRF guard's save-time check (public addresses only)
