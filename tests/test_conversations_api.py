@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from retainful import clock, conversations
+from retainful import carts, clock, conversations
 from retainful.extensions import db
 from retainful.models import Conversation, ConversationMessage, Customer, Message, Store
 
@@ -159,3 +159,103 @@ def test_without_the_api_key_nothing_is_shown(app, shop, client):
     conversation_id = open_conversation(app, shop)
     assert client.get(f"/api/v1/conversations/{conversation_id}").status_code == 401
     assert client.get("/api/v1/conversations", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+# --- the conversation credit and the reports ----------------------------------------------------------------------
+
+def shopper_with_cart(app, shop, token="conv-cart"):
+    from tests.conftest import cart_body
+
+    assert shop.put_cart(token, cart_body()).status_code in (200, 201)
+    clock.advance(timedelta(hours=2))
+    with app.app_context():
+        carts.sweep_abandoned()  # an abandoned cart: the recovery cohort
+        customer = db.session.scalars(sa.select(Customer).where(Customer.store_id == shop.store_id)).one()
+        message = conversations.receive(customer, "email", "is there any way to avoid the shipping fee?")
+        return message.conversation_id
+
+
+def send_reply(app, shop, conversation_id, text="Use SHIPFREE for free shipping!"):
+    body = call(shop, "POST", f"/conversations/{conversation_id}/replies", {"text": text}).get_json()
+    with app.app_context():  # the outbox sent it
+        queued = db.session.get(Message, body["outbox_message_id"])
+        queued.status, queued.sent_at = "sent", clock.now()
+        db.session.commit()
+        return queued.id
+
+
+def order(shop, token="conv-cart", order_id="conv-1", total="36.95"):
+    response = shop.post_order({"order_id": order_id, "total": total, "currency": "USD", "status": "processing",
+                                "cart_token": token, "customer": {"email": "alice@example.com"}})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def period(shop, path):
+    today = clock.now().date().isoformat()
+    response = call(shop, "GET", f"/reports/{path}", query_string={"from": "2026-01-01", "to": today})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_an_order_within_7_days_of_the_shoppers_message_is_credited_to_the_conversation(app, shop):
+    conversation_id = shopper_with_cart(app, shop)
+    clock.advance(timedelta(minutes=30))
+    reply_id = send_reply(app, shop, conversation_id)
+    clock.advance(timedelta(days=6, hours=23))
+    body = order(shop)
+    assert (body["attribution_rule"], body["recovered"], body["attributed_message_id"]) == (
+        "conversation", True, reply_id)
+    report = period(shop, "conversations")
+    assert (report["opened"], report["replied"], report["median_first_response_seconds"]) == (1, 1, 1800)
+    assert (report["converted"], report["revenue"]) == (1, "36.95")
+    assert period(shop, "summary")["recovered_revenue"] == "36.95"  # recovered revenue for that cart
+    reasons = {row["reason"]: row for row in period(shop, "reasons")["reasons"]}
+    assert (reasons["unexpected_fees"]["carts"], reasons["unexpected_fees"]["recovered"],
+            reasons["unexpected_fees"]["recovered_share"]) == (1, 1, 1.0)
+
+
+def test_an_order_later_than_7_days_after_the_last_shopper_message_is_not_the_conversations(app, shop):
+    conversation_id = shopper_with_cart(app, shop)
+    send_reply(app, shop, conversation_id)
+    clock.advance(timedelta(days=7, minutes=1))
+    body = order(shop)
+    assert body["attribution_rule"] != "conversation"
+    assert (period(shop, "conversations")["converted"], period(shop, "conversations")["revenue"]) == (0, "0.00")
+
+
+def test_an_order_before_any_reply_is_still_the_conversations(app, shop):
+    shopper_with_cart(app, shop)
+    clock.advance(timedelta(hours=2))
+    body = order(shop)
+    assert (body["attribution_rule"], body["attributed_message_id"], body["recovered"]) == ("conversation", None, True)
+    report = period(shop, "conversations")
+    assert (report["replied"], report["median_first_response_seconds"], report["converted"]) == (0, None, 1)
+
+
+def test_a_cancelled_order_takes_the_conversations_revenue_back(app, shop):
+    shopper_with_cart(app, shop)
+    order(shop)
+    clock.advance(timedelta(hours=1))
+    shop.post_order({"order_id": "conv-1", "total": "36.95", "currency": "USD", "status": "cancelled",
+                     "modified_at": clock.now().isoformat()})
+    assert (period(shop, "conversations")["converted"], period(shop, "conversations")["revenue"]) == (0, "0.00")
+
+
+def test_the_reasons_report_uses_the_agents_reason_over_the_suggestion_and_counts_the_unclassified(app, shop):
+    conversation_id = shopper_with_cart(app, shop)
+    call(shop, "PUT", f"/conversations/{conversation_id}/reason", {"reason": "price"})
+    open_conversation(app, shop, ["hello"], phone="+12025550177")
+    report = period(shop, "reasons")
+    rows = {row["reason"]: row for row in report["reasons"]}
+    assert [row["reason"] for row in report["reasons"]] == list(conversations.service.REASONS)
+    assert (rows["price"]["carts"], rows["price"]["confirmed"], rows["price"]["recovered_share"]) == (1, 1, 0.0)
+    assert rows["unexpected_fees"]["carts"] == 0 and report["unclassified"] == 1
+
+
+@pytest.mark.parametrize("path", ["conversations", "reasons"])
+@pytest.mark.parametrize("query,field", [({"from": "yesterday"}, "from"), ({"to": "0001-01-01"}, "to"),
+                                         ({"from": f"2026{NUL}"}, "from"), ({"to": ""}, "to")])
+def test_bad_report_periods_are_a_400_naming_the_parameter(app, shop, path, query, field):
+    response = call(shop, "GET", f"/reports/{path}", query_string=query)
+    assert response.status_code == 400 and field in response.get_json()["error"]["fields"]

@@ -143,7 +143,9 @@ class OrderOut(Schema):
                                  metadata={"type": "string", "nullable": True})
     cart_status = fields.Function(lambda order: order.cart.status if order.cart else None,
                                   metadata={"type": "string", "nullable": True})
-    recovered = fields.Function(lambda order: order.attributed_message_id is not None, metadata={"type": "boolean"})
+    recovered = fields.Function(
+        lambda order: order.attributed_message_id is not None or order.conversation_id is not None,
+        metadata={"type": "boolean"})
     attributed_message_id = _nullable(fields.Integer)
     attribution_rule = _nullable()
     customer = fields.Nested(CustomerOut, allow_none=True)
