@@ -473,3 +473,33 @@ class ConversationOut(Schema):
 
 class ConversationList(Schema):
     conversations = fields.List(fields.Nested(ConversationOut))
+
+
+class ConversationsReport(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    currency = fields.String()
+    opened = fields.Integer(metadata={"description": "Conversations opened in the period."})
+    replied = fields.Integer(metadata={"description": "Of those, answered by a person."})
+    median_first_response_seconds = fields.Integer(allow_none=True,
+                                                   metadata={"description": "From opening to the first answer."})
+    converted = fields.Integer(metadata={"description": "Of those, credited with an order (rule conversation: within "
+                                                        "7 days of the shopper's message), not voided."})
+    revenue = _amount("Those orders' revenue (total less refunds); recovered revenue.")
+
+
+class ReasonRow(Schema):
+    reason = fields.String(metadata={"enum": list(REASONS)})
+    carts = fields.Integer(metadata={"description": "Carts of the conversations with this reason (the agent's, else "
+                                                    "the suggestion)."})
+    recovered = fields.Integer()
+    recovered_share = _rate("recovered / carts, 0-1.")
+    confirmed = fields.Integer(metadata={"description": "Conversations whose reason an agent set."})
+
+
+class ReasonsReport(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    currency = fields.String()
+    reasons = fields.List(fields.Nested(ReasonRow))
+    unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})
