@@ -423,10 +423,15 @@ class AutomationKindReport(Schema):
     unsubscribes = fields.Integer(metadata={"description": "Unsubscribes and SMS opt-outs right after its messages."})
 
 
-class AutomationsReport(Schema):
+class PeriodReport(Schema):
+    """What every report over a period starts with."""
+
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     currency = fields.String()
+
+
+class AutomationsReport(PeriodReport):
     automations = fields.List(fields.Nested(AutomationKindReport))
 
 
@@ -475,10 +480,7 @@ class ConversationList(Schema):
     conversations = fields.List(fields.Nested(ConversationOut))
 
 
-class ConversationsReport(Schema):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
-    currency = fields.String()
+class ConversationsReport(PeriodReport):
     opened = fields.Integer(metadata={"description": "Conversations opened in the period."})
     replied = fields.Integer(metadata={"description": "Of those, answered by a person."})
     median_first_response_seconds = fields.Integer(allow_none=True,
@@ -497,9 +499,6 @@ class ReasonRow(Schema):
     confirmed = fields.Integer(metadata={"description": "Conversations whose reason an agent set."})
 
 
-class ReasonsReport(Schema):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
-    currency = fields.String()
+class ReasonsReport(PeriodReport):
     reasons = fields.List(fields.Nested(ReasonRow))
     unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})
