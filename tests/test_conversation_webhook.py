@@ -206,3 +206,12 @@ def test_the_body_is_json_as_documented(app, make_store, helpdesk):
     helpdesk.queue.append((200, {}, b""))
     deliver(app)
     assert json.loads(helpdesk.last.body)["data"]["message"]["text"] == "Straße 😀 \u2028 \"quoted\""
+
+
+def test_with_the_opt_in_a_local_http_receiver_can_be_saved(app, helpdesk):
+    app.config["ALLOW_PRIVATE_SHOP_URLS"] = True
+    with app.app_context():
+        assert settings.errors({"conversation_webhook_url": helpdesk.base_url + "/hook"}) == {}
+    app.config["ALLOW_PRIVATE_SHOP_URLS"] = False
+    with app.app_context():
+        assert "conversation_webhook_url" in settings.errors({"conversation_webhook_url": helpdesk.base_url})
