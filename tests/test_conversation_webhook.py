@@ -72,6 +72,7 @@ def test_an_inbound_message_is_posted_signed_with_the_stores_webhook_secret(app,
     assert body["store_id"] == shop.store_id and body["event"] == "message.inbound"
     data = body["data"]
     assert data["customer"]["email"] == "alice@example.com" and data["message"]["id"] == message_id
+    assert (data["conversation"]["status"], data["conversation"]["suggested_reason"]) == ("open", "unexpected_fees")
     assert (data["message"]["direction"], data["message"]["channel"], data["message"]["text"]) == (
         "inbound", "sms", "Is there a code? shipping was $15")
     assert deliver(app) == {"delivered": 0, "retrying": 0, "given_up": 0}  # delivered once, never again
