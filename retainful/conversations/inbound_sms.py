@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful import clock
 from retainful.conversations import keywords
-from retainful.conversations.service import receive, reply
+from retainful.conversations.service import receive, reply, seen
 from retainful.extensions import db
 from retainful.models import Customer, InboundSmsPart, Store
 from retainful.text import scrubbed
@@ -102,12 +102,14 @@ def handle(text: Text, stores: list[int]) -> dict[str, int]:
         Customer.phone == text.sender, Customer.store_id.in_(stores)).order_by(Customer.id))) if stores else []
     counts = {"opted_out": 0, "recorded": 0}
     for customer in customers:
+        if seen(customer.store_id, SMS, text.message_id):
+            continue  # a retry: its action ran before it was recorded, and its confirmation is queued
         action = keywords.keyword_action(text.text)
         flagged = action is None and keywords.revokes(text.text)
         if flagged:
             action = keywords.OPT_OUT
         if action is not None:
-            action.run(customer)  # first, and again on a retry: the shopper's STOP must hold whatever happens next
+            action.run(customer)  # before it is recorded: a recorded STOP has always taken effect
         counts["opted_out"] += action is keywords.OPT_OUT
         message = receive(customer, SMS, text.text, provider_message_id=text.message_id,
                           keyword=action.name if action else None, opt_out_flagged=flagged,

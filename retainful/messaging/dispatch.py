@@ -22,6 +22,7 @@ from retainful import clock
 from retainful.channels import Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
+from retainful.conversations.inbound_email import reply_address
 from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
@@ -194,6 +195,7 @@ class Dispatcher:
         self.concurrency = config["DISPATCH_CONCURRENCY"]
         self.lease = timedelta(seconds=config["DISPATCH_LEASE_SECONDS"])
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
+        self.reply_domain, self.secret_key = config.get("REPLY_DOMAIN", ""), config["SECRET_KEY"]
         self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
 
     def run_due(self) -> Counter:
@@ -284,7 +286,7 @@ class Dispatcher:
                     item = outbox.Outcome(message.id, owner, "failed", {
                         "status": MessageStatus.FAILED, "error": f"internal: {type(error).__name__}: {error}"[:1000]})
                 if isinstance(item, Ready):
-                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now)
+                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now, message.kind)
                     history.note(send)
                     unrecorded.add(message.id, send)
                     ready.append(item)
@@ -320,7 +322,8 @@ class Dispatcher:
         recipient = medium.address(customer)
         outgoing = medium.envelope(message_id=message.id, store=store, recipient=recipient,
                                    to_name=customer.first_name, rendering=rendered,
-                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
+                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,),
+                                   reply_to=reply_address(self.secret_key, self.reply_domain, customer.id))
         provider = medium.provider(self.providers)
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,
