@@ -216,3 +216,15 @@ def test_with_the_opt_in_a_local_http_receiver_can_be_saved(app, helpdesk):
     app.config["ALLOW_PRIVATE_SHOP_URLS"] = False
     with app.app_context():
         assert "conversation_webhook_url" in settings.errors({"conversation_webhook_url": helpdesk.base_url})
+
+
+def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_runs_out(app, make_store, helpdesk):
+    _, customer_id = setup_store(app, make_store, helpdesk.base_url + "/hook")
+    inbound(app, customer_id)
+    with app.app_context():
+        assert len(webhook._claim()) == 1  # a worker that then died before posting
+        assert webhook._claim() == []
+    helpdesk.queue.append((200, {}, b""))
+    assert deliver(app)["delivered"] == 0
+    clock.advance(webhook.LEASE)
+    assert deliver(app)["delivered"] == 1 and helpdesk.last.json["attempt"] == 2
