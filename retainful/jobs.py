@@ -14,6 +14,7 @@ from retainful.conversations.webhook import deliver_due as deliver_conversation_
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
+from retainful.messaging.webhooks.vonage import record_expired_parts
 from retainful.orders.woocommerce import pull_all_orders
 from retainful.plugin.history import import_due_history
 
@@ -45,6 +46,8 @@ JOBS = (
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
     Job("conversation_webhooks", 10, deliver_conversation_webhooks,
         "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
+    Job("inbound_sms_parts", 3600, record_expired_parts,
+        "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
 )
 
 

@@ -20,6 +20,7 @@ from tests.test_conversations_inbound import outbox_to  # noqa: F401 (the fixtur
 TOKEN = "inbound-7QkV2mZp9xT4wL"
 DOMAIN = "reply.acme-mail.example"
 URL = f"/webhooks/sendgrid/inbound/{TOKEN}"
+FORM = "multipart/form-data"  # as Inbound Parse posts
 
 GMAIL = """Yes please, can you hold it until Friday?
 
@@ -142,7 +143,7 @@ def test_without_a_reply_domain_emails_have_no_reply_to(app, shop, outbox_to):
 def test_a_reply_lands_in_the_conversation_without_its_quoted_history(app, shop, client, outbox_to, inbound_email,
                                                                      body, expected):
     address = emailed(app, shop, outbox_to).reply_to
-    response = client.post(URL, data=parse_post(address, body.format(address=address)))
+    response = client.post(URL, content_type=FORM, data=parse_post(address, body.format(address=address)))
     assert response.status_code == 200 and response.get_json() == {"recorded": 1, "unmatched": 0}
     [conversation] = threads(app)
     assert conversation["channel"] == "email" and conversation["status"] == "open"
@@ -153,13 +154,13 @@ def test_an_html_only_reply_loses_its_quoted_block(app, shop, client, outbox_to,
     address = emailed(app, shop, outbox_to).reply_to
     html = ('<div dir="ltr">Can I pay by <b>PayPal</b>?</div><br><div class="gmail_quote"><div dir="ltr" '
             'class="gmail_attr">On Mon, Mar 2, 2026 wrote:<br></div><blockquote>Hi Alice</blockquote></div>')
-    client.post(URL, data=parse_post(address, "", html=html))
+    client.post(URL, content_type=FORM, data=parse_post(address, "", html=html))
     assert [m["text"] for m in threads(app)[0]["messages"]] == ["Can I pay by PayPal?"]
 
 
 def test_an_agents_email_reply_goes_back_with_the_same_reply_to(app, shop, client, outbox_to, inbound_email):
     address = emailed(app, shop, outbox_to).reply_to
-    client.post(URL, data=parse_post(address, GMAIL.format(address=address)))
+    client.post(URL, content_type=FORM, data=parse_post(address, GMAIL.format(address=address)))
     with app.app_context():
         store = db.session.get(Store, shop.store_id)
         store.persona_name, store.persona_signature = "Sarah from Acme", "Acme Mugs\nHandmade in Leeds"
@@ -175,7 +176,7 @@ def test_an_agents_email_reply_goes_back_with_the_same_reply_to(app, shop, clien
 
 def test_refused_without_the_token(app, shop, client, outbox_to):
     address = emailed(app, shop, outbox_to).reply_to or "r-1-aaaaaaaaaaaaaaaaaaaaaaaaaa@" + DOMAIN
-    response = client.post(URL, data=parse_post(address, "hi"))
+    response = client.post(URL, content_type=FORM, data=parse_post(address, "hi"))
     assert response.status_code == 401 and "not configured" in response.get_json()["error"]["message"]
     app.config["SENDGRID_INBOUND_TOKEN"] = TOKEN
     for wrong in (TOKEN[:-1], TOKEN + "x", TOKEN.upper(), "ä", "%00"):
@@ -192,22 +193,28 @@ def test_forged_unknown_and_replayed_posts(app, shop, make_store, client, outbox
     flipped = f"{prefix}-{customer_hex}-{'a' if mac[0] != 'a' else 'b'}{mac[1:]}@{domain}"
     for forged in (other_customer, flipped, f"{local}@other-domain.example", "r-1-123@" + DOMAIN,
                    "orders@acme.example"):
-        response = client.post(URL, data=parse_post(forged, "I'm the shopper, honest"))
+        response = client.post(URL, content_type=FORM, data=parse_post(forged, "I'm the shopper, honest"))
         assert response.status_code == 200 and response.get_json() == {"recorded": 0, "unmatched": 1}
-    assert client.post(URL, data=parse_post(address.upper(), "Hello")).get_json()["recorded"] == 1  # case-folded
-    assert client.post(URL, data=parse_post(address, "Hello")).get_json()["recorded"] == 0  # replayed
+    def recorded(to, text):
+        return client.post(URL, content_type=FORM, data=parse_post(to, text)).get_json()["recorded"]
+
+    assert recorded(address.upper(), "Hello") == 1  # case-folded
+    assert recorded(address, "Hello") == 0  # replayed
     no_id = parse_post(address, "Second message", message_id=None)
-    assert client.post(URL, data=no_id).get_json()["recorded"] == 1
-    assert client.post(URL, data=no_id).get_json()["recorded"] == 0  # replayed without a Message-ID
+    assert client.post(URL, content_type=FORM, data=no_id).get_json()["recorded"] == 1
+    assert client.post(URL, content_type=FORM, data=no_id).get_json()["recorded"] == 0  # replayed without a Message-ID
     assert [m["text"] for m in threads(app)[0]["messages"]] == ["Hello", "Second message"]
 
 
 def test_hostile_bodies_are_4xx_or_stored_safely(app, shop, client, outbox_to, inbound_email):
     address = emailed(app, shop, outbox_to).reply_to
     assert client.post(URL, data={"text": "hi"}).status_code == 400  # no recipient
-    assert client.post(URL, data=parse_post(address, "hi", envelope="{nope")).status_code == 400
-    assert client.post(URL, data=parse_post(address, "hi", envelope="[1]")).status_code == 400
-    no_sender = client.post(URL, data=parse_post(address, "hi", sender="", envelope=json.dumps({"to": [address]})))
+    urlencoded = client.post(URL, data=parse_post(address, "Prix en € ?", message_id="<u@x>"))
+    assert urlencoded.status_code == 200 and urlencoded.get_json()["recorded"] == 1  # not multipart: still read
+    assert client.post(URL, content_type=FORM, data=parse_post(address, "hi", envelope="{nope")).status_code == 400
+    assert client.post(URL, content_type=FORM, data=parse_post(address, "hi", envelope="[1]")).status_code == 400
+    no_sender = client.post(URL, content_type=FORM,
+                            data=parse_post(address, "hi", sender="", envelope=json.dumps({"to": [address]})))
     assert no_sender.status_code == 400 and "from" in no_sender.get_json()["error"]["message"]
     assert client.post(URL, data=b"not a form", content_type="text/plain").status_code == 400
     huge, content_type = multipart({**parse_post(address, "x"), "text": b"y" * (21 * 1024 * 1024)})
@@ -218,8 +225,23 @@ def test_hostile_bodies_are_4xx_or_stored_safely(app, shop, client, outbox_to, i
     hostile, content_type = multipart({**fields, "text": "Nul\x00byte and a lone ".encode() + b"\xed\xa0\x80 here"})
     response = client.post(URL, data=hostile, content_type=content_type)
     assert response.status_code == 200 and response.get_json()["recorded"] == 1
-    [text] = [m["text"] for m in threads(app)[0]["messages"]]
+    text = threads(app)[0]["messages"][-1]["text"]
+    assert threads(app)[0]["messages"][0]["text"] == "Prix en € ?"
     assert "\x00" not in text and text.startswith("Nul\ufffdbyte and a lone ") and text.endswith(" here")
+
+
+def test_each_field_is_read_in_the_charset_inbound_parse_names(app, shop, client, outbox_to, inbound_email):
+    address = emailed(app, shop, outbox_to).reply_to
+    fields = parse_post(address, "", charsets=json.dumps({"text": "windows-1252", "subject": "iso-8859-1",
+                                                          "from": "UTF-8", "to": "UTF-8", "html": "bogus-charset"}))
+    body, content_type = multipart({**fields, "text": "Ça coûte 5 € de port?".encode("cp1252"),
+                                    "from": "Zoë <zoe@example.com>".encode()})
+    assert client.post(URL, data=body, content_type=content_type).get_json()["recorded"] == 1
+    assert [m["text"] for m in threads(app)[0]["messages"]] == ["Ça coûte 5 € de port?"]
+    plain, content_type = multipart({**parse_post(address, "", message_id="<2@x>"), "charsets": "not json",
+                                     "text": "naïve".encode()})
+    assert client.post(URL, data=plain, content_type=content_type).get_json()["recorded"] == 1
+    assert threads(app)[0]["messages"][-1]["text"] == "naïve"  # UTF-8 when the post does not say
 
 
 def test_the_quote_stripper_keeps_a_reply_that_is_all_quote():

@@ -47,7 +47,8 @@ class Part:
 
 def assemble(sender: str, to: str, text: str, message_id: str | None, part: Part | None) -> list[Text]:
     """The whole texts ready now: this one if it is not a part; the joined set when this part completes it; and any
-    set that has waited longer than ``PART_TTL`` (recorded with the parts that came). Commits the parts."""
+    set that has waited longer than ``PART_TTL`` (recorded with the parts that came; the ``inbound_sms_parts`` job
+    records them too when no text comes in). Commits the parts."""
     ready = [] if part is not None else [Text(sender, to, scrubbed(text), message_id)]
     if part is not None:
         db.session.add(InboundSmsPart(sender=sender, recipient=to, concat_ref=part.ref[:64], part=part.number,
@@ -60,8 +61,7 @@ def assemble(sender: str, to: str, text: str, message_id: str | None, part: Part
             db.session.rollback()
         else:
             ready += _join(sender, to, part.ref[:64], complete_only=True)
-    ready += _expired()
-    return ready
+    return ready + expired()
 
 
 def _join(sender: str, to: str, ref: str, *, complete_only: bool) -> list[Text]:
@@ -83,7 +83,7 @@ def _join(sender: str, to: str, ref: str, *, complete_only: bool) -> list[Text]:
     return [Text(sender, to, text, parts[0].provider_message_id)]
 
 
-def _expired() -> list[Text]:
+def expired() -> list[Text]:
     """Sets that waited past PART_TTL, joined as they are; joined parts older than that are deleted."""
     cutoff = clock.now() - PART_TTL
     db.session.execute(sa.delete(InboundSmsPart).where(InboundSmsPart.joined.is_(True),

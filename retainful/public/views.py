@@ -127,6 +127,7 @@ def sendgrid_inbound_parse(token: str):
     request.max_content_length = sendgrid_inbound.MAX_BYTES
     request.max_form_memory_size = sendgrid_inbound.MAX_FIELD_BYTES
     request.max_form_parts = sendgrid_inbound.MAX_PARTS
+    request.form_data_parser_class = sendgrid_inbound.RawFieldsParser
     try:
         return jsonify(sendgrid_inbound.handle(request.form, secret=config["SECRET_KEY"],
                                                domain=config["REPLY_DOMAIN"]))
