@@ -1,7 +1,7 @@
 """Each new inbound message, POSTed to the store's ``conversation_webhook_url`` so a helpdesk can show it.
 
-The URL is the owner's input, so it is checked when saved (retainful/stores/settings.py) and every delivery goes through retainful/egress.py (the
-SSRF guard). Deliveries are rows of ``outgoing_webhook`` (the database is the queue): a job sends the due ones and
+The URL is the owner's input, so it is checked when saved (retainful/stores/settings.py) and every delivery goes
+through retainful/egress.py (the SSRF guard). Deliveries are rows of ``outgoing_webhook`` (the database is the queue): a job sends the due ones and
 retries a failure with exponential backoff and jitter, up to MAX_ATTEMPTS. Each attempt's body is JSON::
 
     {"id": "<delivery id>", "event": "message.inbound", "store_id": 1, "attempt": 1,
