@@ -6,6 +6,8 @@ import logging
 import os
 import re
 import threading
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import click
@@ -19,6 +21,7 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Role, Store
+from retainful.money import format_amount
 from retainful.stores import options as store_options
 from retainful.urls import public_urls
 
@@ -376,7 +379,9 @@ def _print_automations(store: Store, kind: str | None, as_json: bool) -> None:
     except FieldError as error:
         raise click.BadParameter(error.message, param_hint=error.field.upper()) from None
     if as_json:
-        click.echo(json.dumps(shown[0] if kind else {"store_id": store.id, "automations": shown}, default=str))
+        amounts = partial(format_amount, currency=store.currency)  # as the API writes them: "15.00"
+        click.echo(json.dumps(shown[0] if kind else {"store_id": store.id, "automations": shown},
+                              default=lambda value: amounts(value) if isinstance(value, Decimal) else str(value)))
         return
     for automation in shown:
         click.echo(f"{automation['kind']}: {'on' if automation['enabled'] else 'off'}")

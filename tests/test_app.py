@@ -24,25 +24,26 @@ from tests.conftest import T0, _postgres_server_url, cart_body, make_app, writes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sqlite_added_column_fks(conn, diff) -> list:
-    """The diff without SQLite's foreign keys of added columns: ALTER TABLE ADD COLUMN ... REFERENCES makes an unnamed
-    key whose ON DELETE reflection does not read, so autogenerate sees it removed and the model's named one added. Such
-    a pair is dropped when SQLite's own PRAGMA shows the key with the model's ON DELETE."""
-    def key(fk):
-        return fk.parent.name, tuple(c.name for c in fk.columns), fk.referred_table.name
+def _fk_signature(constraint) -> tuple:
+    return (constraint.parent.name, tuple(e.parent.name for e in constraint.elements),
+            constraint.referred_table.name, tuple(e.column.name for e in constraint.elements))
 
-    added = {key(item[1]): item for item in diff if item[0] == "add_fk"}
-    kept, matched = [], set()
-    for item in diff:
-        if item[0] == "remove_fk" and item[1].name is None and key(item[1]) in added:
-            model_fk = added[key(item[1])][1]
-            table, columns, referred = key(item[1])
-            pragma = {(row[3], row[2]): row[6] for row in conn.exec_driver_sql(f"PRAGMA foreign_key_list({table})")}
-            if pragma.get((columns[0], referred)) == (model_fk.ondelete or "NO ACTION"):
-                matched.add(key(item[1]))
-                continue
-        kept.append(item)
-    return [item for item in kept if not (item[0] == "add_fk" and key(item[1]) in matched)]
+
+def _sqlite_inline_references(conn, diff: list) -> list:
+    """SQLite adds a column's foreign key inline (``ALTER TABLE … ADD COLUMN … REFERENCES … ON DELETE …``), and
+    SQLAlchemy reflects no name nor ``ON DELETE`` for an inline reference: such a pair of remove/add is the same key
+    when SQLite's own ``PRAGMA foreign_key_list`` has the model's column, target and delete rule."""
+    added = {_fk_signature(d[1]): d for d in diff if isinstance(d, tuple) and d[0] == "add_fk"}
+    removed = {_fk_signature(d[1]): d for d in diff if isinstance(d, tuple) and d[0] == "remove_fk"}
+    same = []
+    for signature in added.keys() & removed.keys():
+        table, columns, target, target_columns = signature
+        pragma = {(row[3], row[2], row[4], row[6]) for row in conn.exec_driver_sql(
+            f"PRAGMA foreign_key_list({table})")}
+        rule = (added[signature][1].ondelete or "NO ACTION").upper()
+        if len(columns) == 1 and (columns[0], target, target_columns[0], rule) in pragma:
+            same += [added[signature], removed[signature]]
+    return [d for d in diff if not any(d is s for s in same)]
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")  # SQLite cannot reflect lower(email) indexes
@@ -50,7 +51,7 @@ def test_migrations_match_the_models(app):
     with app.app_context(), db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         if conn.dialect.name == "sqlite":
-            diff = _sqlite_added_column_fks(conn, diff)
+            diff = _sqlite_inline_references(conn, diff)
     assert diff == []
 
 

@@ -273,6 +273,7 @@ def test_a_late_reply_waits_for_the_end_of_quiet_hours_and_keeps_the_opt_out(app
     texts = outbox_to().texts
     assert [t.text for t in texts if "It is!" in t.text] == []
     assert [m.status for m in kinds(app, "conversation_reply")] == ["cancelled"]
+    assert thread(app)[0]["messages"][1]["delivery"] == {"status": "cancelled", "skip_reason": None}
 
 
 def test_a_reply_needs_text_and_a_reason_must_be_known(app, shop, client, signing):

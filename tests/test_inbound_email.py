@@ -165,12 +165,14 @@ def test_an_agents_email_reply_goes_back_with_the_same_reply_to(app, shop, clien
         store = db.session.get(Store, shop.store_id)
         store.persona_name, store.persona_signature = "Sarah from Acme", "Acme Mugs\nHandmade in Leeds"
         db.session.commit()
-        conversations.reply(db.session.query(Conversation).one(), "Of course!\n\nIt's yours until Friday.")
+        conversations.reply(db.session.query(Conversation).one(),
+                            "Of course! <script>alert(1)</script>\n\nIt's yours until Friday.")
     [_, answer] = outbox_to().emails
     assert answer.to_email == "alice@example.com" and answer.from_email == "no-reply@acme.example"
     assert answer.reply_to == address and answer.subject == "Re: your message to Acme Mugs"
     assert "Of course!" in answer.text and "It's yours until Friday." in answer.text
     assert "Sarah from Acme" in answer.text and "Handmade in Leeds" in answer.text
+    assert "<script>" not in answer.html and "&lt;script&gt;" in answer.html  # the agent's text is text
     assert outbox_to().emails[1:] == [answer]  # once
 
 

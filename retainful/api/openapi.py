@@ -140,7 +140,7 @@ def _report_paths(spec: APISpec) -> None:
               "description": "Days in each window (default 30)."}
     for path, schema, summary in (("summary", "SummaryReport", "Carts, reach, messages, recovered revenue, rate."),
                                   ("funnel", "FunnelReport", "Per step and channel."),
-                                  ("coupons", "CouponReport", "Recovery and next-order coupons."),
+                                  ("coupons", "CouponReport", "Recovery, next-order and win-back coupons."),
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
                                   ("automations", "AutomationsReport", "Per automation: sent, clicked, credited "
                                                                        "orders and revenue, unsubscribes."),

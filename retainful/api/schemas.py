@@ -301,6 +301,7 @@ class CouponKindReport(Schema):
 class CouponReport(Schema):
     recovery = fields.Nested(CouponKindReport)
     next_order = fields.Nested(CouponKindReport)
+    win_back = fields.Nested(CouponKindReport)
     currency = fields.String()
 
 

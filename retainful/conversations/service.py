@@ -214,7 +214,10 @@ def _iso(value: datetime | None) -> str | None:
 def message_json(message: ConversationMessage) -> dict[str, Any]:
     return {"id": message.id, "direction": message.direction, "channel": message.channel, "text": message.text,
             "at": _iso(message.at), "author": message.author, "keyword": message.keyword,
-            "opt_out_flagged": message.opt_out_flagged, "outbox_message_id": message.outbox_message_id}
+            "opt_out_flagged": message.opt_out_flagged, "outbox_message_id": message.outbox_message_id,
+            # An outbound message's delivery: scheduled, sent, skipped (with why: the shopper opted out ...), failed.
+            "delivery": None if message.outbox_message is None else {
+                "status": message.outbox_message.status, "skip_reason": message.outbox_message.skip_reason}}
 
 
 def as_json(conversation: Conversation, *, messages: bool = False) -> dict[str, Any]:
