@@ -457,6 +457,11 @@ class ConversationReasonIn(Lenient):
                            metadata={"description": "The confirmed abandonment reason; null clears it."})
 
 
+class MessageDeliveryOut(Schema):
+    status = fields.String(metadata={"description": "scheduled, sending, sent, failed, cancelled, skipped"})
+    skip_reason = fields.String(allow_none=True, metadata={"description": "Why it was skipped (opted out ...)."})
+
+
 class ConversationMessageOut(Schema):
     id = fields.Integer()
     direction = fields.String(metadata={"enum": ["inbound", "outbound"]})
@@ -467,6 +472,8 @@ class ConversationMessageOut(Schema):
     keyword = fields.String(allow_none=True, metadata={"description": "opt_out, opt_in, help: the keyword it was."})
     opt_out_flagged = fields.Boolean(metadata={"description": "An opt-out inside a longer text (FCC 2024 rule)."})
     outbox_message_id = fields.Integer(allow_none=True)
+    delivery = fields.Nested(MessageDeliveryOut, allow_none=True,
+                             metadata={"description": "An outbound message's outbox state; null for inbound."})
 
 
 class ConversationOut(Schema):
