@@ -12,6 +12,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from retainful import automations, carts, clock, heartbeat, shutdown
+from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging import wakeup
@@ -46,10 +47,12 @@ JOBS = (
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
     Job("automations", 300, automations.plan_due,
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
-    Job("fold_workers", 3600, heartbeat.fold_retired,
-        "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
+    Job("conversation_webhooks", 10, deliver_conversation_webhooks,
+        "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
     Job("inbound_sms_parts", 3600, record_expired_parts,
         "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
+    Job("fold_workers", 3600, heartbeat.fold_retired,
+        "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
 )
 
 

@@ -29,6 +29,7 @@ PERSONAL = {
     "conversation_message": {"text"},
     "inbound_sms_part": {"sender", "text"},
     "shop_order": {"tracking"},  # a tracking link shows where the parcel goes
+    "outgoing_webhook": {"data"},  # the shopper's message and contacts, for their store's helpdesk (deleted on erasure)
 }
 # Columns that cannot: labels, codes, amounts, random ids, hashes; and the merchant's and staff's own tables.
 NOT_PERSONAL = {
@@ -42,6 +43,7 @@ NOT_PERSONAL = {
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
+    "outgoing_webhook": {"id", "event", "last_status"},  # a random id, a label, "HTTP 500" / "timed out"
     # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
     "worker_heartbeat": {"worker_id", "hostname"},
     "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},

@@ -18,7 +18,7 @@ from retainful.customers import suppression
 from retainful.extensions import db
 from retainful.messaging.outbox import cancel as cancel_pending
 from retainful.models import (Cart, Conversation, ConversationMessage, Coupon, CouponRedemption, Customer,
-                              InboundSmsPart, Message, MessageStatus, Order)
+                              InboundSmsPart, Message, MessageStatus, Order, OutgoingWebhook)
 
 ERASED_CUSTOMER_FIELDS = dict(
     email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None, birthday=None,
@@ -69,6 +69,9 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
         .values(email=None, sync_error=None))
     _bulk(sa.update(Cart).where(Cart.store_id == store_id, Cart.customer_id.in_(customer_ids))
           .values(reachable=False, recovery_url=None, plugin_snapshot=None))
+    # Helpdesk deliveries not yet made (or kept a while after) carry the shopper's words and contacts.
+    _bulk(sa.delete(OutgoingWebhook).where(OutgoingWebhook.store_id == store_id,
+                                           OutgoingWebhook.customer_id.in_(customer_ids)))
     # What they wrote in conversations (and an agent wrote back) goes; the threads' shape stays for the reports.
     _bulk(sa.update(ConversationMessage).where(ConversationMessage.store_id == store_id,
                                                ConversationMessage.conversation_id.in_(
