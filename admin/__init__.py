@@ -32,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
     from admin.automations import AutomationsView
     from admin.editor import TemplatesView
     from admin.home import HomeView
+    from admin.inbox import InboxView
     from admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
     from admin.report_pages import ReportsView
     from admin.sequence import SequenceView
@@ -69,6 +70,7 @@ def init_admin(app: Flask) -> Admin:
 
     admin = Admin(app, name="Retainful", index_view=HomeView(),
                   theme=Bootstrap4Theme(base_template="retainful_admin/base.html", swatch="default", fluid=True))
+    admin.add_view(InboxView(name="Inbox", endpoint="inbox"))
     admin.add_view(CartsView(name="Carts", endpoint="carts"))
     admin.add_view(CustomersView(name="Customers", endpoint="customers"))
     admin.add_view(OrdersView(name="Orders", endpoint="orders"))

@@ -44,6 +44,7 @@ NOT_PERSONAL = {
     "conversation": {"status", "channel", "reason", "suggested_reason"},
     "conversation_message": {"direction", "channel", "author", "keyword", "provider_message_id"},
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
+    "form_token": {"token"},  # random one-time tokens of admin forms
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
                    "login_throttle"}  # staff logins: digests of the account and address tried

@@ -16,6 +16,7 @@ class CouponKind:
     RECOVERY = "recovery"
     NEXT_ORDER = "next_order"
     WIN_BACK = "win_back"
+    CONVERSATION = "conversation"  # minted for an agent's reply that uses {{ coupon }}
 
 
 class DiscountType:
