@@ -234,9 +234,11 @@ def _read(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
 
 
 def request(method: str, base_url: str, path: str, *, auth: tuple[str, str] | None = None, params: dict | None = None,
-            json_body: Any = None, timeout: float = 10.0, max_bytes: int = MAX_REPLY_BYTES) -> ShopReply:
+            json_body: Any = None, body: bytes | None = None, headers: dict[str, str] | None = None,
+            timeout: float = 10.0, max_bytes: int = MAX_REPLY_BYTES) -> ShopReply:
     """``method`` ``base_url + path`` with HTTP Basic ``auth`` (if any), within ``timeout`` seconds in all. Any status comes
-    back as a ShopReply (a redirect too: it is not followed); no reply at all raises ShopError."""
+    back as a ShopReply (a redirect too: it is not followed); no reply at all raises ShopError. ``body`` is sent as
+    JSON bytes exactly as given (a signed webhook), ``headers`` are added to the request's own."""
     allow_private = _allow_private()
     try:
         target = _parse(base_url, allow_private)
@@ -244,16 +246,16 @@ def request(method: str, base_url: str, path: str, *, auth: tuple[str, str] | No
         raise ShopError("refused: not a valid https shop URL", transient=False) from None
     watchdog = _Watchdog(timeout)
     addresses = _vetted(target, allow_private)
-    headers = {"Accept": "application/json", "User-Agent": "Retainful"}
+    headers = {"Accept": "application/json", "User-Agent": "Retainful", **(headers or {})}
     if auth is not None:  # the Retainful plugin's endpoints authenticate by a digest in the request instead
         headers["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    body = None
     if json_body is not None:
         body = json.dumps(json_body).encode()
+    if body is not None:
         headers["Content-Type"] = "application/json"
     conn = _connection(target, addresses, watchdog)
     try:
-        conn.request(method, target.path + path + (f"?{urlencode(params)}" if params else ""), body, headers)
+        conn.request(method, (target.path + path or "/") + (f"?{urlencode(params)}" if params else ""), body, headers)
         response = conn.getresponse()
         reply = ShopReply(response.status, response.headers, _read(response, max_bytes))
         if watchdog.expired:  # the watchdog's shutdown can look like the end of the body

@@ -10,6 +10,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from retainful import automations, carts
+from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
 from retainful.messaging.dispatch import dispatch_due
@@ -42,6 +43,8 @@ JOBS = (
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
     Job("automations", 300, automations.plan_due,
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
+    Job("conversation_webhooks", 10, deliver_conversation_webhooks,
+        "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
 )
 
 

@@ -28,6 +28,7 @@ PERSONAL = {
     # What shoppers and agents wrote; the agent's name may be a person's, but it is staff's (kept as NOT_PERSONAL).
     "conversation_message": {"text"},
     "inbound_sms_part": {"sender", "text"},
+    "outgoing_webhook": {"data"},  # the shopper's message and contacts, for their store's helpdesk (deleted on erasure)
 }
 # Columns that cannot: labels, codes, amounts, random ids, hashes; and the merchant's and staff's own tables.
 NOT_PERSONAL = {
@@ -41,6 +42,7 @@ NOT_PERSONAL = {
     "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
+    "outgoing_webhook": {"id", "event", "last_status"},  # a random id, a label, "HTTP 500" / "timed out"
     "conversation": {"status", "channel", "reason", "suggested_reason"},
     "conversation_message": {"direction", "channel", "author", "keyword", "provider_message_id"},
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids

@@ -8,14 +8,16 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from retainful import conversations
 from retainful.extensions import db
-from retainful.models import Coupon
+from retainful.models import Coupon, Customer
 from tests.conftest import T0, cart_body
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
@@ -58,6 +60,8 @@ def _seed(app, shop):
         db.session.add(Coupon(store_id=shop.store_id, code="SAVE5", kind="recovery", discount_type="fixed",
                               amount=Decimal(5), currency="USD", expires_at=T0 + timedelta(days=2)))
         db.session.commit()
+        shopper = db.session.scalars(sa.select(Customer).where(Customer.store_id == shop.store_id)).one()
+        conversations.receive(shopper, "email", "is the mug dishwasher safe?")  # conversation 1
 
 
 # (method, path as documented, path as requested, JSON body)
@@ -86,6 +90,17 @@ REAL_CALLS = [
     ("POST", "/api/v1/templates/{channel}/{key}/reset", "/api/v1/templates/sms/abandoned_cart/step1/reset", None),
     ("POST", "/api/v1/templates/preview", "/api/v1/templates/preview",
      {"channel": "email", "template": "abandoned_cart/step1", "cart_token": "known"}),
+    ("GET", "/api/v1/conversations", "/api/v1/conversations?status=open", None),
+    ("GET", "/api/v1/conversations/{conversation_id}", "/api/v1/conversations/1", None),
+    ("POST", "/api/v1/conversations/{conversation_id}/replies", "/api/v1/conversations/1/replies",
+     {"text": "Yes, it is!", "agent_name": "Sam"}),
+    ("PUT", "/api/v1/conversations/{conversation_id}/reason", "/api/v1/conversations/1/reason",
+     {"reason": "product_info"}),
+    ("GET", "/api/v1/conversations/{conversation_id}", "/api/v1/conversations/1", None),
+    ("POST", "/api/v1/conversations/{conversation_id}/close", "/api/v1/conversations/1/close", None),
+    ("GET", "/api/v1/reports/conversations", "/api/v1/reports/conversations", None),
+    ("GET", "/api/v1/reports/reasons", "/api/v1/reports/reasons", None),
+    ("GET", "/api/v1/conversations/{conversation_id}", "/api/v1/conversations/99", None),
     ("GET", "/api/v1/carts/{token}", "/api/v1/carts/nope", None),
     ("DELETE", "/api/v1/carts/{token}", "/api/v1/carts/guest", None),
 ]

@@ -49,7 +49,9 @@ def build_spec(server_url: str) -> dict:
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
                  "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
-                 "AutomationOut", "AutomationList", "AutomationsReport"):
+                 "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
+                 "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
+                 "ReasonsReport"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -117,6 +119,7 @@ def build_spec(server_url: str) -> dict:
     _coupon_paths(spec)
     _report_paths(spec)
     _automation_paths(spec)
+    _conversation_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -141,6 +144,9 @@ def _report_paths(spec: APISpec) -> None:
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
                                   ("automations", "AutomationsReport", "Per automation: sent, clicked, credited "
                                                                        "orders and revenue, unsubscribes."),
+                                  ("conversations", "ConversationsReport", "Conversations opened: replied, median "
+                                                                           "first response, converted, revenue."),
+                                  ("reasons", "ReasonsReport", "Carts by abandonment reason, recovered share."),
                                   ("before-after", "BeforeAfterReport", "Equal windows around the switch-on.")):
         params = [window] if path == "before-after" else period
         spec.path(path=f"/api/v1/reports/{path}", operations={"get": {
@@ -166,6 +172,36 @@ def _automation_paths(spec: APISpec) -> None:
         "put": {"summary": "Replace its state and steps (the shape of GET; steps are named by position, all checked "
                            "before any is saved).",
                 "requestBody": {"required": True, "content": _json("AutomationIn")},
+                "responses": _responses(one, "400", "401", "404", "413", "415")}})
+
+
+def _conversation_paths(spec: APISpec) -> None:
+    conversation_id = {"name": "conversation_id", "in": "path", "required": True,
+                       "schema": {"type": "integer", "minimum": 1}}
+    one = {"200": {"description": "The conversation.", "content": _json("ConversationOut")}}
+    spec.path(path="/api/v1/conversations", operations={"get": {
+        "summary": "The store's conversations, newest shopper message first (without messages).",
+        "parameters": [
+            {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "closed"]}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+            {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1},
+             "description": "The next page: conversations with a lower id."}],
+        "responses": _responses({"200": {"description": "The conversations.", "content": _json("ConversationList")}},
+                                "400", "401")}})
+    spec.path(path="/api/v1/conversations/{conversation_id}", parameters=[conversation_id], operations={"get": {
+        "summary": "One conversation with its messages in order.", "responses": _responses(one, "401", "404")}})
+    spec.path(path="/api/v1/conversations/{conversation_id}/replies", parameters=[conversation_id], operations={
+        "post": {"summary": "Answer the shopper on the conversation's channel: queued through the outbox.",
+                 "requestBody": {"required": True, "content": _json("ConversationReplyIn")},
+                 "responses": _responses({"202": {"description": "The queued message.",
+                                                  "content": _json("ConversationMessageOut")}},
+                                         "400", "401", "404", "413", "415")}})
+    spec.path(path="/api/v1/conversations/{conversation_id}/close", parameters=[conversation_id], operations={
+        "post": {"summary": "Close it: the marketing messages it held are due again.",
+                 "responses": _responses(one, "401", "404")}})
+    spec.path(path="/api/v1/conversations/{conversation_id}/reason", parameters=[conversation_id], operations={
+        "put": {"summary": "Confirm or change the abandonment reason (null clears it).",
+                "requestBody": {"required": True, "content": _json("ConversationReasonIn")},
                 "responses": _responses(one, "400", "401", "404", "413", "415")}})
 
 

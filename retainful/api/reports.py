@@ -66,6 +66,16 @@ def report_automations():
     return _json(reports.automations_report(current_store(), _period()))
 
 
+@bp.get("/reports/conversations")
+def report_conversations():
+    return _json(reports.conversations_report(current_store(), _period()))
+
+
+@bp.get("/reports/reasons")
+def report_reasons():
+    return _json(reports.reasons_report(current_store(), _period()))
+
+
 @bp.get("/reports/holdout")
 def report_holdout():
     return _json(reports.holdout(current_store(), _period()))

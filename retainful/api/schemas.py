@@ -6,6 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 from retainful.api.fields import Currency, Email, Identifier, Instant, Money, StrictBoolean
 from retainful.channels import names
 from retainful.models import CartStatus
+from retainful.models.conversation import REASONS
 
 MAX_ITEMS = 500
 TOKEN_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -142,7 +143,9 @@ class OrderOut(Schema):
                                  metadata={"type": "string", "nullable": True})
     cart_status = fields.Function(lambda order: order.cart.status if order.cart else None,
                                   metadata={"type": "string", "nullable": True})
-    recovered = fields.Function(lambda order: order.attributed_message_id is not None, metadata={"type": "boolean"})
+    recovered = fields.Function(
+        lambda order: order.attributed_message_id is not None or order.conversation_id is not None,
+        metadata={"type": "boolean"})
     attributed_message_id = _nullable(fields.Integer)
     attribution_rule = _nullable()
     customer = fields.Nested(CustomerOut, allow_none=True)
@@ -420,8 +423,82 @@ class AutomationKindReport(Schema):
     unsubscribes = fields.Integer(metadata={"description": "Unsubscribes and SMS opt-outs right after its messages."})
 
 
-class AutomationsReport(Schema):
+class PeriodReport(Schema):
+    """What every report over a period starts with."""
+
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     currency = fields.String()
+
+
+class AutomationsReport(PeriodReport):
     automations = fields.List(fields.Nested(AutomationKindReport))
+
+
+class ConversationReplyIn(Lenient):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    agent_name = _text(100, metadata={"description": "Shown as the author; default the store's persona."})
+
+
+class ConversationReasonIn(Lenient):
+    reason = fields.String(required=True, allow_none=True, validate=validate.OneOf(REASONS),
+                           metadata={"description": "The confirmed abandonment reason; null clears it."})
+
+
+class ConversationMessageOut(Schema):
+    id = fields.Integer()
+    direction = fields.String(metadata={"enum": ["inbound", "outbound"]})
+    channel = fields.String(metadata={"enum": ["sms", "email"]})
+    text = fields.String()
+    at = fields.DateTime()
+    author = fields.String(allow_none=True, metadata={"description": "The persona or agent of an outbound message."})
+    keyword = fields.String(allow_none=True, metadata={"description": "opt_out, opt_in, help: the keyword it was."})
+    opt_out_flagged = fields.Boolean(metadata={"description": "An opt-out inside a longer text (FCC 2024 rule)."})
+    outbox_message_id = fields.Integer(allow_none=True)
+
+
+class ConversationOut(Schema):
+    id = fields.Integer()
+    customer_id = fields.Integer()
+    cart_id = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"enum": ["open", "closed"]})
+    channel = fields.String()
+    assigned_user_id = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"enum": list(REASONS)})
+    suggested_reason = fields.String(allow_none=True, metadata={"description": "The keyword classifier's guess."})
+    opt_out_flagged = fields.Boolean()
+    unread_count = fields.Integer()
+    opened_at = fields.DateTime()
+    last_inbound_at = fields.DateTime(allow_none=True)
+    last_outbound_at = fields.DateTime(allow_none=True)
+    first_response_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    messages = fields.List(fields.Nested(ConversationMessageOut), metadata={"description": "In order; GET one only."})
+
+
+class ConversationList(Schema):
+    conversations = fields.List(fields.Nested(ConversationOut))
+
+
+class ConversationsReport(PeriodReport):
+    opened = fields.Integer(metadata={"description": "Conversations opened in the period."})
+    replied = fields.Integer(metadata={"description": "Of those, answered by a person."})
+    median_first_response_seconds = fields.Integer(allow_none=True,
+                                                   metadata={"description": "From opening to the first answer."})
+    converted = fields.Integer(metadata={"description": "Of those, credited with an order (rule conversation: within "
+                                                        "7 days of the shopper's message), not voided."})
+    revenue = _amount("Those orders' revenue (total less refunds); recovered revenue.")
+
+
+class ReasonRow(Schema):
+    reason = fields.String(metadata={"enum": list(REASONS)})
+    carts = fields.Integer(metadata={"description": "Carts of the conversations with this reason (the agent's, else "
+                                                    "the suggestion)."})
+    recovered = fields.Integer()
+    recovered_share = _rate("recovered / carts, 0-1.")
+    confirmed = fields.Integer(metadata={"description": "Conversations whose reason an agent set."})
+
+
+class ReasonsReport(PeriodReport):
+    reasons = fields.List(fields.Nested(ReasonRow))
+    unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})

@@ -10,3 +10,6 @@ from retainful.conversations.service import (ConversationError, as_json, assign,
 
 __all__ = ["ConversationError", "as_json", "assign", "close", "get", "list_conversations", "mark_read",
            "on_inbound", "open_conversation", "pause_until", "receive", "reopen", "reply", "set_reason"]
+
+# Inbound listeners register on import: the reason classifier and the helpdesk webhook.
+from retainful.conversations import reasons, webhook  # noqa: E402,F401

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from retainful.customers import suppression
 from retainful.extensions import db
-from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message, MessageStatus
+from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message, MessageStatus, OutgoingWebhook
 from retainful.messaging.outbox import cancel as cancel_pending
 
 ERASED_CUSTOMER_FIELDS = dict(
@@ -65,6 +65,9 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
         .values(email=None, sync_error=None))
     _bulk(sa.update(Cart).where(Cart.store_id == store_id, Cart.customer_id.in_(customer_ids))
           .values(reachable=False, recovery_url=None, plugin_snapshot=None))
+    # Helpdesk deliveries not yet made (or kept a while after) carry the shopper's words and contacts.
+    _bulk(sa.delete(OutgoingWebhook).where(OutgoingWebhook.store_id == store_id,
+                                           OutgoingWebhook.customer_id.in_(customer_ids)))
     _bulk(sa.update(Customer).where(Customer.store_id == store_id, Customer.id.in_(customer_ids)).values(**ERASED_CUSTOMER_FIELDS))
     db.session.expire_all()  # nothing is pending: every statement above flushed the session first
     return counts

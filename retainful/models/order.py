@@ -39,6 +39,10 @@ class Order(db.Model):
     # customer's latest win-back (or other automation) message within the window. Per-automation reports read it.
     credited_message_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))
+    # The conversation the order is credited to (rule ``conversation``, migration 0022): the shopper wrote in it
+    # within 7 days before ordering. Recovered revenue, like a recovery message's credit.
+    conversation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("conversation.id", ondelete="SET NULL"),
+                                                        index=True)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the shop's order time, else our receipt time
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -18,7 +18,8 @@ from retainful.orders.attribution import VOID_STATUSES
 from retainful.reports.period import Period
 
 ZERO = Decimal(0)
-CREDITED = Order.attributed_message_id.is_not(None)  # an order credited to a recovery message
+# An order credited to a recovery message, or to a conversation (the shopper wrote within 7 days before it).
+CREDITED = Order.attributed_message_id.is_not(None) | Order.conversation_id.is_not(None)
 IN_COHORT = Cart.control_group.is_(False)  # of the carts abandoned in the period
 
 

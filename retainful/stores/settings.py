@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from retainful import egress
 from retainful.models import DiscountType
 
 
@@ -78,15 +79,23 @@ def _amount_error(value: Any) -> str | None:
 
 
 def _url_error(value: Any, max_length: int) -> str | None:
-    """An https URL with a host and no credentials (None or "" clears it); where it may point is egress's check."""
+    """An https URL with a host and no credentials (None or "" clears it) at a public address (egress's check)."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > max_length:
         return f"an https URL of at most {max_length} characters"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # "https://[x/": an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
             or any(ch.isspace() or ord(ch) < 32 for ch in value):
         return "an https URL with a host and no credentials"
+    try:  # we will POST to it: the SSRF guard's save-time check (public addresses only)
+        egress.check_shop_url(value)
+    except egress.ShopUrlError as error:
+        return str(error)
     return None
 
 

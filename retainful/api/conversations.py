@@ -1,0 +1,78 @@
+"""The helpdesk API over conversations: list, read with messages, reply (queued: 202), close, confirm the reason.
+A thin adapter over retainful.conversations; another store's conversation id answers 404 like an unknown one."""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from retainful import conversations
+from retainful.api.errors import ApiError
+from retainful.api.request import current_store, json_body
+from retainful.api.schemas import ConversationReasonIn, ConversationReplyIn
+from retainful.api.views import bp
+from retainful.conversations.service import message_json
+from retainful.errors import FieldError
+from retainful.models.conversation import ConversationStatus
+
+reply_in, reason_in = ConversationReplyIn(), ConversationReasonIn()
+MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
+MAX_PAGE = 200
+
+
+def _domain(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except conversations.ConversationError as error:
+        raise FieldError(error.field, str(error).partition(": ")[2]) from None
+
+
+def _conversation_or_404(conversation_id: str):
+    conversation = None
+    if conversation_id.isascii() and conversation_id.isdigit() and int(conversation_id) <= MAX_ID:
+        conversation = conversations.get(current_store().id, int(conversation_id))
+    if conversation is None:
+        raise ApiError(404, "not_found", "No conversation with this id.")
+    return conversation
+
+
+def _whole_arg(name: str, default: int | None, high: int) -> int | None:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+        raise FieldError(name, f"A whole number from 1 to {high}.")
+    return int(value)
+
+
+@bp.get("/conversations")
+def list_conversations():
+    status = request.args.get("status")
+    if status is not None and status not in ConversationStatus.ALL:
+        raise FieldError("status", f"One of {', '.join(ConversationStatus.ALL)}.")
+    found = conversations.list_conversations(current_store().id, status, limit=_whole_arg("limit", 50, MAX_PAGE),
+                                             before_id=_whole_arg("before_id", None, MAX_ID))
+    return jsonify({"conversations": [conversations.as_json(c) for c in found]})
+
+
+@bp.get("/conversations/<conversation_id>")
+def get_conversation(conversation_id: str):
+    return jsonify(conversations.as_json(_conversation_or_404(conversation_id), messages=True))
+
+
+@bp.post("/conversations/<conversation_id>/replies")
+def post_reply(conversation_id: str):
+    conversation = _conversation_or_404(conversation_id)
+    data = json_body(reply_in)
+    message = _domain(conversations.reply, conversation, data["text"], data.get("agent_name") or None)
+    return jsonify(message_json(message)), 202
+
+
+@bp.post("/conversations/<conversation_id>/close")
+def close_conversation(conversation_id: str):
+    return jsonify(conversations.as_json(conversations.close(_conversation_or_404(conversation_id))))
+
+
+@bp.put("/conversations/<conversation_id>/reason")
+def put_reason(conversation_id: str):
+    conversation = _conversation_or_404(conversation_id)
+    data = json_body(reason_in)
+    return jsonify(conversations.as_json(_domain(conversations.set_reason, conversation, data["reason"])))
