@@ -240,3 +240,20 @@ def test_the_persona_form_signs_replies(inbox, app):
     with app.app_context():
         assert db.session.get(Store, inbox["a"]["store"]).persona_signature == "Sarah"
 
+
+
+def test_the_conversations_report_page_and_the_reasons_chart(inbox, app):
+    owner = logged_in(app, inbox["users"]["owner"])
+    token = csrf_token(owner, INBOX)
+    post(owner, f"{_thread(inbox)}/reason", {"reason": "unexpected_fees"}, token=token)
+    post(owner, f"{_thread(inbox)}/reply", {"text": "Shipping is free over $50",
+                                           "reply_token": _reply_token(text(owner.get(_thread(inbox))))}, token=token)
+    page = text(owner.get("/admin/reports/conversations?days=7"))
+    assert re.search(r'id="conv-opened">1<', page) and re.search(r'id="conv-replied">1<', page)
+    assert 'id="reasons-chart"' in page
+    fees = re.search(r'<tr data-reason="unexpected_fees">(.*?)</tr>', page, re.S).group(1)
+    assert "<td>1</td>" in fees  # one cart gave this reason
+    assert 'data-series="recovered"' in page and 'id="conversations-report-link"' in text(owner.get("/admin/reports/"))
+    assert owner.get("/admin/reports/conversations?from=2026-13-01").status_code == 400
+    agent = logged_in(app, inbox["agent"])
+    assert agent.get("/admin/reports/conversations").status_code == 403

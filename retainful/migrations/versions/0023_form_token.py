@@ -1,7 +1,7 @@
 """form tokens: one-time tokens of admin forms that must act once (the inbox's reply box)
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-01 21:35:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0023'
-down_revision = '0021'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
