@@ -134,39 +134,35 @@ class InboxView(SecuredMixin, BaseView):
         flash("Reply queued.", "success")
         return redirect(url_for(".thread", conversation_id=conversation_id))
 
+    def _act(self, conversation_id: int, action, done: str, refused_status: int = 400):
+        """Run one conversation action; a refusal shows the thread with why, success flashes ``done``."""
+        conversation = _conversation(conversation_id)
+        try:
+            action(conversation)
+        except conversations.ConversationError as error:
+            return self._thread(conversation, error=str(error), status=refused_status)
+        flash(done, "success")
+        return redirect(url_for(".thread", conversation_id=conversation_id))
+
     @expose("/<int:conversation_id>/assign", methods=("POST",))
     def assign(self, conversation_id: int):
-        conversation = _conversation(conversation_id)
         mine = request.form.get("to") != "nobody"
-        conversations.assign(conversation, current_user.id if mine else None)
-        flash("Assigned to you." if mine else "Unassigned.", "success")
-        return redirect(url_for(".thread", conversation_id=conversation_id))
+        return self._act(conversation_id, lambda c: conversations.assign(c, current_user.id if mine else None),
+                         "Assigned to you." if mine else "Unassigned.")
 
     @expose("/<int:conversation_id>/close", methods=("POST",))
     def close(self, conversation_id: int):
-        conversations.close(_conversation(conversation_id))
-        flash("Conversation closed: the shopper's held marketing messages are due again.", "success")
-        return redirect(url_for(".thread", conversation_id=conversation_id))
+        return self._act(conversation_id, conversations.close,
+                         "Conversation closed: the shopper's held marketing messages are due again.")
 
     @expose("/<int:conversation_id>/reopen", methods=("POST",))
     def reopen(self, conversation_id: int):
-        conversation = _conversation(conversation_id)
-        try:
-            conversations.reopen(conversation)
-        except conversations.ConversationError as error:
-            return self._thread(conversation, error=str(error), status=409)
-        flash("Conversation reopened.", "success")
-        return redirect(url_for(".thread", conversation_id=conversation_id))
+        return self._act(conversation_id, conversations.reopen, "Conversation reopened.", refused_status=409)
 
     @expose("/<int:conversation_id>/reason", methods=("POST",))
     def reason(self, conversation_id: int):
-        conversation = _conversation(conversation_id)
-        try:
-            conversations.set_reason(conversation, request.form.get("reason") or None)
-        except conversations.ConversationError as error:
-            return self._thread(conversation, error=str(error), status=400)
-        flash("Reason saved.", "success")
-        return redirect(url_for(".thread", conversation_id=conversation_id))
+        reason = request.form.get("reason") or None
+        return self._act(conversation_id, lambda c: conversations.set_reason(c, reason), "Reason saved.")
 
     # Canned replies: the store's ready answers (owners and admins write them, everyone who answers uses them).
     @expose("/canned")
