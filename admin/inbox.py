@@ -3,7 +3,7 @@ shopper's cart, orders and consent, a reply box with the store's canned replies,
 small JSON feed that admin/static/inbox.js polls so new messages appear without a reload.
 
 Replies go through :func:`retainful.conversations.reply` (the outbox) exactly once: each rendered reply box carries a
-one-time token (:class:`retainful.models.FormToken`) inserted in the reply's own transaction, so a double-click or a
+one-time token claimed (:mod:`retainful.once`) in the reply's own transaction, so a double-click or a
 resubmitted form sends once. Canned replies are managed here too (owners and admins)."""
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ import sqlalchemy as sa
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 
 from admin import forms
 from admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
-from retainful import clock, conversations, users
+from retainful import clock, conversations, once, users
 from retainful.conversations import merge
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import (REASONS, CannedReply, Cart, Conversation, ConversationStatus, Coupon, CouponKind,
-                              Customer, FormToken, Order)
+                              Customer, Order)
 
 POLL_SECONDS = 5  # how often inbox.js asks for new messages
 MAX_TITLE = 100
@@ -101,7 +100,7 @@ class InboxView(SecuredMixin, BaseView):
         """The thread's messages after ``after`` (a message id), for inbox.js; reading them marks them read."""
         conversation = _conversation(conversation_id)
         after = request.args.get("after", "0")
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:  # "²" is a digit to isdigit
             return jsonify(error={"field": "after", "message": "a message id (digits)"}), 400
         body = conversations.as_json(conversation, messages=True)
         fresh = [m for m in body.pop("messages") if m["id"] > int(after)]
@@ -114,13 +113,10 @@ class InboxView(SecuredMixin, BaseView):
         conversation = _conversation(conversation_id)
         token = request.form.get("reply_token", "")
         text = request.form.get("text", "")
-        if not 16 <= len(token) <= 64:
+        if not 16 <= len(token) <= 48:
             return self._thread(conversation, text=text, error="The form has no send token: reload the page.",
                                 status=400)
-        try:
-            db.session.add(FormToken(token=f"reply:{token}"[:64]))
-            db.session.flush()
-        except IntegrityError:  # this form was sent already (a double-click, a resubmission)
+        if not once.claim(f"reply:{token}"):  # this form was sent already (a double-click, a resubmission)
             db.session.rollback()
             flash("That reply was sent already.", "info")
             return redirect(url_for(".thread", conversation_id=conversation_id))

@@ -202,7 +202,7 @@ def test_the_polled_json_brings_new_inbound_messages(inbox, app):
         conversations.receive(carol, "sms", "Also: do you ship to Canada?", provider_message_id="in-a-2")
     fresh = agent.get(f"{_thread(inbox)}/messages.json?after={after}").get_json()["messages"]
     assert [m["text"] for m in fresh] == ["Also: do you ship to Canada?"]
-    for bad in ("x", "-1", "9" * 40, "%ED%A0%80", "%00"):  # ... a lone surrogate's bytes, a NUL
+    for bad in ("x", "-1", "9" * 40, "%C2%B2", "%ED%A0%80", "%00"):  # ... a lone surrogate's bytes, a NUL
         assert agent.get(f"{_thread(inbox)}/messages.json?after={bad}").status_code == 400
 
 
@@ -257,3 +257,18 @@ def test_the_conversations_report_page_and_the_reasons_chart(inbox, app):
     assert owner.get("/admin/reports/conversations?from=2026-13-01").status_code == 400
     agent = logged_in(app, inbox["agent"])
     assert agent.get("/admin/reports/conversations").status_code == 403
+
+
+def test_a_token_acts_once_and_is_forgotten_after_thirty_days(app, frozen_clock):
+    from datetime import timedelta
+
+    from retainful import clock, once
+
+    with app.app_context():
+        assert once.claim("reply:abc") is True
+        db.session.commit()
+        assert once.claim("reply:abc") is False
+        db.session.rollback()
+        clock.advance(once.KEEP + timedelta(minutes=1))
+        assert once.claim("reply:abc") is True
+        db.session.commit()
