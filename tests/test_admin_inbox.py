@@ -272,3 +272,10 @@ def test_a_token_acts_once_and_is_forgotten_after_thirty_days(app, frozen_clock)
         clock.advance(once.KEEP + timedelta(minutes=1))
         assert once.claim("reply:abc") is True
         db.session.commit()
+
+
+def test_an_agent_needs_a_store(app):
+    from retainful import users
+
+    with app.app_context(), pytest.raises(users.UserError, match="an agent needs at least one store"):
+        users.create_user("agent@nowhere.test", "correct horse battery", Role.AGENT, [])
