@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import automations, jobs, stores, users
+from retainful import automations, jobs, shutdown, stores, users
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
@@ -214,31 +215,40 @@ def serve_command(host, port, threads):
     _check_providers(app)
     scheduler = jobs.configure(BackgroundScheduler(), app)
     scheduler.start()
+    dispatcher = threading.Thread(target=jobs.dispatch_forever, args=(app,), name="dispatch-loop", daemon=True)
+    dispatcher.start()
     click.echo(f"Retainful on http://{host}:{port} (scheduler running; Ctrl-C stops both)")
     try:
         serve(app, host=host, port=port, threads=threads, ident="retainful")
     finally:
+        shutdown.requested.set()
         scheduler.shutdown(wait=False)
+        dispatcher.join(timeout=60)
 
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run every job once and exit (cron-style deployments, tests).")
 @with_appcontext
 def worker_command(once):
-    """Run the scheduler alone: the production process beside the web workers."""
+    """Run the scheduler alone: the production process beside the web workers. SIGTERM or Ctrl-C stops it
+    gracefully (the sends in flight finish and are recorded, claimed messages not sent are released); a second
+    one kills it."""
     app: Flask = current_app._get_current_object()
     _check_providers(app)
+    shutdown.on_signals()
     if once:
         for job_id, result in jobs.run_all_once(app).items():
             click.echo(f"{job_id}: {_summary(result)}")
         return
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
 
-    click.echo("Retainful worker: scheduler running (Ctrl-C stops it)")
+    click.echo("Retainful worker: scheduler running (SIGTERM or Ctrl-C stops it)")
+    scheduler = jobs.configure(BackgroundScheduler(), app)
+    scheduler.start()
     try:
-        jobs.configure(BlockingScheduler(), app).start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        jobs.dispatch_forever(app)
+    finally:
+        scheduler.shutdown(wait=True)  # a sweep under way finishes its transaction
 
 
 def _summary(result: object) -> str:

@@ -65,6 +65,13 @@ def _path_token(name: str) -> str:
     return value
 
 
+def _reply_domain() -> str:
+    value = os.environ.get("REPLY_DOMAIN", "").strip().lower().rstrip(".")
+    if value and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+        raise ConfigError(f"REPLY_DOMAIN must be a domain name such as reply.example.com, got {value!r}")
+    return value
+
+
 def _provider_settings() -> dict:
     """Which providers send, and their credentials. With no credentials the sandbox records sends locally."""
     env = os.environ.get
@@ -82,6 +89,10 @@ def _provider_settings() -> dict:
         "VONAGE_SIGNATURE_SECRET": env("VONAGE_SIGNATURE_SECRET", ""),  # verifies inbound SMS webhooks
         "VONAGE_SIGNATURE_METHOD": _choice("VONAGE_SIGNATURE_METHOD", "sha256", VONAGE_SIGNATURE_METHODS),
         "VONAGE_INBOUND_TOKEN": _path_token("VONAGE_INBOUND_TOKEN"),  # the secret path for unsigned inbound webhooks
+        # Replies by email: SendGrid Inbound Parse posts to /webhooks/sendgrid/inbound/<token>; every email we send
+        # carries a Reply-To address at REPLY_DOMAIN (the domain whose MX points at Inbound Parse).
+        "SENDGRID_INBOUND_TOKEN": _path_token("SENDGRID_INBOUND_TOKEN"),
+        "REPLY_DOMAIN": _reply_domain(),
         "PROVIDER_TIMEOUT_SECONDS": int(env("PROVIDER_TIMEOUT_SECONDS", "10")),
         "DISPATCH_BATCH_SIZE": int(env("DISPATCH_BATCH_SIZE", "200")),
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),

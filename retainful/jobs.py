@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -9,11 +10,13 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from retainful import automations, carts
+from retainful import automations, carts, shutdown
 from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
+from retainful.messaging import wakeup
 from retainful.messaging.dispatch import dispatch_due
+from retainful.messaging.webhooks.vonage import record_expired_parts
 from retainful.orders.woocommerce import pull_all_orders
 from retainful.plugin.history import import_due_history
 
@@ -45,6 +48,8 @@ JOBS = (
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
     Job("conversation_webhooks", 10, deliver_conversation_webhooks,
         "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
+    Job("inbound_sms_parts", 3600, record_expired_parts,
+        "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
 )
 
 
@@ -62,8 +67,28 @@ def run_job(app: Flask, job: Job) -> object:
 
 
 def run_all_once(app: Flask) -> dict[str, object]:
-    """Every job once, in order (``retainful worker --once``)."""
-    return {job.id: run_job(app, job) for job in JOBS}
+    """Every job once, in order (``retainful worker --once``); after a shutdown request, no further job starts."""
+    return {job.id: run_job(app, job) for job in JOBS if not shutdown.requested.is_set()}
+
+
+DISPATCH = next(job for job in JOBS if job.id == "dispatch")
+
+
+def dispatch_forever(app: Flask, stop: threading.Event = shutdown.requested) -> None:
+    """The dispatch job, run again as soon as the outbox may have work (``messaging.wakeup``: the next due time, a
+    NOTIFY on PostgreSQL, at the latest its interval as a safety net) until ``stop``. Long-running processes use
+    this instead of an interval job, so a message falling due is sent within a round, not within 5 s."""
+    with app.app_context():
+        waiter = wakeup.waiter(app, DISPATCH.every_seconds)
+    try:
+        while not stop.is_set():
+            try:
+                run_job(app, DISPATCH)
+            except Exception:  # logged and rolled back by run_job; the next round retries
+                stop.wait(1.0)
+            waiter.wait(stop)
+    finally:
+        waiter.close()
 
 
 def _on_event(event: JobEvent) -> None:
@@ -74,9 +99,11 @@ def _on_event(event: JobEvent) -> None:
 
 
 def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
-    """Add every job to ``scheduler`` (background for ``serve``, blocking for ``worker``)."""
+    """Add every periodic job to ``scheduler``; dispatch is not one of them (:func:`dispatch_forever` runs it)."""
     scheduler.configure(job_defaults=JOB_DEFAULTS, timezone="UTC")
     for job in JOBS:
+        if job is DISPATCH:
+            continue
         scheduler.add_job(run_job, "interval", seconds=job.every_seconds, args=[app, job], id=job.id,
                           name=job.description, replace_existing=True)
     scheduler.add_listener(_on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)

@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from retainful import carts, clock
+from retainful import carts, clock, conversations
 from retainful.customers.erasure import erase_customer
 from retainful.extensions import db
 from retainful.models import (Cart, ConsentEvent, Coupon, CouponRedemption, Customer, EmailSuppression,
-                              Message, Store)
+                              InboundSmsPart, Message, Store)
 from tests.conftest import T0, cart_body
 
 # Columns that can hold a shopper's personal data: cleared on the erased or purged customer's rows.
@@ -121,7 +121,10 @@ def _shopper_everywhere(shop, app) -> int:
         db.session.flush()
         db.session.add(CouponRedemption(store_id=shop.store_id, coupon_id=coupon.id, order_external_id="zo-1",
                                         email=customer.email))
+        db.session.add(InboundSmsPart(sender=customer.phone, recipient="+14155550100", concat_ref="1", part=1,
+                                      total=2, text="I am Zebedee Quux and", provider_message_id="p1"))
         db.session.commit()
+        conversations.receive(customer, "sms", "I am Zebedee Quux, call me at +1 202 555 0199")
         assert db.session.scalar(sa.select(sa.func.count(ConsentEvent.id)).where(
             ConsentEvent.customer_id == customer.id)) == 2
         assert len(_leftovers()) > 15  # the markers are really everywhere before

@@ -62,6 +62,8 @@ class Automation:
     transactional: bool = False
     # Held while the shopper has an open conversation (marketing); replies and confirmations are not.
     paused_by_conversation: bool = True
+    # Its sends count toward the frequency caps of the others (a conversation's replies do not).
+    counts_toward_caps: bool = True
     # Orders credited to its messages count as recovered revenue (abandoned_cart); the others' are credited only.
     counts_as_recovered: bool = False
     # The coupon kind its steps mint (CouponKind), or None if it issues none at send time.

@@ -28,5 +28,10 @@ def all_automations() -> list[Automation]:
     return [automation for kind, automation in _REGISTRY.items() if kind not in _UNLISTED]
 
 
+def all_kinds() -> tuple[str, ...]:
+    """Every registered kind, the unlisted ones too (what the send policy must know of every message)."""
+    return tuple(_REGISTRY)
+
+
 def kinds() -> tuple[str, ...]:
     return tuple(kind for kind in _REGISTRY if kind not in _UNLISTED)

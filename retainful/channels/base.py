@@ -58,8 +58,10 @@ class Channel:
         raise NotImplementedError
 
     def envelope(self, *, message_id: int, store, recipient: str, to_name: str | None, rendering,
-                 unsubscribe_url: str | None, categories: tuple[str, ...], subject_prefix: str = ""):
-        """What is handed to the provider (``OutgoingEmail`` / ``OutgoingSms``)."""
+                 unsubscribe_url: str | None, categories: tuple[str, ...], subject_prefix: str = "",
+                 reply_to: str | None = None):
+        """What is handed to the provider (``OutgoingEmail`` / ``OutgoingSms``); ``reply_to`` is where a reply goes
+        (channels whose replies come back to the sender's address ignore it)."""
         raise NotImplementedError
 
     def provider(self, providers):

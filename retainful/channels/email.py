@@ -38,11 +38,11 @@ class Email(Channel):
                 "text": rendering.text}
 
     def envelope(self, *, message_id, store, recipient, to_name, rendering, unsubscribe_url, categories,
-                 subject_prefix=""):
+                 subject_prefix="", reply_to=None):
         return OutgoingEmail(message_id=message_id, to_email=recipient, to_name=to_name, from_email=store.from_email,
                              from_name=store.from_name, subject=f"{subject_prefix}{rendering.subject}",
                              html=rendering.html, text=rendering.text, unsubscribe_url=unsubscribe_url,
-                             categories=categories)
+                             categories=categories, reply_to=reply_to)
 
     def send(self, provider, outgoing):
         return provider.send_email(outgoing)

@@ -52,7 +52,7 @@ class Sms(Channel):
                 "warnings": list(rendering.warnings)}
 
     def envelope(self, *, message_id, store, recipient, to_name, rendering, unsubscribe_url, categories,
-                 subject_prefix=""):
+                 subject_prefix="", reply_to=None):
         return OutgoingSms(message_id=message_id, to=recipient, sender=store.sms_from, text=rendering.text)
 
     def send(self, provider, outgoing):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful import clock
 from retainful.conversations import keywords
-from retainful.conversations.service import receive, reply
+from retainful.conversations.service import receive, reply, seen
 from retainful.extensions import db
 from retainful.models import Customer, InboundSmsPart, Store
 from retainful.text import scrubbed
@@ -47,7 +47,8 @@ class Part:
 
 def assemble(sender: str, to: str, text: str, message_id: str | None, part: Part | None) -> list[Text]:
     """The whole texts ready now: this one if it is not a part; the joined set when this part completes it; and any
-    set that has waited longer than ``PART_TTL`` (recorded with the parts that came). Commits the parts."""
+    set that has waited longer than ``PART_TTL`` (recorded with the parts that came; the ``inbound_sms_parts`` job
+    records them too when no text comes in). Commits the parts."""
     ready = [] if part is not None else [Text(sender, to, scrubbed(text), message_id)]
     if part is not None:
         db.session.add(InboundSmsPart(sender=sender, recipient=to, concat_ref=part.ref[:64], part=part.number,
@@ -60,8 +61,7 @@ def assemble(sender: str, to: str, text: str, message_id: str | None, part: Part
             db.session.rollback()
         else:
             ready += _join(sender, to, part.ref[:64], complete_only=True)
-    ready += _expired()
-    return ready
+    return ready + expired()
 
 
 def _join(sender: str, to: str, ref: str, *, complete_only: bool) -> list[Text]:
@@ -83,7 +83,7 @@ def _join(sender: str, to: str, ref: str, *, complete_only: bool) -> list[Text]:
     return [Text(sender, to, text, parts[0].provider_message_id)]
 
 
-def _expired() -> list[Text]:
+def expired() -> list[Text]:
     """Sets that waited past PART_TTL, joined as they are; joined parts older than that are deleted."""
     cutoff = clock.now() - PART_TTL
     db.session.execute(sa.delete(InboundSmsPart).where(InboundSmsPart.joined.is_(True),
@@ -102,12 +102,14 @@ def handle(text: Text, stores: list[int]) -> dict[str, int]:
         Customer.phone == text.sender, Customer.store_id.in_(stores)).order_by(Customer.id))) if stores else []
     counts = {"opted_out": 0, "recorded": 0}
     for customer in customers:
+        if seen(customer.store_id, SMS, text.message_id):
+            continue  # a retry: its action ran before it was recorded, and its confirmation is queued
         action = keywords.keyword_action(text.text)
         flagged = action is None and keywords.revokes(text.text)
         if flagged:
             action = keywords.OPT_OUT
         if action is not None:
-            action.run(customer)  # first, and again on a retry: the shopper's STOP must hold whatever happens next
+            action.run(customer)  # before it is recorded: a recorded STOP has always taken effect
         counts["opted_out"] += action is keywords.OPT_OUT
         message = receive(customer, SMS, text.text, provider_message_id=text.message_id,
                           keyword=action.name if action else None, opt_out_flagged=flagged,

@@ -32,6 +32,7 @@ CONFIRMATION = "keyword_reply"
 class _Reply(Automation):
     transactional = True
     paused_by_conversation = False
+    counts_toward_caps = False
 
     def template_key(self, position: int) -> str:
         return "conversation/_reply"  # "_": not a template the editor lists; the text is the agent's

@@ -50,15 +50,20 @@ def _last_cart(customer: Customer) -> int | None:
         sa.select(Cart.id).where(Cart.customer_id == customer.id).order_by(Cart.id.desc()).limit(1))
 
 
+def seen(store_id: int, channel: str, provider_message_id: str | None) -> bool:
+    """Whether this provider message is recorded already (a retry)."""
+    return provider_message_id is not None and db.session.scalar(sa.select(ConversationMessage.id).where(
+        ConversationMessage.store_id == store_id, ConversationMessage.channel == channel,
+        ConversationMessage.provider_message_id == provider_message_id)) is not None
+
+
 def receive(customer: Customer, channel: str, text: str, *, provider_message_id: str | None = None,
             keyword: str | None = None, opt_out_flagged: bool = False, open_new: bool = True,
             at: datetime | None = None) -> ConversationMessage | None:
     """Record an inbound message: continue the customer's open conversation or open one (``open_new`` False: a
     closed one, as a record, for a bare keyword no agent needs to answer). A provider message id seen before records
     nothing (None): providers retry. Commits, then tells the listeners."""
-    if provider_message_id is not None and db.session.scalar(sa.select(ConversationMessage.id).where(
-            ConversationMessage.store_id == customer.store_id, ConversationMessage.channel == channel,
-            ConversationMessage.provider_message_id == provider_message_id)) is not None:
+    if seen(customer.store_id, channel, provider_message_id):
         return None
     now = at or clock.now()
     conversation = open_conversation(customer)
@@ -209,7 +214,10 @@ def _iso(value: datetime | None) -> str | None:
 def message_json(message: ConversationMessage) -> dict[str, Any]:
     return {"id": message.id, "direction": message.direction, "channel": message.channel, "text": message.text,
             "at": _iso(message.at), "author": message.author, "keyword": message.keyword,
-            "opt_out_flagged": message.opt_out_flagged, "outbox_message_id": message.outbox_message_id}
+            "opt_out_flagged": message.opt_out_flagged, "outbox_message_id": message.outbox_message_id,
+            # An outbound message's delivery: scheduled, sent, skipped (with why: the shopper opted out ...), failed.
+            "delivery": None if message.outbox_message is None else {
+                "status": message.outbox_message.status, "skip_reason": message.outbox_message.skip_reason}}
 
 
 def as_json(conversation: Conversation, *, messages: bool = False) -> dict[str, Any]:

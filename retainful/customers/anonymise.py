@@ -4,7 +4,8 @@ Every column that can hold a shopper's personal data is cleared here, for a batc
 customer row (contact data, names, shop id, locale, consent details), the outbox rows addressed to them or rendered
 from their carts (recipient, subject, bodies, and the provider's error, which quotes the address), their carts'
 recovery URLs (the storefront builds them and may put anything in them), the coupons bound to them and their
-redemptions (email, and the sync error the shop answered with). What stays is anonymous: amounts, items, statuses
+redemptions (email, and the sync error the shop answered with), the texts of their conversations and the parts of
+a long text from their number still waiting. What stays is anonymous: amounts, items, statuses
 and times, so the reports stay true, and the consent events (channel, granted, a source label, a time) as evidence.
 A bounce suppression outlives the address as a keyed hash (:mod:`retainful.customers.suppression`).
 """
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 
 from retainful.customers import suppression
 from retainful.extensions import db
-from retainful.models import Cart, Coupon, CouponRedemption, Customer, Message, MessageStatus, OutgoingWebhook
+from retainful.models import (Cart, Conversation, ConversationMessage, Coupon, CouponRedemption, Customer,
+                              InboundSmsPart, Message, MessageStatus, OutgoingWebhook)
 from retainful.messaging.outbox import cancel as cancel_pending
 
 ERASED_CUSTOMER_FIELDS = dict(
@@ -68,6 +70,16 @@ def anonymise(store_id: int, customer_ids: list[int]) -> dict[str, int]:
     # Helpdesk deliveries not yet made (or kept a while after) carry the shopper's words and contacts.
     _bulk(sa.delete(OutgoingWebhook).where(OutgoingWebhook.store_id == store_id,
                                            OutgoingWebhook.customer_id.in_(customer_ids)))
+    # What they wrote in conversations (and an agent wrote back) goes; the threads' shape stays for the reports.
+    _bulk(sa.update(ConversationMessage).where(ConversationMessage.store_id == store_id,
+                                               ConversationMessage.conversation_id.in_(
+                                                   sa.select(Conversation.id).where(
+                                                       Conversation.customer_id.in_(customer_ids))))
+          .values(text=""))
+    phones = list(db.session.scalars(sa.select(Customer.phone).where(
+        Customer.store_id == store_id, Customer.id.in_(customer_ids), Customer.phone.is_not(None))))
+    if phones:  # parts of a long text still waiting for the rest (not per store: the number may text several)
+        _bulk(sa.delete(InboundSmsPart).where(InboundSmsPart.sender.in_(phones)))
     _bulk(sa.update(Customer).where(Customer.store_id == store_id, Customer.id.in_(customer_ids)).values(**ERASED_CUSTOMER_FIELDS))
     db.session.expire_all()  # nothing is pending: every statement above flushed the session first
     return counts

@@ -18,10 +18,11 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from retainful import clock
+from retainful import clock, shutdown
 from retainful.channels import Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
+from retainful.conversations.inbound_email import reply_address
 from retainful.coupons import discount_text
 from retainful.messaging import outbox, policy, tracking
 from retainful.messaging.providers import (
@@ -194,30 +195,36 @@ class Dispatcher:
         self.concurrency = config["DISPATCH_CONCURRENCY"]
         self.lease = timedelta(seconds=config["DISPATCH_LEASE_SECONDS"])
         self.max_attempts = config["DISPATCH_MAX_ATTEMPTS"]
+        self.reply_domain, self.secret_key = config.get("REPLY_DOMAIN", ""), config["SECRET_KEY"]
         self.too_expensive: set[tuple[int, str, str]] = set()  # this run's (store, channel, key) past the budget
 
-    def run_due(self) -> Counter:
+    def run_due(self, stop: threading.Event = shutdown.requested) -> Counter:
         """Send everything that is due now, keeping ``concurrency`` sends in flight. Returns outcome counts.
 
         A claimed batch is prepared ``concurrency`` messages at a time, so the first sends start while the rest of
         the batch is still being rendered, and the pool never waits for a whole batch.
+
+        Once ``stop`` is set (SIGTERM) nothing more is claimed or prepared: the sends already under way finish and
+        are recorded, and the claimed messages not yet sent are released to the queue for another worker.
         """
         with self.app.app_context():
             outbox.reclaim_expired_leases()
         self.too_expensive.clear()
-        in_flight: set[Future] = set()
+        in_flight: dict[Future, Ready] = {}
         claimed: deque[tuple[str, list[int]]] = deque()
         unrecorded = Unrecorded()
         drained = False
         with Recorder(self.app, self.concurrency, unrecorded) as recorder, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch") as pool:
-            while claimed or not drained:
+            while (claimed or not drained) and not stop.is_set():
                 if len(in_flight) >= self.concurrency * 2:  # enough queued: prepare more once some are sent
-                    _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del in_flight[future]
                 elif claimed:
                     ready, decided = self._prepare(*claimed.popleft(), unrecorded)
                     recorder.decided(decided)
-                    in_flight |= {pool.submit(self._send, item, recorder) for item in ready}
+                    in_flight.update((pool.submit(self._send, item, recorder), item) for item in ready)
                 else:
                     batch = self._claim()
                     drained = batch is None or len(batch[1]) < self.batch_size
@@ -225,10 +232,29 @@ class Dispatcher:
                         owner, ids = batch
                         claimed.extend((owner, ids[i:i + self.concurrency])
                                        for i in range(0, len(ids), self.concurrency))
+            if stop.is_set():  # queued sends not started yet are not sent: they go back with the unprepared
+                claimed.extend((item.owner, [item.message_id]) for future, item in in_flight.items()
+                               if future.cancel())
             wait(in_flight)
+        if claimed:
+            self._release(list(claimed))
         if recorder.counts:
             log.info("dispatch: %s", dict(recorder.counts))
         return recorder.counts
+
+    def _release(self, claims: list[tuple[str, list[int]]]) -> None:
+        """Back to the queue; if the database cannot take it now, the leases expire as after a crash."""
+        with self.app.app_context():
+            try:
+                released = outbox.release(claims)
+            except SQLAlchemyError:
+                log.exception("dispatch: claimed messages could not be released; their leases will expire")
+                db.session.rollback()
+                return
+            finally:
+                db.session.remove()
+        if released:
+            log.info("dispatch: shutting down, %d claimed messages released unsent", released)
 
     def _claim(self) -> tuple[str, list[int]] | None:
         """The next batch; None when the database is unreachable (finish what is in flight, try next round)."""
@@ -284,7 +310,7 @@ class Dispatcher:
                     item = outbox.Outcome(message.id, owner, "failed", {
                         "status": MessageStatus.FAILED, "error": f"internal: {type(error).__name__}: {error}"[:1000]})
                 if isinstance(item, Ready):
-                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now)
+                    send = policy.Send(message.customer_id, message.channel, message.cart_id, now, message.kind)
                     history.note(send)
                     unrecorded.add(message.id, send)
                     ready.append(item)
@@ -320,7 +346,8 @@ class Dispatcher:
         recipient = medium.address(customer)
         outgoing = medium.envelope(message_id=message.id, store=store, recipient=recipient,
                                    to_name=customer.first_name, rendering=rendered,
-                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,))
+                                   unsubscribe_url=rendered.unsubscribe_url, categories=(message.kind,),
+                                   reply_to=reply_address(self.secret_key, self.reply_domain, customer.id))
         provider = medium.provider(self.providers)
         attempts = message.attempts + 1
         content = dict(recipient=recipient, subject=rendered.subject, body_text=rendered.text,

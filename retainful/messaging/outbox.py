@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from retainful import clock
 from retainful.extensions import db
@@ -142,6 +142,22 @@ def claim(batch_size: int, lease: timedelta) -> tuple[str, list[int]]:
     return owner, ids
 
 
+def release(claims: list[tuple[str, list[int]]]) -> int:
+    """Claimed messages this worker will not send (it is shutting down) go back to the queue at once, so another
+    worker takes them now instead of after the lease. Only rows whose lease this worker still holds."""
+    released = 0
+    for owner, ids in claims:
+        if ids:
+            released += db.session.execute(
+                sa.update(Message)
+                .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
+                .values(status=MessageStatus.SCHEDULED, lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+    db.session.commit()
+    return released
+
+
 FINISH_ATTEMPTS = 4
 
 
@@ -202,14 +218,14 @@ def finish_many(outcomes: list[Outcome]) -> None:
 
 
 def load_claimed(owner: str, ids: list[int]) -> list[Message]:
-    """The claimed messages with what the policy and the templates read of them, loaded together: a handful of
-    statements per batch instead of several lazy loads per message."""
+    """The claimed messages with what the policy and the templates read of them (their cart, customer, step and
+    coupon: each one row), joined into one statement per batch instead of several lazy loads per message."""
     if not ids:
         return []
     return list(db.session.scalars(
         sa.select(Message)
         .where(Message.id.in_(ids), Message.lease_owner == owner, Message.status == MessageStatus.SENDING)
-        .options(selectinload(Message.cart), selectinload(Message.customer), selectinload(Message.step),
-                 selectinload(Message.coupon))
+        .options(joinedload(Message.cart), joinedload(Message.customer), joinedload(Message.step),
+                 joinedload(Message.coupon))
         .order_by(Message.due_at, Message.id)
     ))

@@ -26,6 +26,11 @@ US_SMS_WINDOW = timedelta(hours=48)
 _US_CART_LIMITED = [c.name for c in CHANNELS.values() if c.one_text_per_us_cart]
 
 
+def _uncounted_kinds() -> list[str]:
+    """Kinds whose sends the frequency caps do not count (a conversation's replies and confirmations)."""
+    return [kind for kind in registry.all_kinds() if not registry.get(kind).counts_toward_caps]
+
+
 def paused_kinds() -> list[str]:
     """The kinds an open conversation holds: every automation that is not transactional."""
     return [a.kind for a in registry.all_automations() if a.paused_by_conversation and not a.transactional]
@@ -53,6 +58,7 @@ class Send:
     channel: str
     cart_id: int | None
     at: datetime
+    kind: str | None = None
 
 
 @dataclass
@@ -90,7 +96,8 @@ class History:
             for customer_id, channel, cart_id, sent_at in db.session.execute(
                     sa.select(Message.customer_id, Message.channel, Message.cart_id, Message.sent_at)
                     .where(Message.customer_id.in_(customer_ids), Message.status == MessageStatus.SENT,
-                           Message.sent_at > now - timedelta(hours=cap_hours), Message.kind != TEST_SEND)):
+                           Message.sent_at > now - timedelta(hours=cap_hours),
+                           Message.kind.notin_([TEST_SEND, *_uncounted_kinds()]))):
                 history.recent_sends[customer_id, channel].append((cart_id, sent_at))
         if customer_ids:
             history.conversation_opened_at = dict(db.session.execute(
@@ -105,7 +112,7 @@ class History:
         """A message is going out: later decisions must see it."""
         if channel_named(send.channel).one_text_per_us_cart and send.cart_id is not None:
             self.carts_with_sms.add(send.cart_id)
-        if send.customer_id is not None:
+        if send.customer_id is not None and send.kind not in _uncounted_kinds():
             self.recent_sends[send.customer_id, send.channel].append((send.cart_id, send.at))
 
 

@@ -83,6 +83,7 @@ class ConversationMessage(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    outbox_message: Mapped["Message | None"] = relationship()  # noqa: F821 (models.message; resolved by name)
 
 
 class InboundSmsPart(db.Model):

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from retainful import customers
 from retainful.extensions import db
 from retainful.messaging import tracking
-from retainful.messaging.webhooks import sendgrid, vonage
+from retainful.messaging.webhooks import sendgrid, sendgrid_inbound, vonage
 from retainful.models import Customer, Store
 from retainful.rendering.links import read_unsubscribe_token
 
@@ -114,3 +114,22 @@ def sendgrid_events():
     except sendgrid.InvalidEvents as error:
         return jsonify(error={"code": "invalid_events", "message": str(error)}), 400
     return jsonify(applied=dict(sendgrid.handle(events)))
+
+
+@bp.post("/webhooks/sendgrid/inbound/<token>")
+def sendgrid_inbound_parse(token: str):
+    """SendGrid Inbound Parse: a shopper's reply to one of our emails, filed in their conversation."""
+    config = current_app.config
+    try:
+        sendgrid_inbound.authenticate(token, config["SENDGRID_INBOUND_TOKEN"])
+    except sendgrid_inbound.Unauthenticated as error:
+        return jsonify(error={"code": "invalid_token", "message": str(error)}), 401
+    request.max_content_length = sendgrid_inbound.MAX_BYTES
+    request.max_form_memory_size = sendgrid_inbound.MAX_FIELD_BYTES
+    request.max_form_parts = sendgrid_inbound.MAX_PARTS
+    request.form_data_parser_class = sendgrid_inbound.RawFieldsParser
+    try:
+        return jsonify(sendgrid_inbound.handle(request.form, secret=config["SECRET_KEY"],
+                                               domain=config["REPLY_DOMAIN"]))
+    except sendgrid_inbound.InvalidInboundEmail as error:
+        return jsonify(error={"code": "invalid_inbound", "message": str(error)}), 400

@@ -18,6 +18,7 @@ class OutgoingEmail:
     unsubscribe_url: str  # https link for List-Unsubscribe (RFC 8058 one-click target)
     unsubscribe_mailto: str | None = None
     categories: tuple[str, ...] = field(default_factory=tuple)
+    reply_to: str | None = None  # the customer's reply address (retainful.conversations.inbound_email)
 
 
 @dataclass(frozen=True)

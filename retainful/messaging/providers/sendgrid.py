@@ -13,7 +13,7 @@ import urllib.error
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
+from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, ReplyTo, To
 
 from .base import OutgoingEmail, ProviderError, SendResult
 
@@ -68,6 +68,8 @@ def build_mail(email: OutgoingEmail) -> Mail:
     if email.unsubscribe_mailto:
         mailto = email.unsubscribe_mailto
         unsubscribe += f", <{mailto if mailto.startswith('mailto:') else f'mailto:{mailto}'}>"
+    if email.reply_to:  # the sender stays the store's; replies reach the conversation
+        message.reply_to = ReplyTo(email.reply_to)
     message.header = [Header("List-Unsubscribe", unsubscribe),
                       Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     # A list: assigning a dict keeps only its first key, silently. Values must be strings.

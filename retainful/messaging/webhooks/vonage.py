@@ -142,11 +142,20 @@ def stores_texting_from(to: str) -> list[int]:
     return [store.id for store in candidates if _store_number(store) == to]
 
 
-def handle(inbound: Inbound) -> dict[str, int]:
-    """Hand the text (once whole) to the conversations of the stores texting from the number it was sent to.
-    Returns ``opted_out`` (customer records opted out) and ``recorded`` (messages recorded in conversations)."""
+def _record(texts: list[inbound_sms.Text]) -> dict[str, int]:
     counts = {"opted_out": 0, "recorded": 0}
-    for text in inbound_sms.assemble(inbound.sender, inbound.to, inbound.text, inbound.message_id, inbound.part):
+    for text in texts:
         for name, value in inbound_sms.handle(text, stores_texting_from(text.to)).items():
             counts[name] += value
     return counts
+
+
+def handle(inbound: Inbound) -> dict[str, int]:
+    """Hand the text (once whole) to the conversations of the stores texting from the number it was sent to.
+    Returns ``opted_out`` (customer records opted out) and ``recorded`` (messages recorded in conversations)."""
+    return _record(inbound_sms.assemble(inbound.sender, inbound.to, inbound.text, inbound.message_id, inbound.part))
+
+
+def record_expired_parts() -> dict[str, int]:
+    """The ``inbound_sms_parts`` job: long texts whose missing parts never came are recorded with what came."""
+    return _record(inbound_sms.expired())
