@@ -79,8 +79,8 @@ def _parse(url: str, allow_private: bool) -> _Target:
         raise ShopUrlError(f"at most {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ShopUrlError("no spaces or control characters")
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)  # "https://[x/" (an unclosed IPv6 bracket) raises here
         port = parts.port
         host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
     except (ValueError, UnicodeError):

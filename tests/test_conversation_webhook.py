@@ -72,6 +72,7 @@ def test_an_inbound_message_is_posted_signed_with_the_stores_webhook_secret(app,
     assert body["store_id"] == shop.store_id and body["event"] == "message.inbound"
     data = body["data"]
     assert data["customer"]["email"] == "alice@example.com" and data["message"]["id"] == message_id
+    assert (data["conversation"]["status"], data["conversation"]["suggested_reason"]) == ("open", "unexpected_fees")
     assert (data["message"]["direction"], data["message"]["channel"], data["message"]["text"]) == (
         "inbound", "sms", "Is there a code? shipping was $15")
     assert deliver(app) == {"delivered": 0, "retrying": 0, "given_up": 0}  # delivered once, never again
@@ -206,3 +207,24 @@ def test_the_body_is_json_as_documented(app, make_store, helpdesk):
     helpdesk.queue.append((200, {}, b""))
     deliver(app)
     assert json.loads(helpdesk.last.body)["data"]["message"]["text"] == "Straße 😀 \u2028 \"quoted\""
+
+
+def test_with_the_opt_in_a_local_http_receiver_can_be_saved(app, helpdesk):
+    app.config["ALLOW_PRIVATE_SHOP_URLS"] = True
+    with app.app_context():
+        assert settings.errors({"conversation_webhook_url": helpdesk.base_url + "/hook"}) == {}
+    app.config["ALLOW_PRIVATE_SHOP_URLS"] = False
+    with app.app_context():
+        assert "conversation_webhook_url" in settings.errors({"conversation_webhook_url": helpdesk.base_url})
+
+
+def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_runs_out(app, make_store, helpdesk):
+    _, customer_id = setup_store(app, make_store, helpdesk.base_url + "/hook")
+    inbound(app, customer_id)
+    with app.app_context():
+        assert len(webhook._claim()) == 1  # a worker that then died before posting
+        assert webhook._claim() == []
+    helpdesk.queue.append((200, {}, b""))
+    assert deliver(app)["delivered"] == 0
+    clock.advance(webhook.LEASE)
+    assert deliver(app)["delivered"] == 1 and helpdesk.last.json["attempt"] == 2

@@ -116,3 +116,12 @@ def test_each_shopper_message_updates_the_suggestion_and_keeps_the_agents_reason
 def test_a_locale_without_rules_is_classified_with_the_english_ones(app, make_store):
     assert _reasons_of(app, _conversation(app, make_store, ["how long does shipping take?"], locale="de_DE")) == (
         "shipping_time", None)
+
+
+def test_a_long_thread_is_classified_quickly():
+    import time
+
+    thread = [("I love this mug but the delivery fee is something else " * 90)[:5000]] * 50
+    started = time.perf_counter()
+    assert reasons.suggest(thread) == "unexpected_fees"
+    assert time.perf_counter() - started < 1.0

@@ -61,19 +61,33 @@ def _stems(phrase: str) -> tuple[str, ...]:
     return tuple(word + ("*" if star else "") for word, star in re.findall(r"([^\W_]+)(\*?)", phrase.casefold()))
 
 
-def _matches(rule: _Rule, text: list[str], at: int) -> bool:
-    if at + len(rule.words) > len(text):
-        return False
-    return all(text[at + i].startswith(w[:-1]) if w.endswith("*") else text[at + i] == w
-               for i, w in enumerate(rule.words))
+def _word_matches(pattern: str, word: str) -> bool:
+    return word.startswith(pattern[:-1]) if pattern.endswith("*") else word == pattern
+
+
+class _Text:
+    """One message's words, with where each word stands, so a rule is tried only where its first word is."""
+
+    def __init__(self, text: str):
+        self.words = words(text)
+        self.at: dict[str, list[int]] = {}
+        for position, word in enumerate(self.words):
+            self.at.setdefault(word, []).append(position)
+
+    def has(self, rule: _Rule) -> bool:
+        first, rest = rule.words[0], rule.words[1:]
+        starts = ([position for word, positions in self.at.items() if _word_matches(first, word)
+                   for position in positions] if first.endswith("*") else self.at.get(first, []))
+        return any(start + len(rest) < len(self.words)
+                   and all(_word_matches(pattern, self.words[start + 1 + i]) for i, pattern in enumerate(rest))
+                   for start in starts)
 
 
 def scores(texts: Iterable[str], language: str = DEFAULT_LANGUAGE) -> dict[str, int]:
     """Each reason's score for the shopper's messages: the weights of its phrases found, each phrase once."""
     rules = _rules(language) or _rules(DEFAULT_LANGUAGE)
-    found = [words(text) for text in texts if isinstance(text, str)]
-    return {reason: sum(rule.weight for rule in reason_rules
-                        if any(_matches(rule, text, at) for text in found for at in range(len(text))))
+    found = [_Text(text) for text in texts if isinstance(text, str)]
+    return {reason: sum(rule.weight for rule in reason_rules if any(text.has(rule) for text in found))
             for reason, reason_rules in rules.by_reason.items()}
 
 

@@ -1,7 +1,7 @@
 """Each new inbound message, POSTed to the store's ``conversation_webhook_url`` so a helpdesk can show it.
 
-The URL is the owner's input, so it is checked when saved (retainful/stores/settings.py) and every delivery goes through retainful/egress.py (the
-SSRF guard). Deliveries are rows of ``outgoing_webhook`` (the database is the queue): a job sends the due ones and
+The URL is the owner's input, so it is checked when saved (retainful/stores/settings.py) and every delivery goes
+through retainful/egress.py (the SSRF guard). Deliveries are rows of ``outgoing_webhook`` (the database is the queue): a job sends the due ones and
 retries a failure with exponential backoff and jitter, up to MAX_ATTEMPTS. Each attempt's body is JSON::
 
     {"id": "<delivery id>", "event": "message.inbound", "store_id": 1, "attempt": 1,
@@ -25,7 +25,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from retainful import clock, egress
-from retainful.conversations.service import message_json, on_inbound
+from retainful.conversations.service import as_json, message_json, on_inbound
 from retainful.extensions import db
 from retainful.models import ConversationMessage, Customer, OutgoingWebhook, Store
 
@@ -59,12 +59,13 @@ def enqueue(store: Store, customer_id: int | None, event: str, data: dict) -> Ou
 
 @on_inbound
 def queue_inbound(message: ConversationMessage) -> None:
-    """The ``message.inbound`` event of a new shopper message: the conversation, the shopper, the message."""
+    """The ``message.inbound`` event of a new shopper message: the conversation (with its suggested reason: the
+    classifier's listener ran first), the shopper, the message."""
     store = db.session.get(Store, message.store_id)
     customer = db.session.get(Customer, message.conversation.customer_id)
     contact = {"id": customer.id, "email": customer.email, "phone": customer.phone,
                "first_name": customer.first_name, "last_name": customer.last_name}
-    if enqueue(store, customer.id, INBOUND_MESSAGE, {"conversation_id": message.conversation_id,
+    if enqueue(store, customer.id, INBOUND_MESSAGE, {"conversation": as_json(message.conversation),
                                                      "customer": contact, "message": message_json(message)}):
         db.session.commit()
 

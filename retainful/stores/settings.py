@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retainful import egress
@@ -79,20 +78,13 @@ def _amount_error(value: Any) -> str | None:
 
 
 def _url_error(value: Any, max_length: int) -> str | None:
-    """An https URL with a host and no credentials (None or "" clears it) at a public address (egress's check)."""
+    """A URL we will POST to (None or "" clears it): the SSRF guard's save-time check, https at a public address
+    without credentials or query (``ALLOW_PRIVATE_SHOP_URLS`` lets local development use http and private ones)."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > max_length:
         return f"an https URL of at most {max_length} characters"
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:  # "https://[x/": an unclosed IPv6 bracket
-        parts = None
-    if parts is None or parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
-            or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        return "an https URL with a host and no credentials"
-    try:  # we will POST to it: the SSRF guard's save-time check (public addresses only)
         egress.check_shop_url(value)
     except egress.ShopUrlError as error:
         return str(error)
