@@ -179,30 +179,26 @@ class InboxView(SecuredMixin, BaseView):
         merge.check(current_store(), text)  # a text that cannot render is refused when saved, not when sent
         return title, text
 
-    @expose("/canned/new", methods=("POST",))
-    @requires(users.MANAGE)
-    def canned_create(self):
-        try:
-            title, text = self._canned_fields()
-        except FieldError as error:
-            return self._canned_page(error.message, 400)
-        db.session.add(CannedReply(store_id=current_store().id, title=title, text=text))
-        db.session.commit()
-        flash("Canned reply saved.", "success")
-        return redirect(url_for(".canned"))
-
-    @expose("/canned/<int:canned_id>", methods=("POST",))
-    @requires(users.MANAGE)
-    def canned_update(self, canned_id: int):
-        row = get_scoped_or_404(CannedReply, canned_id)
+    def _save_canned(self, row: CannedReply):
         try:
             row.title, row.text = self._canned_fields()
         except FieldError as error:
             db.session.rollback()
             return self._canned_page(error.message, 400)
+        db.session.add(row)
         db.session.commit()
         flash("Canned reply saved.", "success")
         return redirect(url_for(".canned"))
+
+    @expose("/canned/new", methods=("POST",))
+    @requires(users.MANAGE)
+    def canned_create(self):
+        return self._save_canned(CannedReply(store_id=current_store().id))
+
+    @expose("/canned/<int:canned_id>", methods=("POST",))
+    @requires(users.MANAGE)
+    def canned_update(self, canned_id: int):
+        return self._save_canned(get_scoped_or_404(CannedReply, canned_id))
 
     @expose("/canned/<int:canned_id>/delete", methods=("POST",))
     @requires(users.MANAGE)

@@ -219,6 +219,9 @@ def test_canned_replies_crud_and_use(inbox, app):
     agent = logged_in(app, inbox["agent"])
     assert 'data-text="Hi {{ customer.first_name }}!"' in text(agent.get(_thread(inbox)))
     post(owner, f"{INBOX}canned/{canned.id}", {"title": "Shipping", "text": "Changed"}, token=token)
+    assert post(owner, f"{INBOX}canned/{canned.id}", {"title": "x" * 101, "text": "y"}, token=token).status_code == 400
+    with app.app_context():
+        assert db.session.get(CannedReply, canned.id).text == "Changed"
     other_owner = logged_in(app, inbox["users"]["other_owner"])
     other_token = csrf_token(other_owner, INBOX)
     assert post(other_owner, f"{INBOX}canned/{canned.id}/delete", {}, token=other_token).status_code == 404
