@@ -54,7 +54,7 @@ def _at_hour(form) -> dict:
 def steps_page(view: BaseView, kind: str, step_url, toggle_url, error: FieldError | None = None,
                error_position: int | None = None, status: int = 200):
     """One automation's steps with their forms; ``step_url``/``toggle_url`` give each step's form actions."""
-    settings = automations.settings_for(current_store().id, kind)
+    settings = automations.current_settings(current_store().id, kind)
     return view.render("retainful_admin/sequence.html", automation=registry.get(kind), sequence=settings,
                        steps=settings.steps, error=error, error_position=error_position, split_delay=split_delay,
                        units=tuple(DELAY_UNITS), discount_types=DiscountType.ALL, step_url=step_url,

@@ -26,9 +26,8 @@ from retainful.customers.export import export_customer
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.retry import retry_message
+from retainful.automations import registry
 from retainful.models import (
-    ABANDONED_CART,
-    NEXT_ORDER,
     TEST_SEND,
     Cart,
     CartStatus,
@@ -53,7 +52,7 @@ CUSTOMER_STATES = {
     "suppressed": Customer.email_suppressed_at.is_not(None),
     "guest": Customer.external_id.is_(None),
 }
-MESSAGE_KINDS = (ABANDONED_CART, NEXT_ORDER, TEST_SEND)
+MESSAGE_KINDS = (*registry.kinds(), TEST_SEND)  # every automation's, and test-sends
 COUPON_SYNC_STATES = (SyncState.NOT_CONNECTED, SyncState.PENDING, SyncState.SYNCED, SyncState.FAILED)
 
 
@@ -317,7 +316,7 @@ class CouponsView(_RecordView):
         kind, state, sync = (request.args.get(name, "") for name in ("kind", "state", "sync"))
         q = (request.args.get("q") or "").strip()
         query = sa.select(Coupon).where(Coupon.store_id == store.id)
-        if kind in (CouponKind.RECOVERY, CouponKind.NEXT_ORDER):
+        if kind in (CouponKind.RECOVERY, CouponKind.NEXT_ORDER, CouponKind.WIN_BACK):
             query = query.where(Coupon.kind == kind)
         now = clock.now()
         if state == "redeemed":

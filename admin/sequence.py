@@ -1,5 +1,5 @@
 """The abandoned-cart automation's page (the Sequence page): every role reads it, owners and admins change a step
-(delay, channels, on/off, coupon rule). The forms and their handling are the Automations pages' (admin/automations.py)."""
+(delay, channels, on/off, coupon rule). Its forms and their handling are the Automations pages' (admin/automations)."""
 from __future__ import annotations
 
 from flask import url_for

@@ -43,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # which are the shoppers' emails, phones and names.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         "pool_size": 5, "max_overflow": 10, **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "hide_parameters": True}
-    logs.configure(app.config["LOG_LEVEL"])
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
@@ -51,7 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXY_COUNT"]:  # the client address (login throttling) comes from their X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=0)
 
-    from retainful import api, database, headers, health, public
+    from retainful import api, database, headers, health, metrics, public
     from retainful.api import errors
     from retainful.api import plugin as api_plugin
 
@@ -62,6 +62,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_plugin.bp)
     errors.register(app)
     headers.register(app)  # security headers on every response
+    logs.init_app(app)  # request ids (X-Request-ID) and an access log line per request
+    metrics.init_app(app)  # request counts and durations, and /metrics
 
     from admin import init_admin
 

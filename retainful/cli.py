@@ -6,6 +6,8 @@ import logging
 import os
 import re
 import threading
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import click
@@ -13,12 +15,14 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from retainful import automations, jobs, shutdown, stores, users
+from retainful import automations, jobs, shutdown, status, stores, users
+from retainful.database import error_summary
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.models import Role, Store
+from retainful.money import format_amount
 from retainful.stores import options as store_options
 from retainful.urls import public_urls
 
@@ -376,7 +380,9 @@ def _print_automations(store: Store, kind: str | None, as_json: bool) -> None:
     except FieldError as error:
         raise click.BadParameter(error.message, param_hint=error.field.upper()) from None
     if as_json:
-        click.echo(json.dumps(shown[0] if kind else {"store_id": store.id, "automations": shown}, default=str))
+        amounts = partial(format_amount, currency=store.currency)  # as the API writes them: "15.00"
+        click.echo(json.dumps(shown[0] if kind else {"store_id": store.id, "automations": shown},
+                              default=lambda value: amounts(value) if isinstance(value, Decimal) else str(value)))
         return
     for automation in shown:
         click.echo(f"{automation['kind']}: {'on' if automation['enabled'] else 'off'}")
@@ -453,9 +459,37 @@ def automation_set_step(store_id, kind, position, delay, at_hour, no_at_hour, em
     _print_automations(store, kind, as_json)
 
 
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {queue, due_lag_seconds, workers, jobs}.")
+@with_appcontext
+def status_command(as_json):
+    """Queue depth by status, due lag, each worker's last heartbeat, each job's last run and outcome."""
+    try:
+        snapshot = status.snapshot()
+    except sa.exc.SQLAlchemyError as error:
+        raise click.ClickException(f"the database could not be read ({error_summary(error)}): is it reachable, and "
+                                   "migrated (retainful db upgrade)?") from None
+    if as_json:
+        click.echo(json.dumps(snapshot))
+        return
+    for state, channels in snapshot["queue"].items():
+        by_channel = "  ".join(f"{channel} {count}" for channel, count in sorted(channels.items()))
+        click.echo(f"{state + ':':<11}{sum(channels.values()):>8}  {by_channel}".rstrip())
+    click.echo(f"due lag:   {snapshot['due_lag_seconds']:>8.1f} s")
+    click.echo("workers (last day):" if snapshot["workers"] else "workers:   none has recorded a heartbeat in a day")
+    for worker in snapshot["workers"]:
+        click.echo(f"  {worker['worker_id']}  last heartbeat {worker['last_heartbeat']} "
+                   f"({worker['age_seconds']:.0f} s ago)")
+    click.echo("jobs:" if snapshot["jobs"] else "jobs:      none has run")
+    for job in snapshot["jobs"]:
+        error = f" ({job['error']})" if job["error"] else ""
+        click.echo(f"  {job['job']:<15} {job['outcome']}{error} at {job['last_finished_at']} "
+                   f"in {job['duration_seconds']:.3f} s")
+
+
 COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
             create_user_command, configure_store_command, sequence_group, automation_group, serve_command,
-            worker_command)
+            worker_command, status_command)
 
 
 def register(app: Flask) -> None:

@@ -27,6 +27,7 @@ def normalise_database_url(url: str) -> str:
 
 
 ENVIRONMENTS = ("development", "production")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_KEY_BYTES = 32  # sessions and unsubscribe links are signed with it: a short key can be guessed offline
 
 
@@ -141,6 +142,9 @@ def load(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": _choice("LOG_FORMAT", "text", LOG_FORMATS),  # json: one object per line, for log shippers
+        # /metrics with this bearer token; unset, /metrics answers loopback clients only.
+        "METRICS_TOKEN": _path_token("METRICS_TOKEN"),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         # How long a web request waits for a database lock before its 503 + Retry-After frees the thread. Positive:
         # 0 would mean "no wait" to SQLite but "wait forever" to PostgreSQL.

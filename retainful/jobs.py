@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -10,7 +11,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from retainful import automations, carts, shutdown
+from retainful import automations, carts, clock, heartbeat, shutdown
 from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
@@ -50,18 +51,34 @@ JOBS = (
         "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
     Job("inbound_sms_parts", 3600, record_expired_parts,
         "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
+    Job("fold_workers", 3600, heartbeat.fold_retired,
+        "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
 )
 
 
 def run_job(app: Flask, job: Job) -> object:
-    """Run one job in its own app context; a failure is logged and rolled back, never left half-done."""
+    """Run one job in its own app context; a failure is logged and rolled back, never left half-done. Its duration and
+    outcome are recorded for /metrics and ``retainful status``, with a heartbeat of this worker."""
+    started_at, started = clock.now(), time.perf_counter()
+    error = None
     with app.app_context():
         try:
             return job.run()
-        except Exception:
+        except Exception as failure:
+            error = failure
             db.session.rollback()
             log.exception("job %s failed", job.id)
             raise
+        finally:
+            db.session.remove()
+            heartbeat.job_finished(job.id, started_at, time.perf_counter() - started, error)
+            db.session.remove()
+
+
+def _beat(app: Flask) -> None:
+    with app.app_context():
+        try:
+            heartbeat.beat()
         finally:
             db.session.remove()
 
@@ -106,5 +123,8 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
             continue
         scheduler.add_job(run_job, "interval", seconds=job.every_seconds, args=[app, job], id=job.id,
                           name=job.description, replace_existing=True)
+    _beat(app)  # a worker is ready from its start, not from its first job
+    scheduler.add_job(_beat, "interval", seconds=heartbeat.BEAT_SECONDS, args=[app], id="heartbeat",
+                      name="this worker records that it is alive", replace_existing=True)
     scheduler.add_listener(_on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     return scheduler

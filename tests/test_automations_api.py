@@ -72,6 +72,7 @@ def test_the_cli_and_the_api_see_one_setting(shop, runner):
     assert win_back(shop)["steps"][1]["at_hour"] is None
     shown = runner.invoke(args=["automation", "show", str(shop.store_id), "win_back", "--json"])
     assert json.loads(shown.output)["steps"][1]["delay"] == "45d"
+    assert json.loads(shown.output)["steps"][1]["coupon"]["amount"] == "15.00"  # as the API writes it
     table = runner.invoke(args=["automation", "show", str(shop.store_id)])
     assert "win_back" in table.output and "abandoned_cart" in table.output
     assert runner.invoke(args=["automation", "disable", str(shop.store_id), "win_back"]).exit_code == 0
@@ -202,3 +203,19 @@ def test_win_back_templates_preview_and_test_send_with_their_own_variables(shop)
     saved = shop.client.put("/api/v1/templates/sms/win_back/step1", headers=shop.headers, json={
         "source": "{{ store.name }}: {{ days_since_last_order }} days! {{ coupon.code }} Reply STOP"})
     assert saved.status_code == 200, saved.get_json()
+
+
+def test_reading_a_store_made_before_an_automation_existed_writes_nothing(shop, app):
+    from retainful.models import Sequence
+    import sqlalchemy as sa
+    with app.app_context():  # as a store created before migration 0018 has it: only its abandoned-cart sequence
+        db.session.execute(sa.delete(Sequence).where(Sequence.store_id == shop.store_id,
+                                                     Sequence.kind != "abandoned_cart"))
+        db.session.commit()
+    assert win_back(shop)["enabled"] is False and len(win_back(shop)["steps"]) == 2
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Sequence.id)).where(
+            Sequence.store_id == shop.store_id)) == 1
+    assert put(shop, "win_back", {**win_back(shop), "enabled": True}).status_code == 200  # made on first change
+    assert win_back(shop)["enabled"] is True
+

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from retainful import automations, carts, clock
-from retainful.automations.send_time import at_local_hour, recipient_zone
+from retainful.local_time import at_local_hour, recipient_zone
 from retainful.extensions import db
 from retainful.messaging.dispatch import Dispatcher
 from retainful.models import Coupon, Message, Store
@@ -232,3 +232,21 @@ def test_caps_hold_across_automations(store, app):
     assert len(sent(app, kind="abandoned_cart")) == 1
     at(app, datetime(2026, 4, 1, 14, 0, tzinfo=UTC))
     assert [m.skip_reason for m in rows(app, status="skipped")] == ["frequency_cap"]
+
+
+def test_a_transactional_automation_is_not_held_back_by_the_caps(make_store, app):
+    """The next-order email goes out ten minutes after a cart reminder: it answers the shopper's own order."""
+    shop = make_store(name="Caps", domain="caps.example", timezone="America/New_York")
+    enable(app, shop.store_id)
+    order(shop, "1")
+    run_jobs(app)
+    day30 = datetime(2026, 4, 1, 13, 0, tzinfo=UTC)
+    clock.freeze(day30)
+    shop.put_cart("c", cart_body(customer={"email": "bob@example.com", "first_name": "Bob"}))
+    at(app, day30 + timedelta(minutes=30))  # the cart's reminder
+    clock.freeze(day30 + timedelta(minutes=40))
+    order(shop, "2")  # from the cart's shopper: a next-order email at once, despite the reminder
+    at(app, day30 + timedelta(minutes=41))
+    next_orders = sent(app, kind="next_order")
+    assert len(next_orders) == 2 and next_orders[-1].sent_at == day30 + timedelta(minutes=41)
+    assert {m.status for m in rows(app)} == {"cancelled"}  # and the order ended the pending win-back

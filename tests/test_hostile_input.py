@@ -74,6 +74,12 @@ API_ROWS = [
     ("NUL in an unknown key", "PUT", "/api/v1/carts/fz", {**cart_body(), f"extra{NUL}": 1}, None, "extra\\x00"),
     ("NUL in a nested unknown value", "PUT", "/api/v1/carts/fz", {**cart_body(), "meta": {"a": [1, f"{NUL}"]}},
      None, "meta.a.1"),
+    ("automations report to year 1", "GET", "/api/v1/reports/automations", None, {"to": "0001-01-01"}, "to"),
+    ("NUL in an automation step's delay", "PUT", "/api/v1/automations/win_back", {"enabled": True, "steps": [
+        {"position": 1, "delay": f"30{NUL}d", "at_hour": 10, "channels": ["email"], "coupon": None,
+         "enabled": True}]}, None, "steps.0.delay"),
+    ("lone surrogate in an automation's kind", "PUT", "/api/v1/automations/win_back", {
+        "kind": SURROGATE, "enabled": True, "steps": []}, None, "kind"),
 ]
 
 

@@ -47,6 +47,10 @@ NOT_PERSONAL = {
     "conversation_message": {"direction", "channel", "author", "keyword", "provider_message_id"},
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
     "form_token": {"token"},  # random one-time tokens of admin forms
+    # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
+    "worker_heartbeat": {"worker_id", "hostname"},
+    "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},
+    "send_tally": {"worker_id", "channel", "provider", "outcome"},
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
                    "login_throttle"}  # staff logins: digests of the account and address tried

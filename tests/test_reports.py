@@ -88,8 +88,8 @@ def test_summary(history):
 def test_funnel(history):
     steps = {(row["step"], row["channel"]): row for row in get(history, "funnel")["steps"]}
     assert steps[(1, "email")] == {
-        "automation": "abandoned_cart", "step": 1, "channel": "email", "planned": 4, "sent": 3, "skipped": {}, "failed": 0, "cancelled": 1,
-        "opened": 0, "clicked": 1, "recovered": 1, "recovered_revenue": "90.00"}
+        "automation": "abandoned_cart", "step": 1, "channel": "email", "planned": 4, "sent": 3, "skipped": {},
+        "failed": 0, "cancelled": 1, "opened": 0, "clicked": 1, "recovered": 1, "recovered_revenue": "90.00"}
     assert steps[(1, "sms")]["skipped"] == {"no_phone": 3} and steps[(1, "sms")]["cancelled"] == 1
     for step in (2, 3, 4, 5):
         assert (steps[(step, "email")]["sent"], steps[(step, "email")]["cancelled"]) == (1, 3)  # D only
@@ -102,6 +102,7 @@ def test_coupons(history):
         "recovery": {"issued": 1, "redeemed": 0, "redemption_rate": 0.0, "orders": 0, "revenue": "0.00"},  # D, 2 d
         # F, C, A, B earned one each (H paid with Carol's, so it does not chain); Carol's was redeemed by H (25).
         "next_order": {"issued": 4, "redeemed": 1, "redemption_rate": 0.25, "orders": 1, "revenue": "25.00"},
+        "win_back": {"issued": 0, "redeemed": 0, "redemption_rate": 0.0, "orders": 0, "revenue": "0.00"},
     }
 
 

@@ -13,7 +13,7 @@ from retainful.extensions import db
 
 log = logging.getLogger(__name__)
 
-JSON_PREFIXES = ("/api/", "/healthz", "/retainful/")
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/retainful/")
 
 
 class ApiError(Exception):

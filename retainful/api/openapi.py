@@ -47,7 +47,7 @@ def build_spec(server_url: str) -> dict:
     spec.components.security_scheme("storeKey", {"type": "http", "scheme": "bearer"})
     for name in ("CartIn", "CartOut", "OrderIn", "OrderOut", "Error", "Health", "TemplateIn", "TemplatePreviewIn",
                  "TemplateTestSendIn", "TemplateVersionOut", "CouponCheckIn", "CouponRedeemIn", "CouponOut",
-                 "CouponCheckOut", "CouponRedemptionOut", "SummaryReport",
+                 "CouponCheckOut", "CouponRedemptionOut", "SummaryReport", "Readiness",
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
@@ -126,6 +126,30 @@ def build_spec(server_url: str) -> dict:
             "200": {"description": "Healthy.", "content": _json("Health")},
             "503": {"description": "Database unavailable.", "content": _json("Health")}}}},
     )
+    spec.path(
+        path="/readyz",
+        operations={"get": {
+            "summary": "Readiness: the database answers within a second, the schema is at the newest migration, and "
+                       "a worker recorded a heartbeat in the last 60 s.",
+            "security": [],
+            "responses": {
+                "200": {"description": "Ready.", "content": _json("Readiness")},
+                "503": {"description": "Not ready: the checks say which part failed.",
+                        "content": _json("Readiness")}}}},
+    )
+    spec.components.security_scheme("metricsToken", {"type": "http", "scheme": "bearer"})
+    spec.path(
+        path="/metrics",
+        operations={"get": {
+            "summary": "Prometheus metrics (text format 0.0.4). With METRICS_TOKEN set, 'Authorization: Bearer "
+                       "<METRICS_TOKEN>' is required; unset, loopback clients only.",
+            "security": [{"metricsToken": []}, {}], "responses": {
+                **_responses({"200": {"description": "The metrics.",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}}),
+                "401": {"description": "METRICS_TOKEN is set and was not sent.", "content": _json("Error")},
+                "403": {"description": "No METRICS_TOKEN, and the client is not loopback.",
+                        "content": _json("Error")}}}},
+    )
     return spec.to_dict()
 
 
@@ -140,7 +164,7 @@ def _report_paths(spec: APISpec) -> None:
               "description": "Days in each window (default 30)."}
     for path, schema, summary in (("summary", "SummaryReport", "Carts, reach, messages, recovered revenue, rate."),
                                   ("funnel", "FunnelReport", "Per step and channel."),
-                                  ("coupons", "CouponReport", "Recovery and next-order coupons."),
+                                  ("coupons", "CouponReport", "Recovery, next-order and win-back coupons."),
                                   ("holdout", "HoldoutReport", "Messaged vs control group: true lift."),
                                   ("automations", "AutomationsReport", "Per automation: sent, clicked, credited "
                                                                        "orders and revenue, unsubscribes."),

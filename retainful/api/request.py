@@ -9,6 +9,7 @@ from typing import Any
 from flask import g, request
 from marshmallow import Schema, ValidationError
 
+from retainful import logs
 from retainful.api.errors import ApiError, flatten_messages, validation_error
 from retainful.models import Store
 from retainful.stores import authenticate
@@ -24,6 +25,7 @@ def authenticate_request() -> None:
     if store is None:
         raise ApiError(401, "unauthorized", "Send the store's secret key as 'Authorization: Bearer <key>'.")
     g.store = store
+    logs.bind(store_id=store.id)
 
 
 def current_store() -> Store:

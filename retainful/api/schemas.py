@@ -170,6 +170,17 @@ class Health(Schema):
     status = fields.String(metadata={"enum": ["ok", "unavailable"]})
 
 
+class ReadinessChecks(Schema):
+    database = fields.String(required=True, metadata={"description": "ok, or unavailable"})
+    migrations = fields.String(required=True, metadata={"description": "ok, or what the schema is at"})
+    worker = fields.String(required=True, metadata={"description": "ok, or how old the freshest heartbeat is"})
+
+
+class Readiness(Schema):
+    status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
+    checks = fields.Nested(ReadinessChecks, required=True)
+
+
 TEMPLATE_KEY = r"^[a-z_]{1,32}/[a-z0-9_]{1,32}$"
 MAX_TEMPLATE_SOURCE = 100_000
 
@@ -301,6 +312,7 @@ class CouponKindReport(Schema):
 class CouponReport(Schema):
     recovery = fields.Nested(CouponKindReport)
     next_order = fields.Nested(CouponKindReport)
+    win_back = fields.Nested(CouponKindReport)
     currency = fields.String()
 
 

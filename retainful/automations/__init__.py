@@ -6,9 +6,9 @@ steps, ``send_time`` picks a step's local send hour. See README.md in this packa
 from retainful.automations import registry
 from retainful.automations.base import Automation, StepDefault, Target
 from retainful.automations.planner import dedup_key, plan, plan_due
-from retainful.automations.settings import (automation_or_error, create_defaults, describe, describe_all,
-                                            enabled_steps, format_delay, parse_delay, replace, set_enabled,
-                                            settings_for, update_step)
+from retainful.automations.settings import (automation_or_error, create_defaults, current_settings, describe,
+                                            describe_all, enabled_steps, format_delay, parse_delay, replace,
+                                            set_enabled, settings_for, update_step)
 # Each module registers its automation at import; the order here is the order of listings.
 from retainful.automations import abandoned_cart, next_order, win_back  # noqa: E402,F401  (registration)
 from retainful.conversations import replies  # noqa: E402,F401  (the unlisted reply kinds)
@@ -23,7 +23,7 @@ def order_recorded(order, store, created: bool) -> None:
 
 
 __all__ = [
-    "Automation", "StepDefault", "Target", "automation_or_error", "create_defaults", "dedup_key", "describe",
-    "describe_all", "enabled_steps", "format_delay", "in_holdout", "order_recorded", "parse_delay", "plan",
+    "Automation", "StepDefault", "Target", "automation_or_error", "create_defaults", "current_settings", "dedup_key",
+    "describe", "describe_all", "enabled_steps", "format_delay", "in_holdout", "order_recorded", "parse_delay", "plan",
     "plan_abandoned", "plan_due", "registry", "replace", "set_enabled", "settings_for", "update_step",
 ]

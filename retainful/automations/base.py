@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable
 
+from retainful.channels import channel
+
 if TYPE_CHECKING:
     from retainful.messaging.policy import History
     from retainful.models import Cart, Coupon, Customer, Message, Order, Sequence, Step, Store
@@ -44,9 +46,10 @@ class Target:
 
 
 def consented_channels(step: "Step", customer: "Customer") -> tuple[str, ...]:
-    """The step's channels, SMS only for a shopper with a phone who consented to texts (for automations that should
-    not even plan a text the policy would skip)."""
-    return tuple(c for c in step.channels if c != "sms" or (customer.phone and customer.sms_consent))
+    """The step's channels that this customer can be reached on now (an address, no opt-out, consent where the
+    channel needs it: the channel registry's rules), for automations that should not even plan a message the policy
+    would skip. The policy checks again when sending."""
+    return tuple(name for name in step.channels if channel(name).refusal(customer) is None)
 
 
 class Automation:

@@ -1,7 +1,8 @@
 """Each store's settings of each automation: a ``sequence`` row (unique per store and kind) with its steps.
 
-Rows are made from the automation's defaults with the store (:func:`create_defaults`), and on first use for a store
-made before an automation existed (:func:`settings_for`), so adding an automation needs no data migration.
+Rows are made from the automation's defaults with the store (:func:`create_defaults`), and on the first change or
+planning for a store made before an automation existed (:func:`settings_for`; a read shows the defaults unsaved,
+:func:`current_settings`), so adding an automation needs no data migration.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retainful.automations import registry
 from retainful.automations.base import Automation
+from retainful.channels import names as channel_names
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import DiscountType, Sequence, Step, Store
@@ -30,7 +32,7 @@ def automation_or_error(kind: str) -> Automation:
 def _new_settings(store_id: int, automation: Automation) -> Sequence:
     return Sequence(store_id=store_id, kind=automation.kind, enabled=automation.default_enabled, steps=[
         Step(store_id=store_id, position=position, delay_minutes=int(step.delay.total_seconds() // 60),
-             email=step.email, sms=step.sms, at_hour=step.at_hour, coupon_type=step.coupon_type,
+             email=step.email, sms=step.sms, at_hour=step.at_hour, enabled=True, coupon_type=step.coupon_type,
              coupon_amount=step.coupon_amount, coupon_valid_hours=step.coupon_valid_hours)
         for position, step in enumerate(automation.default_steps, start=1)
     ])
@@ -59,6 +61,11 @@ def settings_for(store_id: int, kind: str) -> Sequence:
     except IntegrityError:
         settings = find_settings(store_id, kind)
     return settings
+
+
+def current_settings(store_id: int, kind: str) -> Sequence:
+    """The store's settings of ``kind`` to show: its row, or the defaults unsaved (a read never writes)."""
+    return find_settings(store_id, kind) or _new_settings(store_id, automation_or_error(kind))
 
 
 def enabled_steps(store: Store, automation: Automation) -> tuple[Sequence, list[Step]]:
@@ -190,7 +197,7 @@ def _coupon(step: Step) -> dict | None:
 def describe(store: Store, kind: str) -> dict:
     """One automation as the API, the CLI and the admin show it (amounts as Decimal)."""
     automation = automation_or_error(kind)
-    settings = settings_for(store.id, kind)
+    settings = current_settings(store.id, kind)
     return {"kind": kind, "title": automation.title, "enabled": automation.is_enabled(store, settings),
             "transactional": automation.transactional, "counts_as_recovered": automation.counts_as_recovered,
             "steps": [{"position": s.position, "delay": format_delay(s.delay_minutes), "at_hour": s.at_hour,
@@ -224,7 +231,8 @@ def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dic
                                               f"{_words(automation.max_delay)}.")
                 step.delay_minutes = int(delay.total_seconds() // 60)
                 step.at_hour = change["at_hour"]
-                step.email, step.sms = "email" in change["channels"], "sms" in change["channels"]
+                for name in channel_names():  # each channel is a boolean column of the step
+                    setattr(step, name, name in change["channels"])
                 step.enabled = change["enabled"]
                 coupon = change["coupon"]
                 if coupon is not None:  # the whole rule is replaced: what the body leaves out is cleared

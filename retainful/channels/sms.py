@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from retainful.automations.send_time import phone_zone
+from retainful.local_time import phone_zone
 from retainful.channels.base import ROOT, Channel
 from retainful.messaging.providers.base import OutgoingSms
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from retainful import clock, shutdown
+from retainful import clock, heartbeat, logs, shutdown
 from retainful.channels import Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
@@ -164,6 +164,7 @@ class Recorder:
         outcomes = [outcome for outcome, _ in entries]
         try:
             outbox.finish_many(outcomes)
+            heartbeat.count_sends(outcomes)  # retainful_sends_total: written with the next heartbeat, for /metrics
             self.counts.update(outcome.label for outcome in outcomes)
         except Exception:
             log.exception("dispatch: %d outcomes could not be recorded; their leases will expire and they are "
@@ -358,7 +359,8 @@ class Dispatcher:
     def _send(self, item: Ready, recorder: Recorder) -> None:
         """The provider call, in a pool thread, holding a recorder slot until its outcome is written."""
         recorder.slots.acquire()
-        recorder.sent(self._call_provider(item))
+        with logs.context(message_id=item.message_id):
+            recorder.sent(self._call_provider(item))
 
     def _call_provider(self, item: Ready) -> outbox.Outcome:
         """Every failure becomes an outcome, never an exception."""

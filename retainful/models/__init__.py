@@ -6,6 +6,7 @@ from retainful.models.conversation import (REASONS, CannedReply, Conversation, C
 from retainful.models.customer import ConsentEvent, Customer
 from retainful.models.form_token import FormToken
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
+from retainful.models.observability import JobRun, SendTally, WorkerHeartbeat
 from retainful.models.order import Order
 from retainful.models.outgoing_webhook import OutgoingWebhook
 from retainful.models.sequence import ABANDONED_CART, Sequence, Step
@@ -20,5 +21,5 @@ __all__ = [
     "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "FormToken", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
-    "WebhookDelivery", "OutgoingWebhook",
+    "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
 ]

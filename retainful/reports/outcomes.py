@@ -31,7 +31,7 @@ def coupon_report(store: Store, period: Period) -> dict[str, Any]:
     """Per kind: coupons issued in the period, how many were redeemed (through the API or seen on an order), and the
     orders that used them with their revenue. Issued codes stay in SQL as a subquery: a month can issue more codes
     than a statement may carry as parameters. Orders are read once for both kinds, and only those carrying a code."""
-    kinds = (CouponKind.RECOVERY, CouponKind.NEXT_ORDER)
+    kinds = (CouponKind.RECOVERY, CouponKind.NEXT_ORDER, CouponKind.WIN_BACK)
     issued = (sa.select(Coupon.id, Coupon.kind, Coupon.code)
               .where(Coupon.store_id == store.id, Coupon.kind.in_(kinds), Coupon.created_at >= period.start,
                      Coupon.created_at < period.end).subquery())

@@ -1,7 +1,7 @@
 """conversations: inbound replies, agents' answers, long texts' parts, canned replies, the store's persona and pause
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0017
 Create Date: 2026-12-01 21:20:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0021'
-down_revision = '0020'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
