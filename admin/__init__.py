@@ -32,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
     from retainful_admin.automations import AutomationsView
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
+    from retainful_admin.inbox import InboxView
     from retainful_admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
     from retainful_admin.report_pages import ReportsView
     from retainful_admin.sequence import SequenceView
@@ -69,6 +70,7 @@ def init_admin(app: Flask) -> Admin:
 
     admin = Admin(app, name="Retainful", index_view=HomeView(),
                   theme=Bootstrap4Theme(base_template="retainful_admin/base.html", swatch="default", fluid=True))
+    admin.add_view(InboxView(name="Inbox", endpoint="inbox"))
     admin.add_view(CartsView(name="Carts", endpoint="carts"))
     admin.add_view(CustomersView(name="Customers", endpoint="customers"))
     admin.add_view(OrdersView(name="Orders", endpoint="orders"))

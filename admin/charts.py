@@ -18,6 +18,8 @@ ABANDONED_VS_RECOVERED: tuple[Series, ...] = (("abandoned", "Abandoned carts", "
 REVENUE: tuple[Series, ...] = (("revenue", "Revenue", "#007bff"),
                                ("recovered_revenue", "Recovered revenue", "#28a745"))
 
+REASONS_CARTS: tuple[Series, ...] = (("carts", "Carts", "#6c757d"), ("recovered", "Recovered", "#28a745"))
+
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 52
 
 

@@ -6,7 +6,7 @@ from flask_admin import AdminIndexView, expose
 from flask_login import current_user, logout_user
 
 from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
-from retainful_admin.security import SecuredMixin, current_store, log_in, safe_next, select_store
+from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
 
@@ -17,6 +17,12 @@ class HomeView(SecuredMixin, AdminIndexView):
 
     def __init__(self) -> None:
         super().__init__(name="Dashboard", endpoint="admin", url="/admin")
+
+    def inaccessible_callback(self, name: str, **kwargs):
+        """An agent's home is the inbox (the only page it may use)."""
+        if name == "index" and can(users.CONVERSE):
+            return redirect(url_for("inbox.index"))
+        return super().inaccessible_callback(name, **kwargs)
 
     @expose("/")
     def index(self):

@@ -1,11 +1,11 @@
-"""Report pages: summary, per-step funnel, coupons, holdout lift, before/after, daily series with SVG charts, and
-the daily CSV. Every figure comes from ``retainful.reports``; this module only picks the period and lays it out."""
+"""Report pages: summary, per-step funnel, coupons, holdout lift, before/after, daily series with SVG charts, the
+daily CSV, and the conversations page (answered, first response, converted; carts by abandonment reason as a chart). Every figure comes from ``retainful.reports``; this module only picks the period and lays it out."""
 from __future__ import annotations
 
 from flask import Response, request
 from flask_admin import BaseView, expose
 
-from retainful_admin.charts import ABANDONED_VS_RECOVERED, REVENUE, daily_chart
+from retainful_admin.charts import ABANDONED_VS_RECOVERED, REASONS_CARTS, REVENUE, daily_chart
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import reports, users
 from retainful.errors import FieldError
@@ -41,6 +41,19 @@ class ReportsView(SecuredMixin, BaseView):
             revenue_chart=daily_chart(daily, REVENUE, chart_id="revenue-chart", kind="bar",
                                       y_label=f"Revenue ({store.currency})",
                                       title=f"Revenue and recovered revenue per day, {span}"),
+        ), 400 if error else 200
+
+    @expose("/conversations")
+    def conversations(self):
+        store = current_store()
+        period, error = _period(store)
+        reasons = reports.reasons_report(store, period)
+        return self.render(
+            "retainful_admin/conversations_report.html", store=store, period=period, error=error,
+            choices=PERIOD_CHOICES, conversations=reports.conversations_report(store, period), reasons=reasons,
+            chart=daily_chart(reasons["reasons"], REASONS_CARTS, chart_id="reasons-chart", kind="bar",
+                              x_key="reason", x_label="Abandonment reason", y_label="Carts",
+                              title=f"Carts by reason and recovered, {period.start_date} to {period.end_date}"),
         ), 400 if error else 200
 
     @expose("/daily.csv")

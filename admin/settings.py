@@ -38,8 +38,9 @@ FLAGS = {
     "general": ("paused",),
     "next_order": ("next_order_enabled", "next_order_first_only", "next_order_allow_chained"),
 }
+PERSONA_TEXTS = ("persona_name", "persona_signature")
 VALUE_FIELDS = (*GENERAL_NUMBERS, *GENERAL_TEXTS, "timezone", "paused", "holdout_percent", *NEXT_ORDER_FIELDS,
-                "woo_url", "woo_consumer_key")
+                "woo_url", "woo_consumer_key", *PERSONA_TEXTS)
 
 
 def provider_status() -> dict[str, Any]:
@@ -112,6 +113,15 @@ class SettingsView(SecuredMixin, BaseView):
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("holdout", error)
         flash("Holdout share saved.", "success")
+        return redirect(url_for(".index"))
+
+    @expose("/persona", methods=("POST",))
+    def save_persona(self):
+        try:
+            stores.update_settings(current_store(), **{name: forms.text(request.form, name) for name in PERSONA_TEXTS})
+        except stores.StoreSettingsError as error:
+            return self._refused("persona", error)
+        flash("Persona saved.", "success")
         return redirect(url_for(".index"))
 
     @expose("/next-order", methods=("POST",))

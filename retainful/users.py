@@ -38,15 +38,17 @@ IPV6_PREFIX = 64  # one IPv6 client owns at least a /64: it counts as one addres
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # scrypt hashes any length; this only bounds the work one request can ask for
 
-# What each role may do within the stores it may see. Admins see every store; owners and marketers only theirs.
+# What each role may do within the stores it may see. Admins see every store; owners, marketers and agents only theirs.
 READ = "read"  # lists and details of carts, customers, orders, messages, coupons, the sequence
 TEMPLATES = "templates"  # edit, preview, reset and test-send templates
 REPORTS = "reports"  # the dashboard and report pages, CSV downloads
 MANAGE = "manage"  # settings, key rotation, sequence edits, customer erase/export/opt-outs, message retries
+CONVERSE = "converse"  # the conversations inbox: read threads, reply, assign, close, reopen
 CAPABILITIES = {
-    Role.ADMIN: frozenset({READ, TEMPLATES, REPORTS, MANAGE}),
-    Role.OWNER: frozenset({READ, TEMPLATES, REPORTS, MANAGE}),
+    Role.ADMIN: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE}),
+    Role.OWNER: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE}),
     Role.MARKETER: frozenset({READ, TEMPLATES, REPORTS}),
+    Role.AGENT: frozenset({CONVERSE}),  # conversations only: every other admin page answers 403
 }
 
 
@@ -104,7 +106,7 @@ def create_user(email: str, password: str, role: str, store_ids: Iterable[int] =
     if missing:
         raise UserError(f"no store with id {', '.join(map(str, sorted(missing)))}")
     if role != Role.ADMIN and not stores:
-        raise UserError(f"a{'n' if role == Role.OWNER else ''} {role} needs at least one store (--store ID)")
+        raise UserError(f"a{'n' if role in (Role.OWNER, Role.AGENT) else ''} {role} needs at least one store (--store ID)")
     if find_user(email) is not None:
         raise UserError(f"a user with the email {email} exists already")
     user = User(email=email, password_hash=generate_password_hash(password), role=role, stores=stores)

@@ -44,6 +44,7 @@ NOT_PERSONAL = {
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
     "outgoing_webhook": {"id", "event", "last_status"},  # a random id, a label, "HTTP 500" / "timed out"
+    "form_token": {"token"},  # random one-time tokens of admin forms
     # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
     "worker_heartbeat": {"worker_id", "hostname"},
     "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},

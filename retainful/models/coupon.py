@@ -18,6 +18,7 @@ class CouponKind:
     WIN_BACK = "win_back"
     WELCOME = "welcome"  # a subscriber's first-purchase code
     BIRTHDAY = "birthday"
+    CONVERSATION = "conversation"  # minted for an agent's reply that uses {{ coupon }}
 
 
 class DiscountType:

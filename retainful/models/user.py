@@ -16,8 +16,9 @@ class Role:
     ADMIN = "admin"  # every store
     OWNER = "owner"  # their stores: everything
     MARKETER = "marketer"  # their stores: templates, preview, test-send, reports; read-only elsewhere
+    AGENT = "agent"  # their stores: the conversations inbox only
 
-    ALL = (ADMIN, OWNER, MARKETER)
+    ALL = (ADMIN, OWNER, MARKETER, AGENT)
 
 
 user_store = sa.Table(

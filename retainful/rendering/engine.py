@@ -217,6 +217,13 @@ def render_sms(key: str, context: dict[str, Any], source: str | None = None) -> 
     return SmsRendering(text, encoding, segments, characters, warnings)
 
 
+def render_text(source: str, context: dict[str, Any]) -> str:
+    """A short text with merge variables (an agent's reply, a canned reply): the sandbox and budget of every
+    template, no layout and no opt-out line added (the reply template adds what its channel needs)."""
+    with _budgeted():
+        return _compiled("sms", "", source).render(context).strip()
+
+
 # Every pattern below runs in linear time on any input: a tag never spans a "<", so an unclosed one costs one scan
 # to the next "<", and what has no end runs to the end of the text once. (Rendered attribute values are escaped.)
 # Markup whose content is not text: comments (Outlook's conditional blocks included), the head, styles and scripts.
