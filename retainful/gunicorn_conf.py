@@ -4,8 +4,14 @@ Read from the environment like every other setting (README's settings table), so
 a shell all start the web the same way. The scheduler is never in these processes: it runs in ``retainful worker``.
 """
 import os
+import tempfile
 
-from retainful.config import _whole_number
+# Every web worker's request metrics in one folder, so /metrics adds them up whichever worker answers the scrape. It
+# must be set before prometheus_client is first imported (below, through retainful); a folder of its own per start
+# holds no counts of an earlier run. An operator's PROMETHEUS_MULTIPROC_DIR wins (it must exist and be emptied).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="retainful-metrics-"))
+
+from retainful.config import _whole_number  # noqa: E402
 
 # GUNICORN_BIND wins (one address or several, comma-separated); else PORT on every interface, as gunicorn itself
 # reads PORT (a platform that sets PORT routes to it); else loopback only, for a reverse proxy on the same host.
