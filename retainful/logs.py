@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -57,6 +57,7 @@ ACCESS_FIELDS = ("method", "path", "status", "duration_ms")
 _CONTEXT: ContextVar[dict] = ContextVar("retainful_log_context", default={})
 # A caller's X-Request-ID is kept only if it is this plain (it is echoed in a header and written to logs).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ID_LETTERS = "abcdefghjkmnpqrstuvwxyz"
 access_log = logging.getLogger("retainful.access")
 
 
@@ -126,7 +127,9 @@ def request_id(offered: str | None) -> str:
     """The caller's X-Request-ID if it is plain enough to echo, else a new one."""
     if offered and _REQUEST_ID.fullmatch(offered):
         return offered
-    return uuid.uuid4().hex
+    # Letters only (32 of 23: 144 random bits): a hex id's run of digits can read as a phone number, and the masking
+    # would then log an id that is not the one the client got.
+    return "".join(secrets.choice(_ID_LETTERS) for _ in range(32))
 
 
 def init_app(app: Flask) -> None:

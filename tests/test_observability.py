@@ -515,3 +515,11 @@ def test_a_job_run_many_times_a_second_is_written_at_most_every_few_seconds(app,
     with app.app_context():
         heartbeat.beat()
     assert value(scrape(client), "retainful_job_duration_seconds_count", job="dispatch") == 5
+
+
+def test_generated_request_ids_never_read_as_phone_numbers():
+    """A hex id's run of digits was once masked as [phone] in the JSON log, so the logged id was not the client's."""
+    from retainful import logs
+
+    ids = {logs.request_id(None) for _ in range(2000)}
+    assert len(ids) == 2000 and all(logs.mask(rid) == rid and len(rid) == 32 and rid.isalnum() for rid in ids)

@@ -246,14 +246,3 @@ def test_the_script_is_read_only(client, method):
                                   "/retainful/v1/woocommerce/static/retainful.js"])
 def test_nothing_else_is_served_from_the_package(client, path):
     assert client.get(path).status_code == 404
-
-
-def test_an_installed_package_ships_the_script():
-    """setup.cfg's package_data must carry the file, or `pip install .` serves a 500."""
-    import configparser
-    from fnmatch import fnmatch
-
-    config = configparser.ConfigParser()
-    config.read(Path(__file__).parent.parent / "setup.cfg")
-    globs = [glob.strip() for glob in config["options.package_data"]["retainful"].split(",")]
-    assert any(fnmatch("plugin/static/retainful.js", glob) for glob in globs)

@@ -79,17 +79,19 @@ def test_soak_workers_sigkilled_every_few_seconds_send_every_message(pg_app, pos
                           DISPATCH_LEASE_SECONDS=SOAK_LEASE)
         return _start_worker(env, logs, name, once=False), key
 
-    with ProviderStub(delay=0.05) as stub:  # 8 sends in flight per worker, 50 ms each: at most 160 a second
+    with ProviderStub(delay=0.25) as stub:  # 8 in flight per worker, 250 ms each: at most 32 a second, so the
+        # 5,001 messages outlast the 10 kills (3 workers drain them in 50 s or more)
         workers = [start() for _ in range(SOAK_WORKERS)]  # oldest first
         try:
             while len(kill_times) < SOAK_KILLS:
                 time.sleep(SOAK_KILL_EVERY)
-                victim, key = workers.pop(0)
+                victim, key = workers[0]  # still in the list until it is dead: the finally kills it if we fail
+                assert _left(pg_app), f"the outbox drained after only {len(kill_times)} kills"
                 _wait_until_sending(stub, key)  # a kill lands mid-send, not while the worker is still starting
                 assert victim.poll() is None, (logs / f"{key.removeprefix('SG.')}.err").read_text()[-3000:]
-                assert _left(pg_app), f"the outbox drained after only {len(kill_times)} kills"
                 os.kill(victim.pid, signal.SIGKILL)
                 assert victim.wait(10) == -signal.SIGKILL
+                workers.pop(0)
                 killed.add(key)
                 kill_times.append(time.monotonic())
                 workers.append(start())
