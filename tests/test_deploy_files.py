@@ -5,6 +5,7 @@ tests/test_package.py runs for real), the systemd units pass ``systemd-analyze v
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -118,8 +119,12 @@ def test_the_reverse_proxy_and_the_units_point_at_gunicorns_address():
 
 
 def gunicorn_settings(monkeypatch, **env):
-    for name in ("GUNICORN_BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "FORWARDED_ALLOW_IPS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("GUNICORN_BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "FORWARDED_ALLOW_IPS",
+                 "PROMETHEUS_MULTIPROC_DIR"):
+        # Set, then deleted: monkeypatch then restores the variable as it was, even one the module sets itself (the
+        # conf sets PROMETHEUS_MULTIPROC_DIR, which would put every later app of this process in multiprocess mode).
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     import retainful.gunicorn_conf
@@ -132,6 +137,14 @@ def test_gunicorn_binds_loopback_by_default_port_on_every_interface_or_what_guni
     assert gunicorn_settings(monkeypatch, PORT="9000").bind == ["0.0.0.0:9000"]
     assert gunicorn_settings(monkeypatch, PORT="9000", GUNICORN_BIND="unix:/run/r.sock, [::1]:8001").bind == [
         "unix:/run/r.sock", "[::1]:8001"]
+
+
+def test_gunicorn_gets_a_fresh_metrics_folder_unless_one_is_given(monkeypatch, tmp_path):
+    gunicorn_settings(monkeypatch)
+    made = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert made.is_dir() and not any(made.iterdir())
+    gunicorn_settings(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
 
 
 def test_gunicorn_workers_and_timeouts_come_from_the_environment(monkeypatch):
