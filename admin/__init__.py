@@ -33,6 +33,7 @@ def init_admin(app: Flask) -> Admin:
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
+    from retainful_admin.products import ProductsView
     from retainful_admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
     from retainful_admin.report_pages import ReportsView
     from retainful_admin.sequence import SequenceView
@@ -74,6 +75,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CartsView(name="Carts", endpoint="carts"))
     admin.add_view(CustomersView(name="Customers", endpoint="customers"))
     admin.add_view(OrdersView(name="Orders", endpoint="orders"))
+    admin.add_view(ProductsView(name="Products", endpoint="products"))
     admin.add_view(MessagesView(name="Messages", endpoint="messages"))
     admin.add_view(CouponsView(name="Coupons", endpoint="coupons"))
     admin.add_view(AutomationsView(name="Automations", endpoint="automations"))
