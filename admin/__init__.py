@@ -33,6 +33,7 @@ def init_admin(app: Flask) -> Admin:
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
+    from retainful_admin.people import AccountView, PeopleView
     from retainful_admin.products import ProductsView
     from retainful_admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
     from retainful_admin.report_pages import ReportsView
@@ -83,4 +84,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(TemplatesView(name="Templates", endpoint="templates"))
     admin.add_view(ReportsView(name="Reports", endpoint="reports"))
     admin.add_view(SettingsView(name="Settings", endpoint="settings"))
+    admin.add_view(PeopleView(name="People", endpoint="people"))
+    admin.add_view(AccountView(name="Account", endpoint="account", url="/admin/account"))
     return admin

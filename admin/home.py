@@ -1,4 +1,4 @@
-"""The admin's home: the dashboard, logging in and out, and the store switcher."""
+"""The admin's home: the dashboard, logging in and out, the store switcher, and the pages of emailed links."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
@@ -6,13 +6,14 @@ from flask_admin import AdminIndexView, expose
 from flask_login import current_user, logout_user
 
 from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin.people import EmailedLinkPages
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
 
 
-class HomeView(SecuredMixin, AdminIndexView):
-    public_views = frozenset({"login", "logout"})
+class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
+    public_views = frozenset({"login", "logout"}) | EmailedLinkPages.PUBLIC
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:

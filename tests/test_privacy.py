@@ -55,7 +55,8 @@ NOT_PERSONAL = {
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
-                   "login_throttle", "product"}  # staff logins: digests of the account and address tried
+                   "login_throttle",  # staff logins: digests of the account and address tried
+                   "product", "invitation"}  # invitation: staff's addresses, not shoppers'
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
 MARKERS = ("zebedee", "quux", "2025550199", "zq-77", "1983-02-17", "zqparcel")  # every form of their data

@@ -14,13 +14,13 @@ from retainful.models.sequence import ABANDONED_CART, Sequence, Step
 from retainful.models.store import Store
 from retainful.models.suppression import EmailSuppression
 from retainful.models.template import TemplateVersion
-from retainful.models.user import Role, User, user_store
+from retainful.models.user import Invitation, Role, User, user_store
 from retainful.models.webhook import WebhookDelivery
 
 __all__ = [
     "ABANDONED_CART", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
     "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "FormToken", "Message",
-    "MessageStatus", "NEXT_ORDER", "Order", "Product", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
+    "MessageStatus", "NEXT_ORDER", "Order", "Product", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Invitation", "Role", "User", "user_store",
     "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
 ]
