@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from retainful import clock, users
 from retainful.extensions import db
-from retainful.models import Invitation, Role, Store, User, user_store
+from retainful.models import Invitation, Role, User, user_store
 from tests.test_admin import PASSWORD, add_user, csrf_token, logged_in, post, text
 
 NEW_PASSWORD = "a much better passphrase"

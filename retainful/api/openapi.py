@@ -8,6 +8,7 @@ from flask import current_app, jsonify
 from retainful.api import schemas
 from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.products import PRODUCT_ID_PATTERN
 from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
 from retainful.urls import public_urls
@@ -112,7 +113,7 @@ def build_spec(server_url: str) -> dict:
     spec.path(
         path="/api/v1/products/{product_id}",
         parameters=[{"name": "product_id", "in": "path", "required": True,
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 64}}],
+                     "schema": {"type": "string", "pattern": PRODUCT_ID_PATTERN}}],
         operations={
             "put": {
                 "summary": "Create or replace a product (name, replenish_after_days): the replenishment reminder "

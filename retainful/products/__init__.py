@@ -14,12 +14,13 @@ from retainful.extensions import db
 from retainful.models import Product, Store
 from retainful.models.product import REPLENISH_DAYS
 
-PRODUCT_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # the shop's id: what a line's product_id may be
+PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # the shop's id: what a line's product_id may be
+_PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
 
 
 def checked_product_id(product_id: str) -> str:
-    if not PRODUCT_ID.match(product_id) or product_id != product_id.strip():
-        raise FieldError("product_id", "1 to 64 characters, no control characters or surrounding spaces.")
+    if not _PRODUCT_ID.fullmatch(product_id):
+        raise FieldError("product_id", "1 to 64 characters, no control characters.")
     return product_id
 
 
@@ -47,25 +48,20 @@ def save_product(store: Store, product_id: str, name: str, replenish_after_days:
     low, high = REPLENISH_DAYS
     if replenish_after_days is not None and not low <= replenish_after_days <= high:
         raise FieldError("replenish_after_days", f"Between {low} and {high} days, or empty for no reminder.")
-    for _ in range(2):  # two first PUTs of one product at once: the loser updates the winner's row
-        product = get_product(store, product_id)
-        created = product is None
-        if created:
-            product = Product(store_id=store.id, product_id=product_id)
-            db.session.add(product)
+    product = get_product(store, product_id)
+    created = product is None
+    if created:
+        product = Product(store_id=store.id, product_id=product_id)
+        db.session.add(product)
+    product.name, product.replenish_after_days = name, replenish_after_days
+    try:
+        db.session.commit()
+    except IntegrityError:  # two first PUTs of one product at once: the later one replaces the earlier's row
+        db.session.rollback()
+        product, created = get_product(store, product_id), False
         product.name, product.replenish_after_days = name, replenish_after_days
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            continue
-        return product, created
-    raise RuntimeError("product upsert lost twice")  # not reached: the second try finds the row
+        db.session.commit()
+    return product, created
 
 
-def list_products(store: Store, *, limit: int, offset: int = 0) -> list[Product]:
-    return list(db.session.scalars(sa.select(Product).where(Product.store_id == store.id)
-                                   .order_by(Product.name, Product.id).limit(limit).offset(offset)))
-
-
-__all__ = ["checked_product_id", "get_product", "list_products", "replenishable", "save_product"]
+__all__ = ["checked_product_id", "get_product", "replenishable", "save_product"]
