@@ -50,7 +50,7 @@ class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
                 user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
                 # The same words for every account, known or not, and for a busy address.
-                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds)), 429
+                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=wait_words(throttled.seconds)), 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:
@@ -77,7 +77,7 @@ class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
         return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
 
-def _wait(seconds: int) -> str:
+def wait_words(seconds: int) -> str:
     """'8 seconds', '2 minutes': how long the person must wait, in words."""
     if seconds < 60:
         return ngettext("%(num)d second", "%(num)d seconds", seconds)

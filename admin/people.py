@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, logout_user
 
 from retainful_admin.security import SecuredMixin, current_store, log_in, select_store
@@ -13,13 +14,17 @@ from retainful import people, users
 from retainful.extensions import db
 from retainful.people import PeopleError
 
-FORGOT_ANSWER = ("If an account exists for that address, we've emailed it a link to choose a new password. "
-                 "The link works for an hour.")
-BAD_LINK = "This link is not valid any more: it has expired or was used already."
+FORGOT_ANSWER = _l("If an account exists for that address, we've emailed it a link to choose a new password. "
+                   "The link works for an hour.")
+BAD_LINK = _l("This link is not valid any more: it has expired or was used already.")
 
 
-def _wait_words(seconds: int) -> str:
-    return f"{seconds} seconds" if seconds < 60 else f"{-(-seconds // 60)} minutes"
+def _errors(error: PeopleError | None, password_field: str = "password") -> dict[str, str]:
+    """The refused field and its sentence, for the form macros (the domain's ``password`` is the form's
+    ``password_field``)."""
+    if error is None:
+        return {}
+    return {password_field if error.field == "password" else error.field: error.message}
 
 
 class PeopleView(SecuredMixin, BaseView):
@@ -27,9 +32,10 @@ class PeopleView(SecuredMixin, BaseView):
 
     def _page(self, error: PeopleError | None = None, status: int = 200):
         store = current_store()
-        return self.render("retainful_admin/people.html", members=people.members(store), error=error,
+        return self.render("retainful_admin/people.html", members=people.members(store), errors=_errors(error),
                            invitations=people.open_invitations(store), roles=people.INVITABLE_ROLES,
-                           form=request.form if error else {}), status
+                           role_pairs=[(role, role) for role in people.INVITABLE_ROLES],
+                           values=request.form if error else {}), status
 
     def _act(self, action, done: str):
         try:
@@ -49,20 +55,20 @@ class PeopleView(SecuredMixin, BaseView):
     @expose("/invite", methods=("POST",))
     def invite(self):
         return self._act(lambda: people.invite(current_store(), current_user.user, request.form.get("email", ""),
-                                               request.form.get("role", "")), "Invitation sent.")
+                                               request.form.get("role", "")), _("Invitation sent."))
 
     @expose("/<int:user_id>/role", methods=("POST",))
     def role(self, user_id: int):
         return self._act(lambda: people.change_role(current_store(), user_id, request.form.get("role", "")),
-                         "Role changed.")
+                         _("Role changed."))
 
     @expose("/<int:user_id>/remove", methods=("POST",))
     def remove(self, user_id: int):
-        return self._act(lambda: people.remove(current_store(), user_id), "Removed from the store.")
+        return self._act(lambda: people.remove(current_store(), user_id), _("Removed from the store."))
 
     @expose("/invitations/<int:invitation_id>/revoke", methods=("POST",))
     def revoke(self, invitation_id: int):
-        return self._act(lambda: people.revoke(current_store(), invitation_id), "Invitation withdrawn.")
+        return self._act(lambda: people.revoke(current_store(), invitation_id), _("Invitation withdrawn."))
 
 
 class AccountView(SecuredMixin, BaseView):
@@ -82,7 +88,7 @@ class AccountView(SecuredMixin, BaseView):
         error, status = None, 200
         if request.method == "POST":
             if request.form.get("new_password") != request.form.get("confirm_password"):
-                error, status = PeopleError("confirm_password", "The two new passwords differ."), 400
+                error, status = PeopleError("confirm_password", _("The two new passwords differ.")), 400
             else:
                 try:
                     people.change_password(current_user.user, request.form.get("current_password", ""),
@@ -91,9 +97,9 @@ class AccountView(SecuredMixin, BaseView):
                     error, status = failed, 400
                 else:
                     log_in(current_user.user)  # every other session ended; this one goes on
-                    flash("Password changed. Your other sessions are logged out.", "success")
+                    flash(_("Password changed. Your other sessions are logged out."), "success")
                     return redirect(url_for(".account"))
-        return self.render("retainful_admin/account.html", error=error), status
+        return self.render("retainful_admin/account.html", errors=_errors(error, "new_password")), status
 
 
 class EmailedLinkPages:
@@ -104,12 +110,14 @@ class EmailedLinkPages:
 
     @expose("/forgot-password", methods=("GET", "POST"))
     def forgot_password(self):
+        from retainful_admin.home import wait_words  # the home view mixes these pages in
+
         sent, error, status, headers = False, None, 200, {}
         if request.method == "POST":
             try:
                 people.request_reset(_text(request.form.get("email")), request.remote_addr)
             except users.LoginThrottled as throttled:
-                error, status = f"Too many requests. Try again in {_wait_words(throttled.seconds)}.", 429
+                error, status = _("Too many requests. Try again in %(wait)s.", wait=wait_words(throttled.seconds)), 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 sent = True
@@ -124,7 +132,7 @@ class EmailedLinkPages:
         error = None
         if request.method == "POST":
             if request.form.get("new_password") != request.form.get("confirm_password"):
-                error = PeopleError("confirm_password", "The two passwords differ.")
+                error = PeopleError("confirm_password", _("The two passwords differ."))
             else:
                 try:
                     people.reset_password(token, request.form.get("new_password", ""))
@@ -133,9 +141,10 @@ class EmailedLinkPages:
                 else:
                     if current_user.is_authenticated:
                         logout_user()
-                    flash("Your password is changed: log in with it.", "success")
+                    flash(_("Your password is changed: log in with it."), "success")
                     return redirect(url_for("admin.login"))
-        return self.render("retainful_admin/reset_password.html", error=error, token=token), 400 if error else 200
+        return self.render("retainful_admin/reset_password.html", errors=_errors(error, "new_password"),
+                           token=token), 400 if error else 200
 
     @expose("/invite/<token>", methods=("GET", "POST"))
     def invite(self, token: str):
@@ -151,7 +160,7 @@ class EmailedLinkPages:
                     people.accept_existing(invitation, current_user.user)
                     user = current_user.user
                 elif request.form.get("password") != request.form.get("confirm_password"):
-                    raise PeopleError("confirm_password", "The two passwords differ.")
+                    raise PeopleError("confirm_password", _("The two passwords differ."))
                 else:
                     user = people.accept_new(invitation, _text(request.form.get("name")),
                                              request.form.get("password", ""))
@@ -161,11 +170,11 @@ class EmailedLinkPages:
                 error = failed
             else:
                 select_store(invitation.store_id)
-                flash(f"Welcome to {invitation.store.name}.", "success")
+                flash(_("Welcome to %(store)s.", store=invitation.store.name), "success")
                 return redirect(url_for("admin.index"))
         return self.render("retainful_admin/invite.html", invitation=invitation, signed_in=signed_in,
-                           existing=existing is not None, error=error, token=token,
-                           form=request.form if error else {}), 400 if error else 200
+                           existing=existing is not None, errors=_errors(error), token=token,
+                           values=request.form if error else {}), 400 if error else 200
 
 
 def _text(value: str | None) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin import forms
+from retainful_admin.forms import field_message
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import products, users
 from retainful.errors import FieldError
@@ -31,18 +33,23 @@ class ProductsView(SecuredMixin, BaseView):
         return self.render("retainful_admin/products.html", page=page, q=q)
 
     def _form(self, product: Product | None, error: FieldError | None = None, status: int = 200):
-        return self.render("retainful_admin/product.html", product=product, error=error, days=REPLENISH_DAYS,
-                           form=request.form if error else {}), status
+        """The form: the product's values, or what was typed with the refused field's reason at it."""
+        if error is not None:
+            values = request.form
+        else:
+            values = {"name": product.name, "replenish_after_days": product.replenish_after_days} if product else {}
+        return self.render("retainful_admin/product.html", product=product, values=values, days=REPLENISH_DAYS,
+                           errors={error.field: field_message(error)} if error else {}), status
 
     def _save(self, product: Product | None):
         product_id = product.product_id if product else (request.form.get("product_id") or "").strip()
         try:
-            days = forms.integer(request.form, "replenish_after_days", "Replenish after (days)", required=False)
-            saved, _ = products.save_product(current_store(), product_id, request.form.get("name") or "", days)
+            days = forms.integer(request.form, "replenish_after_days", _("Replenish after (days)"), required=False)
+            saved, _created = products.save_product(current_store(), product_id, request.form.get("name") or "", days)
         except FieldError as error:
             db.session.rollback()
             return self._form(product, error, 400)
-        flash(f"Product {saved.name} saved.", "success")
+        flash(_("Product %(name)s saved.", name=saved.name), "success")
         return redirect(url_for(".index"))
 
     @expose("/new", methods=("GET", "POST"))

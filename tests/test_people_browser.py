@@ -46,8 +46,8 @@ def test_invite_accept_and_log_in(browser, live, world, sendgrid_stub, viewport)
         owner.goto("/admin/people/")
         expect(owner.locator("#people-table tr.person")).to_have_count(2)  # the owner and the marketer of store A
         fits(owner, "#invite-form", viewport)
-        owner.fill("#invite-email", "nia@acme.test")
-        owner.select_option("#invite-role", "marketer")
+        owner.fill("#invite-form #email", "nia@acme.test")
+        owner.select_option("#invite-form #role", "marketer")
         owner.click("#invite-button")
         expect(owner.locator("#invitations li.invitation")).to_contain_text("nia@acme.test")
 

@@ -134,13 +134,18 @@ def invite(store: Store, inviter: User, email: str, role: str) -> Invitation:
                             created_at=now, expires_at=now + INVITE_TTL)
     db.session.add(invitation)
     db.session.commit()
-    link = f"{public_urls(current_app).admin()}/invite/{_serializer(_INVITE_SALT).dumps(invitation.id)}"
+    link = f"{public_urls(current_app).admin()}/invite/{invite_token(invitation)}"
     mail.send(address, f"You're invited to {store.name} on Retainful",
               f"{inviter.name or inviter.email} invited you to help run {store.name} on Retainful as {role}.\n\n"
               f"Accept the invitation: {link}\n\nThe link works once, for {INVITE_TTL.days} days.",
               from_name=store.from_name, from_email=store.from_email)
     log.info("store %s: invitation %s sent (role %s)", store.id, invitation.id, role)
     return invitation
+
+
+def invite_token(invitation: Invitation) -> str:
+    """The signed token of an invitation's link (``/admin/invite/<token>``)."""
+    return _serializer(_INVITE_SALT).dumps(invitation.id)
 
 
 def open_invitations(store: Store) -> list[Invitation]:
@@ -231,14 +236,18 @@ def request_reset(email: str, address: str | None) -> None:
     users.count_requests("reset", email, address, RESET_ACCOUNT_FREE, RESET_ADDRESS_FREE)
     user = users.find_user(email)
     known = user is not None and user.active
-    subject_user = user if known else User(id=0, email="nobody@invalid", password_hash=users.dummy_hash())
-    token = _serializer(_RESET_SALT).dumps([subject_user.id, _fingerprint(subject_user)])
+    token = reset_token(user if known else User(id=0, email="nobody@invalid", password_hash=users.dummy_hash()))
     link = f"{public_urls(current_app).admin()}/reset/{token}"
     body = (f"Someone asked to reset the password of this Retainful account.\n\nChoose a new password: {link}\n\n"
             f"The link works once, for {int(RESET_TTL.total_seconds() // 60)} minutes. If it wasn't you, ignore this "
             f"email: your password stays as it is.")
     if known:
         mail.send(user.email, "Reset your Retainful password", body)
+
+
+def reset_token(user: User) -> str:
+    """The signed token of a reset link (``/admin/reset/<token>``) for the user's current password."""
+    return _serializer(_RESET_SALT).dumps([user.id, _fingerprint(user)])
 
 
 def reset_user(token: str) -> User | None:
@@ -280,5 +289,5 @@ def _set_password(user: User, password: str) -> None:
 
 
 __all__ = ["INVITABLE_ROLES", "Member", "PeopleError", "accept_existing", "accept_new", "change_password",
-           "change_role", "invitation_for", "invite", "member", "members", "open_invitations", "remove",
-           "request_reset", "reset_password", "reset_user", "revoke"]
+           "change_role", "invitation_for", "invite", "invite_token", "member", "members", "open_invitations", "remove",
+           "request_reset", "reset_password", "reset_token", "reset_user", "revoke"]
