@@ -76,7 +76,11 @@ def admin_page_urls(app, ids: dict) -> list[str]:
 
 
 def people_and_products(app, store_id: int) -> dict:
-    """A product with a replenishment delay, an open invitation and a reset link, for their pages."""
+    """A product with a replenishment delay, an open invitation and a reset link, for their pages (signed at T0,
+    the time the tests run at: a link signed later would not be valid yet)."""
+    from retainful import clock
+
+    clock.freeze(T0)
     with app.test_request_context():
         store, admin = db.session.get(Store, store_id), users.find_user(ADMIN)
         product, _ = products.save_product(store, "101", "Coffee beans 1 kg, whole bean, dark roast", 30)
