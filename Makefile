@@ -62,7 +62,7 @@ migrate: install
 # Links in messages and the printed admin address follow HOST and PORT unless PUBLIC_BASE_URL says otherwise.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: migrate
-	$(BIN)/retainful demo-store
+	$(BIN)/retainful demo-store --offer-history
 	$(BIN)/retainful serve --host $(HOST) --port $(PORT)
 
 test: install-test
