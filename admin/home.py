@@ -9,6 +9,7 @@ from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
+from retainful.plurals import counted
 from retainful.stores import checklist
 
 # Each checklist item: what to do, and where (endpoint, URL fragment).
@@ -91,5 +92,4 @@ class HomeView(SecuredMixin, AdminIndexView):
 
 def _wait(seconds: int) -> str:
     """'8 seconds', '2 minutes': how long the person must wait, in words."""
-    amount, unit = (seconds, "second") if seconds < 60 else (-(-seconds // 60), "minute")
-    return f"{amount} {unit}{'s' if amount != 1 else ''}"
+    return counted(seconds, "second") if seconds < 60 else counted(-(-seconds // 60), "minute")
