@@ -86,6 +86,13 @@ def toggle_step(kind: str, position: int, back: str, page):
     return redirect(back)
 
 
+def confirm(item: str, done: str):
+    """A first-run checklist confirmation: stamped on the current store, then back to the page it was made on."""
+    checklist.mark(current_store(), item)
+    flash(done, "success")
+    return redirect(url_for(".index"))
+
+
 def _reviewed(kind: str) -> None:
     """A step of the abandoned-cart sequence changed: the owner has been through it (the dashboard's checklist)."""
     if kind == ABANDONED_CART:
@@ -148,9 +155,7 @@ class AutomationsView(SecuredMixin, BaseView):
     @requires(users.MANAGE)
     def chosen(self):
         """The owner keeps the automations as they are (the dashboard's checklist)."""
-        checklist.mark(current_store(), "automations_chosen")
-        flash("Automations confirmed.", "success")
-        return redirect(url_for(".index"))
+        return confirm("automations_chosen", "Automations confirmed.")
 
     @expose("/<kind>/step/<int:position>", methods=("POST",))
     @requires(users.MANAGE)

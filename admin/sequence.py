@@ -2,13 +2,12 @@
 (delay, channels, on/off, coupon rule). Its forms and their handling are the Automations pages' (admin/automations)."""
 from __future__ import annotations
 
-from flask import flash, redirect, url_for
+from flask import url_for
 from flask_admin import BaseView, expose
 
-from retainful_admin.automations import save_step, steps_page, toggle_step
-from retainful_admin.security import SecuredMixin, current_store, requires
+from retainful_admin.automations import confirm, save_step, steps_page, toggle_step
+from retainful_admin.security import SecuredMixin, requires
 from retainful import users
-from retainful.stores import checklist
 from retainful.errors import FieldError
 from retainful.models import ABANDONED_CART
 
@@ -36,6 +35,4 @@ class SequenceView(SecuredMixin, BaseView):
     @requires(users.MANAGE)
     def reviewed(self):
         """The owner's "Looks good": the sequence is reviewed as it stands (the dashboard's checklist)."""
-        checklist.mark(current_store(), "sequence_reviewed")
-        flash("Sequence confirmed.", "success")
-        return redirect(url_for(".index"))
+        return confirm("sequence_reviewed", "Sequence confirmed.")

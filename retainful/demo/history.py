@@ -118,7 +118,8 @@ class _Simulation:
         self.start = (self.end - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
         self.split = self.start + timedelta(days=days // 2)
         self.zone = ZoneInfo(store.timezone)
-        self.scale = Decimal(10) ** max(0, 2 - get_currency_precision(store.currency))  # KRW: ×100 of the USD price
+        # Prices are in dollars; a currency without minor units (KRW, JPY) gets them ×1000: a 14 000 won mug.
+        self.scale = Decimal(1000) if get_currency_precision(store.currency) == 0 else Decimal(1)
         self.currency = store.currency
         self.events: list[tuple[datetime, int, Callable, tuple]] = []
         self.sequence = itertools.count()
@@ -137,7 +138,7 @@ class _Simulation:
         return db.session.get(Store, self.store_id)
 
     def at(self, when: datetime, action: Callable, *args: Any) -> None:
-        if self.start <= when < self.end:  # the first and last days are cut at the period's ends
+        if self.start <= when < self.end:
             heapq.heappush(self.events, (when, next(self.sequence), action, args))
 
     def run(self) -> None:
@@ -145,7 +146,7 @@ class _Simulation:
         for kind in SWITCHED_ON:
             automations.set_enabled(self.store, kind, False)  # tracking only, until recovery starts
         self.at(self.split, self.start_recovery)
-        for day in range(self.days):
+        for day in range(self.days + 1):  # the first and last are partial days
             self._plan_day(self.start + timedelta(days=day))
         tick, ticks, done = self.start, 0, 0
         while tick < self.end:
@@ -163,6 +164,7 @@ class _Simulation:
         clock.freeze(self.end)
         self._work(0)
         db.session.commit()
+        self.progress(self.days)
 
     def start_recovery(self) -> None:
         store = self.store
