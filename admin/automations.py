@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store, requires
@@ -155,7 +156,7 @@ class AutomationsView(SecuredMixin, BaseView):
     @requires(users.MANAGE)
     def chosen(self):
         """The owner keeps the automations as they are (the dashboard's checklist)."""
-        return confirm("automations_chosen", "Automations confirmed.")
+        return confirm("automations_chosen", _("Automations confirmed."))
 
     @expose("/<kind>/step/<int:position>", methods=("POST",))
     @requires(users.MANAGE)

@@ -11,7 +11,6 @@ from flask import Flask
 
 from retainful_admin.security import current_store
 from retainful.channels import channel
-from retainful.plurals import counted
 
 
 def money(amount: Decimal | int | float | str | None, currency: str | None = None) -> str:
@@ -73,4 +72,3 @@ def register(app: Flask) -> None:
     app.add_template_filter(number, "rt_number")
     app.add_template_filter(signed_percent, "rt_change")
     app.add_template_filter(recipient, "rt_recipient")
-    app.add_template_filter(counted, "rt_counted")

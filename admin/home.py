@@ -3,24 +3,25 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user, logout_user
 
 from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
-from retainful.plurals import counted
 from retainful.stores import checklist
 
 # Each checklist item: what to do, and where (endpoint, URL fragment).
 CHECKLIST_STEPS = {
-    "store_connected": ("Connect your store: install the Retainful plugin (or send a first cart to the API)",
+    "store_connected": (_l("Connect your store: install the Retainful plugin (or send a first cart to the API)"),
                         "settings.index", "retainful-plugin"),
-    "sender_set": ("Set the sender address and the postal address shown in every email", "settings.index",
+    "sender_set": (_l("Set the sender address and the postal address shown in every email"), "settings.index",
                    "settings-form"),
-    "test_send": ("Send yourself a test message from a template", "templates.index", None),
-    "sequence_reviewed": ("Review the abandoned-cart sequence and confirm it", "sequence.index", "sequence-review"),
-    "automations_chosen": ("Choose your automations (switch them on or off, or confirm the defaults)",
+    "test_send": (_l("Send yourself a test message from a template"), "templates.index", None),
+    "sequence_reviewed": (_l("Review the abandoned-cart sequence and confirm it"), "sequence.index",
+                          "sequence-review"),
+    "automations_chosen": (_l("Choose your automations (switch them on or off, or confirm the defaults)"),
                            "automations.index", "automations-confirm"),
 }
 
@@ -30,7 +31,7 @@ class HomeView(SecuredMixin, AdminIndexView):
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:
-        super().__init__(name="Dashboard", endpoint="admin", url="/admin")
+        super().__init__(name=_l("Dashboard"), endpoint="admin", url="/admin")
 
     def inaccessible_callback(self, name: str, **kwargs):
         """An agent's home is the inbox (the only page it may use)."""
@@ -63,11 +64,11 @@ class HomeView(SecuredMixin, AdminIndexView):
                 user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
                 # The same words for every account, known or not, and for a busy address.
-                error, status = f"Too many failed attempts. Try again in {_wait(throttled.seconds)}.", 429
+                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds)), 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:
-                    error, status = "Wrong email or password.", 401
+                    error, status = _("Wrong email or password."), 401
                 else:
                     log_in(user)
                     return redirect(target)
@@ -79,17 +80,19 @@ class HomeView(SecuredMixin, AdminIndexView):
             users.end_sessions(current_user.user)  # a copy of this cookie stops working too
         logout_user()
         session.clear()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
         return redirect(url_for("admin.login"))
 
     @expose("/store", methods=("POST",))
     def switch_store(self):
         store_id = request.form.get("store_id", type=int)
         if not select_store(store_id):
-            flash("That store is not one of yours.", "error")
+            flash(_("That store is not one of yours."), "error")
         return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
 
 def _wait(seconds: int) -> str:
     """'8 seconds', '2 minutes': how long the person must wait, in words."""
-    return counted(seconds, "second") if seconds < 60 else counted(-(-seconds // 60), "minute")
+    if seconds < 60:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    return ngettext("%(num)d minute", "%(num)d minutes", -(-seconds // 60))

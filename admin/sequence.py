@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin.automations import confirm, save_step, steps_page, toggle_step
 from retainful_admin.security import SecuredMixin, requires
@@ -35,4 +36,4 @@ class SequenceView(SecuredMixin, BaseView):
     @requires(users.MANAGE)
     def reviewed(self):
         """The owner's "Looks good": the sequence is reviewed as it stands (the dashboard's checklist)."""
-        return confirm("sequence_reviewed", "Sequence confirmed.")
+        return confirm("sequence_reviewed", _("Sequence confirmed."))

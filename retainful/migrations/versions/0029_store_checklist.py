@@ -2,7 +2,7 @@
 its automations chosen
 
 Revision ID: 0029
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-02 00:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0029'
-down_revision = '0023'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
