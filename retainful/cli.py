@@ -162,8 +162,13 @@ def _demo_store() -> Store | None:
     return issued.store
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
 def _offer_history(store: Store) -> None:
-    if not sys.stdin.isatty():
+    """``make run`` on a terminal asks; in a script it says how, and carries on."""
+    if not _interactive():
         click.echo(f"To fill it with 90 days of demo history: retainful demo-data {store.id}")
     elif click.confirm("Load 90 days of demo history?", default=False):
         _load_history(store, days=DEMO_DAYS, seed=1, replace=False)

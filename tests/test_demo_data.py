@@ -1,11 +1,12 @@
 """``retainful demo-data``: a simulated history through the real domain functions that fills every report."""
+import json
 from datetime import timedelta
 from statistics import mean
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from retainful import clock, reports
+from retainful import cli, clock, reports
 from retainful.extensions import db
 from retainful.models import Cart, Conversation, Coupon, CouponRedemption, Message, MessageStatus, Order, Store
 from retainful.stores import create_store
@@ -95,3 +96,17 @@ def test_demo_history_refuses_a_second_run_and_replaces_on_request(app, runner):
 def test_demo_data_needs_an_existing_store_and_sane_days(runner):
     assert "no store with id 999" in runner.invoke(args=["demo-data", "999"]).output
     assert runner.invoke(args=["demo-data", "1", "--days", "1"]).exit_code == 2
+
+
+def test_demo_store_offers_history_while_the_store_is_empty(app, runner, tmp_path, monkeypatch):
+    app.instance_path = str(tmp_path)
+    offered = runner.invoke(args=["demo-store", "--offer-history"])  # not a terminal: the command, no question
+    assert offered.exit_code == 0 and "Created demo store" in offered.output
+    store_id = json.loads((tmp_path / "demo-store.json").read_text())["id"]
+    assert f"retainful demo-data {store_id}" in offered.output and "[y/N]" not in offered.output
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    declined = runner.invoke(args=["demo-store", "--offer-history"], input="n\n")
+    assert "Load 90 days of demo history? [y/N]" in declined.output and "Simulating" not in declined.output
+    assert _run(runner, store_id, "--days", "2").exit_code == 0
+    filled = runner.invoke(args=["demo-store", "--offer-history"])
+    assert "demo history" not in filled.output and "[y/N]" not in filled.output
