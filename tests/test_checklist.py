@@ -97,3 +97,13 @@ def test_only_owners_confirm_and_a_forged_form_is_refused(app, shop, owner):
     with app.app_context():
         store = db.session.get(Store, shop.store_id)
         assert store.sequence_reviewed_at is None and store.automations_chosen_at is None
+    owner_token = csrf_token(owner)
+    for path in ("/admin/sequence/reviewed", "/admin/automations/chosen"):
+        assert post(owner, path, {"note": "a\x00b"}, owner_token).status_code == 400
+        for body in ("note=%ED%A0%80", "note[]=1&note[]=2", "csrf_token=twice"):  # ignored fields: never a 500
+            answer = owner.post(path, data=f"csrf_token={owner_token}&{body}",
+                                content_type="application/x-www-form-urlencoded")
+            assert answer.status_code in (302, 400), (path, body, answer.status_code)
+        huge = owner.post(path, data=f"csrf_token={owner_token}&note={'x' * app.config['MAX_CONTENT_LENGTH']}",
+                          content_type="application/x-www-form-urlencoded")
+        assert huge.status_code == 413
