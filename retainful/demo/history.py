@@ -297,8 +297,9 @@ class _Simulation:
         if rng.random() < (0.16 if message.channel == "sms" else 0.11):
             clicked = sent + timedelta(minutes=rng.uniform(4, 400))
             self.at(clicked, self.clicked, message.id)
-        if message.channel == "sms" and message.kind == ABANDONED_CART and rng.random() < 0.05:
-            self.at(sent + timedelta(minutes=rng.uniform(5, 90)), self.wrote_back, message.customer_id)
+        if message.kind == ABANDONED_CART and rng.random() < (0.12 if message.channel == "sms" else 0.025):
+            self.at(sent + timedelta(minutes=rng.uniform(5, 90)), self.wrote_back, message.customer_id,
+                    message.channel)
 
     def clicked(self, message_id: int) -> None:
         message = db.session.get(Message, message_id)
@@ -311,10 +312,11 @@ class _Simulation:
         self.at(clock.now() + timedelta(minutes=self.rng.uniform(3, 90)), self.ordered,
                 self._contact(message.customer), token, code)
 
-    def wrote_back(self, customer_id: int) -> None:
+    def wrote_back(self, customer_id: int, channel: str) -> None:
+        """A reply to the message, on its channel (SMS, or email through the Reply-To address)."""
         customer = db.session.get(Customer, customer_id)
         question = self.rng.randrange(len(QUESTIONS))
-        conversations.receive(customer, "sms", QUESTIONS[question])
+        conversations.receive(customer, channel, QUESTIONS[question])
         self.at(clock.now() + timedelta(minutes=self.rng.uniform(10, 180)), self.answered, customer_id, question)
 
     def answered(self, customer_id: int, question: int) -> None:
