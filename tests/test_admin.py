@@ -463,6 +463,8 @@ def manage_actions(ids):
         ("/admin/settings/woocommerce", {"woo_url": "https://acme.example", "woo_consumer_key": "ck_1",
                                          "woo_consumer_secret": "cs_1"}),
         ("/admin/settings/woocommerce/disconnect", {}),
+        ("/admin/settings/retainful/test", {}),  # not connected: recorded as such, no request (woocommerce/test: in
+                                                  # test_connections.py, against a fake shop)
         ("/admin/settings/rotate-key", {}),
         ("/admin/sequence/step/2", {"delay_value": "8", "delay_unit": "hours", "email": "1", "enabled": "1"}),
         ("/admin/sequence/step/5/toggle", {}),
@@ -764,7 +766,7 @@ def test_settings_change_and_validation(world, app):
         assert (store.woo_url, store.woo_consumer_key, store.woo_consumer_secret) == (
             "https://shop.acme.example", "ck_abc", "cs_def")  # a blank secret keeps the stored one
     settings = text(owner.get("/admin/settings/"))
-    assert "cs_def" not in settings and 'id="woo-state">connected' in settings
+    assert "cs_def" not in settings and 'id="woo-state" data-state="unchecked">not tested yet' in settings
     assert post(owner, "/admin/settings/woocommerce/disconnect", {}, token).status_code == 302
     with app.app_context():
         assert db.session.get(Store, world["a"]["store"]).woo_connected is False
