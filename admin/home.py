@@ -30,8 +30,9 @@ class HomeView(SecuredMixin, AdminIndexView):
         store = current_store()
         period = reports.resolve_period(store, days=30)
         before_after = reports.before_after(store, days=30)
-        chart = charts.chart("daily-chart", f"Abandoned vs recovered carts per day, {period.start_date} to "
-                             f"{period.end_date}", reports.daily(store, period), charts.ABANDONED_VS_RECOVERED, store)
+        chart = charts.chart("daily-chart", _("Abandoned vs recovered carts per day, %(start)s to %(end)s",
+                                              start=period.start_date, end=period.end_date),
+                             reports.daily(store, period), charts.ABANDONED_VS_RECOVERED, store)
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
                            summary=reports.summary(store, period), chart=chart, before_after=before_after,
                            before_after_chart=charts.before_after_chart(before_after, store),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin import charts
 from retainful_admin.security import SecuredMixin, current_store
@@ -33,21 +34,23 @@ class ReportsView(SecuredMixin, BaseView):
         period, error = _period(store)
         daily = reports.daily(store, period)
         funnel = reports.funnel(store, period)
+        span = {"start": period.start_date, "end": period.end_date}
         before_after = reports.before_after(store, days=30)
-        span = f"{period.start_date} to {period.end_date}"
         return self.render(
             "retainful_admin/reports.html", store=store, period=period, error=error, choices=PERIOD_CHOICES,
             summary=reports.summary(store, period), funnel=funnel, coupons=reports.coupon_report(store, period),
             holdout=reports.holdout(store, period), before_after=before_after,
             before_after_chart=charts.before_after_chart(before_after, store),
             active_days=[row for row in daily if any(value for key, value in row.items() if key != "date")],
-            chart=charts.chart("daily-chart", f"Abandoned vs recovered carts per day, {span}", daily,
-                               charts.ABANDONED_VS_RECOVERED, store, table_id="daily-table"),
-            revenue_chart=charts.chart("revenue-chart", f"Revenue and recovered revenue per day, {span}", daily,
-                                       charts.REVENUE, store, table_id="daily-table"),
-            funnel_chart=charts.chart("funnel-chart", f"Abandoned-cart messages per step and channel, {span}",
-                                      funnel, charts.FUNNEL, store, x_title="Step and channel", table_id="funnel-table",
-                                      label=lambda row: f"Step {row['step']} {row['channel']}"),
+            chart=charts.chart("daily-chart", _("Abandoned vs recovered carts per day, %(start)s to %(end)s", **span),
+                               daily, charts.ABANDONED_VS_RECOVERED, store, table_id="daily-table"),
+            revenue_chart=charts.chart("revenue-chart", _("Revenue and recovered revenue per day, %(start)s to %(end)s",
+                                                          **span), daily, charts.REVENUE, store, table_id="daily-table"),
+            funnel_chart=charts.chart("funnel-chart", _("Abandoned-cart messages per step and channel, %(start)s to "
+                                                        "%(end)s", **span), funnel, charts.FUNNEL, store,
+                                      x_title=_("Step and channel"), table_id="funnel-table",
+                                      label=lambda row: _("Step %(n)s %(channel)s", n=row["step"],
+                                                          channel=row["channel"])),
             automations_chart=charts.automations_chart(reports.automations_report(store, period), store),
         ), 400 if error else 200
 
@@ -59,9 +62,10 @@ class ReportsView(SecuredMixin, BaseView):
         return self.render(
             "retainful_admin/conversations_report.html", store=store, period=period, error=error,
             choices=PERIOD_CHOICES, conversations=reports.conversations_report(store, period), reasons=reasons,
-            chart=charts.chart("reasons-chart", f"Carts by reason and recovered, {period.start_date} to "
-                               f"{period.end_date}", reasons["reasons"], charts.REASONS, store,
-                               x_title="Abandonment reason", table_id="reasons-table",
+            chart=charts.chart("reasons-chart", _("Carts by reason and recovered, %(start)s to %(end)s",
+                                                  start=period.start_date, end=period.end_date),
+                               reasons["reasons"], charts.REASONS, store,
+                               x_title=_("Abandonment reason"), table_id="reasons-table",
                                label=lambda row: row["reason"].replace("_", " ")),
         ), 400 if error else 200
 

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store
@@ -200,18 +201,19 @@ class SettingsView(SecuredMixin, BaseView):
         store = current_store()
         if not store.woo_connected:
             return self._page(section="woocommerce", status=400,
-                              errors={"woo_url": "Save the shop address and keys first, then test them."})
-        return _tested(woocommerce.check_connection(store), "WooCommerce")
+                              errors={"woo_url": _("Save the shop address and keys first, then test them.")})
+        return _tested(woocommerce.check_connection(store), _("WooCommerce"))
 
     @expose("/retainful/test", methods=("POST",))
     def test_plugin(self):
-        return _tested(history.check_connection(current_store()), "The Retainful plugin")
+        return _tested(history.check_connection(current_store()), _("The Retainful plugin"))
 
 
 def _tested(failure: str | None, name: str):
-    """The Test's answer, as a message on the settings page (the badge shows it too)."""
+    """The Test's answer, as a message on the settings page (the badge shows it too). The reason is stored text, in
+    English (connections.py), like the coupons' sync statuses."""
     if failure is None:
-        flash(f"{name} connection works: the shop answered.", "success")
+        flash(_("%(name)s connection works: the shop answered.", name=name), "success")
     else:
-        flash(f"{name} connection test failed: {failure}.", "error")
+        flash(_("%(name)s connection test failed: %(reason)s.", name=name, reason=failure), "error")
     return redirect(url_for(".index"))
