@@ -369,6 +369,11 @@ def test_dashboard_and_reports_charts_draw_both_series_with_tooltips_offline(pag
     for box in page.locator("figure.rt-chart canvas").evaluate_all(
             "cs => cs.map(c => { const r = c.getBoundingClientRect(); return [r.width, r.height]; })"):
         assert 0.7 * width < box[0] <= width and box[1] >= 200 or width > 1000, box  # a phone: a whole screen wide
+    for path, chart_id in (("/admin/automations/", "automations-chart"),
+                           ("/admin/reports/conversations", "reasons-chart")):
+        page.goto(path)
+        expect(page.locator(f"figure#{chart_id}[data-rendered='yes'] canvas")).to_be_visible()
+        assert len(page.locator(f"figure#{chart_id}").evaluate(CHART_STATE)["datasets"]) == 2
     assert elsewhere == [], elsewhere  # the charts come from the app itself: nothing from the internet
 
 
