@@ -1,7 +1,7 @@
 """connection checks: the last real result of the store's WooCommerce and Retainful plugin connections
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0029
 Create Date: 2026-12-01 23:55:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0030'
-down_revision = '0028'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 
