@@ -38,27 +38,24 @@ _URL_UNSAFE = re.compile(r"[\s\"'<>\\{}`]")
 
 # --- text --------------------------------------------------------------------------------------------------------
 
-def _encoded(value: str) -> str:
-    """Words escaped for HTML with their braces as character references; merge variables kept as they are."""
+def _around_variables(text: str, words: Callable[[str], str]) -> str:
+    """``words`` applied to the text between the merge variables, which stay as they are."""
     parts, last = [], 0
-    for token in _TOKEN.finditer(value):
-        parts += [_escaped(value[last:token.start()]), token.group(0)]
+    for token in _TOKEN.finditer(text):
+        parts += [words(text[last:token.start()]), token.group(0)]
         last = token.end()
-    parts.append(_escaped(value[last:]))
+    parts.append(words(text[last:]))
     return "".join(parts)
 
 
-def _escaped(words: str) -> str:
-    return html.escape(words).replace("{", "&#123;").replace("}", "&#125;").replace("\n", "<br>\n")
+def _encoded(value: str) -> str:
+    """Words escaped for HTML, their braces as character references and line breaks as ``<br>``."""
+    return _around_variables(value, lambda words: html.escape(words).replace("{", "&#123;").replace("}", "&#125;")
+                             .replace("\n", "<br>\n"))
 
 
 def _decoded(source: str) -> str:
-    parts, last = [], 0
-    for token in _TOKEN.finditer(source):
-        parts += [html.unescape(source[last:token.start()].replace("<br>\n", "\n")), token.group(0)]
-        last = token.end()
-    parts.append(html.unescape(source[last:].replace("<br>\n", "\n")))
-    return "".join(parts)
+    return _around_variables(source, lambda words: html.unescape(words.replace("<br>\n", "\n")))
 
 
 def _checked_text(value: Any, field: str, *, limit: int, required: bool, lines: bool = False) -> str:
