@@ -2,7 +2,7 @@
 the real SendGrid SDK; the code mode's error line and merge-variable completion; previews at desktop and phone widths,
 light and dark, with the inbox row; the SMS phone; every editor page at 1366 and 390 px with no horizontal scroll.
 
-``SCREENSHOT_DIR=docs`` refreshes ``docs/admin-template-visual-editor.png``.
+``SCREENSHOT_DIR=docs`` refreshes ``docs/admin-template-visual-editor.png`` (1366 px) and ``…-390.png``.
 """
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_the_sms_editor_shows_the_text_on_a_phone(page, world):
 
 
 @pytest.mark.parametrize("size", [WIDE, NARROW], ids=["1366", "390"])
-def test_every_editor_page_fits_its_window(page, world, size):
+def test_every_editor_page_fits_its_window(page, world, size, tmp_path):
     page.set_viewport_size(size)
     log_in(page, MARKETER)
     page.goto(STEP2)
@@ -197,3 +197,23 @@ def test_every_editor_page_fits_its_window(page, world, size):
                 page.click(f"#preview-{width}")
             overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, (path, mode, width, overflow, page.evaluate(WIDER_THAN_THE_WINDOW))
+        if path == STEP2 and mode == "visual" and size is NARROW:
+            page.screenshot(path=str(screenshot_dir(tmp_path) / "admin-template-visual-editor-390.png"),
+                            full_page=True)
+
+
+def test_without_javascript_the_editor_is_a_textarea_that_saves(browser, live, world):
+    context = browser.new_context(base_url=live.url, viewport=WIDE, java_script_enabled=False)
+    try:
+        tab = context.new_page()
+        log_in(tab, MARKETER)
+        tab.goto(STEP2)
+        expect(tab.locator("#visual-editor")).to_be_hidden()
+        source = tab.locator("#template-source")
+        expect(source).to_be_visible()
+        source.fill(source.input_value().replace("<h1>Can we help with anything?</h1>", "<h1>Typed without JS</h1>"))
+        tab.click("#save-template")
+        expect(tab.locator(".alert-success")).to_contain_text("Saved as version 1")
+        expect(tab.frame_locator("#preview-frame").locator("h1")).to_have_text("Typed without JS")
+    finally:
+        context.close()

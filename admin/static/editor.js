@@ -252,6 +252,9 @@
         }
       });
     });
+    if (window.matchMedia("(max-width: 700px)").matches) {  // on a phone, the phone's view first
+      document.getElementById("preview-phone").click();
+    }
   }
 
   document.querySelectorAll(".load-version").forEach(function (button) {
