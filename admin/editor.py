@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from retainful_admin.framing import inert_email_html
@@ -95,7 +96,7 @@ class TemplatesView(SecuredMixin, BaseView):
             history=overrides.history(store.id, channel, key), carts=carts, cart_token=cart_token,
             rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
             provider=provider_name(channel), document=document, starter=blocks.starter(key),
-            block_types=blocks.schema(), merge_variables=variables.as_json(), blocks_marker=blocks.HEADER,
+            block_types=blocks.schema(), merge_variables=variables.as_json(),
             error_line=getattr(error, "line", None),
         ), status
 
@@ -124,7 +125,7 @@ class TemplatesView(SecuredMixin, BaseView):
         try:
             document = json.loads(request.form.get("document") or "")
         except (ValueError, RecursionError):
-            return _error_json(FieldError("document", "Must be JSON: {subject, preheader, blocks}."))
+            return _error_json(FieldError("document", _("Must be JSON: {subject, preheader, blocks}.")))
         try:
             return jsonify(source=blocks.to_source(document, public_urls(current_app)))
         except FieldError as error:

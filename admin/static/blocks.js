@@ -13,6 +13,7 @@
   var api = window.RetainfulEditor;
   if (!root || !api || !root.dataset.blocksUrl) { return; }
   var data = api.data;
+  var words = data.words;  // translated by the page
   var types = {};
   data.blockTypes.forEach(function (type) { types[type.type] = type; });
   var modes = document.getElementById("editor-modes");
@@ -56,8 +57,8 @@
 
   function variablePicker(target, urlsOnly) {
     var picker = element("select", {"class": "custom-select custom-select-sm rt-variable-picker",
-                                    "aria-label": "Insert a merge variable", "id": target.id + "-variable"});
-    picker.appendChild(element("option", {value: ""}, urlsOnly ? "Link to…" : "Insert a variable…"));
+                                    "aria-label": words.insertVariable, "id": target.id + "-variable"});
+    picker.appendChild(element("option", {value: ""}, urlsOnly ? words.linkTo : words.insertVariable));
     data.variables.filter(function (variable) { return !urlsOnly || variable.url; }).forEach(function (variable) {
       picker.appendChild(element("option", {value: variable.token}, variable.label));
     });
@@ -125,10 +126,10 @@
       var header = element("div", {"class": "card-header py-1 px-2 d-flex align-items-center"});
       header.appendChild(element("span", {"class": "small font-weight-bold mr-auto"}, type.label));
       if (block.type !== "footer") {
-        header.appendChild(tool("↑", "Move up", function () { move(index, -1); }));
-        header.appendChild(tool("↓", "Move down", function () { move(index, 1); }));
+        header.appendChild(tool("↑", words.moveUp, function () { move(index, -1); }));
+        header.appendChild(tool("↓", words.moveDown, function () { move(index, 1); }));
       }
-      header.appendChild(tool("✕", "Remove", function () {
+      header.appendChild(tool("✕", words.remove, function () {
         doc.blocks.splice(index, 1);
         render();
         schedule();
@@ -170,7 +171,7 @@
     var block = doc.blocks[Number(parts[1])];
     var type = block && types[block.type];
     var field = type && type.fields.filter(function (f) { return f.name === parts[2]; })[0];
-    return "Block " + (Number(parts[1]) + 1) + (type ? " (" + type.label + ")" : "") + (field ? ", " + field.label : "");
+    return words.block + " " + (Number(parts[1]) + 1) + (type ? " (" + type.label + ")" : "") + (field ? ", " + field.label : "");
   }
 
   function sync() {
@@ -193,7 +194,7 @@
       api.setSource(result.body.source);
       root.dataset.blocksState = "ready";
     }).catch(function () {
-      visualError.textContent = "The editor could not reach the server.";
+      visualError.textContent = words.unreachable;
       visualError.classList.remove("d-none");
       root.dataset.blocksState = "error";
     });
@@ -215,8 +216,7 @@
         render();
         setMode("visual");
       } else {
-        showNote("This source has code the visual editor cannot show (markup or template tags of its own), so it " +
-                 "stays in code mode; nothing in it was changed. “Start a visual design” replaces it with blocks.");
+        showNote(words.staysCode);
         doc = null;
         setMode("code");
       }
@@ -253,7 +253,7 @@
     render();
     setMode("visual");
   } else {
-    showNote("This template is written as code. Edit it here, or start a visual design made of blocks.");
+    showNote(words.writtenAsCode);
     setMode("code");
   }
 })();
