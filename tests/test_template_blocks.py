@@ -4,6 +4,7 @@ cart's pictures served by the app; template errors' lines."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -113,6 +114,16 @@ def test_hand_edited_source_that_blocks_cannot_say_is_not_read_as_blocks():
     assert blocks.from_source(edited, URLS)["blocks"] == [{"type": "text", "text": "Other words & more"}]
     for key in template_keys("email"):
         assert blocks.from_source(default_source("email", key), URLS) is None
+
+
+@pytest.mark.parametrize("body", ["{# block:text #}\n" * 18_000, "{# block:text #}\n<p>" + "x" * 240_000,
+                                  "{%- endblock %}\n{% block footer_reason %}" * 5_000],
+                         ids=["unclosed sections", "one long section", "false ends"])
+def test_reading_a_hostile_source_is_quick(body):
+    head, tail = blocks.to_source(document({"type": "divider"}), URLS).split("{# block:divider #}")
+    started = time.perf_counter()
+    assert blocks.from_source(head + body + "{# block:divider #}" + tail, URLS) is None
+    assert time.perf_counter() - started < 0.5
 
 
 def test_words_can_never_become_template_code(app, shop):

@@ -281,16 +281,14 @@ def from_source(source: str, urls: PublicUrls) -> dict[str, Any] | None:
     if match is None:
         return None
     blocks, position, body = [], 0, match.group("body")
-    for section in _SECTION.finditer(body):
-        kind = BLOCK_TYPES.get(section.group(1))
-        block = kind.read(section.group(2)) if section.start() == position and kind and kind.name != "footer" \
-            else None
+    while position < len(body):  # section after section, each matched where the last ended: linear in the source
+        section = _SECTION.match(body, position)
+        kind = BLOCK_TYPES.get(section.group(1)) if section else None
+        block = kind.read(section.group(2)) if kind and kind.name != "footer" else None
         if block is None:
             return None
         blocks.append(block)
         position = section.end()
-    if position != len(body):
-        return None
     if match.group("footer") is not None:
         blocks.append(BLOCK_TYPES["footer"].read(match.group("footer")))
     document = {"subject": _decoded(match.group("subject")), "preheader": _decoded(match.group("preheader")),
