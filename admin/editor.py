@@ -81,15 +81,14 @@ class TemplatesView(SecuredMixin, BaseView):
         current = overrides.latest(store.id, channel, key)
         saved = current.source if current is not None and current.source is not None else default_source(channel, key)
         text = saved if source is None else source
-        cart_token = _cart_token()
+        cart_token, urls = _cart_token(), public_urls(current_app)
         try:
-            rendered = rendering_json(channel, preview(store, public_urls(current_app), channel, key, source=text,
-                                                       cart_token=cart_token))
+            rendered = rendering_json(channel, preview(store, urls, channel, key, source=text, cart_token=cart_token))
             preview_error = None
         except FieldError as failure:
             rendered, preview_error = None, failure
         carts = recent_carts(store.id, PREVIEW_CARTS)
-        document = blocks.from_source(text, public_urls(current_app)) if channel == "email" else None
+        document = blocks.from_source(text, urls) if channel == "email" else None
         return self.render(
             "retainful_admin/template_editor.html", channel=channel, key=key, source=text,
             unsaved=text != saved, current=current, is_default=current is None or current.source is None,
@@ -97,6 +96,7 @@ class TemplatesView(SecuredMixin, BaseView):
             rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
             provider=provider_name(channel), document=document, starter=blocks.starter(key),
             block_types=blocks.schema(), merge_variables=variables.as_json(),
+            sample_image=urls.sample_image("mug.png"),
             error_line=getattr(error, "line", None),
         ), status
 

@@ -59,6 +59,11 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     page.select_option("#add-block-type", "footer")
     page.click("#add-block")
     page.fill("#block-7-text", "You asked us to keep your cart at {{ store.name }}.")
+    page.select_option("#add-block-type", "image")  # goes above the footer, with the app's sample picture
+    page.click("#add-block")
+    expect(page.locator("#block-7")).to_have_attribute("data-type", "image")
+    expect(page.locator("#block-8")).to_have_attribute("data-type", "footer")
+    page.fill("#block-7-alt", "Our mugs")
 
     page.fill("#block-5-url", "javascript:alert(1)")  # the button's link: refused, named, nothing lost
     expect(page.locator("#visual-error")).to_contain_text("Block 6 (Button), Link: Must be an https:// address")
@@ -74,6 +79,9 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     expect(frame.locator("body")).to_contain_text("You asked us to keep your cart at Acme Mugs.")
     expect(page.locator("#preview-subject")).to_have_text("Still deciding, Alex")
     expect(page.locator("#preview-preheader")).to_have_text("Free returns on everything in your cart")
+    picture = page.frame_locator("#preview-frame").locator("img[alt='Our mugs']")
+    expect(picture).to_have_attribute("src", re.compile(r"/admin/assets/sample/mug\.png$"))
+    assert picture.evaluate("image => image.complete && image.naturalWidth") > 0
     shot = screenshot_dir(tmp_path) / "admin-template-visual-editor.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[0] == WIDE["width"]
@@ -81,9 +89,10 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     page.click("#save-template")
     expect(page.locator(".alert-success")).to_contain_text("Saved as version 1")
     expect(editor).to_have_attribute("data-mode", "visual")  # reopened from the saved source: the same blocks
-    expect(page.locator("#block-list .rt-block")).to_have_count(8)
+    expect(page.locator("#block-list .rt-block")).to_have_count(9)
     expect(page.locator("#block-0-text")).to_have_value("Your mugs miss you")
-    expect(page.locator("#block-7-text")).to_have_value("You asked us to keep your cart at {{ store.name }}.")
+    expect(page.locator("#block-7-alt")).to_have_value("Our mugs")
+    expect(page.locator("#block-8-text")).to_have_value("You asked us to keep your cart at {{ store.name }}.")
 
     sendgrid_stub.clear()
     page.fill("#test-send-to", "qa.person@example.com")
@@ -97,6 +106,7 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     assert html.index("Free returns for 30 days.") < html.index("Return to your cart")
     assert "Classic enamel mug" in html and "<hr" in html
     assert "You asked us to keep your cart at Acme Mugs." in html
+    assert 'alt="Our mugs"' in html and "/admin/assets/sample/mug.png" in html
 
 
 def test_code_mode_marks_the_line_of_an_error_and_completes_merge_variables(page, world, refusals):

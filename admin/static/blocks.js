@@ -151,7 +151,8 @@
     var type = types[addType.value];
     var block = {type: type.type};
     type.fields.forEach(function (field) {
-      block[field.name] = field.kind === "url" ? "{{ recovery_url }}" : field.required ? type.label : "";
+      var start = {url: "{{ recovery_url }}", image: data.sampleImage}[field.kind] || type.label;
+      block[field.name] = field.required ? start : "";
     });
     var footer = doc.blocks.length && doc.blocks[doc.blocks.length - 1].type === "footer";
     if (type.type === "footer" && footer) { return; }
