@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.browser import browser, code_editor, code_value, png_size, screenshot_dir, set_code  # noqa: F401
+from tests.browser import browser, code_value, png_size, screenshot_dir, set_code  # noqa: F401 (browser)
 from tests.test_admin_browser import MARKETER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
 
 WIDE, NARROW = {"width": 1366, "height": 900}, {"width": 390, "height": 844}

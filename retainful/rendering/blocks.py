@@ -178,7 +178,8 @@ def _image(fields: dict[str, str]) -> str:
 
 def _button(fields: dict[str, str]) -> str:
     return (f'{{% set button_url %}}{_encoded(fields["url"])}{{% endset %}}'
-            f'{{% set button_label %}}{_encoded(fields["label"])}{{% endset %}}{{{{ button(button_url, button_label) }}}}')
+            f'{{% set button_label %}}{_encoded(fields["label"])}{{% endset %}}'
+            "{{ button(button_url, button_label) }}")
 
 
 _IMG = ['<img src="', "(src)", '" alt="', "(alt)", f'" width="536" style="{IMAGE_STYLE}">']
