@@ -59,6 +59,7 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     page.select_option("#add-block-type", "footer")
     page.click("#add-block")
     page.fill("#block-7-text", "You asked us to keep your cart at {{ store.name }}.")
+    expect(page.locator("#add-block-type option[value=footer]")).to_be_disabled()  # one footer at most
     page.select_option("#add-block-type", "image")  # goes above the footer, with the app's sample picture
     page.click("#add-block")
     expect(page.locator("#block-7")).to_have_attribute("data-type", "image")

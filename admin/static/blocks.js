@@ -145,6 +145,9 @@
     document.querySelectorAll(".rt-doc-field").forEach(function (input) {
       input.value = doc[input.dataset.field] || "";
     });
+    var footer = addType.querySelector("option[value=footer]");  // one footer at most
+    footer.disabled = doc.blocks.some(function (block) { return block.type === "footer"; });
+    if (footer.disabled && addType.value === "footer") { addType.selectedIndex = 0; }
   }
 
   function addBlock() {
@@ -155,8 +158,7 @@
       block[field.name] = field.required ? start : "";
     });
     var footer = doc.blocks.length && doc.blocks[doc.blocks.length - 1].type === "footer";
-    if (type.type === "footer" && footer) { return; }
-    doc.blocks.splice(footer && type.type !== "footer" ? doc.blocks.length - 1 : doc.blocks.length, 0, block);
+    doc.blocks.splice(footer ? doc.blocks.length - 1 : doc.blocks.length, 0, block);  // the footer stays last
     render();
     schedule();
     var first = list.querySelector("#block-" + doc.blocks.indexOf(block) + " input, #block-" +
