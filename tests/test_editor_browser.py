@@ -110,6 +110,27 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
     assert 'alt="Our mugs"' in html and "/admin/assets/sample/mug.png" in html
 
 
+def test_an_older_visual_version_loads_back_into_the_visual_editor(page, world):
+    page.set_viewport_size(WIDE)
+    log_in(page, MARKETER)
+    page.goto(STEP2)
+    page.click("#start-visual")
+    page.fill("#block-0-text", "First heading")
+    settled(page)
+    page.click("#save-template")
+    page.fill("#block-0-text", "Second heading")
+    settled(page)
+    page.click("#save-template")
+    expect(page.locator(".alert-success")).to_contain_text("Saved as version 2")
+    first = page.locator("#template-history tr[data-version='1']")
+    first.locator("summary").click()
+    first.locator(".load-version").click()
+    expect(page.locator("#block-0-text")).to_have_value("First heading")
+    expect(page.locator("#template-editor")).to_have_attribute("data-mode", "visual")
+    settled(page)
+    expect(page.frame_locator("#preview-frame").locator("h1")).to_have_text("First heading")
+
+
 def test_code_mode_marks_the_line_of_an_error_and_completes_merge_variables(page, world, refusals):
     refusals.append("/admin/templates/preview/")  # the broken template's preview
     page.set_viewport_size(WIDE)
