@@ -2,16 +2,21 @@
 store's real carts), the SMS character and segment count, save as a new version, reset to the file default, the
 version history, and a test-send to an address or phone the user types. Owners, marketers and admins all use it.
 
-The preview pane is refreshed by ``static/editor.js``: the textarea's text is POSTed (with the CSRF token in the
-X-CSRFToken header) to the preview endpoint, which answers JSON. Without JavaScript the page still works: it renders
-the preview of the saved template, and test-send and save are ordinary forms.
+The preview pane is refreshed by ``static/editor.js``: the source is POSTed (with the CSRF token in the X-CSRFToken
+header) to the preview endpoint, which answers JSON (a template error with its ``line``, which the code editor
+marks). Emails have two modes: the visual editor (``static/blocks.js``: a list of blocks, turned into source by the
+blocks-to-source endpoint, :mod:`retainful.rendering.blocks`) and the code editor (CodeMirror over the textarea).
+Without JavaScript the page still works: the textarea, the preview of the saved template, and test-send and save
+are ordinary forms.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from retainful_admin.framing import inert_email_html
@@ -23,7 +28,7 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderConfigError
 from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
-from retainful.rendering import overrides
+from retainful.rendering import blocks, overrides, variables
 from retainful.rendering.context import recent_carts
 from retainful.rendering.engine import default_source, template_keys
 from retainful.rendering.preview import preview
@@ -42,7 +47,8 @@ def rendering_json(channel: str, rendered) -> dict[str, Any]:
 
 
 def _error_json(error: FieldError, status: int = 400):
-    return jsonify(error={"code": error.code, "field": error.field, "message": error.message}), status
+    return jsonify(error={"code": error.code, "field": error.field, "message": error.message,
+                          "line": getattr(error, "line", None)}), status
 
 
 def _wants_json() -> bool:
@@ -75,20 +81,23 @@ class TemplatesView(SecuredMixin, BaseView):
         current = overrides.latest(store.id, channel, key)
         saved = current.source if current is not None and current.source is not None else default_source(channel, key)
         text = saved if source is None else source
-        cart_token = _cart_token()
+        cart_token, urls = _cart_token(), public_urls(current_app)
         try:
-            rendered = rendering_json(channel, preview(store, public_urls(current_app), channel, key, source=text,
-                                                       cart_token=cart_token))
+            rendered = rendering_json(channel, preview(store, urls, channel, key, source=text, cart_token=cart_token))
             preview_error = None
         except FieldError as failure:
             rendered, preview_error = None, failure
         carts = recent_carts(store.id, PREVIEW_CARTS)
+        document = blocks.from_source(text, urls) if channel == "email" else None
         return self.render(
             "retainful_admin/template_editor.html", channel=channel, key=key, source=text,
             unsaved=text != saved, current=current, is_default=current is None or current.source is None,
             history=overrides.history(store.id, channel, key), carts=carts, cart_token=cart_token,
             rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
-            provider=provider_name(channel),
+            provider=provider_name(channel), document=document, starter=blocks.starter(key),
+            block_types=blocks.schema(), merge_variables=variables.as_json(),
+            sample_image=urls.sample_image("mug.png"),
+            error_line=getattr(error, "line", None),
         ), status
 
     @expose("/edit/<channel>/<path:key>")
@@ -106,6 +115,29 @@ class TemplatesView(SecuredMixin, BaseView):
         except FieldError as error:
             return _error_json(error)
         return jsonify(rendering_json(channel, rendered))
+
+    @expose("/blocks-to-source/<channel>/<path:key>", methods=("POST",))
+    def blocks_to_source(self, channel: str, key: str):
+        """The visual editor's blocks (``document``: JSON of subject, preheader and blocks) as template source."""
+        _checked(channel, key)
+        if channel != "email":
+            abort(404)
+        try:
+            document = json.loads(request.form.get("document") or "")
+        except (ValueError, RecursionError):
+            return _error_json(FieldError("document", _("Must be JSON: {subject, preheader, blocks}.")))
+        try:
+            return jsonify(source=blocks.to_source(document, public_urls(current_app)))
+        except FieldError as error:
+            return _error_json(error)
+
+    @expose("/source-to-blocks/<channel>/<path:key>", methods=("POST",))
+    def source_to_blocks(self, channel: str, key: str):
+        """The blocks that ``source`` was made of, or ``document: null`` when it is code the blocks cannot say."""
+        _checked(channel, key)
+        if channel != "email":
+            abort(404)
+        return jsonify(document=blocks.from_source(request.form.get("source") or "", public_urls(current_app)))
 
     @expose("/save/<channel>/<path:key>", methods=("POST",))
     def save(self, channel: str, key: str):

@@ -37,6 +37,11 @@ class PublicUrls:
         """Where a store's WooCommerce webhooks are delivered."""
         return f"{self.base_url}/api/v1/webhooks/woocommerce/{store_id}"
 
+    def sample_image(self, name: str) -> str:
+        """A product picture of the sample cart, served by the app (``admin/static/sample/``), so a preview or a
+        test-send of the sample never shows a broken image."""
+        return f"{self.base_url}/admin/assets/sample/{name}"
+
     def admin(self) -> str:
         return f"{self.base_url}/admin"
 

@@ -90,3 +90,17 @@ def screenshot_dir(tmp_path: Path) -> Path:
     target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def code_editor(page):
+    """The template editor's CodeMirror (it hides the #template-source textarea it edits)."""
+    return page.locator("#code-editor .CodeMirror")
+
+
+def code_value(page) -> str:
+    return code_editor(page).evaluate("element => element.CodeMirror.getValue()")
+
+
+def set_code(page, text: str) -> None:
+    """Replace the code editor's text, as pasting over all of it does."""
+    code_editor(page).evaluate("(element, text) => element.CodeMirror.setValue(text)", text)

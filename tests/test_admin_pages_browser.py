@@ -108,6 +108,8 @@ def site(browser, tmp_path_factory):
                                                         provider_message_id="p-1").conversation_id
         ids.update(people_and_products(app, ids["store"]))
         with LiveServer(app) as server:
+            app.config["PUBLIC_BASE_URL"] = server.url  # the sample cart's pictures load from the app itself
+            app.extensions.pop("retainful.urls", None)  # (the seed's sends built it with the default)
             yield server, ids
     finally:
         _empty_tables(app)

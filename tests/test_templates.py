@@ -161,7 +161,7 @@ def test_preview_email_and_sms_with_sample_or_real_cart(shop):
     email = shop.client.post("/api/v1/templates/preview", headers=shop.headers,
                              json={"channel": "email", "template": "abandoned_cart/step1"})
     assert email.status_code == 200, email.get_json()
-    assert set(email.get_json()) == {"subject", "html", "text"}
+    assert set(email.get_json()) == {"subject", "html", "text", "preheader"}
     assert "Classic enamel mug" in email.get_json()["html"]
     shop.put_cart("real", cart_body())
     sms = shop.client.post("/api/v1/templates/preview", headers=shop.headers,

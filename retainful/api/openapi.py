@@ -287,7 +287,8 @@ def _coupon_paths(spec: APISpec) -> None:
 
 
 def _template_paths(spec: APISpec) -> None:
-    rendered = {"description": "Email: subject, html, text. SMS: text, encoding, segments, characters, warnings.",
+    rendered = {"description": "Email: subject, html, text, preheader. SMS: text, encoding, segments, characters, "
+                               "warnings.",
                 "content": {"application/json": {"schema": {"type": "object"}}}}
     spec.path(path="/api/v1/templates/preview", operations={"post": {
         "summary": "Render a template (saved, or the unsaved source) with a sample cart or a real one.",

@@ -73,7 +73,7 @@ def preview_template():
     data = json_body(TemplatePreviewIn())
     rendered = preview(current_store(), public_urls(current_app), data["channel"], data["template"], data.get("source"),
                        data.get("cart_token"))
-    return jsonify(asdict(rendered))  # email: subject, html, text; SMS: text, encoding, segments, characters, warnings
+    return jsonify(asdict(rendered))  # email: subject, html, text, preheader; SMS: text, encoding, segments, ...
 
 
 @bp.post("/templates/test-send")

@@ -35,8 +35,8 @@ class Email(Channel):
         return rendering.subject, rendering.text, rendering.html, unsubscribe_url
 
     def preview_json(self, rendering, inert_html):
-        return {"channel": self.name, "subject": rendering.subject, "html": inert_html(rendering.html),
-                "text": rendering.text}
+        return {"channel": self.name, "subject": rendering.subject, "preheader": rendering.preheader,
+                "html": inert_html(rendering.html), "text": rendering.text}
 
     def envelope(self, *, message_id, store, recipient, to_name, rendering, unsubscribe_url, categories,
                  subject_prefix="", reply_to=None):

@@ -402,7 +402,10 @@ def _check_power(base: Any, exponent: Any) -> None:
 
 
 def _finalize(value: Any) -> Any:
-    """Every ``{{ ... }}`` is measured (and charged) before it is turned into text."""
+    """Every ``{{ ... }}`` is measured (and charged) before it is turned into text; None prints nothing (a shopper
+    without a first name must not read "Hi None")."""
+    if value is None:
+        return ""
     if value.__class__ not in _SHORT and not isinstance(value, str):
         size = weight(value)
         _check(size)

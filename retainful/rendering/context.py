@@ -137,11 +137,13 @@ def build_context(store: Store, *, cart: CartView | None, customer, recovery_url
     }
 
 
-def sample_cart(store: Store) -> CartView:
+def sample_cart(store: Store, urls: PublicUrls | None = None) -> CartView:
+    """Two items; their pictures are the app's own (``urls``), or none where no URL builder is at hand."""
     base = f"https://{store.domain}"
+    image = urls.sample_image if urls is not None else (lambda name: None)
     items = [
-        ItemView("Classic enamel mug", 2, Decimal("12.50"), f"{base}/sample/mug.png", f"{base}/products/mug"),
-        ItemView("Loose-leaf tea sampler", 1, Decimal("18.00"), None, f"{base}/products/tea"),
+        ItemView("Classic enamel mug", 2, Decimal("12.50"), image("mug.png"), f"{base}/products/mug"),
+        ItemView("Loose-leaf tea sampler", 1, Decimal("18.00"), image("tea.png"), f"{base}/products/tea"),
     ]
     subtotal = sum((item.line_total for item in items), Decimal(0))
     return CartView(items, store.currency, subtotal, subtotal)
@@ -160,7 +162,7 @@ def with_sample_vars(context: dict[str, Any], store: Store, key: str) -> dict[st
 def sample_context(store: Store, urls: PublicUrls, key: str = "") -> dict[str, Any]:
     """A realistic cart (and the template's automation's sample variables) for previews and for proving an override
     renders before it is saved."""
-    return with_sample_vars(build_context(store, cart=sample_cart(store), customer=SampleCustomer(),
+    return with_sample_vars(build_context(store, cart=sample_cart(store, urls), customer=SampleCustomer(),
                                           recovery_url=urls.recovery("SAMPLECODE"),
                                           unsubscribe_url=urls.unsubscribe("sample"), open_pixel_url=None),
                             store, key)

@@ -22,7 +22,7 @@ import css_inline
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from babel.numbers import format_currency
-from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, pass_context, select_autoescape
+from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, Undefined, pass_context, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError as JinjaError, UndefinedError
 
 from retainful.channels import channel as channel_named
@@ -38,10 +38,12 @@ _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 
 
 class TemplateError(FieldError):
-    """A template that cannot be rendered: a syntax error (with its line) or something the sandbox refused."""
+    """A template that cannot be rendered: a syntax error (with its line) or something the sandbox refused.
+    ``line``: the source line at fault when known (the code editor marks it)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, line: int | None = None):
         super().__init__("source", message)
+        self.line = line
 
     @property
     def reason(self) -> str:
@@ -66,6 +68,7 @@ class EmailRendering:
     subject: str
     html: str
     text: str
+    preheader: str = ""  # the inbox's preview text after the subject (the ``preheader`` block)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def _parsed_locale(name: str) -> Locale:
 @pass_context
 def _money(context, amount: Any, currency: str | None = None) -> str:
     """An amount in the cart's currency (or the one named) for the shopper's locale: "$36.95", "36,95 €"."""
-    if amount is None or amount == "":
+    if amount is None or amount == "" or isinstance(amount, Undefined):  # ``cart.total`` of an email without a cart
         return ""
     value = Decimal(str(amount))
     if not value.is_finite() or abs(value) >= MAX_AMOUNT:
@@ -151,12 +154,24 @@ def _compiled_override(channel: str, source: str):
 
 def _error(error: Exception) -> TemplateError:
     if isinstance(error, TemplateSyntaxError):
-        return TemplateError(f"line {error.lineno}: {error.message}")
+        return TemplateError(f"line {error.lineno}: {error.message}", error.lineno)
+    line = _template_line(error)
     if isinstance(error, SecurityError):
-        return TemplateError(f"not allowed in templates: {error}")
+        return TemplateError(f"not allowed in templates: {error}", line)
     if isinstance(error, TemplateNotFound):
-        return TemplateError(f"no template named {error.name!r}")
-    return TemplateError(str(error) or type(error).__name__)
+        return TemplateError(f"no template named {error.name!r}", line)
+    return TemplateError(str(error) or type(error).__name__, line)
+
+
+def _template_line(error: Exception) -> int | None:
+    """The line of an edited template (compiled from a string: ``<template>``) where a render failed; Jinja
+    rewrites the traceback so its frames carry template lines."""
+    line, frame = None, error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
 
 
 # What a render may raise besides the budget: the sandbox's refusals and the template's own bad arithmetic or types.
@@ -195,12 +210,20 @@ def render_email(key: str, context: dict[str, Any], source: str | None = None) -
         template = _compiled("email", key, source)
         subject_block = template.blocks.get("subject")
         env = template.environment
-        subject = " ".join(unescape(env.concat(subject_block(template.new_context(context)))).split()) \
-            if subject_block else ""
+        subject = _block_text(template, "subject", context)
+        preheader = _block_text(template, "preheader", context)
         html = template.render(context)
     if not subject:
         raise TemplateError("the email needs a subject: {% block subject %}...{% endblock %}")
-    return EmailRendering(subject, _inliner.inline(html), html_to_text(html))
+    return EmailRendering(subject, _inliner.inline(html), html_to_text(html), preheader)
+
+
+def _block_text(template, name: str, context: dict[str, Any]) -> str:
+    """One block of the template as one line of plain text ("" when the template has no such block)."""
+    block = template.blocks.get(name)
+    if block is None:
+        return ""
+    return " ".join(unescape(template.environment.concat(block(template.new_context(context)))).split())
 
 
 def render_sms(key: str, context: dict[str, Any], source: str | None = None) -> SmsRendering:

@@ -106,7 +106,7 @@ def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source
             except TemplateTooExpensive:
                 raise
             except TemplateError as error:  # which cart is not said: the message may show its shopper's data
-                raise TemplateError(f"with one of the store's recent carts: {error.message}") from None
+                raise TemplateError(f"with one of the store's recent carts: {error.message}", error.line) from None
     return _append(store, channel, key, source, author)
 
 

@@ -22,7 +22,7 @@ def preview_context(store: Store, urls: PublicUrls, cart_token: str | None, reco
         if cart is None:
             raise FieldError("cart_token", "No cart with this token in this store.")
         return cart_context(store, cart, urls, recovery_link, open_pixel)
-    return build_context(store, cart=sample_cart(store), customer=SampleCustomer(), recovery_url=recovery_link,
+    return build_context(store, cart=sample_cart(store, urls), customer=SampleCustomer(), recovery_url=recovery_link,
                          unsubscribe_url=urls.inert("unsubscribe"), open_pixel_url=open_pixel)
 
 
