@@ -972,6 +972,8 @@ def test_sequence_edits_keep_the_steps_in_order(world, app):
     out_of_order = post(owner, "/admin/sequence/step/3", {"delay_value": "1", "delay_unit": "hours", "email": "1",
                                                           "enabled": "1"}, token)
     assert out_of_order.status_code == 400 and "previous step" in text(out_of_order)
+    refused_row = text(out_of_order).split('id="step-3"')[1].split("</tr>")[0]  # what was typed, the field marked
+    assert 'rt-w-6 is-invalid" value="1"' in refused_row and '<option value="hours" selected>' in refused_row
     assert step(3).delay_minutes == 2 * 1440
     bad_coupon = post(owner, "/admin/sequence/step/3", {"delay_value": "2", "delay_unit": "days", "email": "1",
                                                         "enabled": "0", "coupon_type": "percent",
