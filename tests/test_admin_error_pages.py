@@ -37,7 +37,7 @@ def test_403_404_and_405_are_pages_in_the_frame_with_a_way_back(marketer):
     framed(marketer.get("/admin/no-such-page"), 404)
     refused = marketer.get("/admin/settings/general")
     framed(refused, 405)
-    assert refused.headers["Allow"] == "OPTIONS, POST"
+    assert set(refused.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
 
 
 def test_anonymous_404_is_framed_without_a_menu(client):
