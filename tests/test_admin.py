@@ -7,6 +7,7 @@ import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -1005,6 +1006,8 @@ def test_dashboard_and_reports(world, app):
     assert text(marketer.get("/admin/reports/?from=2026-02-01&to=2026-02-10")).count('data-date="') == 10
     refused = marketer.get("/admin/reports/?from=2026-03-05&to=2026-03-01")
     assert refused.status_code == 400 and 'id="period-error"' in text(refused)
+    assert "From: Must not be after 'to'." in unescape(text(refused))  # in words, the field marked
+    assert 'id="from" name="from" type="date" class="form-control form-control-sm mr-1 is-invalid"' in text(refused)
     csv = marketer.get("/admin/reports/daily.csv?from=2026-03-01&to=2026-03-02")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     lines = text(csv).strip().splitlines()
