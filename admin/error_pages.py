@@ -41,8 +41,8 @@ def _back() -> str | None:
     return referrer if referrer.startswith(request.host_url + "admin") and referrer != request.url else None
 
 
-def render(status: int, explanation: str | None = None):
-    """The error page for ``status``, as a response tuple."""
+def render(status: int, explanation: str | None = None, template: str = "retainful_admin/error.html"):
+    """The error page for ``status``, as a response tuple (``template``: one that extends error.html)."""
     title, default = PAGES.get(status, PAGES[500] if status >= 500 else PAGES[400])
     explanation = explanation or default
     bare = status >= 500
@@ -50,7 +50,7 @@ def render(status: int, explanation: str | None = None):
         if bare:
             db.session.rollback()
         index = current_app.extensions["admin"][0].index_view
-        page = index.render("retainful_admin/error.html", status=status, title=title, explanation=explanation,
+        page = index.render(template, status=status, title=title, explanation=explanation,
                             back=_back(), bare=bare)
     except Exception:  # noqa: BLE001 (an error page that fails would hide the first error)
         log.exception("the admin's %s page could not render", status)

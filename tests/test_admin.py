@@ -1177,6 +1177,7 @@ def test_a_form_rendered_for_one_store_is_not_applied_to_another(world, app):
     post(owner, "/admin/store", {"store_id": b["store"]}, token)  # switched in another tab
     stale = post(owner, "/admin/settings/holdout", {"holdout_percent": "20", "store_guard": a["store"]}, token)
     assert stale.status_code == 409 and 'id="store-changed"' in text(stale)
+    assert 'id="error-page" data-status="409"' in text(stale)  # the error page in the frame, with a way back
     fetch = owner.post("/admin/templates/preview/sms/abandoned_cart/step1",
                        headers={"X-CSRFToken": token, "X-Requested-With": "fetch"},
                        data={"store_guard": a["store"]})
