@@ -143,8 +143,9 @@ class Tab:
                     navHeight: nav ? nav.getBoundingClientRect().height : null,
                     toggler: !!toggler && toggler.offsetParent !== null,
                     collapsed: !!collapse && getComputedStyle(collapse).display === 'none',
-                    wide: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
-                          > window.innerWidth + 1 && !e.closest('.table-responsive, .rt-scroll'))
+                    wide: document.documentElement.scrollWidth <= window.innerWidth ? [] :  // what sticks out
+                          [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
+                          > window.innerWidth + 1 && !e.closest('.rt-scroll'))
                           .slice(0, 3).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)};
         }""")
 
