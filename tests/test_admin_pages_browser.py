@@ -184,6 +184,9 @@ def test_every_admin_page_fits_the_width(browser, site, width):
             tab.page.click("nav .navbar-toggler")
             tab.page.wait_for_selector("#admin-navbar-collapse.show")
             assert tab.page.locator("#logout-button").is_visible()
+            tab.page.click("#admin-navbar-collapse .dropdown-toggle")  # the "More" menu opens inside it
+            tab.page.wait_for_selector("#admin-navbar-collapse a.dropdown-item[href='/admin/settings/']",
+                                       state="visible")
         else:  # the narrowest widths with the menu in one row (a laptop's 1280, the breakpoint's 1200) fit too
             for narrower in (1280, 1200):
                 tab.page.set_viewport_size({"width": narrower, "height": 800})
