@@ -157,7 +157,8 @@ class Tab:
         if not navbar:
             return
         if width >= 1200 and (found["navHeight"] or 0) > NAVBAR_ONE_ROW_PX:
-            failures.append(f"{width}px {url}: the navbar wraps ({found['navHeight']} px tall)")
+            failures.append(f"{width}px {url}: the navbar wraps ({found['navHeight']} px tall): put a page in the "
+                            "More menu (category=MORE, admin/README.md, Conventions)")
         if width < 1200 and not (found["toggler"] and found["collapsed"]):
             failures.append(f"{width}px {url}: the navbar is not a collapsed toggler ({found})")
 
