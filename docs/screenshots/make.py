@@ -2,8 +2,8 @@
 
     .venv/bin/python docs/screenshots/make.py
 
-Seeds a store in a throw-away SQLite database (the browser tests' two weeks of carts, messages and orders, and a
-shopper's SMS reply for the inbox), serves the real app on a local port and captures each page with Debian's
+Seeds a store in a throw-away SQLite database with ``retainful demo-data``'s history (DAYS days of carts, orders,
+messages, clicks, coupons and conversations; recovery switched on halfway), serves the real app on a local port and captures each page with Debian's
 Chromium (Playwright, never a downloaded browser), cut at MAX_HEIGHT so the files stay small. Nothing leaves the
 machine: the email preview's product images are grey squares.
 """
@@ -14,21 +14,25 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # the tests' seed and live server
+sys.path.insert(0, str(ROOT))  # the tests' live server and Chromium launcher
 
+import sqlalchemy as sa  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from retainful import clock, conversations  # noqa: E402
+from retainful import clock, demo, users  # noqa: E402
 from retainful.extensions import db  # noqa: E402
-from retainful.models import Customer  # noqa: E402
+from retainful.models import Cart, Conversation, Role  # noqa: E402
+from retainful.stores import create_store  # noqa: E402
 from tests.browser import LiveServer, launch_chromium  # noqa: E402
 from tests.conftest import T0, make_app  # noqa: E402
-from tests.test_admin_browser import OWNER, PASSWORD, PLACEHOLDER_IMAGE, build_world  # noqa: E402
+from tests.test_admin_browser import PLACEHOLDER_IMAGE  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 WIDTHS = (1366, 390)
 MAX_HEIGHT = 1200
-PAGES = {  # file name: path ({cart} is Carol's abandoned cart)
+DAYS = 60
+OWNER, PASSWORD = "owner@example.com", "screenshots only"
+PAGES = {  # file name: path ({cart}: the latest abandoned cart; {conversation}: the latest conversation)
     "dashboard": "/admin/",
     "carts": "/admin/carts/",
     "cart": "/admin/carts/{cart}",
@@ -43,12 +47,15 @@ PAGES = {  # file name: path ({cart} is Carol's abandoned cart)
 
 
 def seed(app) -> dict:
-    world = build_world(app, history=True)
     with app.app_context():
-        carol = db.session.query(Customer).filter_by(email="carol@acme.example").one()
-        message = conversations.receive(carol, "sms", "Is shipping free over $50? The fee surprised me.",
-                                        provider_message_id="shot-1")
-    return {"cart": world["carol_cart"], "conversation": message.conversation_id}
+        store = create_store("Acme Mugs", "acme.example", country="US", timezone="America/New_York").store
+        users.create_user(OWNER, PASSWORD, Role.OWNER, [store.id])
+        demo.generate(store, days=DAYS)
+        cart = db.session.scalar(sa.select(Cart.id).where(Cart.store_id == store.id, Cart.status == "abandoned")
+                                 .order_by(Cart.id.desc()).limit(1))
+        conversation = db.session.scalar(sa.select(Conversation.id).where(Conversation.store_id == store.id)
+                                         .order_by(Conversation.id.desc()).limit(1))
+    return {"cart": cart, "conversation": conversation}
 
 
 def _offline(route) -> None:
