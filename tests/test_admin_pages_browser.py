@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from retainful import conversations, users
+from retainful import conversations, people, products, users
 from retainful.extensions import db
-from retainful.models import Customer, Role
+from retainful.models import Customer, Role, Store
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
 from tests.conftest import T0, _empty_tables, make_app
 from tests.test_admin import seed
@@ -49,6 +49,9 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "automations.detail": [{"kind": "abandoned_cart"}, {"kind": "win_back"}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
+        "products.edit": [{"product_row_id": ids["product"]}],
+        "admin.invite": [{"token": ids["invite_token"]}],
+        "admin.reset": [{"token": ids["reset_token"]}],
     }
 
 
@@ -72,6 +75,20 @@ def admin_page_urls(app, ids: dict) -> list[str]:
     return urls
 
 
+def people_and_products(app, store_id: int) -> dict:
+    """A product with a replenishment delay, an open invitation and a reset link, for their pages (signed at T0,
+    the time the tests run at: a link signed later would not be valid yet)."""
+    from retainful import clock
+
+    clock.freeze(T0)
+    with app.test_request_context():
+        store, admin = db.session.get(Store, store_id), users.find_user(ADMIN)
+        product, _ = products.save_product(store, "101", "Coffee beans 1 kg, whole bean, dark roast", 30)
+        invitation = people.invite(store, admin, "new.person.with.a.long.address@acme.example", "marketer")
+        return {"product": product.id, "invite_token": people.invite_token(invitation),
+                "reset_token": people.reset_token(admin)}
+
+
 @pytest.fixture(scope="module")
 def site(browser, tmp_path_factory):
     """The real app on a local port with one seeded store (and a second one, so the store switcher shows), an
@@ -89,6 +106,7 @@ def site(browser, tmp_path_factory):
             carol = db.session.get(Customer, ids["customer"])
             ids["conversation"] = conversations.receive(carol, "sms", "The delivery fee surprised me",
                                                         provider_message_id="p-1").conversation_id
+        ids.update(people_and_products(app, ids["store"]))
         with LiveServer(app) as server:
             yield server, ids
     finally:
