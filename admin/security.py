@@ -19,7 +19,7 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
-from retainful_admin import forms
+from retainful_admin import error_pages, forms
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Store, User
@@ -184,5 +184,5 @@ class SecuredMixin:
             if request.headers.get("X-Requested-With") == "fetch":
                 message = "The store was switched in another tab: reload the page."
                 return jsonify(error={"field": STORE_GUARD, "message": message}), 409
-            return self.render("retainful_admin/store_changed.html"), 409
+            return error_pages.render(409, template="retainful_admin/store_changed.html")
         return None

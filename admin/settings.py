@@ -59,14 +59,13 @@ def provider_status() -> dict[str, Any]:
 
 def field_errors(errors: dict[str, Any] | Exception) -> dict[str, str]:
     """Errors by field as sentences for the form: from StoreSettingsError (every bad field), a FieldError, or a
-    dict of either reasons or FieldErrors. A contact check names "email": here that is the sender address."""
+    dict of either reasons or FieldErrors."""
     if isinstance(errors, stores.StoreSettingsError):
         errors = errors.errors
     elif isinstance(errors, Exception):
         errors = {getattr(errors, "field", "form"): errors}
     found = {}
     for name, error in errors.items():
-        name = "sender_email" if name == "email" else name
         reason = getattr(error, "reason", None) or getattr(error, "message", None) or str(error)
         found[name] = settings.message(reason)
     return found

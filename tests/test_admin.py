@@ -7,6 +7,7 @@ import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -973,6 +974,8 @@ def test_sequence_edits_keep_the_steps_in_order(world, app):
     out_of_order = post(owner, "/admin/sequence/step/3", {"delay_value": "1", "delay_unit": "hours", "email": "1",
                                                           "enabled": "1"}, token)
     assert out_of_order.status_code == 400 and "previous step" in text(out_of_order)
+    refused_row = text(out_of_order).split('id="step-3"')[1].split("</tr>")[0]  # what was typed, the field marked
+    assert 'rt-w-6 is-invalid" value="1"' in refused_row and '<option value="hours" selected>' in refused_row
     assert step(3).delay_minutes == 2 * 1440
     bad_coupon = post(owner, "/admin/sequence/step/3", {"delay_value": "2", "delay_unit": "days", "email": "1",
                                                         "enabled": "0", "coupon_type": "percent",
@@ -1012,6 +1015,8 @@ def test_dashboard_and_reports(world, app):
     assert 0 < busy.count('data-date="') < 14 and 'data-date="2026-03-02"' in busy
     refused = marketer.get("/admin/reports/?from=2026-03-05&to=2026-03-01")
     assert refused.status_code == 400 and 'id="period-error"' in text(refused)
+    assert "From: Must not be after 'to'." in unescape(text(refused))  # in words, the field marked
+    assert 'id="from" name="from" type="date" class="form-control form-control-sm mr-1 is-invalid"' in text(refused)
     csv = marketer.get("/admin/reports/daily.csv?from=2026-03-01&to=2026-03-02")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     lines = text(csv).strip().splitlines()
@@ -1189,6 +1194,7 @@ def test_a_form_rendered_for_one_store_is_not_applied_to_another(world, app):
     post(owner, "/admin/store", {"store_id": b["store"]}, token)  # switched in another tab
     stale = post(owner, "/admin/settings/holdout", {"holdout_percent": "20", "store_guard": a["store"]}, token)
     assert stale.status_code == 409 and 'id="store-changed"' in text(stale)
+    assert 'id="error-page" data-status="409"' in text(stale)  # the error page in the frame, with a way back
     fetch = owner.post("/admin/templates/preview/sms/abandoned_cart/step1",
                        headers={"X-CSRFToken": token, "X-Requested-With": "fetch"},
                        data={"store_guard": a["store"]})

@@ -302,7 +302,7 @@ def test_marketer_opening_the_settings_url_gets_403(page, world):
     expect(page.locator("nav a[href='/admin/settings/']")).to_have_count(0)  # not in the menu either
     response = page.goto("/admin/settings/")
     assert response.status == 403
-    expect(page.locator("body")).to_contain_text("Forbidden")
+    expect(page.locator("#error-page[data-status='403']")).to_contain_text("You do not have access to this page")
     expect(page.locator("#settings-form")).to_have_count(0)
 
 
@@ -313,7 +313,7 @@ def test_owner_typing_another_stores_cart_url_gets_404(page, world):
     expect(page.locator("#cart-timeline")).to_be_visible()
     foreign = page.goto(f"/admin/carts/{world['bob_cart']}")
     assert foreign.status == 404
-    expect(page.locator("body")).to_contain_text("Not Found")
+    expect(page.locator("#error-page[data-status='404']")).to_contain_text("This page does not exist")
     expect(page.locator("body")).not_to_contain_text("bob@other.example")
 
 

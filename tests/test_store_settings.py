@@ -58,11 +58,12 @@ def test_every_bad_field_is_named_at_once(app):
 def test_the_settings_page_shows_every_error_at_its_field_and_keeps_what_was_typed(app, shop):
     owner = logged_in(app, add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id]))
     page = post(owner, "/admin/settings/general", {**GENERAL, "retention_days": "0", "quiet_hours_end": "soon",
-                                                   "sms_sender": "ACME-SHOP", "name": "Typed name"},
+                                                   "sms_sender": "ACME-SHOP", "sender_email": "not an address",
+                                                   "name": "Typed name"},
                 csrf_token(owner))
     html = unescape(text(page))
-    assert page.status_code == 400 and "3 fields need a change" in html
-    for field in ("retention_days", "quiet_hours_end", "sms_sender"):
+    assert page.status_code == 400 and "4 fields need a change" in html
+    for field in ("retention_days", "quiet_hours_end", "sms_sender", "sender_email"):
         assert f'id="{field}-error"' in html and f'href="#{field}"' in html, field
     assert "A whole number, not 'soon'." in html and 'value="soon"' in html and 'value="Typed name"' in html
     assert 'aria-invalid="true"' in html and 'class="form-control is-invalid"' in html
