@@ -54,6 +54,7 @@ NOT_PERSONAL = {
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
+                   "experiment", "experiment_variant",  # the store's tests of its own templates
                    "login_throttle"}  # staff logins: digests of the account and address tried
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"

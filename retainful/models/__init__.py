@@ -4,6 +4,7 @@ from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, Discou
 from retainful.models.conversation import (REASONS, CannedReply, Conversation, ConversationMessage,
                                            ConversationStatus, Direction, InboundSmsPart)
 from retainful.models.customer import ConsentEvent, Customer
+from retainful.models.experiment import Experiment, ExperimentState, Variant
 from retainful.models.form_token import FormToken
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
 from retainful.models.observability import JobRun, SendTally, WorkerHeartbeat
@@ -19,7 +20,8 @@ from retainful.models.webhook import WebhookDelivery
 __all__ = [
     "ABANDONED_CART", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
     "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
-    "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "FormToken", "Message",
+    "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Experiment", "ExperimentState",
+    "FormToken", "Message",
     "MessageStatus", "NEXT_ORDER", "Order", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
-    "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
+    "Variant", "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
 ]

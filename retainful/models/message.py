@@ -76,6 +76,9 @@ class Message(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(1000))
     coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon.id", ondelete="SET NULL"))
     link_code: Mapped[str | None] = mapped_column(sa.String(24), unique=True)  # /r/<code> and /o/<code>.gif
+    # The experiment variant this message was rendered with (migration 0026): results count its recipients.
+    variant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("experiment_variant.id", ondelete="SET NULL"),
+                                                   index=True)
     requested_by: Mapped[str | None] = mapped_column(sa.String(32))  # a test-send's: "api" or "user:<id>"
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(300))
