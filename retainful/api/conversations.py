@@ -6,7 +6,7 @@ from flask import jsonify, request
 
 from retainful import conversations
 from retainful.api.errors import ApiError
-from retainful.api.request import current_store, json_body
+from retainful.api.request import MAX_ID, current_store, json_body, path_id
 from retainful.api.schemas import ConversationReasonIn, ConversationReplyIn
 from retainful.api.views import bp
 from retainful.conversations.service import message_json
@@ -14,7 +14,6 @@ from retainful.errors import FieldError
 from retainful.models.conversation import ConversationStatus
 
 reply_in, reason_in = ConversationReplyIn(), ConversationReasonIn()
-MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 MAX_PAGE = 200
 
 
@@ -26,9 +25,8 @@ def _domain(call, *args, **kwargs):
 
 
 def _conversation_or_404(conversation_id: str):
-    conversation = None
-    if conversation_id.isascii() and conversation_id.isdigit() and int(conversation_id) <= MAX_ID:
-        conversation = conversations.get(current_store().id, int(conversation_id))
+    number = path_id(conversation_id)
+    conversation = conversations.get(current_store().id, number) if number is not None else None
     if conversation is None:
         raise ApiError(404, "not_found", "No conversation with this id.")
     return conversation

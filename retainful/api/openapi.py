@@ -51,7 +51,7 @@ def build_spec(server_url: str) -> dict:
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
-                 "ReasonsReport", "SubscriberIn", "SubscriberOut"):
+                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "ExperimentIn", "ExperimentOut", "ExperimentList"):
         spec.components.schema(name, schema=getattr(schemas, name))
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
@@ -133,6 +133,7 @@ def build_spec(server_url: str) -> dict:
     _report_paths(spec)
     _automation_paths(spec)
     _conversation_paths(spec)
+    _experiment_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -240,6 +241,36 @@ def _conversation_paths(spec: APISpec) -> None:
         "put": {"summary": "Confirm or change the abandonment reason (null clears it).",
                 "requestBody": {"required": True, "content": _json("ConversationReasonIn")},
                 "responses": _responses(one, "400", "401", "404", "413", "415")}})
+
+
+def _experiment_paths(spec: APISpec) -> None:
+    experiment_id = {"name": "experiment_id", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 1}}
+    one = {"200": {"description": "The experiment: variants side by side with sent, opened, clicked, orders, "
+                                  "revenue per recipient, probability best and intervals; the decision.",
+                   "content": _json("ExperimentOut")}}
+    conflict = {"409": {"description": "Not in a state that allows it (error.fields.state).",
+                        "content": _json("Error")}}
+    spec.path(path="/api/v1/experiments", operations={
+        "get": {"summary": "The store's experiments, newest first, with their results.",
+                "responses": _responses({"200": {"description": "The experiments.",
+                                                 "content": _json("ExperimentList")}}, "401")},
+        "post": {"summary": "Start an A/B test of an automation step's templates: 2 to 4 weighted variants (the first "
+                            "is the control); each shopper is assigned by a stable hash and keeps the variant.",
+                 "requestBody": {"required": True, "content": _json("ExperimentIn")},
+                 "responses": _responses({"201": {"description": "Running.", "content": _json("ExperimentOut")},
+                                          "409": {"description": "The step has a running experiment.",
+                                                  "content": _json("Error")}},
+                                         "400", "401", "413", "415")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}", parameters=[experiment_id], operations={"get": {
+        "summary": "One experiment with its results.", "responses": _responses(one, "401", "404")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}/stop", parameters=[experiment_id], operations={"post": {
+        "summary": "End a running experiment without a winner: the step's own template again for everyone.",
+        "responses": _responses({**one, **conflict}, "401", "404")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}/apply", parameters=[experiment_id], operations={"post": {
+        "summary": "Make a decided experiment's winner the step's template (a template version by experiment:<id>); "
+                   "repeating it changes nothing.",
+        "responses": _responses({**one, **conflict}, "400", "401", "404")}})
 
 
 def _coupon_paths(spec: APISpec) -> None:

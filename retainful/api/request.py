@@ -15,6 +15,7 @@ from retainful.models import Store
 from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
+MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -56,3 +57,8 @@ def refuse_unstorable_url() -> None:
     otherwise reach the database)."""
     refuse_unstorable_fields(request.view_args or {})
     refuse_unstorable_fields(request.args)
+
+
+def path_id(value: str) -> int | None:
+    """A row id from a path segment, or None when it cannot be one (the view answers 404 as for an unknown id)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None

@@ -558,3 +558,94 @@ class ReasonRow(Schema):
 class ReasonsReport(PeriodReport):
     reasons = fields.List(fields.Nested(ReasonRow))
     unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})
+
+
+# -- experiments ----------------------------------------------------------------------------------------------------
+
+class ExperimentSubjectIn(Lenient):
+    automation = fields.String(required=True, validate=validate.Length(min=1, max=32),
+                               metadata={"description": "The automation's kind, e.g. abandoned_cart."})
+    step = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100),
+                          metadata={"description": "The step's position."})
+
+
+class VariantTemplateIn(Lenient):
+    key = fields.String(validate=validate.Length(min=1, max=64),
+                        metadata={"description": "Another template of the channel (e.g. abandoned_cart/step2)."})
+    source = fields.String(validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE),
+                           metadata={"description": "A template's text; it must render like a saved one."})
+
+
+class VariantIn(Lenient):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    weight = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100),
+                            metadata={"description": "Its share of the traffic relative to the others' (default 1)."})
+    templates = fields.Dict(keys=fields.String(validate=validate.OneOf(names())),
+                            values=fields.Nested(VariantTemplateIn), load_default=dict,
+                            metadata={"description": "Per channel; a channel left out keeps the step's template "
+                                                     "(the control usually has none)."})
+
+
+class ExperimentIn(Lenient):
+    subject = fields.Nested(ExperimentSubjectIn, required=True)
+    variants = fields.List(fields.Nested(VariantIn), required=True, validate=validate.Length(min=2, max=4),
+                           metadata={"description": "2 to 4; the first is the control."})
+    metric = fields.String(load_default="orders", validate=validate.OneOf(["orders", "clicked"]),
+                           metadata={"description": "What the winner must beat the others at, per recipient."})
+    auto_apply = StrictBoolean(load_default=False,
+                               metadata={"description": "Apply the winner's templates to the step once decided."})
+
+
+class VariantOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    weight = fields.Integer()
+    control = fields.Boolean()
+    templates = fields.Dict()
+    sent = fields.Integer(metadata={"description": "Recipients sent this variant."})
+    opened = fields.Integer(metadata={"description": "Of them, opened an email."})
+    clicked = fields.Integer()
+    orders = fields.Integer(metadata={"description": "Recipients with an order credited to the step."})
+    revenue = _amount("Their orders' revenue (total less refunds).")
+    rate = _rate("The metric per recipient, 0-1.")
+    revenue_per_recipient = _amount()
+    revenue_interval = fields.List(fields.String(), metadata={"description": "95% credible interval [low, high]."})
+    probability_best = _rate("Posterior probability its rate is the highest (Beta(1+s, 1+f), Monte Carlo).")
+    interval = fields.List(fields.Float(), metadata={"description": "95% credible interval of its rate [low, high]."})
+
+
+class ExperimentDecisionOut(Schema):
+    winner = fields.String(allow_none=True, metadata={"description": "The winning variant's name."})
+    decided_at = fields.DateTime(allow_none=True)
+    rule = fields.String(allow_none=True)
+    p_value = fields.Float(allow_none=True, metadata={"description": "The winner's weakest always-valid p-value."})
+    applied = fields.Boolean()
+    applied_at = fields.DateTime(allow_none=True)
+
+
+class ExperimentCurrentOut(Schema):
+    leader_p_value = fields.Float(metadata={"description": "The leading variant's weakest always-valid p-value now."})
+    threshold = fields.Float(metadata={"description": "What it must fall below: 0.05 over the number of pairs."})
+    min_recipients = fields.Integer(metadata={"description": "Per variant, before any decision."})
+
+
+class ExperimentSubjectOut(Schema):
+    automation = fields.String()
+    step = fields.Integer()
+
+
+class ExperimentOut(Schema):
+    id = fields.Integer()
+    subject = fields.Nested(ExperimentSubjectOut)
+    metric = fields.String(metadata={"enum": ["orders", "clicked"]})
+    state = fields.String(metadata={"enum": ["running", "decided", "stopped"]})
+    auto_apply = fields.Boolean()
+    created_at = fields.DateTime()
+    stopped_at = fields.DateTime(allow_none=True)
+    variants = fields.List(fields.Nested(VariantOut))
+    current = fields.Nested(ExperimentCurrentOut)
+    decision = fields.Nested(ExperimentDecisionOut)
+
+
+class ExperimentList(Schema):
+    experiments = fields.List(fields.Nested(ExperimentOut))
