@@ -1,4 +1,5 @@
 """The data model: one module per aggregate. Every row belongs to one store."""
+from retainful.models.campaign import Campaign, CampaignState
 from retainful.models.cart import Cart, CartLine, CartStatus
 from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, DiscountType, SyncState
 from retainful.models.conversation import (REASONS, CannedReply, Conversation, ConversationMessage,
@@ -18,7 +19,7 @@ from retainful.models.user import Role, User, user_store
 from retainful.models.webhook import WebhookDelivery
 
 __all__ = [
-    "ABANDONED_CART", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
+    "ABANDONED_CART", "Campaign", "CampaignState", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
     "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
     "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Experiment", "ExperimentState",
     "FormToken", "Message",

@@ -20,7 +20,7 @@ class Rendered:
 
 
 def template_key(message: Message) -> str:
-    return registry.get(message.kind).template_key(message.step.position if message.step else 1)
+    return registry.get(message.kind).message_template(message)[0]
 
 
 def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, urls: PublicUrls,
@@ -29,11 +29,11 @@ def render_message(message: Message, store: Store, cart: Cart | None, customer: 
 
     ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`);
     ``extra`` the automation's own merge variables."""
-    key, medium = template_key(message), channel(message.channel)
+    (key, source), medium = registry.get(message.kind).message_template(message), channel(message.channel)
     unsubscribe = unsubscribe_url(urls, customer)
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
                             recovery_url=urls.recovery(message.link_code), unsubscribe_url=unsubscribe,
                             open_pixel_url=urls.pixel(message.link_code) if medium.tracks_opens else None,
                             coupon=coupon, extra=extra)
-    rendering = medium.render(key, context, overrides.get((message.channel, key)))
+    rendering = medium.render(key, context, source if source is not None else overrides.get((message.channel, key)))
     return Rendered(*medium.message_parts(rendering, unsubscribe))
