@@ -13,7 +13,7 @@ from retainful import clock, jobs
 from retainful.experiments import stats
 from retainful.experiments.assignment import assign, bucket
 from retainful.extensions import db
-from retainful.models import Customer, Experiment, Message, Order, TemplateVersion, Variant
+from retainful.models import Campaign, Customer, Experiment, Message, Order, TemplateVersion, Variant
 from tests.conftest import T0, cart_body
 from tests.test_recovery_sequence import at, sent
 
@@ -290,3 +290,70 @@ def test_another_stores_experiment_and_odd_ids_are_404_and_auth_is_required(shop
     assert shop.client.get(f"/api/v1/experiments/{mine['id']}", headers=forged).status_code == 401
     assert post(shop, {"subject": SUBJECT, "variants": two_variants()}, headers=forged).status_code == 401
     assert get(shop, f"/api/v1/experiments/{mine['id']}").get_json()["state"] == "running"
+
+
+# -- campaigns --------------------------------------------------------------------------------------------------------
+
+B_CAMPAIGN = {"subject": "B: new mugs for {{ customer.first_name or 'you' }}", "html": "<p>Variant B news</p>"}
+
+
+def campaign_with_recipients(app, store_id, recipients):
+    """A scheduled campaign whose outbox rows are due now (what its expander writes)."""
+    with app.app_context():
+        campaign = Campaign(store_id=store_id, name="Spring", state="scheduled", channels=["email"], templates={})
+        db.session.add(campaign)
+        db.session.flush()
+        for n in range(recipients):
+            customer = Customer(store_id=store_id, email=f"c{n}@example.com", first_name=f"C{n}",
+                                email_consent=True)
+            db.session.add(customer)
+            db.session.flush()
+            db.session.add(Message(store_id=store_id, customer_id=customer.id, kind="campaign", channel="email",
+                                   campaign_id=campaign.id, due_at=T0, dedup_key=f"campaign:{campaign.id}:{n}"))
+        db.session.commit()
+        return campaign.id
+
+
+def test_a_campaign_experiment_varies_its_recipients_email_and_its_winner_becomes_the_campaigns(shop, app):
+    campaign_id = campaign_with_recipients(app, shop.store_id, 10)
+    experiment = create(shop, subject={"campaign": campaign_id}, auto_apply=True, variants=[
+        {"name": "Control"}, {"name": "B", "templates": {"email": {"source": B_CAMPAIGN}}}])
+    assert experiment["subject"] == {"campaign": campaign_id}
+    at(app, timedelta(minutes=1))
+    mails = sent(app, kind="campaign")
+    assert len(mails) == 10
+    for mail in mails:
+        assert mail.subject.startswith("B: new mugs") == (variant_of(app, mail) == "B"), mail.subject
+    assert {variant_of(app, m) for m in mails} == {"Control", "B"}
+    seed_results(app, experiment["id"], 600, {"Control": 6, "B": 60})
+    run_experiments_job(app)
+    read = get(shop, f"/api/v1/experiments/{experiment['id']}").get_json()
+    assert read["decision"]["winner"] == "B" and read["decision"]["applied"] is True
+    with app.app_context():
+        assert db.session.get(Campaign, campaign_id).templates == {"email": {"source": B_CAMPAIGN}}
+
+
+@pytest.mark.parametrize("source, field", [
+    ("<p>a string</p>", "variants.1.templates.email.source"),
+    ({"subject": "x"}, "variants.1.templates.email.source"),
+    ({"subject": "{{ broken(", "html": "<p>x</p>"}, "variants.1.templates.email.source"),
+])
+def test_a_campaign_variant_has_the_campaigns_template_shape(shop, app, source, field):
+    campaign_id = campaign_with_recipients(app, shop.store_id, 0)
+    answer = post(shop, {"subject": {"campaign": campaign_id}, "variants": [
+        {"name": "A"}, {"name": "B", "templates": {"email": {"source": source}}}]})
+    assert answer.status_code == 400 and field in answer.get_json()["error"]["fields"], answer.get_json()
+
+
+def test_another_stores_or_a_sent_campaign_cannot_be_tested(shop, app, make_store):
+    other = make_store(name="Other", domain="other.example")
+    theirs = campaign_with_recipients(app, other.store_id, 0)
+    for subject in ({"campaign": theirs}, {"campaign": 999999}, {"campaign": "1"}, {}):
+        answer = post(shop, {"subject": subject, "variants": two_variants()})
+        assert answer.status_code == 400 and any(f.startswith("subject") for f in answer.get_json()["error"][
+            "fields"]), (subject, answer.get_json())
+    with app.app_context():
+        db.session.get(Campaign, theirs).state = "sent"
+        db.session.commit()
+    answer = post(other, {"subject": {"campaign": theirs}, "variants": two_variants()})
+    assert answer.status_code == 400 and "subject.campaign" in answer.get_json()["error"]["fields"]

@@ -38,10 +38,9 @@ def _conflict(call, *args):
 @bp.post("/experiments")
 def post_experiment():
     data = json_body(experiment_in)
-    subject = data["subject"]
     experiment = _conflict(lambda: experiments.create(
-        current_store(), public_urls(current_app), kind=subject["automation"], step=subject["step"],
-        variants=data["variants"], metric=data["metric"], auto_apply=data["auto_apply"]))
+        current_store(), public_urls(current_app), subject=data["subject"], variants=data["variants"],
+        metric=data["metric"], auto_apply=data["auto_apply"]))
     return jsonify(_json(experiment)), 201
 
 

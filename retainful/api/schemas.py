@@ -563,17 +563,22 @@ class ReasonsReport(PeriodReport):
 # -- experiments ----------------------------------------------------------------------------------------------------
 
 class ExperimentSubjectIn(Lenient):
-    automation = fields.String(required=True, validate=validate.Length(min=1, max=32),
+    """An automation step (automation and step) or a draft or scheduled campaign (campaign)."""
+
+    automation = fields.String(validate=validate.Length(min=1, max=32),
                                metadata={"description": "The automation's kind, e.g. abandoned_cart."})
-    step = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100),
+    step = fields.Integer(strict=True, validate=validate.Range(min=1, max=100),
                           metadata={"description": "The step's position."})
+    campaign = fields.Integer(strict=True, validate=validate.Range(min=1, max=2 ** 31 - 1),
+                              metadata={"description": "A campaign's id."})
 
 
 class VariantTemplateIn(Lenient):
     key = fields.String(validate=validate.Length(min=1, max=64),
                         metadata={"description": "Another template of the channel (e.g. abandoned_cart/step2)."})
-    source = fields.String(validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE),
-                           metadata={"description": "A template's text; it must render like a saved one."})
+    source = fields.Raw(metadata={"description": "An automation step's: the template's text (it must render like a "
+                                                 "saved one). A campaign's: its template shape, {subject, html, "
+                                                 "preheader} for email, {text} for SMS."})
 
 
 class VariantIn(Lenient):
@@ -632,6 +637,7 @@ class ExperimentCurrentOut(Schema):
 class ExperimentSubjectOut(Schema):
     automation = fields.String()
     step = fields.Integer()
+    campaign = fields.Integer()
 
 
 class ExperimentOut(Schema):

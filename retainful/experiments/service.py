@@ -14,12 +14,15 @@ from sqlalchemy.orm import selectinload
 from retainful import clock
 from retainful.automations import registry
 from retainful.automations.settings import current_settings
+from retainful.campaigns.automation import DEFAULT_TEMPLATE as DEFAULT_CAMPAIGN_TEMPLATE
+from retainful.campaigns.sending import own_source
 from retainful.channels import names
 from retainful.errors import FieldError
 from retainful.experiments import stats
 from retainful.experiments.assignment import assign
 from retainful.extensions import db
-from retainful.models import Experiment, ExperimentState, Message, MessageStatus, Order, Store, Variant
+from retainful.models import (Campaign, CampaignState, Experiment, ExperimentState, Message, MessageStatus, Order,
+                              Store, Variant)
 from retainful.orders.attribution import VOID_STATUSES
 from retainful.rendering.engine import TemplateError, default_source, template_keys
 from retainful.rendering.overrides import check_source, current_sources, save_override
@@ -38,43 +41,120 @@ class ExperimentConflict(FieldError):
 
 @dataclass(frozen=True)
 class Subject:
-    """What an experiment varies: an automation's step (its template key is the one the variants replace)."""
+    """What an experiment varies, and how: its template key (what a variant's source must render as), the source a
+    variant's override stands for, and where a winner goes for everyone after."""
 
+    name: str
+    template_key: str
+
+    def source(self, channel: str, override: dict, overrides: dict[tuple[str, str], str]) -> str:
+        """A variant's override as the Jinja source to render: its own, else another key's (the store's, else the
+        file default)."""
+        if "source" in override:
+            return override["source"]
+        key = override["key"]
+        return overrides.get((channel, key)) or default_source(channel, key)
+
+    def check(self, channel: str, source: Any, field: str) -> dict:
+        """The override as stored, or FieldError."""
+        if not isinstance(source, str):
+            raise FieldError(field, "A template's text.")
+        return {"source": source}
+
+    def apply(self, store: Store, urls: PublicUrls, winner: Variant, author: str) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AutomationStep(Subject):
     kind: str
     position: int
 
-    @property
-    def name(self) -> str:
-        return f"automation:{self.kind}:{self.position}"
-
-    @property
-    def template_key(self) -> str:
-        return registry.get(self.kind).template_key(self.position)
-
     @classmethod
-    def parse(cls, name: str) -> "Subject":
-        _, kind, position = name.split(":")
-        return cls(kind, int(position))
+    def of(cls, kind: str, position: int) -> "AutomationStep":
+        return cls(f"automation:{kind}:{position}", registry.get(kind).template_key(position), kind, position)
 
-    def describe(self) -> dict[str, Any]:
+    def apply(self, store, urls, winner, author):
+        """The winner's templates become the step's: a new template version per channel (the editor's history
+        shows where it came from)."""
+        in_force = current_sources(store.id)
+        for channel, override in winner.templates.items():
+            save_override(store, urls, channel, self.template_key, self.source(channel, override, in_force),
+                          author=author)
+
+    def describe(self):
         return {"automation": self.kind, "step": self.position}
 
 
+@dataclass(frozen=True)
+class CampaignSubject(Subject):
+    """A campaign's variants have the campaign's own template shape: ``{"key": ...}`` or ``{"source": {"subject",
+    "html", "preheader"}}`` (email) / ``{"source": {"text"}}`` (SMS)."""
+
+    campaign_id: int
+
+    @classmethod
+    def of(cls, campaign_id: int) -> "CampaignSubject":
+        return cls(f"campaign:{campaign_id}", DEFAULT_CAMPAIGN_TEMPLATE, campaign_id)
+
+    def source(self, channel, override, overrides):
+        if "source" in override:
+            return own_source(channel, override["source"])
+        return super().source(channel, override, overrides)
+
+    def check(self, channel, source, field):
+        parts = ("subject", "html") if channel == "email" else ("text",)
+        if not isinstance(source, dict) or any(not isinstance(source.get(p), str) or not source[p] for p in parts):
+            raise FieldError(field, f"An object with {' and '.join(parts)} (the campaign's template shape).")
+        return {"source": {p: source[p] for p in (*parts, "preheader") if isinstance(source.get(p), str)}}
+
+    def apply(self, store, urls, winner, author):
+        """The winner's templates become the campaign's, so its recipients not yet sent get them."""
+        campaign = db.session.get(Campaign, self.campaign_id)
+        if campaign is not None:
+            campaign.templates = {**campaign.templates, **winner.templates}
+
+    def describe(self):
+        return {"campaign": self.campaign_id}
+
+
+def parse_subject(name: str) -> Subject:
+    kind, _, rest = name.partition(":")
+    if kind == "campaign":
+        return CampaignSubject.of(int(rest))
+    automation, _, position = rest.partition(":")
+    return AutomationStep.of(automation, int(position))
+
+
 def subject_of(message: Message) -> str | None:
-    """The experiment subject a planned message belongs to (None for test-sends and stepless kinds)."""
-    return Subject(message.kind, message.step.position).name if message.step is not None else None
+    """The experiment subject a message belongs to (None for test-sends and stepless kinds)."""
+    if message.campaign_id is not None:
+        return f"campaign:{message.campaign_id}"
+    return f"automation:{message.kind}:{message.step.position}" if message.step is not None else None
 
 
 # -- creating -------------------------------------------------------------------------------------------------------
 
-def _subject(store: Store, kind: str, position: int) -> Subject:
-    automation = registry.get(kind)
-    if automation is None or kind not in registry.kinds():
+def _subject(store: Store, subject: dict) -> Subject:
+    if "campaign" in subject:
+        campaign = db.session.get(Campaign, subject["campaign"])
+        if campaign is None or campaign.store_id != store.id:
+            raise FieldError("subject.campaign", "No campaign with this id.")
+        if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
+            raise FieldError("subject.campaign", "Only a draft or scheduled campaign can be tested.")
+        return CampaignSubject.of(campaign.id)
+    kind, position = subject.get("automation"), subject.get("step")
+    if kind is None or position is None:
+        raise FieldError("subject", "Either {automation, step} or {campaign}.")
+    if registry.get(kind) is None or kind not in registry.kinds():
         raise FieldError("subject.automation", f"One of {', '.join(registry.kinds())}.")
     positions = [step.position for step in current_settings(store.id, kind).steps]
     if position not in positions:
         raise FieldError("subject.step", f"{kind} has steps {', '.join(map(str, positions))}.")
-    return Subject(kind, position)
+    return AutomationStep.of(kind, position)
 
 
 def _templates(store: Store, urls: PublicUrls, subject: Subject, templates: dict, field: str) -> dict:
@@ -93,19 +173,20 @@ def _templates(store: Store, urls: PublicUrls, subject: Subject, templates: dict
                 raise FieldError(f"{where}.key", f"No {channel} template {key!r}.")
             checked[channel] = {"key": key}
             continue
+        checked[channel] = subject.check(channel, source, f"{where}.source")
         try:
-            check_source(store, urls, channel, subject.template_key, source)
+            check_source(store, urls, channel, subject.template_key, subject.source(channel, checked[channel], {}))
         except TemplateError as error:
             raise FieldError(f"{where}.source", error.message) from None
-        checked[channel] = {"source": source}
     return checked
 
 
-def create(store: Store, urls: PublicUrls, *, kind: str, step: int, variants: list[dict], metric: str = "orders",
+def create(store: Store, urls: PublicUrls, *, subject: dict, variants: list[dict], metric: str = "orders",
            auto_apply: bool = False) -> Experiment:
-    """A running experiment over one automation step; the first variant is the control. Refused (naming the
-    field) when the step has one running already, or a variant's template does not render."""
-    subject = _subject(store, kind, step)
+    """A running experiment over one automation step (``{"automation": kind, "step": n}``) or a draft or scheduled
+    campaign (``{"campaign": id}``); the first variant is the control. Refused (naming the field) when the subject
+    has one running already, or a variant's template does not render."""
+    subject = _subject(store, subject)
     if metric not in METRICS:
         raise FieldError("metric", f"One of {', '.join(METRICS)}.")
     if not MIN_VARIANTS <= len(variants) <= MAX_VARIANTS:
@@ -126,7 +207,7 @@ def create(store: Store, urls: PublicUrls, *, kind: str, step: int, variants: li
         with db.session.begin_nested():
             db.session.add(experiment)
     except IntegrityError:
-        raise ExperimentConflict("subject", "This step has a running experiment: stop it first.") from None
+        raise ExperimentConflict("subject", "This has a running experiment already: stop it first.") from None
     db.session.commit()
     return experiment
 
@@ -149,20 +230,12 @@ def variant_for(running: dict[tuple[int, str], Experiment], message: Message) ->
     return assign(experiment.id, experiment.variants, message.customer_id)
 
 
-def _source(channel: str, override: dict, overrides: dict[tuple[str, str], str]) -> str:
-    if "source" in override:
-        return override["source"]
-    key = override["key"]
-    return overrides.get((channel, key)) or default_source(channel, key)
-
-
-def overrides_with(variant: Variant | None, overrides: dict[tuple[str, str], str], message: Message,
-                   key: str) -> dict[tuple[str, str], str]:
-    """The store's templates in force with the variant's in place of ``key`` on the message's channel."""
-    override = variant.templates.get(message.channel) if variant is not None else None
+def variant_source(variant: Variant | None, channel: str, overrides: dict[tuple[str, str], str]) -> str | None:
+    """The source the variant renders on this channel instead of the message's own template (None: the own)."""
+    override = variant.templates.get(channel) if variant is not None else None
     if override is None:
-        return overrides
-    return {**overrides, (message.channel, key): _source(message.channel, override, overrides)}
+        return None
+    return parse_subject(variant.experiment.subject).source(channel, override, overrides)
 
 
 # -- results --------------------------------------------------------------------------------------------------------
@@ -231,7 +304,7 @@ def describe(experiment: Experiment, store: Store) -> dict[str, Any]:
             "interval": [round(summary.interval[0], 6), round(summary.interval[1], 6)]})
     verdict = stats.verdict(observed)
     winner = next((v.name for v in experiment.variants if v.id == experiment.winner_id), None)
-    return {"id": experiment.id, "subject": Subject.parse(experiment.subject).describe(),
+    return {"id": experiment.id, "subject": parse_subject(experiment.subject).describe(),
             "metric": experiment.metric, "state": experiment.state, "auto_apply": experiment.auto_apply,
             "created_at": experiment.created_at, "stopped_at": experiment.stopped_at, "variants": variants,
             "current": {"leader_p_value": round(verdict.p_value, 6), "threshold": verdict.threshold,
@@ -276,18 +349,14 @@ def evaluate(experiment: Experiment, store: Store, urls: PublicUrls) -> bool:
 
 
 def apply_winner(experiment: Experiment, store: Store, urls: PublicUrls) -> Experiment:
-    """The winner's templates become the step's for everyone (a new template version per channel, by
-    ``experiment:<id>``, so the editor's history shows where it came from); the control's changes nothing."""
+    """The winner's templates become the subject's for everyone after (a step's template versions by
+    ``experiment:<id>``, a campaign's templates); the control's change nothing. Applying twice changes nothing."""
     if experiment.state != ExperimentState.DECIDED:
         raise ExperimentConflict("state", "Only a decided experiment has a winner to apply.")
     if experiment.applied_at is not None:
         return experiment
     winner = next(v for v in experiment.variants if v.id == experiment.winner_id)
-    key = Subject.parse(experiment.subject).template_key
-    in_force = current_sources(store.id)
-    for channel, override in winner.templates.items():
-        save_override(store, urls, channel, key, _source(channel, override, in_force),
-                      author=f"experiment:{experiment.id}")
+    parse_subject(experiment.subject).apply(store, urls, winner, author=f"experiment:{experiment.id}")
     experiment.applied_at = clock.now()
     db.session.commit()
     return experiment

@@ -344,8 +344,8 @@ class Dispatcher:
         if message.coupon is None and automation is not None:
             message.coupon = automation.coupon_for(message, store)
         try:
-            rendered = render_message(message, store, message.cart, customer, urls=self.urls,
-                                      overrides=experiments.overrides_with(variant, overrides, message, key),
+            rendered = render_message(message, store, message.cart, customer, overrides=overrides, urls=self.urls,
+                                      variant_source=experiments.variant_source(variant, message.channel, overrides),
                                       coupon=coupon_vars(message.coupon, customer),
                                       extra=automation.template_vars(message, store) if automation else None)
         except TemplateError as error:
