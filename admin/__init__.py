@@ -11,9 +11,10 @@ from datetime import timedelta
 from flask import Blueprint, Flask, render_template, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
-from retainful_admin import formatting
+from retainful_admin import formatting, i18n
 from retainful_admin.security import can, csrf, current_store, login_manager, visible_stores
 
 # Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
@@ -46,6 +47,7 @@ def init_admin(app: Flask) -> Admin:
     if app.config.get("RETAINFUL_ENV") == "production" and app.config.get("PUBLIC_BASE_URL", "").startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True  # the login cookie never travels over plain HTTP
 
+    i18n.init_app(app)  # the admin's words in the user's language (Flask-Babel)
     csrf.init_app(app)
     for name in CSRF_EXEMPT_BLUEPRINTS:
         if name in app.blueprints:
@@ -70,15 +72,15 @@ def init_admin(app: Flask) -> Admin:
 
     admin = Admin(app, name="Retainful", index_view=HomeView(),
                   theme=Bootstrap4Theme(base_template="retainful_admin/base.html", swatch="default", fluid=True))
-    admin.add_view(InboxView(name="Inbox", endpoint="inbox"))
-    admin.add_view(CartsView(name="Carts", endpoint="carts"))
-    admin.add_view(CustomersView(name="Customers", endpoint="customers"))
-    admin.add_view(OrdersView(name="Orders", endpoint="orders"))
-    admin.add_view(MessagesView(name="Messages", endpoint="messages"))
-    admin.add_view(CouponsView(name="Coupons", endpoint="coupons"))
-    admin.add_view(AutomationsView(name="Automations", endpoint="automations"))
-    admin.add_view(SequenceView(name="Sequence", endpoint="sequence"))
-    admin.add_view(TemplatesView(name="Templates", endpoint="templates"))
-    admin.add_view(ReportsView(name="Reports", endpoint="reports"))
-    admin.add_view(SettingsView(name="Settings", endpoint="settings"))
+    admin.add_view(InboxView(name=_l("Inbox"), endpoint="inbox"))
+    admin.add_view(CartsView(name=_l("Carts"), endpoint="carts"))
+    admin.add_view(CustomersView(name=_l("Customers"), endpoint="customers"))
+    admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders"))
+    admin.add_view(MessagesView(name=_l("Messages"), endpoint="messages"))
+    admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons"))
+    admin.add_view(AutomationsView(name=_l("Automations"), endpoint="automations"))
+    admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence"))
+    admin.add_view(TemplatesView(name=_l("Templates"), endpoint="templates"))
+    admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
+    admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings"))
     return admin
