@@ -31,6 +31,7 @@ def _page_args(**extra):
 def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
     from retainful_admin.automations import AutomationsView
+    from retainful_admin.experiments import ExperimentsView
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
@@ -81,6 +82,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(AutomationsView(name=_l("Automations"), endpoint="automations"))
     admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence"))
     admin.add_view(TemplatesView(name=_l("Templates"), endpoint="templates"))
+    admin.add_view(ExperimentsView(name=_l("Experiments"), endpoint="experiments"))
     admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
     admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings"))
     return admin
