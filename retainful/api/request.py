@@ -12,10 +12,10 @@ from marshmallow import Schema, ValidationError
 from retainful import logs
 from retainful.api.errors import ApiError, flatten_messages, validation_error
 from retainful.models import Store
+from retainful.models.types import MAX_ID
 from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
-MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
