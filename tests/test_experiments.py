@@ -289,6 +289,11 @@ def test_another_stores_experiment_and_odd_ids_are_404_and_auth_is_required(shop
     forged = {"Authorization": "Bearer rk_forged"}
     assert shop.client.get(f"/api/v1/experiments/{mine['id']}", headers=forged).status_code == 401
     assert post(shop, {"subject": SUBJECT, "variants": two_variants()}, headers=forged).status_code == 401
+    for action in ("stop", "apply"):
+        path = f"/api/v1/experiments/{mine['id']}/{action}"
+        assert shop.client.post(path).status_code == 401
+        assert post(shop, {}, headers=forged, path=path).status_code == 401
+        assert post(shop, {}, path=f"/api/v1/experiments/{mine['id']}%00/{action}").status_code == 400
     assert get(shop, f"/api/v1/experiments/{mine['id']}").get_json()["state"] == "running"
 
 
