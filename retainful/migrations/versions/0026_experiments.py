@@ -2,7 +2,7 @@
 variant each outbox message was rendered with (message.variant_id)
 
 Revision ID: 0026
-Revises: 0024, 0028
+Revises: 0024
 Create Date: 2026-12-01 23:50:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0026'
-down_revision = ('0024', '0028')  # joins campaigns' 0024 and main's 0028: one head
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
