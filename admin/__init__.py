@@ -88,11 +88,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(MessagesView(name=_l("Messages"), endpoint="messages"))
     admin.add_view(AutomationsView(name=_l("Automations"), endpoint="automations"))
     admin.add_view(TemplatesView(name=_l("Templates"), endpoint="templates"))
-    admin.add_view(ExperimentsView(name=_l("Experiments"), endpoint="experiments"))
     admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
     # The navbar is one row at 1366 px: pages used less often go into the "More" menu (admin/README.md, Conventions).
     admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders", category=MORE))
     admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons", category=MORE))
     admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence", category=MORE))
+    admin.add_view(ExperimentsView(name=_l("Experiments"), endpoint="experiments", category=MORE))
     admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings", category=MORE))
     return admin

@@ -33,10 +33,10 @@ def _subject(form) -> dict:
         raise FieldError("subject", _("Choose an automation step.")) from None
 
 
-def _variants(form) -> list[dict]:
-    """Variants 1..4 from the form; a variant without a name is left out, the first is the control (the step's own
-    templates)."""
-    variants = []
+def _variants(form) -> tuple[list[dict], list[int]]:
+    """Variants 1..4 from the form, and the slot each came from; a variant without a name is left out, the first
+    is the control (the step's own templates)."""
+    variants, slots = [], []
     for n in range(1, MAX_VARIANTS + 1):
         name = forms.text(form, f"name-{n}")
         if name is None:
@@ -51,21 +51,49 @@ def _variants(form) -> list[dict]:
         if not 1 <= weight <= 100:
             raise FieldError(f"weight-{n}", _("Weight: from 1 to 100."))
         variants.append({"name": name[:64], "weight": weight, "templates": templates if n > 1 else {}})
-    return variants
+        slots.append(n)
+    return variants, slots
+
+
+def _form_field(field: str, slots: list[int]) -> str:
+    """The form's field for a domain error's field: ``variants.1.templates.email.source`` -> ``email-source-3``
+    when the second variant came from slot 3."""
+    parts = field.split(".")
+    if parts[0] == "subject":
+        return "subject"
+    if parts[0] != "variants" or len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= len(slots):
+        return parts[0] if parts[0] in ("metric", "auto_apply") else "name-2"
+    slot = slots[int(parts[1])]
+    if len(parts) >= 4 and parts[2] == "templates":
+        return f"{parts[3]}-{parts[4] if len(parts) > 4 else 'source'}-{slot}"
+    return f"{parts[2] if len(parts) > 2 else 'name'}-{slot}"
+
+
+def _labels() -> dict[str, str]:
+    """Every field of the new-experiment form in words, for the list of refused fields."""
+    labels = {"subject": _("Automation step"), "metric": _("Winner by")}
+    for n in range(1, MAX_VARIANTS + 1):
+        variant = _("Control") if n == 1 else _("Variant") + f" {n}"
+        labels.update({f"name-{n}": f"{variant}: {_('Name')}", f"weight-{n}": f"{variant}: {_('Weight')}"})
+        for channel in names():
+            labels[f"{channel}-key-{n}"] = f"{variant}: {channel}, {_('another template')}"
+            labels[f"{channel}-source-{n}"] = f"{variant}: {channel}, {_('its own source')}"
+    return labels
 
 
 class ExperimentsView(SecuredMixin, BaseView):
     capability = users.TEMPLATES
 
-    def _list(self, error: FieldError | None = None, status: int = 200):
+    def _list(self, errors: dict[str, str] | None = None, status: int = 200):
         store = current_store()
         found = experiments.list_for(store)
         return self.render("retainful_admin/experiments.html", experiments=found,
                            described={e.id: experiments.describe(e, store) for e in found}, steps=_steps(store),
                            chosen=request.values.get("subject", ""), metrics=METRICS, channels=names(),
-                           keys={channel: template_keys(channel) for channel in names()},
-                           slots=range(1, MAX_VARIANTS + 1), error=error,
-                           form=request.form if error else {}), status
+                           template_choices={channel: [("", _("the step's own"))] + [
+                               (key, key) for key in template_keys(channel)] for channel in names()},
+                           slots=range(1, MAX_VARIANTS + 1), errors=errors or {}, labels=_labels(),
+                           form=request.form if errors else {}), status
 
     @expose("/")
     def index(self):
@@ -73,14 +101,17 @@ class ExperimentsView(SecuredMixin, BaseView):
 
     @expose("/new", methods=("POST",))
     def create(self):
-        form = request.form
+        form, slots = request.form, []
         try:
+            variants, slots = _variants(form)
             experiment = experiments.create(
-                current_store(), public_urls(current_app), subject=_subject(form), variants=_variants(form),
+                current_store(), public_urls(current_app), subject=_subject(form), variants=variants,
                 metric=form.get("metric", "orders"), auto_apply=forms.flag(form, "auto_apply"))
         except FieldError as error:
             db.session.rollback()
-            return self._list(error, 400)
+            field = error.field if error.field in _labels() else _form_field(error.field, slots)
+            reason = getattr(error, "reason", None)  # forms' errors lead with the label; the field shows its own
+            return self._list({field: reason[:1].upper() + reason[1:] if reason else error.message}, 400)
         flash(_("Experiment started."), "success")
         return redirect(url_for(".detail", experiment_id=experiment.id))
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from retainful import conversations, users
+from retainful import conversations, experiments, users
 from retainful.extensions import db
-from retainful.models import Customer, Role
+from retainful.models import Customer, Role, Store
+from retainful.urls import public_urls
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
 from tests.conftest import T0, _empty_tables, make_app
 from tests.test_admin import seed
@@ -46,6 +47,7 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "messages.detail": [{"message_id": ids["message"]}, {"message_id": ids["failed_message"]}],
         "coupons.detail": [{"coupon_id": ids["coupon"]}],
         "inbox.thread": [{"conversation_id": ids["conversation"]}],
+        "experiments.detail": [{"experiment_id": ids["experiment"]}],
         "automations.detail": [{"kind": "abandoned_cart"}, {"kind": "win_back"}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
@@ -89,6 +91,11 @@ def site(browser, tmp_path_factory):
             carol = db.session.get(Customer, ids["customer"])
             ids["conversation"] = conversations.receive(carol, "sms", "The delivery fee surprised me",
                                                         provider_message_id="p-1").conversation_id
+            four = [{"name": name, "weight": 1, "templates": {"email": {"key": "abandoned_cart/step2"}}}
+                    for name in ("Control", "A much longer variant name than most", "C", "D")]
+            ids["experiment"] = experiments.create(db.session.get(Store, ids["store"]), public_urls(app),
+                                                   subject={"automation": "abandoned_cart", "step": 1},
+                                                   variants=four).id
         with LiveServer(app) as server:
             yield server, ids
     finally:

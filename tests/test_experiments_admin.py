@@ -60,13 +60,19 @@ def test_a_decided_experiment_is_applied_from_its_page(app, shop):
 def test_stop_and_refused_forms(app, shop):
     marketer = _user(app, shop)
     for changes, field in (({"subject": "automation:nope:1"}, "subject"), ({"subject": "x"}, "subject"),
-                           ({"email-source-2": "{% block subject %}{{ oops(" }, "variants.1.templates.email.source"),
+                           ({"email-source-2": "{% block subject %}{{ oops(" }, "email-source-2"),
+                           ({"name-2": "", "sms-source-3": "{% if %}"}, "sms-source-3"),
+                           ({"sms-key-3": "nope"}, "sms-key-3"),
                            ({"weight-2": "0"}, "weight-2"), ({"weight-2": "many"}, "weight-2"),
-                           ({"name-2": "", "name-3": ""}, "variants"), ({"name-2": "control"}, "variants.1.name"),
-                           ({"metric": "revenue"}, "metric"), ({"name-2": "B\x00"}, "name-2")):
+                           ({"name-2": "", "name-3": ""}, "name-2"), ({"name-2": "control"}, "name-2"),
+                           ({"metric": "revenue"}, "metric")):
         answer, token = _start(app, shop, marketer, **changes)
         assert answer.status_code == 400, (changes, answer.status_code)
-        assert field in text(answer), (changes, text(answer)[:3000])
+        page = text(answer)
+        assert f'data-field="{field}"' in page and f'id="{field}-error"' in page, (changes, page[:3000])
+        assert 'aria-invalid="true"' in page
+    answer, token = _start(app, shop, marketer, **{"name-2": "B\x00"})
+    assert answer.status_code == 400
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Experiment.id))) == 0
     answer, token = _start(app, shop, marketer)
