@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 METRICS = ("orders", "clicked")  # per recipient: who ordered (credited to the step), who clicked
 MIN_VARIANTS, MAX_VARIANTS = 2, 4
-MAX_WEIGHT = 100
+CENT = Decimal("0.01")
 
 
 class ExperimentConflict(FieldError):
@@ -261,7 +261,7 @@ def counts(experiment: Experiment, store: Store) -> dict[int, Counts]:
                   sa.func.count(sa.distinct(sa.case((Message.clicked_at.is_not(None), Message.customer_id)))))
         .where(Message.variant_id.in_(ids), Message.status == MessageStatus.SENT).group_by(Message.variant_id))}
     credited = (sa.select(Message.variant_id.label("variant_id"), Order.id.label("order_id"),
-                          Order.customer_id.label("customer_id"), Order.revenue.label("revenue"))
+                          Message.customer_id.label("customer_id"), Order.revenue.label("revenue"))
                 .join(Message, Message.id == Order.credited_message_id)
                 .where(Message.variant_id.in_(ids), Order.status.not_in(VOID_STATUSES),
                        Order.currency == store.currency).subquery())
@@ -283,7 +283,8 @@ def arms(experiment: Experiment, data: dict[int, Counts]) -> list[stats.Arm]:
 
 
 def _money(value: float) -> Decimal:
-    return Decimal(repr(round(value, 2))).quantize(Decimal("0.01"))
+    """An interval's end (a statistic, computed in floats) as money for display."""
+    return Decimal(repr(round(value, 2))).quantize(CENT)
 
 
 def describe(experiment: Experiment, store: Store) -> dict[str, Any]:
@@ -297,7 +298,7 @@ def describe(experiment: Experiment, store: Store) -> dict[str, Any]:
             "id": variant.id, "name": variant.name, "weight": variant.weight, "control": variant.position == 1,
             "templates": {channel: dict(t) for channel, t in variant.templates.items()},
             "sent": c.sent, "opened": c.opened, "clicked": c.clicked, "orders": c.orders, "revenue": c.revenue,
-            "revenue_per_recipient": _money(summary.revenue_per_recipient),
+            "revenue_per_recipient": (c.revenue / c.sent).quantize(CENT) if c.sent else Decimal(0),
             "revenue_interval": [_money(summary.revenue_interval[0]), _money(summary.revenue_interval[1])],
             "rate": round(arm.rate, 6),
             "probability_best": round(summary.probability_best, 4),

@@ -63,8 +63,7 @@ class Verdict:
 class Summary:
     probability_best: float
     interval: tuple[float, float]  # the rate's credible interval
-    revenue_per_recipient: float
-    revenue_interval: tuple[float, float]
+    revenue_interval: tuple[float, float]  # revenue per recipient's
 
 
 def p_value(a: Arm, b: Arm, tau_share: float = TAU_SHARE) -> float:
@@ -124,8 +123,7 @@ def summaries(arms: list[Arm], draws: int = DRAWS) -> list[Summary]:
             variance = max(0.0, (arm.revenue_squares - arm.orders * mean_order ** 2) / (arm.orders - 1))
             spread = math.sqrt(variance / arm.orders)
         revenue = [rate * max(0.0, rng.gauss(mean_order, spread)) for rate in rates]
-        result.append(Summary(won / draws, _quantiles(rates),
-                              arm.revenue / arm.recipients if arm.recipients else 0.0, _quantiles(revenue)))
+        result.append(Summary(won / draws, _quantiles(rates), _quantiles(revenue)))
     return result
 
 
