@@ -1,5 +1,5 @@
 """Storefront REST API v1."""
-from retainful.api import (automations, conversations, coupons, openapi, reports, subscribers,  # noqa: F401
+from retainful.api import (automations, campaigns, conversations, coupons, openapi, reports, subscribers,  # noqa: F401
                            templates, webhooks)
 from retainful.api.views import bp
 

@@ -11,10 +11,12 @@ from marshmallow import Schema, ValidationError
 
 from retainful import logs
 from retainful.api.errors import ApiError, flatten_messages, validation_error
+from retainful.errors import FieldError
 from retainful.models import Store
 from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
+MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -56,3 +58,18 @@ def refuse_unstorable_url() -> None:
     otherwise reach the database)."""
     refuse_unstorable_fields(request.view_args or {})
     refuse_unstorable_fields(request.args)
+
+
+def whole_arg(name: str, default: int | None, high: int) -> int | None:
+    """A query parameter that must be a whole number from 1 to ``high`` (a 400 naming it otherwise)."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+        raise FieldError(name, f"A whole number from 1 to {high}.")
+    return int(value)
+
+
+def path_id(value: str) -> int | None:
+    """A path segment as a row id, or None when it cannot be one (the caller answers 404)."""
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
