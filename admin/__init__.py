@@ -30,6 +30,7 @@ def _page_args(**extra):
 def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
     from retainful_admin.automations import AutomationsView
+    from retainful_admin.campaigns import CampaignsView
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
@@ -77,6 +78,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(MessagesView(name="Messages", endpoint="messages"))
     admin.add_view(CouponsView(name="Coupons", endpoint="coupons"))
     admin.add_view(AutomationsView(name="Automations", endpoint="automations"))
+    admin.add_view(CampaignsView(name="Campaigns", endpoint="campaigns"))
     admin.add_view(SequenceView(name="Sequence", endpoint="sequence"))
     admin.add_view(TemplatesView(name="Templates", endpoint="templates"))
     admin.add_view(ReportsView(name="Reports", endpoint="reports"))
