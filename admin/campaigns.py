@@ -114,14 +114,15 @@ class CampaignsView(SecuredMixin, BaseView):
     @expose("/count.json")
     @requires(users.CAMPAIGNS)
     def count(self):
-        """The live recipient count of the create form's segment and channels."""
+        """The live recipient count of the create form's segment and channels. A field that does not parse yet is
+        what typing looks like, so it is answered (200) with the error instead of a count."""
         channels = [name for name in names() if forms.flag(request.args, f"channel_{name}")]
         if not channels:
             return jsonify(count=0)
         try:
             found = service.preview(current_store(), segment_from(request.args), channels)
         except FieldError as error:
-            return jsonify(error={"field": error.field, "message": error.message}), 400
+            return jsonify(count=None, error={"field": error.field, "message": error.message})
         return jsonify(count=found["count"])
 
     @expose("/<int:campaign_id>")

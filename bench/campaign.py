@@ -37,7 +37,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository is importable
-from bench.common import DEFAULT_SERVER, load_average, retainful, scratch_database  # noqa: E402
+from bench.common import DEFAULT_SERVER, load_average, migrated_store, scratch_database  # noqa: E402
 from bench.dispatch import (  # noqa: E402
     SENDGRID_KEY, Database, bare_loop_in_subprocess, bench_env, drain, log_problems, stub_process, workers)
 
@@ -71,6 +71,16 @@ def create_campaign(database_url: str, store_id: int, instance: Path) -> int:
     return campaign_id
 
 
+def wait_for_workers(db: Database, count: int, procs, timeout: float = 120.0) -> None:
+    """Until every worker has recorded its first heartbeat (it beats once its scheduler is configured), so the
+    arrivals' delays measure sending, not a worker's start-up."""
+    deadline = time.monotonic() + timeout
+    while db.scalar("SELECT count(*) FROM worker_heartbeat") < count and time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            raise RuntimeError("a worker exited while starting")
+        time.sleep(0.5)
+
+
 def campaign_outcome(db: Database, campaign_id: int) -> dict:
     """The campaign's rows by status, its sent_at window, and whether any customer got two."""
     with db.engine.connect() as conn:
@@ -97,10 +107,7 @@ def run(args) -> dict:
             database_url = stack.enter_context(scratch_database(server))
             env = {**base_env, "DATABASE_URL": database_url, "RETAINFUL_INSTANCE_PATH": str(instance),
                    "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench", "PYTHONUNBUFFERED": "1"}
-            retainful(env, "db", "upgrade")
-            issued = json.loads([line for line in retainful(
-                env, "create-store", "--name", "Bench", "--domain", "bench.example", "--json").splitlines()
-                if line.startswith("{")][-1])
+            issued = migrated_store(env)
             db = Database(database_url)
             stack.callback(db.engine.dispose)
             step_id = db.prepare_store(issued["id"])
@@ -118,6 +125,7 @@ def run(args) -> dict:
             campaign_id = create_campaign(database_url, issued["id"], instance)
             db.wait_for_connections(args.workers, args.concurrency)
             with workers(args.workers, worker_env, False, instance, "W") as procs:
+                wait_for_workers(db, args.workers, procs)
                 start = time.time() + 2.0
                 db.make_due(*arrivals, start, args.arrivals_rate)
                 run_ = drain(db, *arrivals, procs, "arrivals while the campaign drains", args.time_cap, instance,
@@ -130,6 +138,8 @@ def run(args) -> dict:
                     time.sleep(1.0)
                 ended = time.time()
             return {"recipients": args.recipients, "rate": args.rate, "workers": args.workers,
+                    # every consenting customer is in the campaign: the arrivals' shoppers too
+                    "audience": args.recipients + arrivals[1] - arrivals[0] + 1,
                     "bare_rate": bare["rps"], "campaign": campaign_outcome(db, campaign_id),
                     "arrivals": db.outcome(*arrivals, ended), "log": log_problems(instance, "W", args.workers),
                     "load": f"{load_start} -> {load_average()}"}
@@ -139,9 +149,9 @@ def run(args) -> dict:
 
 def print_report(result: dict) -> None:
     campaign, arrivals = result["campaign"], result["arrivals"]
-    once = campaign["rows"] == campaign["distinct_customers"] == result["recipients"]
+    once = campaign["rows"] == campaign["distinct_customers"] == result["audience"]
     p99_ok = arrivals["p99_s"] < TARGET_P99_S and not arrivals["p99_censored"]
-    print(f"campaign of {result['recipients']:,} recipients, paced at {result['rate']:g}/s, "
+    print(f"campaign of {result['audience']:,} recipients, paced at {result['rate']:g}/s, "
           f"{result['workers']} worker(s); load {result['load']}")
     print(f"  bare loop (the ceiling)        {result['bare_rate']:8.1f} req/s")
     print(f"  campaign drain rate            {campaign['drain_rate']:8.1f} msg/s "

@@ -189,8 +189,6 @@ def test_each_segment_filter_and_consent_on_the_channels(shop, app):
     order(shop, "2", "ko@example.com", "30.00", "2026-02-10T12:00:00Z")
     order(shop, "3", "de@example.com", "500.00", "2026-02-20T12:00:00Z")
     order(shop, "4", "us@example.com", "99.00", "2025-06-01T12:00:00Z", status="refunded")  # not an order
-    with shop.client.application.app_context():
-        store = db.session.get(Store, shop.store_id)
     assert shop.put_cart("c1", cart_body(customer={"email": "at@example.com"})).status_code in (200, 201)
     clock.freeze(T0 + timedelta(hours=3))
     with app.app_context():
@@ -218,7 +216,6 @@ def test_each_segment_filter_and_consent_on_the_channels(shop, app):
     assert emails({"abandoned_cart_within_days": 7}) == ["at@example.com"]
     assert emails({"country": ["DE"], "order_count": {"min": 1}, "total_spent": {"min": "499.99"}}) == [
         "de@example.com"]
-    assert store.timezone == "America/New_York"
 
 
 def test_preview_segment_refuses_bad_input(shop):
@@ -244,7 +241,7 @@ def test_a_campaign_bigger_than_a_batch_goes_out_once_even_expanded_twice(shop, 
     sent = rows(app, status="sent")
     assert len(sent) == 10 and len({m.customer_id for m in sent}) == 10
     assert {m.recipient for m in sent} == {f"fan{i}@example.com" for i in range(10)}
-    sending.finish_sent(clock.now()) if False else expand(app)
+    expand(app)  # the next run finds nothing pending: the campaign is sent
     read = results(shop, campaign["id"])
     assert (read["state"], read["recipient_count"], read["sent"], read["scheduled"]) == ("sent", 10, 10, 0)
 
@@ -341,8 +338,7 @@ def test_cancel_stops_what_is_not_sent(shop, app, small_batches):
     fans(shop, 7)
     campaign = created(shop, send_at="2026-03-02T04:00:00")
     with app.app_context():  # one batch enqueued and sent, one enqueued only
-        store, row = db.session.get(Store, shop.store_id), db.session.get(Campaign, campaign["id"])
-        sending.expand_batch(row, 3, 1000)
+        sending.expand_batch(db.session.get(Campaign, campaign["id"]), 3, 1000)
     dispatch(app)
     with app.app_context():
         sending.expand_batch(db.session.get(Campaign, campaign["id"]), 3, 1000)
@@ -354,7 +350,6 @@ def test_cancel_stops_what_is_not_sent(shop, app, small_batches):
     assert len(rows(app)) == 6  # the last recipient was never enqueued
     again = shop.client.post(f"/api/v1/campaigns/{campaign['id']}/cancel", headers=shop.headers)
     assert again.status_code == 409
-    assert store.id == shop.store_id
 
 
 def test_results_count_opens_clicks_orders_and_unsubscribes(shop, app):

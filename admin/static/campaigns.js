@@ -1,5 +1,5 @@
 /* The create form's live recipient count: the segment fields and channels are sent to count.json 400 ms after the
-   last change (one request at a time; an answer to an older form is dropped). */
+   last change; an answer to an older form is dropped, and a field that does not parse yet shows its error. */
 (function () {
   "use strict";
   var form = document.getElementById("campaign-form");
@@ -21,16 +21,16 @@
     output.setAttribute("data-state", "pending");
     fetch(form.getAttribute("data-count-url") + "?" + query(), {credentials: "same-origin",
                                                                 headers: {"Accept": "application/json"}})
-      .then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
-      .then(function (answer) {
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
         if (mine !== asked) { return; }
-        if (answer[0]) {
-          output.textContent = answer[1].count.toLocaleString();
+        if (body.error) {
+          problem.textContent = body.error.field + ": " + body.error.message;
+          output.setAttribute("data-state", "error");
+        } else {
+          output.textContent = body.count.toLocaleString();
           problem.textContent = "";
           output.setAttribute("data-state", "ready");
-        } else {
-          problem.textContent = answer[1].error ? answer[1].error.field + ": " + answer[1].error.message : "";
-          output.setAttribute("data-state", "error");
         }
       })
       .catch(function () { if (mine === asked) { output.setAttribute("data-state", "error"); } });
