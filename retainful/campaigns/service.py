@@ -182,12 +182,11 @@ def results(campaign: Campaign) -> dict[str, Any]:
         sa.select(sa.func.count(Order.id), sa.func.coalesce(sa.func.sum(Order.total - Order.refunded), 0))
         .where(Order.store_id == store.id, Order.credited_message_id.in_(ours), Order.status.notin_(VOID_STATUSES),
                Order.currency == store.currency)).one()
-    sent_to = sa.and_(Message.campaign_id == campaign.id, Message.status == MessageStatus.SENT,
-                      Message.customer_id == Customer.id)
-    unsubscribes = db.session.scalar(sa.select(sa.func.count(Customer.id)).where(
-        Customer.store_id == store.id,
-        sa.exists().where(sent_to, Message.channel == "email", Customer.unsubscribed_at >= Message.sent_at)
-        | sa.exists().where(sent_to, Message.channel == "sms", Customer.sms_opted_out_at >= Message.sent_at)))
+    opted_out = sa.or_(*(sa.and_(Message.channel == name, getattr(Customer, channel(name).opt_out_fields[0])
+                                 >= Message.sent_at) for name in campaign.channels))
+    unsubscribes = db.session.scalar(  # driven by the campaign's rows: one customer lookup each
+        sa.select(sa.func.count(sa.distinct(Message.customer_id))).join(Customer, Customer.id == Message.customer_id)
+        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SENT, opted_out))
     return {**describe(campaign), "scheduled": counts[MessageStatus.SCHEDULED] + counts[MessageStatus.SENDING],
             "sent": counts[MessageStatus.SENT], "failed": counts[MessageStatus.FAILED],
             "cancelled": counts[MessageStatus.CANCELLED], "skipped": skipped, "opened": opened, "clicked": clicked,

@@ -24,7 +24,9 @@ class Channel:
     autoescape: bool  # whether an override's source is HTML-escaped when rendered
     tracks_opens: bool = False  # carries the open pixel; opens on its messages are recorded
     one_text_per_us_cart: bool = False  # US carriers allow one abandoned-cart message per cart within 48 hours
-    opt_out_fields: tuple[str, ...] = ()  # Customer columns set when the shopper may no longer get it (refusals)
+    # Customer columns set when the shopper may no longer get it (refusals); the first is the shopper's own opt-out
+    # (an unsubscribe, a STOP), which a campaign's results count.
+    opt_out_fields: tuple[str, ...] = ()
 
     def address(self, customer) -> str | None:
         """Where a message to this customer goes (None: the customer cannot be reached this way)."""
