@@ -131,11 +131,9 @@ def run(args) -> dict:
                 run_ = drain(db, *arrivals, procs, "arrivals while the campaign drains", args.time_cap, instance,
                              "W", until_exit=False)
                 deadline = time.time() + max(0.0, args.time_cap - run_["wall_s"])
-                while time.time() < deadline and db.scalar(
-                        "SELECT count(*) FROM message WHERE campaign_id = :c AND status IN ('scheduled', 'sending')",
-                        c=campaign_id) + db.scalar("SELECT count(*) FROM campaign WHERE id = :c AND expanded_at IS "
-                                                   "NULL", c=campaign_id):
-                    time.sleep(1.0)
+                while time.time() < deadline and db.scalar("SELECT state FROM campaign WHERE id = :c",
+                                                            c=campaign_id) != "sent":
+                    time.sleep(1.0)  # sent: every recipient enqueued and nothing pending (the job's next run)
                 ended = time.time()
             return {"recipients": args.recipients, "rate": args.rate, "workers": args.workers,
                     # every consenting customer is in the campaign: the arrivals' shoppers too

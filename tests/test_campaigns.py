@@ -375,3 +375,31 @@ def test_results_count_opens_clicks_orders_and_unsubscribes(shop, app):
         2, 1, 1, "80.00", 1)
     with app.app_context():
         assert db.session.scalar(sa.select(Order.credited_message_id)) == sent[0].id
+
+
+def test_rows_a_worker_holds_when_the_campaign_is_cancelled_are_skipped(shop, app):
+    fans(shop, 2)
+    campaign = created(shop, send_at="2026-03-02T04:00:00")
+    expand(app)
+    with app.app_context():  # cancelled while a worker had its rows claimed: they stay scheduled for this test
+        db.session.get(Campaign, campaign["id"]).state = "cancelled"
+        db.session.commit()
+    dispatch(app)
+    assert {(m.status, m.skip_reason) for m in rows(app)} == {("skipped", "campaign_cancelled")}
+
+
+def test_schedule_moves_a_draft_and_refuses_bad_input(shop, make_store):
+    draft = created(shop)
+    path = f"/api/v1/campaigns/{draft['id']}/schedule"
+    answer = shop.client.post(path, json={"send_at": "2026-03-04T10:00:00", "local_time": True}, headers=shop.headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert (answer.get_json()["state"], answer.get_json()["local_time"]) == ("scheduled", True)
+    for body, field in (({}, "send_at"), ({"send_at": "2026-03-04T10:00:00", "local_time": "no"}, "local_time"),
+                        ({"send_at": f"2026-03-04T10:00:00{NUL}"}, "send_at")):
+        refused = shop.client.post(path, json=body, headers=shop.headers)
+        assert refused.status_code == 400 and field in refused.get_json()["error"]["fields"], refused.get_json()
+    other = make_store(name="Other", domain="other.example")
+    assert other.client.post(path, json={"send_at": "2026-03-04T10:00:00"}, headers=other.headers).status_code == 404
+    shop.client.post(f"/api/v1/campaigns/{draft['id']}/cancel", headers=shop.headers)
+    again = shop.client.post(path, json={"send_at": "2026-03-04T10:00:00"}, headers=shop.headers)
+    assert again.status_code == 400 and "state" in again.get_json()["error"]["fields"]
