@@ -13,6 +13,15 @@ from retainful.text import refuse_unstorable_fields
 TRUE_VALUES = {"1", "on", "true", "yes", "y"}
 
 
+class FormFieldError(FieldError):
+    """A posted field that is not what it must be: ``message`` leads with the field's label (one error for the
+    page), ``reason`` does not (the error shown at the field, beside its label)."""
+
+    def __init__(self, name: str, label: str | None, reason: str):
+        super().__init__(name, f"{label or name}: {reason}")
+        self.reason = reason
+
+
 def text(form: Mapping[str, str], name: str) -> str | None:
     """Trimmed text; blank is None (a setting left empty falls back to its default)."""
     value = (form.get(name) or "").strip()
@@ -28,12 +37,12 @@ def integer(form: Mapping[str, str], name: str, label: str | None = None, requir
     raw = (form.get(name) or "").strip()
     if not raw:
         if required:
-            raise FieldError(name, f"{label or name}: required.")
+            raise FormFieldError(name, label, "required.")
         return None
     try:
         return int(raw)
     except ValueError:
-        raise FieldError(name, f"{label or name}: a whole number, not {raw[:20]!r}.") from None
+        raise FormFieldError(name, label, f"a whole number, not {raw[:20]!r}.") from None
 
 
 def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Decimal | None:
@@ -43,11 +52,11 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise FieldError(name, f"{label or name}: a number such as 10 or 12.50, not {raw[:20]!r}.") from None
+        raise FormFieldError(name, label, f"a number such as 10 or 12.50, not {raw[:20]!r}.") from None
     if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:  # Decimal("1e999") is finite: bound it too
-        raise FieldError(name, f"{label or name}: from 0 to {MAX_AMOUNT}.")
+        raise FormFieldError(name, label, f"from 0 to {MAX_AMOUNT}.")
     if value != value.quantize(MONEY_STEP):
-        raise FieldError(name, f"{label or name}: at most 4 decimal places.")
+        raise FormFieldError(name, label, "at most 4 decimal places.")
     return abs(value) if value.is_zero() else value
 
 

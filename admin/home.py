@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user, logout_user
 
 from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
@@ -16,7 +17,7 @@ class HomeView(SecuredMixin, AdminIndexView):
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:
-        super().__init__(name="Dashboard", endpoint="admin", url="/admin")
+        super().__init__(name=_l("Dashboard"), endpoint="admin", url="/admin")
 
     def inaccessible_callback(self, name: str, **kwargs):
         """An agent's home is the inbox (the only page it may use)."""
@@ -48,11 +49,11 @@ class HomeView(SecuredMixin, AdminIndexView):
                 user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
                 # The same words for every account, known or not, and for a busy address.
-                error, status = f"Too many failed attempts. Try again in {_wait(throttled.seconds)}.", 429
+                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds)), 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:
-                    error, status = "Wrong email or password.", 401
+                    error, status = _("Wrong email or password."), 401
                 else:
                     log_in(user)
                     return redirect(target)
@@ -64,18 +65,19 @@ class HomeView(SecuredMixin, AdminIndexView):
             users.end_sessions(current_user.user)  # a copy of this cookie stops working too
         logout_user()
         session.clear()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
         return redirect(url_for("admin.login"))
 
     @expose("/store", methods=("POST",))
     def switch_store(self):
         store_id = request.form.get("store_id", type=int)
         if not select_store(store_id):
-            flash("That store is not one of yours.", "error")
+            flash(_("That store is not one of yours."), "error")
         return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
 
 def _wait(seconds: int) -> str:
     """'8 seconds', '2 minutes': how long the person must wait, in words."""
-    amount, unit = (seconds, "second") if seconds < 60 else (-(-seconds // 60), "minute")
-    return f"{amount} {unit}{'s' if amount != 1 else ''}"
+    if seconds < 60:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    return ngettext("%(num)d minute", "%(num)d minutes", -(-seconds // 60))

@@ -36,6 +36,8 @@ MAX_DELAY = timedelta(minutes=15)
 FAILURE_WINDOW = timedelta(hours=1)  # longer than MAX_DELAY, so waiting out the delays never resets the count
 IPV6_PREFIX = 64  # one IPv6 client owns at least a /64: it counts as one address
 MIN_PASSWORD_LENGTH = 8
+# The admin's languages, each named in itself (a Korean reader finds "한국어" in an English menu).
+LANGUAGES = {"en": "English", "ko": "한국어"}
 MAX_PASSWORD_LENGTH = 1024  # scrypt hashes any length; this only bounds the work one request can ask for
 
 # What each role may do within the stores it may see. Admins see every store; owners, marketers and agents only theirs.
@@ -122,6 +124,14 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password)
     db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.key == _account_key(user.email)))
     end_sessions(user)
+
+
+def set_locale(user: User, locale: str | None) -> None:
+    """The language the admin shows this user; None follows the browser's Accept-Language."""
+    if locale is not None and locale not in LANGUAGES:
+        raise UserError(f"locale must be one of {', '.join(LANGUAGES)}")
+    user.locale = locale
+    db.session.commit()
 
 
 def end_sessions(user: User) -> None:

@@ -39,6 +39,8 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     # Written into the session at login and compared on every request: bumping it ends every session of this user.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The admin's language ("en", "ko": users.LANGUAGES); None follows the browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     stores: Mapped[list[Store]] = relationship(secondary=user_store, order_by=Store.id)

@@ -1,0 +1,87 @@
+"""The admin's languages (issue #15): every word the code marks is in the Korean catalog and translated, the
+compiled catalog matches its source, and a Korean reader sees Korean pages (by browser, then by their own choice)."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from retainful.extensions import db
+from retainful.models import Role, User
+from tests.test_admin import add_user, log_in, logged_in, text
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGS = ROOT / "admin" / "translations"
+KO_PO = CATALOGS / "ko" / "LC_MESSAGES" / "messages.po"
+# The same extraction as `make translations` (babel.cfg says which files; these are the keywords beyond gettext's).
+EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "--no-location", "--sort-output"]
+
+
+def _catalog(path: Path, locale: str | None = None):
+    with path.open("rb") as file:
+        return read_po(file, locale=locale)
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
+    done = subprocess.run([sys.executable, "-m", "babel.messages.frontend", *EXTRACT, "-o", str(pot), "."],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return _catalog(pot)
+
+
+def test_every_marked_word_has_a_korean_translation(extracted):
+    korean = _catalog(KO_PO, "ko")
+    ids = [message.id for message in extracted if message.id]
+    assert len(ids) > 10  # the extraction found the admin's words
+    missing = [message_id for message_id in ids if message_id not in korean]
+    assert missing == [], "not in the ko catalog (run `make translations`, then translate)"
+    untranslated = [message.id for message in korean if message.id and (
+        not all(message.string) if message.pluralizable else not message.string)]
+    assert untranslated == []
+    fuzzy = [message.id for message in korean if message.id and message.fuzzy]
+    assert fuzzy == []  # a fuzzy guess is never compiled, so the page would show English
+
+
+def test_the_compiled_catalogs_match_their_sources():
+    for po in CATALOGS.glob("*/LC_MESSAGES/messages.po"):
+        compiled = io.BytesIO()
+        write_mo(compiled, _catalog(po, po.parent.parent.name))
+        assert po.with_suffix(".mo").read_bytes() == compiled.getvalue(), f"{po.with_suffix('.mo')} is stale: " \
+                                                                         "run `make translations`"
+
+
+@pytest.mark.parametrize("header, expected, absent", [
+    ("ko-KR,ko;q=0.9,en-US;q=0.8", "로그인", "Log in"),
+    ("en-GB,ko;q=0.5", "Log in", "로그인"),  # the primary tag of the first choice wins over a later exact match
+    ("fr-FR", "Log in", "로그인"),  # no catalog: English
+])
+def test_the_login_page_speaks_the_browsers_language(client, header, expected, absent):
+    page = text(client.get("/admin/login", headers={"Accept-Language": header}))
+    assert expected in page and f">{absent}<" not in page
+
+
+def test_a_wrong_password_is_refused_in_korean(app, client):
+    add_user(app, "ko@acme.example", Role.ADMIN)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ko"
+    refused = log_in(client, "ko@acme.example", "not the password")
+    assert refused.status_code == 401
+    assert "이메일 또는 비밀번호가 올바르지 않습니다." in text(refused)
+
+
+def test_a_user_who_chose_korean_sees_korean_pages_whatever_the_browser_says(app, make_store):
+    store = make_store()
+    user_id = add_user(app, "owner@acme.example", Role.OWNER, [store.store_id])
+    with app.app_context():
+        db.session.get(User, user_id).locale = "ko"
+        db.session.commit()
+    client = logged_in(app, user_id)
+    page = text(client.get("/admin/", headers={"Accept-Language": "en-US"}))
+    assert "로그아웃" in page and "장바구니" in page  # the navbar's button and Flask-Admin's menu
+    assert ">Log out<" not in page
