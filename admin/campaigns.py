@@ -7,13 +7,15 @@ from typing import Any, Mapping
 
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from retainful_admin import forms
 from retainful_admin.charts import daily_chart
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import users
-from retainful.campaigns import segment, service
+from retainful.campaigns import service
+from retainful.campaigns.automation import DEFAULT_TEMPLATE
 from retainful.channels import names
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -69,15 +71,30 @@ def campaign_from(form: Mapping[str, str]) -> dict[str, Any]:
             "frequency_cap": forms.flag(form, "frequency_cap")}
 
 
-FUNNEL = (("recipient_count", "Recipients"), ("sent", "Sent"), ("opened", "Opened"), ("clicked", "Clicked"),
-          ("orders_credited", "Orders"), ("unsubscribes", "Unsubscribed"))
+FUNNEL = (("recipient_count", _l("Recipients")), ("sent", _l("Sent")), ("opened", _l("Opened")),
+          ("clicked", _l("Clicked")), ("orders_credited", _l("Orders")), ("unsubscribes", _l("Unsubscribed")))
+FIGURES = (FUNNEL[0], ("scheduled", _l("Not sent yet")), *FUNNEL[1:])
+def form_field(path: str) -> str:
+    """The create form's field of a FieldError's dotted path: segment.country.0 -> country, segment.order_count.min ->
+    order_count_min, coupon.amount -> coupon_amount, templates.email.key -> template_email."""
+    parts = [part for part in path.split(".") if not part.isdigit()]
+    head = parts[0]
+    if head == "templates":
+        return f"template_{parts[1] if len(parts) > 1 else names()[0]}"
+    if head == "segment":
+        return "_".join(parts[1:3]) or "country"
+    if head == "coupon":
+        return "_".join(parts[:2])
+    if head == "channels":
+        return f"channel_{names()[0]}"
+    return head
 
 
 def results_chart(results: dict[str, Any]):
     """The campaign's funnel as bars: recipients, sent, opened, clicked, orders, unsubscribes."""
-    rows = [{"stage": label, "count": int(results[key])} for key, label in FUNNEL]
-    return daily_chart(rows, (("count", "Customers or messages", "#007bff"),), chart_id="campaign-chart",
-                       title="Results", y_label="Count", x_key="stage", x_label="", kind="bar")
+    rows = [{"stage": str(label), "count": int(results[key])} for key, label in FUNNEL]
+    return daily_chart(rows, (("count", _("Customers or messages"), "#007bff"),), chart_id="campaign-chart",
+                       title=_("Results"), y_label=_("Count"), x_key="stage", x_label="", kind="bar")
 
 
 class CampaignsView(SecuredMixin, BaseView):
@@ -89,10 +106,12 @@ class CampaignsView(SecuredMixin, BaseView):
         return self.render("retainful_admin/campaigns.html", campaigns=[
             service.describe(c) for c in service.listing(current_store(), limit=200)])
 
-    def _form(self, error: FieldError | None = None, status: int = 200):
-        return self.render("retainful_admin/campaign_new.html", error=error, form=request.form,
-                           channels=names(), templates={name: template_keys(name) for name in names()},
-                           discount_types=DiscountType.ALL, filters=segment.FILTERS), status
+    def _form(self, errors: dict[str, str] | None = None, status: int = 200):
+        values = request.form if request.method == "POST" else {"channel_email": "1"}
+        return self.render("retainful_admin/campaign_new.html", errors=errors or {}, values=values,
+                           channels=names(), default_template=DEFAULT_TEMPLATE,
+                           templates={name: [(key, key) for key in template_keys(name)] for name in names()},
+                           discount_choices=[(kind, kind.replace("_", " ")) for kind in DiscountType.ALL]), status
 
     @expose("/new")
     @requires(users.CAMPAIGNS)
@@ -107,8 +126,8 @@ class CampaignsView(SecuredMixin, BaseView):
                                       author=user_requester(current_user.id))
         except FieldError as error:
             db.session.rollback()
-            return self._form(error, 400)
-        flash(f"Campaign {campaign.name!r} {'scheduled' if campaign.send_at else 'saved as a draft'}.", "success")
+            return self._form({form_field(error.field): error.message}, 400)
+        flash(_("Campaign scheduled.") if campaign.send_at else _("Campaign saved as a draft."), "success")
         return redirect(url_for(".detail", campaign_id=campaign.id))
 
     @expose("/count.json")
@@ -129,8 +148,8 @@ class CampaignsView(SecuredMixin, BaseView):
     def detail(self, campaign_id: int, error: FieldError | None = None, status: int = 200):
         campaign = self._campaign(campaign_id)
         results = service.results(campaign)
-        return self.render("retainful_admin/campaign.html", campaign=campaign, results=results,
-                           chart=results_chart(results), error=error), status
+        return self.render("retainful_admin/campaign.html", campaign=campaign, results=results, figures=FIGURES,
+                           chart=results_chart(results), errors={error.field: error.message} if error else {}), status
 
     @expose("/<int:campaign_id>/schedule", methods=("POST",))
     @requires(users.CAMPAIGNS)
@@ -147,7 +166,7 @@ class CampaignsView(SecuredMixin, BaseView):
             db.session.rollback()
             return self.detail(campaign_id, error, 400)
         db.session.commit()
-        flash("Campaign scheduled.", "success")
+        flash(_("Campaign scheduled."), "success")
         return redirect(url_for(".detail", campaign_id=campaign_id))
 
     @expose("/<int:campaign_id>/cancel", methods=("POST",))
@@ -156,5 +175,5 @@ class CampaignsView(SecuredMixin, BaseView):
         cancelled = service.cancel(self._campaign(campaign_id))
         if cancelled is None:
             abort(409)
-        flash(f"Campaign cancelled: {cancelled} messages will not be sent.", "success")
+        flash(_("Campaign cancelled: %(count)d messages will not be sent.", count=cancelled), "success")
         return redirect(url_for(".detail", campaign_id=campaign_id))

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from retainful import conversations, users
 from retainful.extensions import db
-from retainful.models import Customer, Role
+from retainful.campaigns import service as campaign_service
+from retainful.models import Customer, Role, Store
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
 from tests.conftest import T0, _empty_tables, make_app
 from tests.test_admin import seed
@@ -34,6 +35,7 @@ EXCLUDED = {
     "inbox.list_json": "JSON for inbox.js",
     "inbox.messages_json": "JSON for inbox.js",
     "reports.daily_csv": "a CSV download",
+    "campaigns.count": "JSON for campaigns.js",
 }
 
 
@@ -47,6 +49,7 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "coupons.detail": [{"coupon_id": ids["coupon"]}],
         "inbox.thread": [{"conversation_id": ids["conversation"]}],
         "automations.detail": [{"kind": "abandoned_cart"}, {"kind": "win_back"}],
+        "campaigns.detail": [{"campaign_id": ids["campaign"]}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
     }
@@ -89,6 +92,10 @@ def site(browser, tmp_path_factory):
             carol = db.session.get(Customer, ids["customer"])
             ids["conversation"] = conversations.receive(carol, "sms", "The delivery fee surprised me",
                                                         provider_message_id="p-1").conversation_id
+            ids["campaign"] = campaign_service.create(
+                db.session.get(Store, store.store_id), campaign_service.parse(
+                    {"name": "Spring arrivals for everyone who bought a mug", "channels": ["email", "sms"],
+                     "segment": {"country": ["US"]}, "send_at": "2026-03-05T10:00:00"}), author="api").id
         with LiveServer(app) as server:
             yield server, ids
     finally:
