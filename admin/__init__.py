@@ -39,6 +39,7 @@ def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
     from retainful_admin.automations import AutomationsView
     from retainful_admin.experiments import ExperimentsView
+    from retainful_admin.campaigns import CampaignsView
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
@@ -92,6 +93,7 @@ def init_admin(app: Flask) -> Admin:
     # The navbar is one row at 1366 px: pages used less often go into the "More" menu (admin/README.md, Conventions).
     admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders", category=MORE))
     admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons", category=MORE))
+    admin.add_view(CampaignsView(name=_l("Campaigns"), endpoint="campaigns", category=MORE))
     admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence", category=MORE))
     admin.add_view(ExperimentsView(name=_l("Experiments"), endpoint="experiments", category=MORE))
     admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings", category=MORE))

@@ -12,6 +12,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask, current_app
 
 from retainful import automations, carts, clock, experiments, heartbeat, shutdown
+from retainful.campaigns.sending import expand_due as expand_campaigns
 from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
@@ -52,6 +53,8 @@ JOBS = (
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
     Job("automations", 300, automations.plan_due,
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
+    Job("campaigns", 10, expand_campaigns,
+        "due campaigns' recipients are enqueued in the outbox a batch at a time, paced; finished ones marked sent"),
     Job("conversation_webhooks", 10, deliver_conversation_webhooks,
         "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
     Job("inbound_sms_parts", 3600, record_expired_parts,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from retainful import conversations, experiments, users
 from retainful.extensions import db
+from retainful.campaigns import service as campaign_service
 from retainful.models import Customer, Role, Store
 from retainful.urls import public_urls
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
@@ -35,6 +36,7 @@ EXCLUDED = {
     "inbox.list_json": "JSON for inbox.js",
     "inbox.messages_json": "JSON for inbox.js",
     "reports.daily_csv": "a CSV download",
+    "campaigns.count": "JSON for campaigns.js",
 }
 
 
@@ -49,6 +51,7 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "inbox.thread": [{"conversation_id": ids["conversation"]}],
         "experiments.detail": [{"experiment_id": ids["experiment"]}],
         "automations.detail": [{"kind": "abandoned_cart"}, {"kind": "win_back"}],
+        "campaigns.detail": [{"campaign_id": ids["campaign"]}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
     }
@@ -96,6 +99,10 @@ def site(browser, tmp_path_factory):
             ids["experiment"] = experiments.create(db.session.get(Store, ids["store"]), public_urls(app),
                                                    subject={"automation": "abandoned_cart", "step": 1},
                                                    variants=four).id
+            ids["campaign"] = campaign_service.create(
+                db.session.get(Store, store.store_id), campaign_service.parse(
+                    {"name": "Spring arrivals for everyone who bought a mug", "channels": ["email", "sms"],
+                     "segment": {"country": ["US"]}, "send_at": "2026-03-05T10:00:00"}), author="api").id
         with LiveServer(app) as server:
             yield server, ids
     finally:

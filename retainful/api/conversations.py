@@ -6,7 +6,7 @@ from flask import jsonify, request
 
 from retainful import conversations
 from retainful.api.errors import ApiError
-from retainful.api.request import MAX_ID, current_store, json_body, path_id
+from retainful.api.request import MAX_ID, current_store, json_body, path_id, whole_arg
 from retainful.api.schemas import ConversationReasonIn, ConversationReplyIn
 from retainful.api.views import bp
 from retainful.conversations.service import message_json
@@ -25,20 +25,11 @@ def _domain(call, *args, **kwargs):
 
 
 def _conversation_or_404(conversation_id: str):
-    number = path_id(conversation_id)
-    conversation = conversations.get(current_store().id, number) if number is not None else None
+    row_id = path_id(conversation_id)
+    conversation = conversations.get(current_store().id, row_id) if row_id is not None else None
     if conversation is None:
         raise ApiError(404, "not_found", "No conversation with this id.")
     return conversation
-
-
-def _whole_arg(name: str, default: int | None, high: int) -> int | None:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
-        raise FieldError(name, f"A whole number from 1 to {high}.")
-    return int(value)
 
 
 @bp.get("/conversations")
@@ -46,8 +37,8 @@ def list_conversations():
     status = request.args.get("status")
     if status is not None and status not in ConversationStatus.ALL:
         raise FieldError("status", f"One of {', '.join(ConversationStatus.ALL)}.")
-    found = conversations.list_conversations(current_store().id, status, limit=_whole_arg("limit", 50, MAX_PAGE),
-                                             before_id=_whole_arg("before_id", None, MAX_ID))
+    found = conversations.list_conversations(current_store().id, status, limit=whole_arg("limit", 50, MAX_PAGE),
+                                             before_id=whole_arg("before_id", None, MAX_ID))
     return jsonify({"conversations": [conversations.as_json(c) for c in found]})
 
 

@@ -13,6 +13,7 @@ from retainful.reports.period import MAX_DAYS
 from retainful.urls import public_urls
 from retainful.api.views import bp
 from retainful.automations.registry import kinds
+from retainful.campaigns.segment import SegmentSchema
 
 _ERRORS = {
     "400": "Invalid fields (named in error.fields).",
@@ -51,8 +52,11 @@ def build_spec(server_url: str) -> dict:
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
-                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "ExperimentIn", "ExperimentOut", "ExperimentList"):
+                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "CampaignIn", "CampaignScheduleIn", "CampaignOut",
+                 "CampaignResults", "CampaignList", "CampaignCancelled", "SegmentPreviewIn", "SegmentPreviewOut",
+                 "ExperimentIn", "ExperimentOut", "ExperimentList"):
         spec.components.schema(name, schema=getattr(schemas, name))
+    spec.components.schema("SegmentIn", schema=SegmentSchema)
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
         path="/api/v1/carts/{token}",
@@ -132,6 +136,7 @@ def build_spec(server_url: str) -> dict:
     _coupon_paths(spec)
     _report_paths(spec)
     _automation_paths(spec)
+    _campaign_paths(spec)
     _conversation_paths(spec)
     _experiment_paths(spec)
     spec.path(
@@ -211,6 +216,43 @@ def _automation_paths(spec: APISpec) -> None:
                            "before any is saved).",
                 "requestBody": {"required": True, "content": _json("AutomationIn")},
                 "responses": _responses(one, "400", "401", "404", "413", "415")}})
+
+
+def _campaign_paths(spec: APISpec) -> None:
+    campaign_id = {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    one = {"200": {"description": "The campaign.", "content": _json("CampaignOut")}}
+    spec.path(path="/api/v1/campaigns", operations={
+        "get": {"summary": "The store's campaigns, newest first.",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                     "description": "The next page: campaigns with a lower id."}],
+                "responses": _responses({"200": {"description": "The campaigns.", "content": _json("CampaignList")}},
+                                        "401")},
+        "post": {"summary": "Create a campaign: a draft, or scheduled when send_at is given. Template sources are "
+                            "compiled and rendered with sample data first; segment filters are SegmentIn.",
+                 "requestBody": {"required": True, "content": _json("CampaignIn")},
+                 "responses": _responses({"201": {"description": "The campaign.", "content": _json("CampaignOut")}},
+                                         "401", "413", "415")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}", parameters=[campaign_id], operations={"get": {
+        "summary": "One campaign with its results: state, recipient_count, sent, skipped by reason, opened, clicked, "
+                   "orders_credited, revenue, unsubscribes.",
+        "responses": _responses({"200": {"description": "The campaign and its results.",
+                                         "content": _json("CampaignResults")}}, "401", "404")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}/schedule", parameters=[campaign_id], operations={"post": {
+        "summary": "Set or move the send time of a draft or scheduled campaign.",
+        "requestBody": {"required": True, "content": _json("CampaignScheduleIn")},
+        "responses": _responses(one, "401", "404", "413", "415")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}/cancel", parameters=[campaign_id], operations={"post": {
+        "summary": "Cancel what is not sent yet.",
+        "responses": {**_responses({"200": {"description": "The campaign and the messages cancelled.",
+                                            "content": _json("CampaignCancelled")}}, "401", "404"),
+                      "409": {"description": "Already sent or cancelled.", "content": _json("Error")}}}})
+    spec.path(path="/api/v1/campaigns/preview-segment", operations={"post": {
+        "summary": "How many customers a segment holds now (consent on the channels applied), and a sample.",
+        "requestBody": {"required": True, "content": _json("SegmentPreviewIn")},
+        "responses": _responses({"200": {"description": "The count and sample.",
+                                         "content": _json("SegmentPreviewOut")}}, "401", "413", "415")}})
 
 
 def _conversation_paths(spec: APISpec) -> None:

@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError
 
 from retainful import logs
 from retainful.api.errors import ApiError, flatten_messages, validation_error
+from retainful.errors import FieldError
 from retainful.models import Store
 from retainful.models.types import MAX_ID
 from retainful.stores import authenticate
@@ -59,6 +60,17 @@ def refuse_unstorable_url() -> None:
     refuse_unstorable_fields(request.args)
 
 
+def whole_arg(name: str, default: int | None, high: int) -> int | None:
+    """A query parameter that must be a whole number from 1 to ``high`` (a 400 naming it otherwise)."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+        raise FieldError(name, f"A whole number from 1 to {high}.")
+    return int(value)
+
+
 def path_id(value: str) -> int | None:
-    """A row id from a path segment, or None when it cannot be one (the view answers 404 as for an unknown id)."""
+    """A path segment as a row id, or None when it cannot be one (the caller answers 404). Ten digits at most: a
+    longer one is no id, and int() of thousands of digits is refused."""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None

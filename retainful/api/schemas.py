@@ -560,6 +560,116 @@ class ReasonsReport(PeriodReport):
     unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})
 
 
+# --- campaigns (retainful/campaigns/) -------------------------------------------------------------------------------
+
+class CampaignSourceIn(Schema):
+    """A campaign's own template: an email's subject, html (the layout's content block) and optional preheader, or
+    an SMS's text; Jinja with the merge variables of every template (and ``campaign.name``)."""
+
+    subject = fields.String(validate=validate.Length(min=1, max=1000))
+    preheader = fields.String(validate=validate.Length(max=1000))
+    html = fields.String(validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
+    text = fields.String(validate=validate.Length(min=1, max=5000))
+
+
+class CampaignTemplateIn(Schema):
+    """Either ``key`` (one of the store's templates, e.g. campaign/news) or ``source``."""
+
+    key = fields.String(validate=validate.Regexp(TEMPLATE_KEY, error="A key such as campaign/news."))
+    source = fields.Nested(CampaignSourceIn)
+
+
+CampaignTemplatesIn = Schema.from_dict({name: fields.Nested(CampaignTemplateIn) for name in names()},
+                                       name="CampaignTemplatesIn")
+
+
+class CampaignIn(Lenient):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(min=1, max=len(names())))
+    templates = fields.Nested(CampaignTemplatesIn, load_default=dict, metadata={
+        "description": "Per channel; a channel left out uses campaign/news."})
+    coupon = fields.Nested(StepCouponIn, allow_none=True, load_default=None)
+    segment = fields.Dict(load_default=dict, metadata={
+        "description": "Filters (SegmentIn), all optional; consent on each chosen channel always applies."})
+    send_at = fields.DateTime(allow_none=True, load_default=None, metadata={
+        "description": "Store-local ISO time (an offset given is honoured); null or absent: a draft.",
+        "example": "2026-12-24T10:00:00"})
+    local_time = StrictBoolean(load_default=False, metadata={
+        "description": "true: send_at is each recipient's own clock time (their phone's zone, else their locale's, "
+                       "else the store's)."})
+    frequency_cap = StrictBoolean(load_default=False, metadata={
+        "description": "true: the store's per-customer frequency caps hold its messages."})
+
+
+class CampaignScheduleIn(Lenient):
+    send_at = fields.DateTime(required=True, metadata={"example": "2026-12-24T10:00:00"})
+    local_time = StrictBoolean(load_default=False)
+
+
+class SegmentPreviewIn(Lenient):
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(min=1, max=len(names())))
+    segment = fields.Dict(load_default=dict, metadata={"description": "Filters (SegmentIn)."})
+
+
+class SegmentSampleOut(Schema):
+    id = fields.Integer()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+
+
+class SegmentPreviewOut(Schema):
+    count = fields.Integer(metadata={"description": "Customers the segment holds now."})
+    sample = fields.List(fields.Nested(SegmentSampleOut), metadata={"description": "Up to 10, newest first."})
+
+
+class CampaignOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    state = fields.String(metadata={"enum": ["draft", "scheduled", "sending", "sent", "cancelled"]})
+    channels = fields.List(fields.String())
+    templates = fields.Dict()
+    segment = fields.Dict()
+    coupon = fields.Nested(StepCouponOut, allow_none=True)
+    send_at = fields.DateTime(allow_none=True, metadata={"description": "The instant (UTC)."})
+    send_at_local = fields.String(allow_none=True, metadata={"description": "The wall-clock time asked for."})
+    local_time = fields.Boolean()
+    frequency_cap = fields.Boolean()
+    recipient_count = fields.Integer(metadata={"description": "Before sending: the segment now; then: enqueued."})
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+
+
+class CampaignResults(CampaignOut):
+    scheduled = fields.Integer(metadata={"description": "Messages not sent yet (scheduled or being sent)."})
+    sent = fields.Integer()
+    failed = fields.Integer()
+    cancelled = fields.Integer()
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Skip reason -> messages (unsubscribed, quiet hours never end, frequency_cap ...)."})
+    opened = fields.Integer()
+    clicked = fields.Integer()
+    orders_credited = fields.Integer()
+    revenue = _amount("Their revenue (total less refunds; voided orders left out), in currency.")
+    currency = fields.String()
+    unsubscribes = fields.Integer(metadata={"description": "Recipients who unsubscribed or texted STOP after one "
+                                                           "of its messages reached them."})
+
+
+class CampaignList(Schema):
+    campaigns = fields.List(fields.Nested(CampaignOut))
+
+
+class CampaignCancelled(Schema):
+    campaign = fields.Nested(CampaignOut)
+    cancelled = fields.Integer(metadata={"description": "Messages that will not be sent."})
+
+
 # -- experiments ----------------------------------------------------------------------------------------------------
 
 class ExperimentSubjectIn(Lenient):

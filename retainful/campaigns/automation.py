@@ -22,8 +22,15 @@ DEFAULT_TEMPLATE = "campaign/news"  # email_templates/campaign/news.html, sms_te
 
 
 def campaign_of(message: "Message") -> Campaign | None:
-    """The message's campaign (the session's identity map makes a batch of one campaign's messages one read)."""
-    return db.session.get(Campaign, message.campaign_id) if message.campaign_id is not None else None
+    """The message's campaign, read once per session: the dispatcher asks for it several times per message, and the
+    identity map alone holds it weakly (it would be read again each time). A batch's session is its own, so each
+    batch sees the campaign as it is now (cancelled, say)."""
+    if message.campaign_id is None:
+        return None
+    loaded = db.session.info.setdefault("campaigns", {})
+    if message.campaign_id not in loaded:
+        loaded[message.campaign_id] = db.session.get(Campaign, message.campaign_id)
+    return loaded[message.campaign_id]
 
 
 class CampaignMessage(Automation):
