@@ -6,7 +6,7 @@ from flask import jsonify
 
 from retainful.api.errors import ApiError
 from retainful.api.reports import jsonable
-from retainful.api.request import MAX_ID, current_store, json_body, path_id, whole_arg
+from retainful.api.request import MAX_ID, current_store, json_body, row_or_404, whole_arg
 from retainful.api.schemas import (CampaignCancelled, CampaignIn, CampaignList, CampaignOut, CampaignResults,
                                    CampaignScheduleIn, SegmentPreviewIn, SegmentPreviewOut)
 from retainful.api.views import bp
@@ -24,11 +24,7 @@ def _json(schema, data, status: int = 200):
 
 
 def _campaign_or_404(campaign_id: str):
-    row_id = path_id(campaign_id)
-    campaign = service.get(current_store(), row_id) if row_id is not None else None
-    if campaign is None:
-        raise ApiError(404, "not_found", "No campaign with this id.")
-    return campaign
+    return row_or_404(campaign_id, lambda row_id: service.get(current_store(), row_id), "campaign")
 
 
 @bp.post("/campaigns")

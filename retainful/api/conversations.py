@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from retainful import conversations
-from retainful.api.errors import ApiError
-from retainful.api.request import MAX_ID, current_store, json_body, path_id, whole_arg
+from retainful.api.request import MAX_ID, current_store, json_body, row_or_404, whole_arg
 from retainful.api.schemas import ConversationReasonIn, ConversationReplyIn
 from retainful.api.views import bp
 from retainful.conversations.service import message_json
@@ -25,11 +24,7 @@ def _domain(call, *args, **kwargs):
 
 
 def _conversation_or_404(conversation_id: str):
-    row_id = path_id(conversation_id)
-    conversation = conversations.get(current_store().id, row_id) if row_id is not None else None
-    if conversation is None:
-        raise ApiError(404, "not_found", "No conversation with this id.")
-    return conversation
+    return row_or_404(conversation_id, lambda row_id: conversations.get(current_store().id, row_id), "conversation")
 
 
 @bp.get("/conversations")

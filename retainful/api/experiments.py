@@ -7,7 +7,7 @@ from flask import current_app, jsonify
 from retainful import experiments
 from retainful.api.errors import ApiError
 from retainful.api.reports import jsonable
-from retainful.api.request import current_store, json_body, path_id
+from retainful.api.request import current_store, json_body, row_or_404
 from retainful.api.schemas import ExperimentIn, ExperimentOut
 from retainful.api.views import bp
 from retainful.urls import public_urls
@@ -21,11 +21,7 @@ def _json(experiment):
 
 
 def _experiment_or_404(experiment_id: str):
-    number = path_id(experiment_id)
-    experiment = experiments.get(current_store(), number) if number is not None else None
-    if experiment is None:
-        raise ApiError(404, "not_found", "No experiment with this id.")
-    return experiment
+    return row_or_404(experiment_id, lambda row_id: experiments.get(current_store(), row_id), "experiment")
 
 
 def _conflict(call, *args):

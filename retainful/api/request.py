@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from flask import g, request
 from marshmallow import Schema, ValidationError
@@ -17,6 +17,7 @@ from retainful.models.types import MAX_ID
 from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
+T = TypeVar("T")
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -74,3 +75,13 @@ def path_id(value: str) -> int | None:
     """A path segment as a row id, or None when it cannot be one (the caller answers 404). Ten digits at most: a
     longer one is no id, and int() of thousands of digits is refused."""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None
+
+
+def row_or_404(segment: str, load: Callable[[int], T | None], what: str) -> T:
+    """The row a path segment names, read by ``load(id)``, or a 404 "No <what> with this id." (a segment that cannot
+    be an id, and another store's row, read as none)."""
+    row_id = path_id(segment)
+    row = load(row_id) if row_id is not None else None
+    if row is None:
+        raise ApiError(404, "not_found", f"No {what} with this id.")
+    return row
