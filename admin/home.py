@@ -10,6 +10,20 @@ from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
+from retainful.stores import checklist
+
+# Each checklist item: what to do, and where (endpoint, URL fragment).
+CHECKLIST_STEPS = {
+    "store_connected": (_l("Connect your store: install the Retainful plugin (or send a first cart to the API)"),
+                        "settings.index", "retainful-plugin"),
+    "sender_set": (_l("Set the sender address and the postal address shown in every email"), "settings.index",
+                   "settings-form"),
+    "test_send": (_l("Send yourself a test message from a template"), "templates.index", None),
+    "sequence_reviewed": (_l("Review the abandoned-cart sequence and confirm it"), "sequence.index",
+                          "sequence-review"),
+    "automations_chosen": (_l("Choose your automations (switch them on or off, or confirm the defaults)"),
+                           "automations.index", "automations-confirm"),
+}
 
 
 class HomeView(SecuredMixin, AdminIndexView):
@@ -33,7 +47,8 @@ class HomeView(SecuredMixin, AdminIndexView):
         chart = daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label="Carts",
                             title=f"Abandoned vs recovered carts per day, {period.start_date} to {period.end_date}")
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
-                           summary=reports.summary(store, period), chart=chart,
+                           summary=reports.summary(store, period), chart=chart, checklist=checklist.items(store),
+                           checklist_steps=CHECKLIST_STEPS,
                            before_after=reports.before_after(store, days=30),
                            disabled_channels=provider_status().get("disabled", {}))
 
