@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 PHP ?= /usr/bin/php
 JQUERY ?= /usr/share/javascript/jquery/jquery.min.js
 
-.PHONY: run test install install-test migrate translations bench bench-dispatch clean
+.PHONY: run test install install-test migrate translations bench bench-dispatch bench-campaign clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,9 @@ bench: install-test
 
 bench-dispatch: install-test
 	$(BIN)/python bench/dispatch.py $(BENCH_ARGS)
+
+bench-campaign: install-test
+	$(BIN)/python bench/campaign.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -38,6 +38,8 @@ def _merge(attrs: dict, more: dict) -> dict:
 def init_admin(app: Flask) -> Admin:
     """Call after the other blueprints are registered (their CSRF exemptions are looked up by name)."""
     from retainful_admin.automations import AutomationsView
+    from retainful_admin.experiments import ExperimentsView
+    from retainful_admin.campaigns import CampaignsView
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
@@ -94,7 +96,9 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders", category=MORE))
     admin.add_view(ProductsView(name=_l("Products"), endpoint="products", category=MORE))
     admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons", category=MORE))
+    admin.add_view(CampaignsView(name=_l("Campaigns"), endpoint="campaigns", category=MORE))
     admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence", category=MORE))
+    admin.add_view(ExperimentsView(name=_l("Experiments"), endpoint="experiments", category=MORE))
     admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings", category=MORE))
     admin.add_view(PeopleView(name=_l("People"), endpoint="people", category=MORE))
     admin.add_view(AccountView(name=_l("Account"), endpoint="account", url="/admin/account"))

@@ -23,6 +23,7 @@ from retainful_admin import error_pages, forms
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Store, User
+from retainful.models.types import MAX_ID
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -119,7 +120,7 @@ def select_store(store_id: int | None) -> bool:
 def get_scoped_or_404(model: type[Model], object_id: int) -> Model:
     """The row with this id if it belongs to the current store; 404 otherwise (never a hint that it exists)."""
     store = current_store()
-    row = db.session.get(model, object_id)
+    row = db.session.get(model, object_id) if object_id <= MAX_ID else None  # PostgreSQL refuses a larger one
     if row is None or store is None or row.store_id != store.id:
         abort(404)
     return row

@@ -5,6 +5,7 @@ importing this module.
 """
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import subprocess
@@ -77,3 +78,11 @@ def retainful(env: dict, *args: str, timeout: float = 3600) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"retainful {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc.stdout
+
+
+def migrated_store(env: dict) -> dict:
+    """Migrate the scratch database ``env`` names and create the store "Bench" (bench.example) in it: its
+    ``create-store --json`` answer (id, api_key ...)."""
+    retainful(env, "db", "upgrade")
+    answer = retainful(env, "create-store", "--name", "Bench", "--domain", "bench.example", "--json")
+    return json.loads([line for line in answer.splitlines() if line.startswith("{")][-1])

@@ -66,7 +66,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository is importable
 from bench.common import (  # noqa: E402
-    BIN, DEFAULT_SERVER, HOST, REPO, load_average, percentile, retainful, scratch_database, split)
+    BIN, DEFAULT_SERVER, HOST, REPO, load_average, migrated_store, percentile, scratch_database, split)
 
 
 TARGET_PER_WORKER = 150.0  # messages/s per worker
@@ -840,10 +840,7 @@ def main() -> int:
             env = {**base_env, "DATABASE_URL": database_url, "RETAINFUL_INSTANCE_PATH": str(instance),
                    "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench", "PYTHONUNBUFFERED": "1"}
             print(f"scratch database {database_url.rsplit('/', 1)[-1]}: applying migrations", file=sys.stderr)
-            retainful(env, "db", "upgrade")
-            issued = json.loads([line for line in retainful(
-                env, "create-store", "--name", "Bench", "--domain", "bench.example", "--json").splitlines()
-                if line.startswith("{")][-1])
+            issued = migrated_store(env)
             db = Database(database_url)
             stack.callback(db.engine.dispose)
             step_id = db.prepare_store(issued["id"])

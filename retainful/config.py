@@ -101,6 +101,10 @@ def _provider_settings(production: bool) -> dict:
         "DISPATCH_CONCURRENCY": int(env("DISPATCH_CONCURRENCY", "32")),
         "DISPATCH_LEASE_SECONDS": int(env("DISPATCH_LEASE_SECONDS", "300")),
         "DISPATCH_MAX_ATTEMPTS": int(env("DISPATCH_MAX_ATTEMPTS", "5")),
+        # Campaigns: recipients enqueued per transaction, and the messages per second a campaign's rows are spaced at
+        # in the outbox (below what the workers drain, so messages of the automations due meanwhile wait seconds).
+        "CAMPAIGN_BATCH_SIZE": int(env("CAMPAIGN_BATCH_SIZE", "1000")),
+        "CAMPAIGN_SEND_RATE": float(env("CAMPAIGN_SEND_RATE", "100")),
         # Test-sends per hour: each API key holder or admin user, and each store in all (live providers bill them).
         "TEST_SENDS_PER_USER_HOUR": int(env("TEST_SENDS_PER_USER_HOUR", "20")),
         "TEST_SENDS_PER_STORE_HOUR": int(env("TEST_SENDS_PER_STORE_HOUR", "60")),

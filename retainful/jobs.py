@@ -9,9 +9,10 @@ from typing import Callable
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.base import BaseScheduler
-from flask import Flask
+from flask import Flask, current_app
 
-from retainful import automations, carts, clock, heartbeat, shutdown
+from retainful import automations, carts, clock, experiments, heartbeat, shutdown
+from retainful.campaigns.sending import expand_due as expand_campaigns
 from retainful.conversations.webhook import deliver_due as deliver_conversation_webhooks
 from retainful.coupons.woo_sync import sync_due_coupons
 from retainful.extensions import db
@@ -20,8 +21,13 @@ from retainful.messaging.dispatch import dispatch_due
 from retainful.messaging.webhooks.vonage import record_expired_parts
 from retainful.orders.woocommerce import pull_all_orders
 from retainful.plugin.history import import_due_history
+from retainful.urls import public_urls
 
 log = logging.getLogger(__name__)
+
+def evaluate_experiments() -> dict[str, int]:
+    return experiments.evaluate_running(public_urls(current_app))
+
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 
@@ -47,10 +53,15 @@ JOBS = (
         "past orders of shops the Retainful plugin connected are imported for the before/after report (daily)"),
     Job("automations", 300, automations.plan_due,
         "scanning automations (win-back) plan the messages of the customers now due, in bounded batches"),
+    Job("campaigns", 10, expand_campaigns,
+        "due campaigns' recipients are enqueued in the outbox a batch at a time, paced; finished ones marked sent"),
     Job("conversation_webhooks", 10, deliver_conversation_webhooks,
         "new inbound messages are POSTed, signed, to the stores' helpdesk webhooks; failures retried with backoff"),
     Job("inbound_sms_parts", 3600, record_expired_parts,
         "long inbound texts still missing parts after a day are recorded in their conversations with what came"),
+    Job("experiments", 300, evaluate_experiments,
+        "running A/B experiments are read by the sequential rule; a winner is recorded and, if the store chose, "
+        "applied"),
     Job("fold_workers", 3600, heartbeat.fold_retired,
         "the bookkeeping rows of worker processes gone for a day are summed into one set (totals unchanged)"),
 )

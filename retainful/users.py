@@ -46,10 +46,11 @@ TEMPLATES = "templates"  # edit, preview, reset and test-send templates
 REPORTS = "reports"  # the dashboard and report pages, CSV downloads
 MANAGE = "manage"  # settings, key rotation, sequence edits, customer erase/export/opt-outs, message retries
 CONVERSE = "converse"  # the conversations inbox: read threads, reply, assign, close, reopen
+CAMPAIGNS = "campaigns"  # create, schedule and cancel campaigns (marketing is the marketer's job)
 CAPABILITIES = {
-    Role.ADMIN: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE}),
-    Role.OWNER: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE}),
-    Role.MARKETER: frozenset({READ, TEMPLATES, REPORTS}),
+    Role.ADMIN: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE, CAMPAIGNS}),
+    Role.OWNER: frozenset({READ, TEMPLATES, REPORTS, MANAGE, CONVERSE, CAMPAIGNS}),
+    Role.MARKETER: frozenset({READ, TEMPLATES, REPORTS, CAMPAIGNS}),
     Role.AGENT: frozenset({CONVERSE}),  # conversations only: every other admin page answers 403
 }
 

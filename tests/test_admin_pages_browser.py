@@ -11,9 +11,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from retainful import conversations, people, products, users
+from retainful import conversations, experiments, people, products, users
 from retainful.extensions import db
+from retainful.campaigns import service as campaign_service
 from retainful.models import Customer, Role, Store
+from retainful.urls import public_urls
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
 from tests.conftest import T0, _empty_tables, make_app
 from tests.test_admin import seed
@@ -34,6 +36,7 @@ EXCLUDED = {
     "inbox.list_json": "JSON for inbox.js",
     "inbox.messages_json": "JSON for inbox.js",
     "reports.daily_csv": "a CSV download",
+    "campaigns.count": "JSON for campaigns.js",
 }
 
 
@@ -46,7 +49,9 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "messages.detail": [{"message_id": ids["message"]}, {"message_id": ids["failed_message"]}],
         "coupons.detail": [{"coupon_id": ids["coupon"]}],
         "inbox.thread": [{"conversation_id": ids["conversation"]}],
+        "experiments.detail": [{"experiment_id": ids["experiment"]}],
         "automations.detail": [{"kind": "abandoned_cart"}, {"kind": "win_back"}],
+        "campaigns.detail": [{"campaign_id": ids["campaign"]}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
         "products.edit": [{"product_row_id": ids["product"]}],
@@ -106,6 +111,15 @@ def site(browser, tmp_path_factory):
             carol = db.session.get(Customer, ids["customer"])
             ids["conversation"] = conversations.receive(carol, "sms", "The delivery fee surprised me",
                                                         provider_message_id="p-1").conversation_id
+            four = [{"name": name, "weight": 1, "templates": {"email": {"key": "abandoned_cart/step2"}}}
+                    for name in ("Control", "A much longer variant name than most", "C", "D")]
+            ids["experiment"] = experiments.create(db.session.get(Store, ids["store"]), public_urls(app),
+                                                   subject={"automation": "abandoned_cart", "step": 1},
+                                                   variants=four).id
+            ids["campaign"] = campaign_service.create(
+                db.session.get(Store, store.store_id), campaign_service.parse(
+                    {"name": "Spring arrivals for everyone who bought a mug", "channels": ["email", "sms"],
+                     "segment": {"country": ["US"]}, "send_at": "2026-03-05T10:00:00"}), author="api").id
         ids.update(people_and_products(app, ids["store"]))
         with LiveServer(app) as server:
             app.config["PUBLIC_BASE_URL"] = server.url  # the sample cart's pictures load from the app itself

@@ -20,7 +20,7 @@ from tests.conftest import T0, cart_body
 # Columns that can hold a shopper's personal data: cleared on the erased or purged customer's rows.
 PERSONAL = {
     "customer": {"external_id", "email", "phone", "first_name", "last_name", "locale", "email_consent_source",
-                 "sms_consent_source", "email_suppression_reason", "birthday"},
+                 "sms_consent_source", "email_suppression_reason", "birthday", "country"},
     "cart": {"recovery_url", "plugin_snapshot"},  # the storefront builds them and may put anything in them
     "message": {"recipient", "subject", "body_text", "body_html", "error"},  # a bounce reason quotes the address
     "coupon": {"email", "sync_error"},  # the shop's answer may quote the restriction
@@ -46,6 +46,8 @@ NOT_PERSONAL = {
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
     "outgoing_webhook": {"id", "event", "last_status"},  # a random id, a label, "HTTP 500" / "timed out"
     "form_token": {"token"},  # random one-time tokens of admin forms
+    # A campaign is the merchant's: its name, templates and segment filters (countries, locales, amounts), no shopper.
+    "campaign": {"name", "state", "channels", "templates", "segment", "coupon_type", "pacing", "created_by"},
     # The workers' own bookkeeping (migration 0017): process ids, host names, job ids, labels, exception classes.
     "worker_heartbeat": {"worker_id", "hostname"},
     "job_run": {"worker_id", "job_id", "outcome", "error", "buckets"},
@@ -55,6 +57,7 @@ NOT_PERSONAL = {
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
+                   "experiment", "experiment_variant",  # the store's tests of its own templates
                    "login_throttle",  # staff logins: digests of the account and address tried
                    "product", "invitation"}  # invitation: staff's addresses, not shoppers'
 

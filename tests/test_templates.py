@@ -64,7 +64,7 @@ def test_plain_text_part_survives_broken_markup():
 
 def test_defaults_exist_for_every_step_of_every_automation():
     wanted = sorted({a.template_key(position) for a in registry.all_automations()
-                     for position in range(1, len(a.default_steps) + 1)})
+                     for position in range(1, len(a.default_steps) + 1)} | {"campaign/news"})  # campaigns' default
     assert set(STEPS + ["next_order/coupon", "win_back/step1", "win_back/step2"]) <= set(wanted)
     assert template_keys("email") == wanted
     assert template_keys("sms") == wanted

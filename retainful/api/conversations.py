@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from retainful import conversations
-from retainful.api.errors import ApiError
-from retainful.api.request import current_store, json_body
+from retainful.api.request import MAX_ID, current_store, json_body, row_or_404, whole_arg
 from retainful.api.schemas import ConversationReasonIn, ConversationReplyIn
 from retainful.api.views import bp
 from retainful.conversations.service import message_json
@@ -14,7 +13,6 @@ from retainful.errors import FieldError
 from retainful.models.conversation import ConversationStatus
 
 reply_in, reason_in = ConversationReplyIn(), ConversationReasonIn()
-MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 MAX_PAGE = 200
 
 
@@ -26,21 +24,7 @@ def _domain(call, *args, **kwargs):
 
 
 def _conversation_or_404(conversation_id: str):
-    conversation = None
-    if conversation_id.isascii() and conversation_id.isdigit() and int(conversation_id) <= MAX_ID:
-        conversation = conversations.get(current_store().id, int(conversation_id))
-    if conversation is None:
-        raise ApiError(404, "not_found", "No conversation with this id.")
-    return conversation
-
-
-def _whole_arg(name: str, default: int | None, high: int) -> int | None:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
-        raise FieldError(name, f"A whole number from 1 to {high}.")
-    return int(value)
+    return row_or_404(conversation_id, lambda row_id: conversations.get(current_store().id, row_id), "conversation")
 
 
 @bp.get("/conversations")
@@ -48,8 +32,8 @@ def list_conversations():
     status = request.args.get("status")
     if status is not None and status not in ConversationStatus.ALL:
         raise FieldError("status", f"One of {', '.join(ConversationStatus.ALL)}.")
-    found = conversations.list_conversations(current_store().id, status, limit=_whole_arg("limit", 50, MAX_PAGE),
-                                             before_id=_whole_arg("before_id", None, MAX_ID))
+    found = conversations.list_conversations(current_store().id, status, limit=whole_arg("limit", 50, MAX_PAGE),
+                                             before_id=whole_arg("before_id", None, MAX_ID))
     return jsonify({"conversations": [conversations.as_json(c) for c in found]})
 
 

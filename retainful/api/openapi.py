@@ -14,6 +14,7 @@ from retainful.reports.period import MAX_DAYS
 from retainful.urls import public_urls
 from retainful.api.views import bp
 from retainful.automations.registry import kinds
+from retainful.campaigns.segment import SegmentSchema
 
 _ERRORS = {
     "400": "Invalid fields (named in error.fields).",
@@ -52,8 +53,13 @@ def build_spec(server_url: str) -> dict:
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
-                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "ProductIn", "ProductOut"):
+                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "ProductIn", "ProductOut",
+
+                 "CampaignIn", "CampaignScheduleIn", "CampaignOut",
+                 "CampaignResults", "CampaignList", "CampaignCancelled", "SegmentPreviewIn", "SegmentPreviewOut",
+                 "ExperimentIn", "ExperimentOut", "ExperimentList"):
         spec.components.schema(name, schema=getattr(schemas, name))
+    spec.components.schema("SegmentIn", schema=SegmentSchema)
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
     spec.path(
         path="/api/v1/carts/{token}",
@@ -151,7 +157,9 @@ def build_spec(server_url: str) -> dict:
     _coupon_paths(spec)
     _report_paths(spec)
     _automation_paths(spec)
+    _campaign_paths(spec)
     _conversation_paths(spec)
+    _experiment_paths(spec)
     spec.path(
         path="/healthz",
         operations={"get": {"summary": "Liveness with a database check.", "security": [], "responses": {
@@ -231,6 +239,43 @@ def _automation_paths(spec: APISpec) -> None:
                 "responses": _responses(one, "400", "401", "404", "413", "415")}})
 
 
+def _campaign_paths(spec: APISpec) -> None:
+    campaign_id = {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    one = {"200": {"description": "The campaign.", "content": _json("CampaignOut")}}
+    spec.path(path="/api/v1/campaigns", operations={
+        "get": {"summary": "The store's campaigns, newest first.",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                     "description": "The next page: campaigns with a lower id."}],
+                "responses": _responses({"200": {"description": "The campaigns.", "content": _json("CampaignList")}},
+                                        "401")},
+        "post": {"summary": "Create a campaign: a draft, or scheduled when send_at is given. Template sources are "
+                            "compiled and rendered with sample data first; segment filters are SegmentIn.",
+                 "requestBody": {"required": True, "content": _json("CampaignIn")},
+                 "responses": _responses({"201": {"description": "The campaign.", "content": _json("CampaignOut")}},
+                                         "401", "413", "415")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}", parameters=[campaign_id], operations={"get": {
+        "summary": "One campaign with its results: state, recipient_count, sent, skipped by reason, opened, clicked, "
+                   "orders_credited, revenue, unsubscribes.",
+        "responses": _responses({"200": {"description": "The campaign and its results.",
+                                         "content": _json("CampaignResults")}}, "401", "404")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}/schedule", parameters=[campaign_id], operations={"post": {
+        "summary": "Set or move the send time of a draft or scheduled campaign.",
+        "requestBody": {"required": True, "content": _json("CampaignScheduleIn")},
+        "responses": _responses(one, "401", "404", "413", "415")}})
+    spec.path(path="/api/v1/campaigns/{campaign_id}/cancel", parameters=[campaign_id], operations={"post": {
+        "summary": "Cancel what is not sent yet.",
+        "responses": {**_responses({"200": {"description": "The campaign and the messages cancelled.",
+                                            "content": _json("CampaignCancelled")}}, "401", "404"),
+                      "409": {"description": "Already sent or cancelled.", "content": _json("Error")}}}})
+    spec.path(path="/api/v1/campaigns/preview-segment", operations={"post": {
+        "summary": "How many customers a segment holds now (consent on the channels applied), and a sample.",
+        "requestBody": {"required": True, "content": _json("SegmentPreviewIn")},
+        "responses": _responses({"200": {"description": "The count and sample.",
+                                         "content": _json("SegmentPreviewOut")}}, "401", "413", "415")}})
+
+
 def _conversation_paths(spec: APISpec) -> None:
     conversation_id = {"name": "conversation_id", "in": "path", "required": True,
                        "schema": {"type": "integer", "minimum": 1}}
@@ -259,6 +304,36 @@ def _conversation_paths(spec: APISpec) -> None:
         "put": {"summary": "Confirm or change the abandonment reason (null clears it).",
                 "requestBody": {"required": True, "content": _json("ConversationReasonIn")},
                 "responses": _responses(one, "400", "401", "404", "413", "415")}})
+
+
+def _experiment_paths(spec: APISpec) -> None:
+    experiment_id = {"name": "experiment_id", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 1}}
+    one = {"200": {"description": "The experiment: variants side by side with sent, opened, clicked, orders, "
+                                  "revenue per recipient, probability best and intervals; the decision.",
+                   "content": _json("ExperimentOut")}}
+    conflict = {"409": {"description": "Not in a state that allows it (error.fields.state).",
+                        "content": _json("Error")}}
+    spec.path(path="/api/v1/experiments", operations={
+        "get": {"summary": "The store's experiments, newest first, with their results.",
+                "responses": _responses({"200": {"description": "The experiments.",
+                                                 "content": _json("ExperimentList")}}, "401")},
+        "post": {"summary": "Start an A/B test of an automation step's templates: 2 to 4 weighted variants (the first "
+                            "is the control); each shopper is assigned by a stable hash and keeps the variant.",
+                 "requestBody": {"required": True, "content": _json("ExperimentIn")},
+                 "responses": _responses({"201": {"description": "Running.", "content": _json("ExperimentOut")},
+                                          "409": {"description": "The step has a running experiment.",
+                                                  "content": _json("Error")}},
+                                         "400", "401", "413", "415")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}", parameters=[experiment_id], operations={"get": {
+        "summary": "One experiment with its results.", "responses": _responses(one, "401", "404")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}/stop", parameters=[experiment_id], operations={"post": {
+        "summary": "End a running experiment without a winner: the step's own template again for everyone.",
+        "responses": _responses({**one, **conflict}, "401", "404")}})
+    spec.path(path="/api/v1/experiments/{experiment_id}/apply", parameters=[experiment_id], operations={"post": {
+        "summary": "Make a decided experiment's winner the step's template (a template version by experiment:<id>); "
+                   "repeating it changes nothing.",
+        "responses": _responses({**one, **conflict}, "400", "401", "404")}})
 
 
 def _coupon_paths(spec: APISpec) -> None:

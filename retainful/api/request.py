@@ -4,17 +4,20 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from flask import g, request
 from marshmallow import Schema, ValidationError
 
 from retainful import logs
 from retainful.api.errors import ApiError, flatten_messages, validation_error
+from retainful.errors import FieldError
 from retainful.models import Store
+from retainful.models.types import MAX_ID
 from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
+T = TypeVar("T")
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -56,3 +59,29 @@ def refuse_unstorable_url() -> None:
     otherwise reach the database)."""
     refuse_unstorable_fields(request.view_args or {})
     refuse_unstorable_fields(request.args)
+
+
+def whole_arg(name: str, default: int | None, high: int) -> int | None:
+    """A query parameter that must be a whole number from 1 to ``high`` (a 400 naming it otherwise)."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+        raise FieldError(name, f"A whole number from 1 to {high}.")
+    return int(value)
+
+
+def path_id(value: str) -> int | None:
+    """A path segment as a row id, or None when it cannot be one (the caller answers 404). Ten digits at most: a
+    longer one is no id, and int() of thousands of digits is refused."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None
+
+
+def row_or_404(segment: str, load: Callable[[int], T | None], what: str) -> T:
+    """The row a path segment names, read by ``load(id)``, or a 404 "No <what> with this id." (a segment that cannot
+    be an id, and another store's row, read as none)."""
+    row_id = path_id(segment)
+    row = load(row_id) if row_id is not None else None
+    if row is None:
+        raise ApiError(404, "not_found", f"No {what} with this id.")
+    return row

@@ -594,3 +594,210 @@ class ReasonRow(Schema):
 class ReasonsReport(PeriodReport):
     reasons = fields.List(fields.Nested(ReasonRow))
     unclassified = fields.Integer(metadata={"description": "Conversations with no reason and no suggestion."})
+
+
+# --- campaigns (retainful/campaigns/) -------------------------------------------------------------------------------
+
+class CampaignSourceIn(Schema):
+    """A campaign's own template: an email's subject, html (the layout's content block) and optional preheader, or
+    an SMS's text; Jinja with the merge variables of every template (and ``campaign.name``)."""
+
+    subject = fields.String(validate=validate.Length(min=1, max=1000))
+    preheader = fields.String(validate=validate.Length(max=1000))
+    html = fields.String(validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
+    text = fields.String(validate=validate.Length(min=1, max=5000))
+
+
+class CampaignTemplateIn(Schema):
+    """Either ``key`` (one of the store's templates, e.g. campaign/news) or ``source``."""
+
+    key = fields.String(validate=validate.Regexp(TEMPLATE_KEY, error="A key such as campaign/news."))
+    source = fields.Nested(CampaignSourceIn)
+
+
+CampaignTemplatesIn = Schema.from_dict({name: fields.Nested(CampaignTemplateIn) for name in names()},
+                                       name="CampaignTemplatesIn")
+
+
+class CampaignIn(Lenient):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(min=1, max=len(names())))
+    templates = fields.Nested(CampaignTemplatesIn, load_default=dict, metadata={
+        "description": "Per channel; a channel left out uses campaign/news."})
+    coupon = fields.Nested(StepCouponIn, allow_none=True, load_default=None)
+    segment = fields.Dict(load_default=dict, metadata={
+        "description": "Filters (SegmentIn), all optional; consent on each chosen channel always applies."})
+    send_at = fields.DateTime(allow_none=True, load_default=None, metadata={
+        "description": "Store-local ISO time (an offset given is honoured); null or absent: a draft.",
+        "example": "2026-12-24T10:00:00"})
+    local_time = StrictBoolean(load_default=False, metadata={
+        "description": "true: send_at is each recipient's own clock time (their phone's zone, else their locale's, "
+                       "else the store's)."})
+    frequency_cap = StrictBoolean(load_default=False, metadata={
+        "description": "true: the store's per-customer frequency caps hold its messages."})
+
+
+class CampaignScheduleIn(Lenient):
+    send_at = fields.DateTime(required=True, metadata={"example": "2026-12-24T10:00:00"})
+    local_time = StrictBoolean(load_default=False)
+
+
+class SegmentPreviewIn(Lenient):
+    channels = fields.List(fields.String(validate=validate.OneOf(names())), required=True,
+                           validate=validate.Length(min=1, max=len(names())))
+    segment = fields.Dict(load_default=dict, metadata={"description": "Filters (SegmentIn)."})
+
+
+class SegmentSampleOut(Schema):
+    id = fields.Integer()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+
+
+class SegmentPreviewOut(Schema):
+    count = fields.Integer(metadata={"description": "Customers the segment holds now."})
+    sample = fields.List(fields.Nested(SegmentSampleOut), metadata={"description": "Up to 10, newest first."})
+
+
+class CampaignOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    state = fields.String(metadata={"enum": ["draft", "scheduled", "sending", "sent", "cancelled"]})
+    channels = fields.List(fields.String())
+    templates = fields.Dict()
+    segment = fields.Dict()
+    coupon = fields.Nested(StepCouponOut, allow_none=True)
+    send_at = fields.DateTime(allow_none=True, metadata={"description": "The instant (UTC)."})
+    send_at_local = fields.String(allow_none=True, metadata={"description": "The wall-clock time asked for."})
+    local_time = fields.Boolean()
+    frequency_cap = fields.Boolean()
+    recipient_count = fields.Integer(metadata={"description": "Before sending: the segment now; then: enqueued."})
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+
+
+class CampaignResults(CampaignOut):
+    scheduled = fields.Integer(metadata={"description": "Messages not sent yet (scheduled or being sent)."})
+    sent = fields.Integer()
+    failed = fields.Integer()
+    cancelled = fields.Integer()
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Skip reason -> messages (unsubscribed, quiet hours never end, frequency_cap ...)."})
+    opened = fields.Integer()
+    clicked = fields.Integer()
+    orders_credited = fields.Integer()
+    revenue = _amount("Their revenue (total less refunds; voided orders left out), in currency.")
+    currency = fields.String()
+    unsubscribes = fields.Integer(metadata={"description": "Recipients who unsubscribed or texted STOP after one "
+                                                           "of its messages reached them."})
+
+
+class CampaignList(Schema):
+    campaigns = fields.List(fields.Nested(CampaignOut))
+
+
+class CampaignCancelled(Schema):
+    campaign = fields.Nested(CampaignOut)
+    cancelled = fields.Integer(metadata={"description": "Messages that will not be sent."})
+
+
+# -- experiments ----------------------------------------------------------------------------------------------------
+
+class ExperimentSubjectIn(Lenient):
+    """An automation step (automation and step) or a draft or scheduled campaign (campaign)."""
+
+    automation = fields.String(validate=validate.Length(min=1, max=32),
+                               metadata={"description": "The automation's kind, e.g. abandoned_cart."})
+    step = fields.Integer(strict=True, validate=validate.Range(min=1, max=100),
+                          metadata={"description": "The step's position."})
+    campaign = fields.Integer(strict=True, validate=validate.Range(min=1, max=2 ** 31 - 1),
+                              metadata={"description": "A campaign's id."})
+
+
+class VariantTemplateIn(Lenient):
+    key = fields.String(validate=validate.Length(min=1, max=64),
+                        metadata={"description": "Another template of the channel (e.g. abandoned_cart/step2)."})
+    source = fields.Raw(metadata={"description": "An automation step's: the template's text (it must render like a "
+                                                 "saved one). A campaign's: its template shape, {subject, html, "
+                                                 "preheader} for email, {text} for SMS."})
+
+
+class VariantIn(Lenient):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    weight = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100),
+                            metadata={"description": "Its share of the traffic relative to the others' (default 1)."})
+    templates = fields.Dict(keys=fields.String(validate=validate.OneOf(names())),
+                            values=fields.Nested(VariantTemplateIn), load_default=dict,
+                            metadata={"description": "Per channel; a channel left out keeps the step's template "
+                                                     "(the control usually has none)."})
+
+
+class ExperimentIn(Lenient):
+    subject = fields.Nested(ExperimentSubjectIn, required=True)
+    variants = fields.List(fields.Nested(VariantIn), required=True, validate=validate.Length(min=2, max=4),
+                           metadata={"description": "2 to 4; the first is the control."})
+    metric = fields.String(load_default="orders", validate=validate.OneOf(["orders", "clicked"]),
+                           metadata={"description": "What the winner must beat the others at, per recipient."})
+    auto_apply = StrictBoolean(load_default=False,
+                               metadata={"description": "Apply the winner's templates to the step once decided."})
+
+
+class VariantOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    weight = fields.Integer()
+    control = fields.Boolean()
+    templates = fields.Dict()
+    sent = fields.Integer(metadata={"description": "Recipients sent this variant."})
+    opened = fields.Integer(metadata={"description": "Of them, opened an email."})
+    clicked = fields.Integer()
+    orders = fields.Integer(metadata={"description": "Recipients with an order credited to the step."})
+    revenue = _amount("Their orders' revenue (total less refunds).")
+    rate = _rate("The metric per recipient, 0-1.")
+    revenue_per_recipient = _amount()
+    revenue_interval = fields.List(fields.String(), metadata={"description": "95% credible interval [low, high]."})
+    probability_best = _rate("Posterior probability its rate is the highest (Beta(1+s, 1+f), Monte Carlo).")
+    interval = fields.List(fields.Float(), metadata={"description": "95% credible interval of its rate [low, high]."})
+
+
+class ExperimentDecisionOut(Schema):
+    winner = fields.String(allow_none=True, metadata={"description": "The winning variant's name."})
+    decided_at = fields.DateTime(allow_none=True)
+    rule = fields.String(allow_none=True)
+    p_value = fields.Float(allow_none=True, metadata={"description": "The winner's weakest always-valid p-value."})
+    applied = fields.Boolean()
+    applied_at = fields.DateTime(allow_none=True)
+
+
+class ExperimentCurrentOut(Schema):
+    leader_p_value = fields.Float(metadata={"description": "The leading variant's weakest always-valid p-value now."})
+    threshold = fields.Float(metadata={"description": "What it must fall below: 0.05 over the number of pairs."})
+    min_recipients = fields.Integer(metadata={"description": "Per variant, before any decision."})
+
+
+class ExperimentSubjectOut(Schema):
+    automation = fields.String()
+    step = fields.Integer()
+    campaign = fields.Integer()
+
+
+class ExperimentOut(Schema):
+    id = fields.Integer()
+    subject = fields.Nested(ExperimentSubjectOut)
+    metric = fields.String(metadata={"enum": ["orders", "clicked"]})
+    state = fields.String(metadata={"enum": ["running", "decided", "stopped"]})
+    auto_apply = fields.Boolean()
+    created_at = fields.DateTime()
+    stopped_at = fields.DateTime(allow_none=True)
+    variants = fields.List(fields.Nested(VariantOut))
+    current = fields.Nested(ExperimentCurrentOut)
+    decision = fields.Nested(ExperimentDecisionOut)
+
+
+class ExperimentList(Schema):
+    experiments = fields.List(fields.Nested(ExperimentOut))

@@ -14,6 +14,7 @@ from retainful.automations import abandoned_cart, next_order, win_back  # noqa: 
 from retainful.automations import welcome, post_purchase, order_update, birthday  # noqa: E402,F401
 from retainful.automations import replenishment  # noqa: E402,F401
 from retainful.conversations import replies  # noqa: E402,F401  (the unlisted reply kinds)
+from retainful.campaigns import automation as campaign_kind  # noqa: E402,F401  (the unlisted campaign kind)
 from retainful.automations.abandoned_cart import in_holdout, plan_abandoned
 
 

@@ -69,6 +69,8 @@ class Automation:
     counts_toward_caps: bool = True
     # Orders credited to its messages count as recovered revenue (abandoned_cart); the others' are credited only.
     counts_as_recovered: bool = False
+    # Orders may be credited to its messages at all (a conversation's replies are credited through the conversation).
+    credits_orders: bool = True
     # The coupon kind its steps mint (CouponKind), or None if it issues none at send time.
     coupon_kind: str | None = None
     # A scanning automation does not plan steps due longer ago than this (switched on today, it does not send what
@@ -112,12 +114,21 @@ class Automation:
         """Whether the store's quiet hours hold this message now."""
         return True
 
+    def caps_apply(self, message: "Message") -> bool:
+        """Whether the store's per-customer frequency caps hold this message (marketing: yes; transactional: no)."""
+        return not self.transactional
+
     def template_key(self, position: int) -> str:
         """The template of step ``position`` (email_templates/<key>.html, sms_templates/<key>.txt)."""
         return f"{self.kind}/step{position}"
 
     def template_keys(self, positions: Iterable[int]) -> list[str]:
         return sorted({self.template_key(position) for position in positions})
+
+    def message_template(self, message: "Message") -> tuple[str, str | None]:
+        """The template key of this message and its own source, or None for the store's template of that key (its
+        override, else the file default). Only a campaign's messages carry sources of their own."""
+        return self.template_key(message.step.position if message.step else 1), None
 
     def coupon_for(self, message: "Message", store: "Store") -> "Coupon | None":
         """The coupon this message carries, minted now if it is the first message that needs it (so cancelled

@@ -128,7 +128,7 @@ def update_step(
     for name, value in (("email", email), ("sms", sms), ("enabled", enabled)):
         if value is not None:
             setattr(step, name, value)
-    _apply_coupon_rule(step, coupon_type, coupon_amount, coupon_minimum, coupon_valid_hours, remove_coupon)
+    apply_coupon_rule(step, coupon_type, coupon_amount, coupon_minimum, coupon_valid_hours, remove_coupon)
     if commit:
         db.session.commit()
     return step
@@ -141,9 +141,9 @@ def _words(delta: timedelta) -> str:
     return counted(minutes, "minute")
 
 
-def _apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, minimum: Decimal | None,
+def apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, minimum: Decimal | None,
                        valid_hours: int | None, remove: bool) -> None:
-    """A step's coupon: percent (1-100), fixed (> 0) or free shipping, an optional minimum and a validity."""
+    """A step's (or a campaign's) coupon: percent (1-100), fixed (> 0) or free shipping, a minimum, a validity."""
     if remove:
         step.coupon_type = step.coupon_amount = step.coupon_minimum = None
         return
@@ -187,7 +187,7 @@ def format_delay(minutes: int) -> str:
     return f"{minutes}m"
 
 
-def _coupon(step: Step) -> dict | None:
+def coupon_rule(step: Step) -> dict | None:
     if step.coupon_type is None:
         return None
     return {"type": step.coupon_type, "amount": step.coupon_amount, "minimum": step.coupon_minimum,
@@ -201,7 +201,7 @@ def describe(store: Store, kind: str) -> dict:
     return {"kind": kind, "title": automation.title, "enabled": automation.is_enabled(store, settings),
             "transactional": automation.transactional, "counts_as_recovered": automation.counts_as_recovered,
             "steps": [{"position": s.position, "delay": format_delay(s.delay_minutes), "at_hour": s.at_hour,
-                       "channels": list(s.channels), "coupon": _coupon(s), "enabled": s.enabled,
+                       "channels": list(s.channels), "coupon": coupon_rule(s), "enabled": s.enabled,
                        "template": automation.template_key(s.position)} for s in settings.steps]}
 
 
@@ -237,7 +237,7 @@ def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dic
                 coupon = change["coupon"]
                 if coupon is not None:  # the whole rule is replaced: what the body leaves out is cleared
                     step.coupon_amount, step.coupon_minimum = coupon.get("amount"), coupon.get("minimum")
-                _apply_coupon_rule(step, coupon and coupon["type"], None, None, coupon and coupon.get("valid_hours"),
+                apply_coupon_rule(step, coupon and coupon["type"], None, None, coupon and coupon.get("valid_hours"),
                                    remove=coupon is None)
             except FieldError as error:
                 field = error.field

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 
 class Channel:
     """One way of reaching a shopper. Subclasses set the class attributes and implement the methods below."""
@@ -22,6 +24,9 @@ class Channel:
     autoescape: bool  # whether an override's source is HTML-escaped when rendered
     tracks_opens: bool = False  # carries the open pixel; opens on its messages are recorded
     one_text_per_us_cart: bool = False  # US carriers allow one abandoned-cart message per cart within 48 hours
+    # Customer columns set when the shopper may no longer get it (refusals); the first is the shopper's own opt-out
+    # (an unsubscribe, a STOP), which a campaign's results count.
+    opt_out_fields: tuple[str, ...] = ()
 
     def address(self, customer) -> str | None:
         """Where a message to this customer goes (None: the customer cannot be reached this way)."""
@@ -38,6 +43,19 @@ class Channel:
     def refusal(self, customer) -> str | None:
         """Why this customer must not get a message on this channel (the first reason that applies), or None."""
         return next((reason for reason, applies in self.refusals(customer) if applies), None)
+
+    def marketing_refusal(self, customer) -> str | None:
+        """Why a campaign must not reach this customer here: a refusal, or no explicit consent (``<name>_consent``
+        true): a campaign is marketing the shopper asked for, on every channel."""
+        if (reason := self.refusal(customer)) is not None:
+            return reason
+        return None if getattr(customer, f"{self.name}_consent") is True else f"no_{self.name}_consent"
+
+    def marketing_condition(self, model) -> sa.ColumnElement[bool]:
+        """:meth:`marketing_refusal` is None, as SQL on the Customer ``model`` (a segment's count, its batches)."""
+        return sa.and_(getattr(model, self.address_field).is_not(None),
+                       getattr(model, f"{self.name}_consent").is_(True),
+                       *(getattr(model, field).is_(None) for field in self.opt_out_fields))
 
     def quiet_zone(self, customer, store) -> ZoneInfo | None:
         """The recipient's zone when the store's quiet hours hold for this channel, else None (no quiet hours)."""

@@ -15,6 +15,7 @@ class Email(Channel):
     template_extension = ".html"
     autoescape = True
     tracks_opens = True
+    opt_out_fields = ("unsubscribed_at", "email_suppressed_at")
 
     def normalise_address(self, text, store):
         from retainful.customers.identity import normalise_email  # the identity rules import the models

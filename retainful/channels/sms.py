@@ -26,6 +26,7 @@ class Sms(Channel):
     template_dir = template_folder("sms_templates")
     template_extension = ".txt"
     autoescape = False
+    opt_out_fields = ("sms_opted_out_at",)
 
     def normalise_address(self, text, store):
         from retainful.customers.identity import normalise_phone  # the identity rules import the models

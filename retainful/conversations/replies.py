@@ -33,6 +33,7 @@ class _Reply(Automation):
     transactional = True
     paused_by_conversation = False
     counts_toward_caps = False
+    credits_orders = False  # an order after a reply is credited to its conversation (orders/attribution.py)
 
     def template_key(self, position: int) -> str:
         return "conversation/_reply"  # "_": not a template the editor lists; the text is the agent's

@@ -21,8 +21,8 @@ from retainful.models import (Cart, Conversation, ConversationMessage, Coupon, C
                               InboundSmsPart, Message, MessageStatus, Order, OutgoingWebhook)
 
 ERASED_CUSTOMER_FIELDS = dict(
-    email=None, phone=None, first_name=None, last_name=None, locale=None, external_id=None, birthday=None,
-    subscribed_at=None,
+    email=None, phone=None, first_name=None, last_name=None, locale=None, country=None, external_id=None,
+    birthday=None, subscribed_at=None,
     email_consent=None, email_consent_at=None, email_consent_source=None,
     sms_consent=None, sms_consent_at=None, sms_consent_source=None,
     # Contact-derived state that means nothing once the address is gone (the suppression is kept hashed).

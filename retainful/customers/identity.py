@@ -6,6 +6,7 @@ from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
+from babel import Locale, UnknownLocaleError
 
 from retainful import clock
 from retainful.channels import names
@@ -42,6 +43,25 @@ def normalise_phone(raw: str, default_region: str | None) -> str:
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         raise ContactError("phone", "Not a valid phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_of(phone: str | None, locale: str | None) -> str | None:
+    """A customer's country (ISO 3166 alpha-2): the E.164 number's region, else the locale's territory."""
+    if phone:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+        except phonenumbers.NumberParseException:
+            region = None
+        if region and region != "001":  # 001: a non-geographic number
+            return region
+    if locale:
+        try:
+            territory = Locale.parse(locale.replace("-", "_")).territory
+        except (UnknownLocaleError, ValueError, TypeError):
+            return None
+        if territory and len(territory) == 2 and territory.isalpha():  # not a UN region such as es_419
+            return territory
+    return None
 
 
 def _lookup(key: sa.ColumnElement) -> sa.Select:
@@ -112,6 +132,8 @@ def match_customer(store: Store, data: dict[str, Any] | None, source: str) -> Cu
     for field in PROFILE_FIELDS:
         if data.get(field) is not None:
             _update(customer, field, data[field])
+    if phone or data.get("locale") is not None:
+        _update(customer, "country", country_of(customer.phone, customer.locale))
     for channel in names():
         granted = data.get(f"{channel}_consent")
         if granted is not None:

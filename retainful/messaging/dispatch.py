@@ -18,7 +18,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from retainful import clock, heartbeat, logs, shutdown
+from retainful import clock, experiments, heartbeat, logs, shutdown
 from retainful.channels import CHANNELS, Channel, channel
 from retainful.extensions import db
 from retainful.automations import registry
@@ -292,6 +292,7 @@ class Dispatcher:
         messages = outbox.load_claimed(owner, ids)
         stores = {store_id: db.session.get(Store, store_id) for store_id in {m.store_id for m in messages}}
         overrides = {store_id: current_sources(store_id) for store_id in stores}
+        running = experiments.running_by_subject(stores)
         now = clock.now()
         history = policy.History.load(messages, stores, now, pending=unrecorded.snapshot())
         ready, decided = [], []
@@ -307,7 +308,7 @@ class Dispatcher:
                                               {"status": MessageStatus.SCHEDULED, "due_at": decision.until}))
             else:
                 try:
-                    item = self._render(message, store, owner, overrides[store.id])
+                    item = self._render(message, store, owner, overrides[store.id], running)
                 except SQLAlchemyError:
                     raise
                 except Exception as error:  # a bug must not hold back the rest of the batch, nor retry forever
@@ -324,11 +325,15 @@ class Dispatcher:
         db.session.commit()
         return ready, decided
 
-    def _render(self, message: Message, store: Store, owner: str, overrides) -> Ready | outbox.Outcome:
+    def _render(self, message: Message, store: Store, owner: str, overrides, running) -> Ready | outbox.Outcome:
         """A template that blew its render budget fails its message; the rest of this run's messages with the same
         template wait a minute instead of each spending a budget, so one store's poisoned template costs every run
-        one budget, not one per message."""
-        template = (store.id, message.channel, template_key(message))
+        one budget, not one per message. The one place a running experiment's variant replaces the step's
+        template; the message records which variant it was."""
+        key = template_key(message)
+        variant = experiments.variant_for(running, message)
+        message.variant_id = variant.id if variant is not None else None
+        template = (store.id, message.channel, key, message.variant_id)
         if template in self.too_expensive:
             return outbox.Outcome(message.id, owner, "deferred:template_budget",
                                   {"status": MessageStatus.SCHEDULED, "due_at": clock.now() + BACKOFF_BASE})
@@ -340,6 +345,7 @@ class Dispatcher:
             message.coupon = automation.coupon_for(message, store)
         try:
             rendered = render_message(message, store, message.cart, customer, overrides=overrides, urls=self.urls,
+                                      variant_source=experiments.variant_source(variant, message.channel, overrides),
                                       coupon=coupon_vars(message.coupon, customer),
                                       extra=automation.template_vars(message, store) if automation else None)
         except TemplateError as error:

@@ -44,6 +44,7 @@ class Planned:
     step_id: int | None = None
     coupon_id: int | None = None
     trigger_at: datetime | None = None
+    campaign_id: int | None = None
 
 
 def enqueue(planned: Iterable[Planned]) -> int:
@@ -75,7 +76,8 @@ def enqueue(planned: Iterable[Planned]) -> int:
             scheduled += 1
     new = [{"store_id": p.store_id, "kind": p.kind, "channel": p.channel, "dedup_key": p.dedup_key,
             "due_at": p.due_at, "customer_id": p.customer_id, "cart_id": p.cart_id, "step_id": p.step_id,
-            "coupon_id": p.coupon_id, "trigger_at": p.trigger_at, "status": MessageStatus.SCHEDULED}
+            "coupon_id": p.coupon_id, "trigger_at": p.trigger_at, "campaign_id": p.campaign_id,
+            "status": MessageStatus.SCHEDULED}
            for key, p in rows.items() if key not in existing]
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(new), ENQUEUE_CHUNK):

@@ -32,8 +32,9 @@ def _uncounted_kinds() -> list[str]:
 
 
 def paused_kinds() -> list[str]:
-    """The kinds an open conversation holds: every automation that is not transactional."""
-    return [a.kind for a in registry.all_automations() if a.paused_by_conversation and not a.transactional]
+    """The kinds an open conversation holds: every kind that is not transactional (campaigns too)."""
+    return [kind for kind in registry.all_kinds()
+            if registry.get(kind).paused_by_conversation and not registry.get(kind).transactional]
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def decide(message: Message, store: Store, cart: Cart | None, customer: Customer
     decision = _channel_policy(message, store, cart, customer, now, history)
     if decision.action != "send":
         return decision
-    if automation is not None and not automation.transactional and _over_frequency_cap(
+    if automation is not None and automation.caps_apply(message) and _over_frequency_cap(
             message, store, customer, now, history):
         return skip("frequency_cap")
     return SEND

@@ -1,9 +1,11 @@
 """The data model: one module per aggregate. Every row belongs to one store."""
+from retainful.models.campaign import Campaign, CampaignState
 from retainful.models.cart import Cart, CartLine, CartStatus
 from retainful.models.coupon import Coupon, CouponKind, CouponRedemption, DiscountType, SyncState
 from retainful.models.conversation import (REASONS, CannedReply, Conversation, ConversationMessage,
                                            ConversationStatus, Direction, InboundSmsPart)
 from retainful.models.customer import ConsentEvent, Customer
+from retainful.models.experiment import Experiment, ExperimentState, Variant
 from retainful.models.form_token import FormToken
 from retainful.models.message import NEXT_ORDER, TEST_SEND, Message, MessageStatus
 from retainful.models.observability import JobRun, SendTally, WorkerHeartbeat
@@ -18,9 +20,10 @@ from retainful.models.user import Invitation, Role, User, user_store
 from retainful.models.webhook import WebhookDelivery
 
 __all__ = [
-    "ABANDONED_CART", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
+    "ABANDONED_CART", "Campaign", "CampaignState", "CannedReply", "Cart", "Conversation", "ConversationMessage", "ConversationStatus",
     "Direction", "InboundSmsPart", "REASONS", "CartLine", "CartStatus", "ConsentEvent", "Coupon", "CouponKind",
-    "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "FormToken", "Message",
-    "MessageStatus", "NEXT_ORDER", "Order", "Product", "TEST_SEND", "Sequence", "Step", "Store", "TemplateVersion", "Invitation", "Role", "User", "user_store",
-    "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
+    "CouponRedemption", "DiscountType", "SyncState", "Customer", "EmailSuppression", "Experiment", "ExperimentState",
+    "FormToken", "Invitation", "Message", "MessageStatus", "NEXT_ORDER", "Order", "Product", "TEST_SEND", "Sequence",
+    "Step", "Store", "TemplateVersion", "Role", "User", "user_store",
+    "Variant", "WebhookDelivery", "OutgoingWebhook", "JobRun", "SendTally", "WorkerHeartbeat",
 ]

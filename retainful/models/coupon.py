@@ -19,6 +19,7 @@ class CouponKind:
     WELCOME = "welcome"  # a subscriber's first-purchase code
     BIRTHDAY = "birthday"
     CONVERSATION = "conversation"  # minted for an agent's reply that uses {{ coupon }}
+    CAMPAIGN = "campaign"  # a campaign's coupon rule: one code per recipient, shared by its email and SMS
 
 
 class DiscountType:

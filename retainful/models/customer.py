@@ -29,6 +29,8 @@ class Customer(db.Model):
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
     locale: Mapped[str | None] = mapped_column(sa.String(16))
+    # ISO 3166 alpha-2: the phone number's region, else the locale's (campaign segments' country filter; 0024).
+    country: Mapped[str | None] = mapped_column(sa.String(2))
     birthday: Mapped[str | None] = mapped_column(sa.String(10))  # "MM-DD" or "YYYY-MM-DD" (customers/birthdays.py)
     email_consent: Mapped[bool | None] = mapped_column()
     email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

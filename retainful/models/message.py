@@ -39,6 +39,7 @@ class Message(db.Model):
         sa.Index("ix_message_status_due", "status", "due_at"),  # the dispatcher's claim
         sa.Index("ix_message_status_lease", "status", "lease_until"),  # expired leases of crashed workers
         sa.Index("ix_message_customer_channel_sent", "customer_id", "channel", "sent_at"),  # frequency caps
+        sa.Index("ix_message_campaign_status", "campaign_id", "status"),  # a campaign's results (migration 0024)
         # Reports (migration 0006): messages sent in a period; "was this cart messaged" and the funnel's per-step
         # counts of the cohort's messages; "was it clicked" (partial: only clicked rows). Index-only on PostgreSQL.
         sa.Index("ix_message_store_sent", "store_id", "sent_at", postgresql_include=["id", "kind", "status"]),
@@ -58,6 +59,7 @@ class Message(db.Model):
     cart_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cart.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"))
     step_id: Mapped[int | None] = mapped_column(sa.ForeignKey("step.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     channel: Mapped[str] = mapped_column(sa.String(8))
     # "<kind>:<subject>:<step position>:<channel>" (retainful/automations/planner.py); None for test-sends.
@@ -76,6 +78,9 @@ class Message(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(1000))
     coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon.id", ondelete="SET NULL"))
     link_code: Mapped[str | None] = mapped_column(sa.String(24), unique=True)  # /r/<code> and /o/<code>.gif
+    # The experiment variant this message was rendered with (migration 0026): results count its recipients.
+    variant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("experiment_variant.id", ondelete="SET NULL"),
+                                                   index=True)
     requested_by: Mapped[str | None] = mapped_column(sa.String(32))  # a test-send's: "api" or "user:<id>"
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(300))

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from retainful.clock import UTC, ensure_utc
 
+MAX_ID = 2 ** 31 - 1  # a larger id is no row's, and PostgreSQL's integer column would refuse to compare it
 # Enough for any order total in any currency, with 4 places so 3-decimal currencies (KWD, BHD) stay exact.
 MONEY = sa.Numeric(18, 4, asdecimal=True)
 

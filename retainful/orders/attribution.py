@@ -84,7 +84,8 @@ def credit_automation(order: Order, customer: Customer | None, store: Store) -> 
     if order.attributed_message_id is not None or order.conversation_id is not None or customer is None:
         order.credited_message_id = order.attributed_message_id
         return
-    kinds = [a.kind for a in registry.all_automations() if not a.counts_as_recovered]
+    kinds = [kind for kind in registry.all_kinds()
+             if registry.get(kind).credits_orders and not registry.get(kind).counts_as_recovered]
     sent = list(db.session.scalars(
         sa.select(Message).where(Message.customer_id == customer.id, Message.kind.in_(kinds),
                                  Message.status == MessageStatus.SENT, Message.sent_at <= order.placed_at,

@@ -20,20 +20,23 @@ class Rendered:
 
 
 def template_key(message: Message) -> str:
-    return registry.get(message.kind).template_key(message.step.position if message.step else 1)
+    return registry.get(message.kind).message_template(message)[0]
 
 
 def render_message(message: Message, store: Store, cart: Cart | None, customer: Customer, *, urls: PublicUrls,
-                   coupon=None, overrides: dict[tuple[str, str], str], extra: dict | None = None) -> Rendered:
+                   coupon=None, overrides: dict[tuple[str, str], str], extra: dict | None = None,
+                   variant_source: str | None = None) -> Rendered:
     """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken.
 
     ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`);
-    ``extra`` the automation's own merge variables."""
-    key, medium = template_key(message), channel(message.channel)
+    ``extra`` the automation's own merge variables; ``variant_source`` an experiment variant's template, in place
+    of the message's own (:func:`retainful.experiments.variant_source`)."""
+    (key, source), medium = registry.get(message.kind).message_template(message), channel(message.channel)
     unsubscribe = unsubscribe_url(urls, customer)
     context = build_context(store, cart=cart_view(cart) if cart else None, customer=customer,
                             recovery_url=urls.recovery(message.link_code), unsubscribe_url=unsubscribe,
                             open_pixel_url=urls.pixel(message.link_code) if medium.tracks_opens else None,
                             coupon=coupon, extra=extra)
-    rendering = medium.render(key, context, overrides.get((message.channel, key)))
+    source = next((s for s in (variant_source, source) if s is not None), None)
+    rendering = medium.render(key, context, source if source is not None else overrides.get((message.channel, key)))
     return Rendered(*medium.message_parts(rendering, unsubscribe))

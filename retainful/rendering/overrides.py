@@ -91,9 +91,15 @@ def _append(store: Store, channel: str, key: str, source: str | None, author: st
 
 def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source: str,
                   author: str | None = None) -> TemplateVersion:
-    """Save a new version after proving it renders with the sample cart and with the store's recent real carts (a
-    template that breaks, or blows the budget, only for real shoppers' data is refused too), all within one render
-    budget. A broken template is never stored."""
+    """Save a new version after :func:`check_source` proved it renders. A broken template is never stored."""
+    check_source(store, urls, channel, key, source)
+    return _append(store, channel, key, source, author)
+
+
+def check_source(store: Store, urls: PublicUrls, channel: str, key: str, source: str) -> None:
+    """Raise TemplateError unless ``source`` renders as ``key`` with the sample cart and with the store's recent real
+    carts (a template that breaks, or blows the budget, only for real shoppers' data is refused too), all within one
+    render budget."""
     default_source(channel, key)
     render = channel_named(channel).render
     with budget.scope():
@@ -107,7 +113,6 @@ def save_override(store: Store, urls: PublicUrls, channel: str, key: str, source
                 raise
             except TemplateError as error:  # which cart is not said: the message may show its shopper's data
                 raise TemplateError(f"with one of the store's recent carts: {error.message}", error.line) from None
-    return _append(store, channel, key, source, author)
 
 
 def reset_to_default(store: Store, channel: str, key: str, author: str | None = None) -> TemplateVersion:

@@ -2,7 +2,7 @@
 ``shop_order.lines`` (what an order bought), for the replenishment reminders
 
 Revision ID: 0025
-Revises: 0030
+Revises: 0024
 Create Date: 2026-12-01 23:50:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0025'
-down_revision = '0030'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 

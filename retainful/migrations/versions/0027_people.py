@@ -1,7 +1,7 @@
 """people: invitations to a store (``invitation``), a role per store (``user_store.role``) and a user's name
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-02 00:15:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0027'
-down_revision = '0025'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """user locale: the admin's language, chosen per user (issue #15 languages)
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0027
 Create Date: 2026-12-01 23:50:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0028'
-down_revision = '0023'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
