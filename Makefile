@@ -62,7 +62,7 @@ migrate: install
 # Links in messages and the printed admin address follow HOST and PORT unless PUBLIC_BASE_URL says otherwise.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: migrate
-	$(BIN)/retainful demo-store
+	$(BIN)/retainful demo-store --offer-history
 	$(BIN)/retainful serve --host $(HOST) --port $(PORT)
 
 # The admin's words: extract what the code marks (babel.cfg), merge new ones into each catalog, compile the .mo

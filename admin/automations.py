@@ -7,14 +7,16 @@ from datetime import timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
-from retainful_admin import forms
+from retainful_admin import charts, forms
 from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import automations, reports, users
 from retainful.automations import registry
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, DiscountType
+from retainful.stores import checklist
 
 DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 
@@ -67,6 +69,7 @@ def save_step(kind: str, position: int, back: str, page):
         _update_step_from(request.form, kind, position)
     except FieldError as error:
         return page(error, position, 400)
+    _reviewed(kind)
     flash(f"Step {position} saved.", "success")
     return redirect(back)
 
@@ -79,8 +82,22 @@ def toggle_step(kind: str, position: int, back: str, page):
     except FieldError as error:
         db.session.rollback()
         return page(error, position, 400)
+    _reviewed(kind)
     flash(f"Step {position} switched {'on' if enabled else 'off'}.", "success")
     return redirect(back)
+
+
+def confirm(item: str, done: str):
+    """A first-run checklist confirmation: stamped on the current store, then back to the page it was made on."""
+    checklist.mark(current_store(), item)
+    flash(done, "success")
+    return redirect(url_for(".index"))
+
+
+def _reviewed(kind: str) -> None:
+    """A step of the abandoned-cart sequence changed: the owner has been through it (the dashboard's checklist)."""
+    if kind == ABANDONED_CART:
+        checklist.mark(current_store(), "sequence_reviewed")
 
 
 def _update_step_from(form, kind: str, position: int) -> None:
@@ -111,10 +128,10 @@ class AutomationsView(SecuredMixin, BaseView):
     @expose("/")
     def index(self):
         store = current_store()
-        figures = {row["kind"]: row for row in reports.automations_report(
-            store, reports.resolve_period(store, None, None, 30))["automations"]}
+        report = reports.automations_report(store, reports.resolve_period(store, None, None, 30))
         return self.render("retainful_admin/automations.html", automations=automations.describe_all(store),
-                           figures=figures, currency=store.currency)
+                           figures={row["kind"]: row for row in report["automations"]}, currency=store.currency,
+                           chart=charts.automations_chart(report, store, table_id="automations-table"))
 
     @expose("/<kind>/")
     def detail(self, kind: str):
@@ -131,8 +148,15 @@ class AutomationsView(SecuredMixin, BaseView):
     def switch(self, kind: str):
         enabled = forms.flag(request.form, "enabled")
         automations.set_enabled(current_store(), self._kind(kind), enabled)
+        checklist.mark(current_store(), "automations_chosen")
         flash(f"{registry.get(kind).title} switched {'on' if enabled else 'off'}.", "success")
         return redirect(url_for(".index"))
+
+    @expose("/chosen", methods=("POST",))
+    @requires(users.MANAGE)
+    def chosen(self):
+        """The owner keeps the automations as they are (the dashboard's checklist)."""
+        return confirm("automations_chosen", _("Automations confirmed."))
 
     @expose("/<kind>/step/<int:position>", methods=("POST",))
     @requires(users.MANAGE)

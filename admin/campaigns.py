@@ -11,7 +11,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from retainful_admin import forms
-from retainful_admin.charts import daily_chart
+from retainful_admin.charts import Series, chart
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import users
 from retainful.campaigns import service
@@ -90,11 +90,11 @@ def form_field(path: str) -> str:
     return head
 
 
-def results_chart(results: dict[str, Any]):
-    """The campaign's funnel as bars: recipients, sent, opened, clicked, orders, unsubscribes."""
+def results_chart(results: dict[str, Any], store) -> dict[str, Any]:
+    """The campaign's funnel as one bar per stage: recipients, sent, opened, clicked, orders, unsubscribes."""
     rows = [{"stage": str(label), "count": int(results[key])} for key, label in FUNNEL]
-    return daily_chart(rows, (("count", _("Customers or messages"), "#007bff"),), chart_id="campaign-chart",
-                       title=_("Results"), y_label=_("Count"), x_key="stage", x_label="", kind="bar")
+    return chart("campaign-chart", _("Results"), rows, (Series("count", _l("Customers or messages"), "#007bff"),),
+                 store, label=lambda row: row["stage"], x_title=_("Stage"))
 
 
 class CampaignsView(SecuredMixin, BaseView):
@@ -149,7 +149,7 @@ class CampaignsView(SecuredMixin, BaseView):
         campaign = self._campaign(campaign_id)
         results = service.results(campaign)
         return self.render("retainful_admin/campaign.html", campaign=campaign, results=results, figures=FIGURES,
-                           chart=results_chart(results), errors={error.field: error.message} if error else {}), status
+                           chart=results_chart(results, current_store()), errors={error.field: error.message} if error else {}), status
 
     @expose("/<int:campaign_id>/schedule", methods=("POST",))
     @requires(users.CAMPAIGNS)

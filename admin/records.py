@@ -16,7 +16,7 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from retainful_admin.formatting import local_time
+from retainful_admin.formatting import local_time, recipient
 from retainful_admin.framing import inert_email_html
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, customers, users
@@ -109,11 +109,11 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
         events.append(TimelineEvent(cart.abandoned_at, "abandoned", "Abandoned"))
     for m in messages:
         label = _message_label(m)
-        events.append(TimelineEvent(m.created_at, "planned", f"Planned {label}, due {local_time(m.due_at)}",
+        to = recipient(m)
+        events.append(TimelineEvent(m.created_at, "planned", f"Planned {label} for {to}, due {local_time(m.due_at)}",
                                     message_id=m.id))
         if m.status == MessageStatus.SENT:
-            events.append(TimelineEvent(m.sent_at, "sent", f"Sent {label}" + (f" to {m.recipient}" if m.recipient
-                                                                              else ""), message_id=m.id))
+            events.append(TimelineEvent(m.sent_at, "sent", f"Sent {label} to {to}", message_id=m.id))
         elif m.status == MessageStatus.SKIPPED:
             events.append(TimelineEvent(m.updated_at, "skipped", f"Skipped {label}: {m.skip_reason or 'unknown'}",
                                         message_id=m.id))
@@ -123,7 +123,7 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
             events.append(TimelineEvent(m.updated_at, "failed", f"Failed {label}: {m.error or 'no reason given'}",
                                         message_id=m.id))
         else:
-            events.append(TimelineEvent(m.due_at, "scheduled", f"Due {label}", message_id=m.id))
+            events.append(TimelineEvent(m.due_at, "scheduled", f"Due {label} for {to}", message_id=m.id))
         for column, event, text in ((m.delivered_at, "delivered", "Delivered"), (m.opened_at, "opened", "Opened"),
                                     (m.clicked_at, "clicked", "Clicked"), (m.bounced_at, "bounced", "Bounced")):
             if column:
@@ -271,7 +271,8 @@ class MessagesView(_RecordView):
         store = current_store()
         status, channel, kind = (request.args.get(name, "") for name in ("status", "channel", "kind"))
         q = (request.args.get("q") or "").strip()
-        query = sa.select(Message).where(Message.store_id == store.id).options(selectinload(Message.step))
+        query = sa.select(Message).where(Message.store_id == store.id).options(
+            selectinload(Message.step), selectinload(Message.customer))
         if status in MessageStatus.ALL:
             query = query.where(Message.status == status)
         if channel in names():
