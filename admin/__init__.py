@@ -42,6 +42,8 @@ def init_admin(app: Flask) -> Admin:
     from retainful_admin.editor import TemplatesView
     from retainful_admin.home import HomeView
     from retainful_admin.inbox import InboxView
+    from retainful_admin.people import AccountView, PeopleView
+    from retainful_admin.products import ProductsView
     from retainful_admin.records import CartsView, CouponsView, CustomersView, MessagesView, OrdersView
     from retainful_admin.report_pages import ReportsView
     from retainful_admin.sequence import SequenceView
@@ -91,8 +93,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
     # The navbar is one row at 1366 px: pages used less often go into the "More" menu (admin/README.md, Conventions).
     admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders", category=MORE))
+    admin.add_view(ProductsView(name=_l("Products"), endpoint="products", category=MORE))
     admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons", category=MORE))
     admin.add_view(CampaignsView(name=_l("Campaigns"), endpoint="campaigns", category=MORE))
     admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence", category=MORE))
     admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings", category=MORE))
+    admin.add_view(PeopleView(name=_l("People"), endpoint="people", category=MORE))
+    admin.add_view(AccountView(name=_l("Account"), endpoint="account", url="/admin/account"))
     return admin

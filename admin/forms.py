@@ -22,6 +22,12 @@ class FormFieldError(FieldError):
         self.reason = reason
 
 
+def field_message(error: FieldError) -> str:
+    """What to show at the refused field (beside its label, so without it), as a sentence."""
+    reason = getattr(error, "reason", error.message).strip()
+    return reason[:1].upper() + reason[1:] + ("" if reason.endswith((".", "?", "!")) else ".")
+
+
 def text(form: Mapping[str, str], name: str) -> str | None:
     """Trimmed text; blank is None (a setting left empty falls back to its default)."""
     value = (form.get(name) or "").strip()

@@ -1,4 +1,4 @@
-"""The admin's home: the dashboard, logging in and out, and the store switcher."""
+"""The admin's home: the dashboard, logging in and out, the store switcher, and the pages of emailed links."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
@@ -7,6 +7,7 @@ from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user, logout_user
 
 from retainful_admin import charts
+from retainful_admin.people import EmailedLinkPages
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
@@ -26,8 +27,8 @@ CHECKLIST_STEPS = {
 }
 
 
-class HomeView(SecuredMixin, AdminIndexView):
-    public_views = frozenset({"login", "logout"})
+class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
+    public_views = frozenset({"login", "logout"}) | EmailedLinkPages.PUBLIC
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:
@@ -65,7 +66,7 @@ class HomeView(SecuredMixin, AdminIndexView):
                 user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
                 # The same words for every account, known or not, and for a busy address.
-                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds)), 429
+                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=wait_words(throttled.seconds)), 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:
@@ -92,7 +93,7 @@ class HomeView(SecuredMixin, AdminIndexView):
         return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
 
-def _wait(seconds: int) -> str:
+def wait_words(seconds: int) -> str:
     """'8 seconds', '2 minutes': how long the person must wait, in words."""
     if seconds < 60:
         return ngettext("%(num)d second", "%(num)d seconds", seconds)

@@ -40,6 +40,7 @@ class AdminUser(UserMixin):
     def __init__(self, user: User):
         self.user = user
         self.id = user.id
+        self._roles: dict[int | None, str] = {}  # per store, read once per request
 
     @property
     def is_active(self) -> bool:  # an account switched off is logged out at its next request
@@ -51,10 +52,15 @@ class AdminUser(UserMixin):
 
     @property
     def role(self) -> str:
-        return self.user.role
+        """The role in the current store (an invitation may give one person different roles in two stores)."""
+        store = current_store()
+        key = store.id if store is not None else None
+        if key not in self._roles:
+            self._roles[key] = users.role_in(self.user, key)
+        return self._roles[key]
 
     def can(self, capability: str) -> bool:
-        return users.can(self.user, capability)
+        return capability in users.CAPABILITIES.get(self.role, frozenset())
 
 
 @login_manager.user_loader

@@ -26,7 +26,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from retainful import clock
 from retainful.extensions import db
-from retainful.models import Role, Store, User
+from retainful.models import Role, Store, User, user_store
 from retainful.models.user import LoginThrottle
 
 ACCOUNT_FREE_FAILURES = 5  # failures of one account before each attempt must wait
@@ -87,6 +87,8 @@ def check_password_rules(password: str) -> None:
         raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise UserError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+    if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in password):  # UTF-8 cannot hash a lone surrogate
+        raise UserError("the password must not contain NUL characters or unpaired surrogates")
 
 
 def find_user(email: str) -> User | None:
@@ -155,7 +157,8 @@ def generate_password() -> str:
 
 
 @lru_cache(maxsize=1)
-def _dummy_hash() -> str:
+def dummy_hash() -> str:
+    """A hash of no password: unknown accounts cost the same work as known ones."""
     return generate_password_hash(secrets.token_hex(16))
 
 
@@ -256,7 +259,7 @@ def authenticate(email: str, password: str, address: str | None = None) -> User 
     user = find_user(email)
     usable = isinstance(password, str) and len(password) <= MAX_PASSWORD_LENGTH
     if user is None or not user.active or not usable:
-        check_password_hash(_dummy_hash(), password if usable else "")  # same work either way
+        check_password_hash(dummy_hash(), password if usable else "")  # same work either way
     elif check_password_hash(user.password_hash, password):
         _forgive(keys, now)
         return user
@@ -267,8 +270,36 @@ def authenticate(email: str, password: str, address: str | None = None) -> User 
     return None
 
 
-def can(user: User, capability: str) -> bool:
-    return capability in CAPABILITIES.get(user.role, frozenset())
+def role_in(user: User, store_id: int | None) -> str:
+    """The user's role in a store: an admin's is admin everywhere; a member's is the store's role for them
+    (``user_store.role``, set by an invitation or a role change), else their own ``role``."""
+    if user.role == Role.ADMIN or store_id is None:
+        return user.role
+    membership = db.session.execute(sa.select(user_store.c.role).where(
+        user_store.c.user_id == user.id, user_store.c.store_id == store_id)).one_or_none()
+    return (membership.role if membership is not None else None) or user.role
+
+
+def count_requests(kind: str, email: str, address: str | None, account_free: int, address_free: int) -> None:
+    """Count one request of ``kind`` (a password reset) for the submitted address and the client, throttled like
+    logins (free requests, then a doubling wait): raises :class:`LoginThrottled` while a wait runs. Known and
+    unknown addresses are counted alike. Commits."""
+    now = clock.now()
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failure_at <= now - FAILURE_WINDOW))
+    keys = {_digest(f"{kind}-account", (email or "").strip().lower()): account_free}
+    if address:
+        keys[f"{kind}-{_address_key(address)}"] = address_free
+    for key, free in keys.items():
+        until = _count_attempt(key, free, now)
+        if until is not None:
+            db.session.commit()
+            raise LoginThrottled(until)
+    db.session.commit()
+
+
+def can(user: User, capability: str, store_id: int | None = None) -> bool:
+    """Whether the user's role (in ``store_id``, when given) carries the capability."""
+    return capability in CAPABILITIES.get(role_in(user, store_id), frozenset())
 
 
 def visible_stores(user: User) -> list[Store]:

@@ -147,7 +147,7 @@ def pages(ids):
         "/admin/sequence/", "/admin/templates/", "/admin/templates/edit/email/abandoned_cart/step1",
         "/admin/templates/edit/sms/abandoned_cart/step1", "/admin/reports/", "/admin/reports/daily.csv",
         "/admin/settings/", f"/admin/customers/{ids['customer']}/export.json", "/admin/automations/",
-        "/admin/automations/win_back/",
+        "/admin/automations/win_back/", "/admin/products/", "/admin/automations/replenishment/",
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from retainful import conversations, users
+from retainful import conversations, people, products, users
 from retainful.extensions import db
 from retainful.campaigns import service as campaign_service
 from retainful.models import Customer, Role, Store
@@ -52,6 +52,9 @@ def sample_args(ids: dict) -> dict[str, list[dict]]:
         "campaigns.detail": [{"campaign_id": ids["campaign"]}],
         "templates.edit": [{"channel": "email", "key": "abandoned_cart/step1"},
                            {"channel": "sms", "key": "abandoned_cart/step1"}],
+        "products.edit": [{"product_row_id": ids["product"]}],
+        "admin.invite": [{"token": ids["invite_token"]}],
+        "admin.reset": [{"token": ids["reset_token"]}],
     }
 
 
@@ -75,6 +78,20 @@ def admin_page_urls(app, ids: dict) -> list[str]:
     return urls
 
 
+def people_and_products(app, store_id: int) -> dict:
+    """A product with a replenishment delay, an open invitation and a reset link, for their pages (signed at T0,
+    the time the tests run at: a link signed later would not be valid yet)."""
+    from retainful import clock
+
+    clock.freeze(T0)
+    with app.test_request_context():
+        store, admin = db.session.get(Store, store_id), users.find_user(ADMIN)
+        product, _ = products.save_product(store, "101", "Coffee beans 1 kg, whole bean, dark roast", 30)
+        invitation = people.invite(store, admin, "new.person.with.a.long.address@acme.example", "marketer")
+        return {"product": product.id, "invite_token": people.invite_token(invitation),
+                "reset_token": people.reset_token(admin)}
+
+
 @pytest.fixture(scope="module")
 def site(browser, tmp_path_factory):
     """The real app on a local port with one seeded store (and a second one, so the store switcher shows), an
@@ -96,6 +113,7 @@ def site(browser, tmp_path_factory):
                 db.session.get(Store, store.store_id), campaign_service.parse(
                     {"name": "Spring arrivals for everyone who bought a mug", "channels": ["email", "sms"],
                      "segment": {"country": ["US"]}, "send_at": "2026-03-05T10:00:00"}), author="api").id
+        ids.update(people_and_products(app, ids["store"]))
         with LiveServer(app) as server:
             yield server, ids
     finally:

@@ -40,7 +40,8 @@ NOT_PERSONAL = {
     "coupon": {"code", "kind", "discount_type", "currency", "sync_state", "woo_coupon_id"},
     "coupon_redemption": {"order_external_id"},
     "consent_event": {"channel", "source"},  # source is a label: storefront, order, sms_stop, admin:<user id>
-    "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule"},
+    "shop_order": {"external_id", "currency", "status", "coupon_codes", "attribution_rule",
+                   "lines"},  # the products bought (ids, quantities, names), like a cart's lines
     "email_suppression": {"email_hash", "reason"},  # an HMAC keyed with SECRET_KEY
     "webhook_delivery": {"source", "key"},  # a provider's label and its delivery or event id
     "outgoing_webhook": {"id", "event", "last_status"},  # a random id, a label, "HTTP 500" / "timed out"
@@ -56,7 +57,8 @@ NOT_PERSONAL = {
     "inbound_sms_part": {"recipient", "concat_ref", "provider_message_id"},  # our number, Vonage's ids
 }
 MERCHANT_TABLES = {"store", "sequence", "step", "template_version", "admin_user", "user_store", "canned_reply",
-                   "login_throttle"}  # staff logins: digests of the account and address tried
+                   "login_throttle",  # staff logins: digests of the account and address tried
+                   "product", "invitation"}  # invitation: staff's addresses, not shoppers'
 
 EMAIL, PHONE = "Zebedee.Quux@Example.com", "+12025550199"
 MARKERS = ("zebedee", "quux", "2025550199", "zq-77", "1983-02-17", "zqparcel")  # every form of their data

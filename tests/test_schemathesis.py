@@ -105,6 +105,14 @@ REAL_CALLS = [
     ("GET", "/api/v1/conversations/{conversation_id}", "/api/v1/conversations/99", None),
     ("GET", "/api/v1/carts/{token}", "/api/v1/carts/nope", None),
     ("DELETE", "/api/v1/carts/{token}", "/api/v1/carts/guest", None),
+    ("PUT", "/api/v1/products/{product_id}", "/api/v1/products/101",
+     {"name": "Coffee beans", "replenish_after_days": 30}),
+    ("PUT", "/api/v1/products/{product_id}", "/api/v1/products/101", {"name": "Coffee", "replenish_after_days": None}),
+    ("GET", "/api/v1/products/{product_id}", "/api/v1/products/101", None),
+    ("GET", "/api/v1/products/{product_id}", "/api/v1/products/nope", None),
+    ("POST", "/api/v1/orders", "/api/v1/orders", {"order_id": "o-3", "total": "5", "currency": "USD",
+                                                  "status": "processing",
+                                                  "items": [{"product_id": "101", "quantity": 2}]}),
 ]
 
 

@@ -330,6 +330,8 @@ def test_order_data_from_woo_maps_the_rest_v3_order():
         "coupon_codes": ["save10"], "created_at": datetime(2026, 3, 2, 8, 55, tzinfo=timezone.utc),
         "modified_at": datetime(2026, 3, 2, 8, 56, 10, tzinfo=timezone.utc), "refunded": Decimal(0),
         "completed_at": None, "tracking": None,  # not completed, no Shipment Tracking meta
+        "items": [{"product_id": "101", "quantity": 2, "variant_id": None, "name": "Red mug"},
+                  {"product_id": "102", "quantity": 1, "variant_id": "7", "name": "Tea sampler"}],
     }
     refunds = [{"id": 730, "reason": "Broken mug", "total": "-12.50"}, {"id": 731, "reason": "", "total": "-1.25"}]
     assert order_data_from_woo(woo_order_payload(refunds=refunds))["refunded"] == Decimal("13.75")

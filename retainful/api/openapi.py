@@ -8,6 +8,7 @@ from flask import current_app, jsonify
 from retainful.api import schemas
 from retainful.api.fields import MONEY_PATTERN
 from retainful.api.schemas import TOKEN_PATTERN
+from retainful.products import PRODUCT_ID_PATTERN
 from retainful.channels import names
 from retainful.reports.period import MAX_DAYS
 from retainful.urls import public_urls
@@ -52,8 +53,9 @@ def build_spec(server_url: str) -> dict:
                  "FunnelReport", "CouponReport", "BeforeAfterReport", "HoldoutReport", "AutomationIn",
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
-                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "CampaignIn", "CampaignScheduleIn", "CampaignOut",
-                 "CampaignResults", "CampaignList", "CampaignCancelled", "SegmentPreviewIn", "SegmentPreviewOut"):
+                 "ReasonsReport", "SubscriberIn", "SubscriberOut", "ProductIn", "ProductOut", "CampaignIn",
+                 "CampaignScheduleIn", "CampaignOut", "CampaignResults", "CampaignList", "CampaignCancelled",
+                 "SegmentPreviewIn", "SegmentPreviewOut"):
         spec.components.schema(name, schema=getattr(schemas, name))
     spec.components.schema("SegmentIn", schema=SegmentSchema)
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": TOKEN_PATTERN}}
@@ -111,6 +113,24 @@ def build_spec(server_url: str) -> dict:
         parameters=[{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         operations={"get": {"summary": "A recorded order.", "responses": _responses(
             {"200": {"description": "The order.", "content": _json("OrderOut")}}, "401", "404")}},
+    )
+    spec.path(
+        path="/api/v1/products/{product_id}",
+        parameters=[{"name": "product_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": PRODUCT_ID_PATTERN}}],
+        operations={
+            "put": {
+                "summary": "Create or replace a product (name, replenish_after_days): the replenishment reminder "
+                           "comes that many days after an order of it.",
+                "requestBody": {"required": True, "content": _json("ProductIn")},
+                "responses": _responses(
+                    {"200": {"description": "Replaced.", "content": _json("ProductOut")},
+                     "201": {"description": "Created.", "content": _json("ProductOut")}},
+                    "400", "401", "413", "415"),
+            },
+            "get": {"summary": "A product.", "responses": _responses(
+                {"200": {"description": "The product.", "content": _json("ProductOut")}}, "401", "404")},
+        },
     )
     spec.path(
         path="/api/v1/webhooks/woocommerce/{store_id}",

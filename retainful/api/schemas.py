@@ -80,6 +80,15 @@ class TrackingIn(Lenient):
     shipped_on = Day(allow_none=True)
 
 
+class OrderItemIn(Lenient):
+    """One line of an order: which product, how many (replenishment reminders reorder that many)."""
+
+    product_id = Identifier(required=True)
+    variant_id = Identifier(allow_none=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+    name = _text(300)
+
+
 class OrderIn(Lenient):
     order_id = Identifier(required=True)
     cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
@@ -91,6 +100,8 @@ class OrderIn(Lenient):
     created_at = Instant(allow_none=True)
     tracking = fields.List(fields.Nested(TrackingIn), allow_none=True, validate=validate.Length(max=20),
                            metadata={"description": "Shipment tracking; absent or null leaves what is stored."})
+    items = fields.List(fields.Nested(OrderItemIn), allow_none=True, validate=validate.Length(max=MAX_ITEMS),
+                        metadata={"description": "What was bought; absent: the lines of the order's cart."})
 
     @pre_load
     def _normalise_status(self, data, **kwargs):
@@ -168,6 +179,13 @@ class TrackingOut(Schema):
     shipped_on = _nullable(metadata={"description": "YYYY-MM-DD"})
 
 
+class OrderItemOut(Schema):
+    product_id = fields.String()
+    variant_id = _nullable()
+    quantity = fields.Integer()
+    name = _nullable()
+
+
 class OrderOut(Schema):
     order_id = fields.String(attribute="external_id")
     status = fields.String()
@@ -188,6 +206,24 @@ class OrderOut(Schema):
     received_at = fields.AwareDateTime()
     completed_at = _nullable(fields.AwareDateTime, metadata={"description": "When it first reached completed."})
     tracking = fields.List(fields.Nested(TrackingOut), allow_none=True)
+    items = fields.List(fields.Nested(OrderItemOut), attribute="lines")
+
+
+class ProductIn(Lenient):
+    """A product's name and, for replenishment reminders, how many days one lasts (null: no reminder)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    replenish_after_days = fields.Integer(required=True, allow_none=True, strict=True,
+                                          validate=validate.Range(min=1, max=365),
+                                          metadata={"description": "Days after an order of it that the "
+                                                                   "replenishment reminder comes; null for none."})
+
+
+class ProductOut(Schema):
+    product_id = fields.String()
+    name = fields.String()
+    replenish_after_days = _nullable(fields.Integer)
+    updated_at = fields.AwareDateTime()
 
 
 class ErrorBody(Schema):

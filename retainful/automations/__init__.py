@@ -12,6 +12,7 @@ from retainful.automations.settings import (automation_or_error, create_defaults
 # Each module registers its automation at import; the order here is the order of listings.
 from retainful.automations import abandoned_cart, next_order, win_back  # noqa: E402,F401  (registration)
 from retainful.automations import welcome, post_purchase, order_update, birthday  # noqa: E402,F401
+from retainful.automations import replenishment  # noqa: E402,F401
 from retainful.conversations import replies  # noqa: E402,F401  (the unlisted reply kinds)
 from retainful.campaigns import automation as campaign_kind  # noqa: E402,F401  (the unlisted campaign kind)
 from retainful.automations.abandoned_cart import in_holdout, plan_abandoned

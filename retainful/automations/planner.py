@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 PLAN_BATCH = 500
 
 
-def dedup_key(kind: str, subject: str, position: int, channel: str) -> str:
-    """The row's name in its store's outbox: the same subject planned twice gets the same key."""
+def dedup_key(kind: str, subject: str, position: int | str, channel: str) -> str:
+    """The row's name in its store's outbox: the same subject planned twice gets the same key. ``position`` is the
+    step's, or a step's repeat ("1r2": replenishment's second REMINDME)."""
     return f"{kind}:{subject}:{position}:{channel}"
 
 

@@ -104,7 +104,7 @@ def handle(text: Text, stores: list[int]) -> dict[str, int]:
     for customer in customers:
         if seen(customer.store_id, SMS, text.message_id):
             continue  # a retry: its action ran before it was recorded, and its confirmation is queued
-        action = keywords.keyword_action(text.text)
+        action = keywords.keyword_action(text.text, customer)
         flagged = action is None and keywords.revokes(text.text)
         if flagged:
             action = keywords.OPT_OUT
@@ -119,6 +119,6 @@ def handle(text: Text, stores: list[int]) -> dict[str, int]:
         counts["recorded"] += 1
         if action is not None:
             store = db.session.get(Store, customer.store_id)
-            reply(message.conversation, action.answer(store), store.persona, keyword=action.name)
+            reply(message.conversation, action.answer(store, customer), store.persona, keyword=action.name)
     log.info("inbound SMS to a number of %d store(s): %d customer(s), %s", len(stores), len(customers), counts)
     return counts

@@ -3,7 +3,8 @@
 A text that is exactly a keyword (after trimming, case-folding and dropping punctuation) runs its action and is
 answered at once. A longer text that uses one of the FCC's revocation words (47 CFR 64.1200(a)(10), 2024: "stop,
 quit, end, revoke, opt out, cancel or unsubscribe") is an opt-out too, and its conversation is flagged for the agent.
-Adding a keyword (#16's YES/REMINDME) is one :func:`register` call with its action.
+Adding a keyword is one :func:`register` call with its action; an action that answers something we sent (YES and
+REMINDME answer a replenishment reminder) says when it ``applies``, and otherwise the text is an ordinary message.
 """
 from __future__ import annotations
 
@@ -12,19 +13,26 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
+from retainful.automations import replenishment
 from retainful.customers import opt_out_sms
 from retainful.customers.identity import apply_consent
 from retainful.extensions import db
 from retainful.models import Customer, Store
 
 
+def _always(customer: Customer) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Action:
-    """What a keyword does (``run``, given the customer) and the confirmation text it answers with (``answer``)."""
+    """What a keyword does (``run``, given the customer), the text it answers with (``answer``, given the store and
+    the customer) and whether it means anything from this customer now (``applies``)."""
 
-    name: str  # recorded on the inbound message: opt_out, opt_in, help
+    name: str  # recorded on the inbound message: opt_out, opt_in, help, reorder, remind_again
     run: Callable[[Customer], None]
-    answer: Callable[[Store], str]
+    answer: Callable[[Store, Customer], str]
+    applies: Callable[[Customer], bool] = _always
 
 
 KEYWORDS: dict[str, Action] = {}
@@ -47,9 +55,10 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum()).upper()
 
 
-def keyword_action(text: str) -> Action | None:
-    """The action of a text that is exactly a keyword, else None."""
-    return KEYWORDS.get(normalise(text)) if len(text) <= 64 else None
+def keyword_action(text: str, customer: Customer) -> Action | None:
+    """The action of a text that is exactly a keyword and applies to this customer, else None."""
+    action = KEYWORDS.get(normalise(text)) if len(text) <= 64 else None
+    return action if action is not None and action.applies(customer) else None
 
 
 def revokes(text: str) -> bool:
@@ -71,24 +80,31 @@ def _opt_in(customer: Customer) -> None:
     db.session.commit()
 
 
-def _help(customer: Customer) -> None:
-    """HELP changes nothing."""
+def _no_change(customer: Customer) -> None:
+    """HELP (and YES, which only answers) changes nothing."""
 
 
 OPT_OUT = register(Action(
     "opt_out", _opt_out,
-    lambda store: f"{store.name}: You are unsubscribed (STOP) and will get no more texts from us. "
+    lambda store, customer: f"{store.name}: You are unsubscribed (STOP) and will get no more texts from us. "
                   f"Reply START to opt back in."),
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
 OPT_IN = register(Action(
     "opt_in", _opt_in,
-    lambda store: f"{store.name}: You are subscribed to texts again. Msg & data rates may apply. "
+    lambda store, customer: f"{store.name}: You are subscribed to texts again. Msg & data rates may apply. "
                   f"Reply HELP for help, STOP to opt out."),
     "START", "UNSTOP")
 HELP = register(Action(
-    "help", _help,
-    lambda store: f"{store.name}: help at {_contact(store)}. Msg & data rates may apply. Reply STOP to opt out."),
+    "help", _no_change,
+    lambda store, customer: f"{store.name}: help at {_contact(store)}. Msg & data rates may apply. Reply STOP to opt out."),
     "HELP", "INFO")
+REORDER = register(Action(
+    "reorder", _no_change, replenishment.reorder_answer,
+    lambda customer: replenishment.latest_reminder(customer) is not None), "YES")
+REMIND_AGAIN = register(Action(
+    "remind_again", replenishment.remind_again,
+    lambda store, customer: f"{store.name}: OK, we'll remind you again in a week. Reply STOP to opt out.",
+    lambda customer: replenishment.latest_reminder(customer) is not None), "REMINDME")
 
-__all__ = ["Action", "HELP", "KEYWORDS", "OPT_IN", "OPT_OUT", "keyword_action", "register",
-           "revokes"]
+__all__ = ["Action", "HELP", "KEYWORDS", "OPT_IN", "OPT_OUT", "REMIND_AGAIN", "REORDER", "keyword_action",
+           "register", "revokes"]

@@ -87,8 +87,9 @@ def enqueue(planned: Iterable[Planned]) -> int:
 
 
 def cancel(*, cart_id: int | None = None, customer_id: int | None = None, channel: str | None = None,
-           kinds: Iterable[str] | None = None) -> int:
-    """Cancel scheduled messages of a cart or of a customer (optionally one channel, or some kinds). Returns how many.
+           kinds: Iterable[str] | None = None, key_prefix: str | None = None) -> int:
+    """Cancel scheduled messages of a cart or of a customer (optionally one channel, some kinds, or the keys that
+    start with ``key_prefix``: one subject's series). Returns how many.
 
     Messages a worker is sending right now are left to it: it re-checks the policy before it sends.
     """
@@ -103,6 +104,8 @@ def cancel(*, cart_id: int | None = None, customer_id: int | None = None, channe
         conditions.append(Message.channel == channel)
     if kinds is not None:
         conditions.append(Message.kind.in_(list(kinds)))
+    if key_prefix is not None:
+        conditions.append(Message.dedup_key.startswith(key_prefix, autoescape=True))
     return db.session.execute(
         sa.update(Message).where(*conditions).values(status=MessageStatus.CANCELLED)
         .execution_options(synchronize_session=False)

@@ -53,6 +53,9 @@ class Order(db.Model):
     # Shipment tracking (orders/tracking.py): [{"carrier", "number", "url", "shipped_on"}], or None when not known.
     tracking: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
     refunded: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0), server_default="0")  # at most the total
+    # What was bought (migration 0025): [{"product_id", "quantity", "variant_id", "name"}], from the order's own lines (API
+    # ``items``, WooCommerce's and the Retainful plugin's ``line_items``), else its cart's. Replenishment reads it.
+    lines: Mapped[list] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
 
     @hybrid_property
     def revenue(self) -> Decimal:

@@ -26,6 +26,8 @@ user_store = sa.Table(
     db.metadata,
     sa.Column("user_id", sa.ForeignKey("admin_user.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("store_id", sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True),
+    # The user's role in this store (migration 0027: an invitation's role); None: the user's own ``role``.
+    sa.Column("role", sa.String(16), nullable=True),
 )
 
 
@@ -34,6 +36,7 @@ class User(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(100))  # set when an invitation is accepted
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     role: Mapped[str] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
@@ -57,3 +60,21 @@ class LoginThrottle(db.Model):
     failures: Mapped[int]
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Invitation(db.Model):
+    """An owner's invitation of someone, by email, to one store with a role. The emailed link is a signed token naming
+    the row (``retainful/people``); the row makes it single-use (``accepted_at``) and revocable (``revoked_at``)."""
+    __tablename__ = "invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("admin_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    store: Mapped[Store] = relationship()

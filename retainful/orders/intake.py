@@ -69,6 +69,7 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
         refunded=min(data.get("refunded") or Decimal(0), data["total"]),
         completed_at=_completed_at(data, now) if data["status"] == COMPLETED else None,
         tracking=tracking.stored(data.get("tracking")),
+        lines=order_lines(data.get("items"), cart),
     )
     db.session.add(order)
     if cart is not None and order.status not in NOT_CLOSING:
@@ -87,6 +88,13 @@ def record_order(store: Store, data: dict[str, Any]) -> tuple[Order, bool]:
             raise
         return _update(store, existing, data), False
     return order, True
+
+
+def order_lines(items: list[dict[str, Any]] | None, cart: Cart | None) -> list[dict[str, Any]]:
+    """What the order bought, as kept in ``Order.lines``: its own items when the shop sent them, else its cart's."""
+    source = items if items else (cart.lines if cart is not None else [])
+    return [{"product_id": str(item["product_id"]), "quantity": item["quantity"],
+             **{key: str(item[key]) if item.get(key) else None for key in ("variant_id", "name")}} for item in source]
 
 
 def record_past_order(store: Store, data: dict[str, Any]) -> bool:

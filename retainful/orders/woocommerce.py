@@ -189,6 +189,22 @@ def _cart_token(payload: dict) -> str | None:
     return None
 
 
+def _items(payload: dict) -> list[dict[str, Any]]:
+    """``line_items`` as the intake's items: the product's id, its variation's (what ``?add-to-cart=`` takes for a
+    variable product), the quantity and name; lines without a usable id or quantity (a deleted product) are left
+    out."""
+    def positive(value: Any, most: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+
+    lines = payload.get("line_items")
+    return [{"product_id": str(line["product_id"]), "quantity": line["quantity"],
+             "variant_id": str(line["variation_id"]) if positive(line.get("variation_id"), 2**63) else None,
+             "name": _text(line.get("name"), 300)}
+            for line in (lines if isinstance(lines, list) else [])
+            if isinstance(line, dict) and positive(line.get("product_id"), 2**63)
+            and positive(line.get("quantity"), 100_000)]
+
+
 def order_data_from_woo(payload: dict) -> dict[str, Any]:
     """Map a WooCommerce REST v3 order (webhook body or ``GET /orders`` item) to the intake's ``data`` dict.
 
@@ -209,6 +225,7 @@ def order_data_from_woo(payload: dict) -> dict[str, Any]:
         "completed_at": _utc(payload.get("date_completed_gmt"), "date_completed_gmt"),
         "refunded": _refunded(payload),
         "tracking": tracking.from_woo_meta(payload.get("meta_data")),
+        "items": _items(payload),
     }
 
 

@@ -113,7 +113,7 @@ def _order_id(item: Any) -> int | None:
 def _past_order(item: dict) -> dict | None:
     """The item as an order report if it is a placed order, else None (pending, cancelled, failed...)."""
     text.refuse_unstorable(item)
-    order = _order_in.load({**payloads.order_report(item), "cart_token": None, "customer": None})
+    order = _order_in.load({**payloads.order_report(item), "cart_token": None, "customer": None, "items": None})
     placed = is_placed(order["status"], order.get("created_at"), item.get("treat_on_hold_as_complete") is True)
     return order if placed else None
 

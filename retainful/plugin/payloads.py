@@ -105,13 +105,17 @@ def _currency(payload: dict[str, Any]) -> Any:
     return _first(payload.get("presentment_currency"), payload.get("currency"))
 
 
+def _items(payload: dict[str, Any]) -> Any:
+    lines = payload.get("line_items")
+    return [_item(line) for line in lines] if isinstance(lines, list) else lines
+
+
 def cart_report(payload: dict[str, Any], swapped_names: bool = False) -> dict[str, Any]:
     """A plugin cart (or a not yet placed order) as the body of ``PUT /api/v1/carts/<token>``."""
-    lines = payload.get("line_items")
     return {
         "customer": _customer(payload, swapped_names),
         "currency": _currency(payload),
-        "items": [_item(line) for line in lines] if isinstance(lines, list) else lines,
+        "items": _items(payload),
         "subtotal": payload.get("subtotal_price"),
         "total": payload.get("total_price"),
         "recovery_url": _value(payload.get("abandoned_checkout_url")),
@@ -135,4 +139,5 @@ def order_report(payload: dict[str, Any]) -> dict[str, Any]:
         "status": payload.get("order_status"),
         "coupon_codes": _coupon_codes(payload.get("discount_codes")),
         "created_at": _value(payload.get("completed_at")),
+        "items": _items(payload),
     }

@@ -1,7 +1,7 @@
 """Links inside messages: where a click sends the shopper, and the signed unsubscribe link."""
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -24,6 +24,15 @@ def recovery_url(cart: Cart, store: Store, message: Message) -> str:
     if cart.plugin_snapshot is not None and message.coupon is not None:
         query["retainful_ac_coupon"] = message.coupon.code
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def reorder_url(store: Store, product_id: str, quantity: int, cart: Cart | None = None) -> str:
+    """Where a replenishment reminder sends the shopper to buy again, on the store's domain: the Retainful plugin's
+    own signed restore link when the order came from a plugin cart (the plugin rebuilds that cart), else
+    WooCommerce's ``/?add-to-cart=<product_id>&quantity=<n>``."""
+    if cart is not None and cart.plugin_snapshot is not None and cart.recovery_url:
+        return cart.recovery_url
+    return f"https://{store.domain}/?add-to-cart={quote(product_id, safe='')}&quantity={quantity}"
 
 
 def _serializer() -> URLSafeSerializer:

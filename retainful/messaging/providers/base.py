@@ -15,7 +15,7 @@ class OutgoingEmail:
     subject: str
     html: str
     text: str
-    unsubscribe_url: str  # https link for List-Unsubscribe (RFC 8058 one-click target)
+    unsubscribe_url: str | None  # https link for List-Unsubscribe (RFC 8058 one-click); None for account mail
     unsubscribe_mailto: str | None = None
     categories: tuple[str, ...] = field(default_factory=tuple)
     reply_to: str | None = None  # the customer's reply address (retainful.conversations.inbound_email)

@@ -64,14 +64,15 @@ def build_mail(email: OutgoingEmail) -> Mail:
         plain_text_content=email.text,
         html_content=email.html,
     )
-    unsubscribe = f"<{email.unsubscribe_url}>"
-    if email.unsubscribe_mailto:
-        mailto = email.unsubscribe_mailto
-        unsubscribe += f", <{mailto if mailto.startswith('mailto:') else f'mailto:{mailto}'}>"
     if email.reply_to:  # the sender stays the store's; replies reach the conversation
         message.reply_to = ReplyTo(email.reply_to)
-    message.header = [Header("List-Unsubscribe", unsubscribe),
-                      Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    if email.unsubscribe_url is not None:  # account mail (an invitation, a password reset) is no list mail
+        unsubscribe = f"<{email.unsubscribe_url}>"
+        if email.unsubscribe_mailto:
+            mailto = email.unsubscribe_mailto
+            unsubscribe += f", <{mailto if mailto.startswith('mailto:') else f'mailto:{mailto}'}>"
+        message.header = [Header("List-Unsubscribe", unsubscribe),
+                          Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     # A list: assigning a dict keeps only its first key, silently. Values must be strings.
     message.custom_arg = [CustomArg("message_id", str(email.message_id))]
     if email.categories:

@@ -2,7 +2,7 @@
 ``customer.country`` (the segment's country filter)
 
 Revision ID: 0024
-Revises: 0030
+Revises: 0027
 Create Date: 2026-12-01 23:45:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0024'
-down_revision = '0030'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
