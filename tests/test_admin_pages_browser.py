@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from retainful import conversations, people, products, users
-from retainful.extensions import db
 from retainful.campaigns import service as campaign_service
+from retainful.extensions import db
 from retainful.models import Customer, Role, Store
 from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
 from tests.conftest import T0, _empty_tables, make_app
