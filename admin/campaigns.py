@@ -90,8 +90,8 @@ def form_field(path: str) -> str:
     return head
 
 
-def results_chart(results: dict[str, Any], store):
-    """The campaign's funnel as bars: recipients, sent, opened, clicked, orders, unsubscribes."""
+def results_chart(results: dict[str, Any], store) -> dict[str, Any]:
+    """The campaign's funnel as one bar per stage: recipients, sent, opened, clicked, orders, unsubscribes."""
     rows = [{"stage": str(label), "count": int(results[key])} for key, label in FUNNEL]
     return chart("campaign-chart", _("Results"), rows, (Series("count", _l("Customers or messages"), "#007bff"),),
                  store, label=lambda row: row["stage"], x_title=_("Stage"))

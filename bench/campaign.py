@@ -175,12 +175,14 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.1, help="stub answer delay (default 0.1 s)")
     parser.add_argument("--concurrency", type=int, default=32, help="DISPATCH_CONCURRENCY (default 32)")
     parser.add_argument("--bare-requests", type=int, default=3000)
-    parser.add_argument("--time-cap", type=float, default=1500.0, help="seconds (default 1500)")
+    parser.add_argument("--time-cap", type=float, default=None, help="seconds (default 1500, --quick 400)")
     parser.add_argument("--quick", action="store_true", help="20,000 recipients, 1000 bare requests")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
     if args.quick:
-        args.recipients, args.bare_requests, args.time_cap = 20000, 1000, min(args.time_cap, 400.0)
+        args.recipients, args.bare_requests = 20000, 1000
+    if args.time_cap is None:
+        args.time_cap = 400.0 if args.quick else 1500.0
     if min(args.recipients, args.workers, args.batch_size, args.concurrency, args.bare_requests) < 1 \
             or min(args.rate, args.arrivals_rate, args.time_cap) <= 0 or args.delay < 0:
         parser.error("sizes, rates and caps must be positive")

@@ -45,7 +45,7 @@ def test_a_marketer_creates_a_campaign_and_reads_its_results(app, shop):
         sending.expand_due()
     dispatch(app)
     page = text(marketer.get(f"/admin/campaigns/{campaign.id}"))
-    assert 'id="result-sent">4<' in page and 'id="campaign-chart"' in page and 'class="rt-chart-data"' in page
+    assert 'id="result-sent">4<' in page and 'id="campaign-chart"' in page and "rt-chart-data" in page
     listing = text(marketer.get("/admin/campaigns/"))
     assert f'data-campaign-id="{campaign.id}" data-state="sending"' in listing or 'data-state="sent"' in listing
 

@@ -54,9 +54,7 @@ def build_spec(server_url: str) -> dict:
                  "AutomationOut", "AutomationList", "AutomationsReport", "ConversationReplyIn", "ConversationReasonIn",
                  "ConversationMessageOut", "ConversationOut", "ConversationList", "ConversationsReport",
                  "ReasonsReport", "SubscriberIn", "SubscriberOut", "ProductIn", "ProductOut",
-
-                 "CampaignIn", "CampaignScheduleIn", "CampaignOut",
-                 "CampaignResults", "CampaignList", "CampaignCancelled", "SegmentPreviewIn", "SegmentPreviewOut",
+                 "CampaignIn", "CampaignScheduleIn", "CampaignOut", "CampaignResults", "CampaignList", "CampaignCancelled", "SegmentPreviewIn", "SegmentPreviewOut",
                  "ExperimentIn", "ExperimentOut", "ExperimentList"):
         spec.components.schema(name, schema=getattr(schemas, name))
     spec.components.schema("SegmentIn", schema=SegmentSchema)

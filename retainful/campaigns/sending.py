@@ -56,7 +56,7 @@ def templates_for(campaign: Campaign, customer: Customer | None) -> dict[str, tu
 # A campaign is expanded from this long before its first recipient is due, so its rows wait in the outbox on time.
 EXPAND_AHEAD = timedelta(minutes=10)
 EARLIEST_OFFSET = timedelta(hours=14)  # the first local clock to reach a wall time (UTC+14, Kiribati)
-RUN_SECONDS = 8.0  # one run of the job (every 10 s): it stops taking batches after this, the next run goes on
+RUN_SECONDS = 5.0  # one run of the job (every 10 s): no batch starts after this, the next run goes on
 
 
 def dedup_key(campaign: Campaign, customer: Customer, channel: str) -> str:
