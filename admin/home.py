@@ -10,10 +10,12 @@ from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
+from retainful.errors import FieldError
 
 
 class HomeView(SecuredMixin, AdminIndexView):
-    public_views = frozenset({"login", "logout"})
+    # The language form works for every logged-in role (an agent has no dashboard), so it checks the login itself.
+    public_views = frozenset({"login", "logout", "language"})
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:
@@ -67,6 +69,18 @@ class HomeView(SecuredMixin, AdminIndexView):
         session.clear()
         flash(_("You are logged out."), "info")
         return redirect(url_for("admin.login"))
+
+    @expose("/language", methods=("POST",))
+    def language(self):
+        """The user's language ("en", "ko"), or blank to follow the browser; then back to the page they were on."""
+        if not current_user.is_authenticated:
+            return redirect(url_for("admin.login"))
+        try:
+            users.set_locale(current_user.user, request.form.get("locale") or None)
+        except users.UserError:
+            raise FieldError("locale", _("Choose one of: %(languages)s.",
+                                         languages=", ".join(users.LANGUAGES.values()))) from None
+        return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
     @expose("/store", methods=("POST",))
     def switch_store(self):

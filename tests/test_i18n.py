@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 from retainful.extensions import db
 from retainful.models import Role, User
-from tests.test_admin import add_user, log_in, logged_in, text
+from tests.test_admin import add_user, csrf_token, log_in, logged_in, post, text
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "admin" / "translations"
@@ -85,3 +85,56 @@ def test_a_user_who_chose_korean_sees_korean_pages_whatever_the_browser_says(app
     page = text(client.get("/admin/", headers={"Accept-Language": "en-US"}))
     assert "로그아웃" in page and "장바구니" in page  # the navbar's button and Flask-Admin's menu
     assert ">Log out<" not in page
+
+
+def _locale_of(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).locale
+
+
+def test_a_user_picks_korean_in_the_navbar_and_back_to_the_browsers_language(app, make_store):
+    store = make_store()
+    user_id = add_user(app, "marketer@acme.example", Role.MARKETER, [store.store_id])
+    client = logged_in(app, user_id)
+    page = text(client.get("/admin/carts/"))
+    assert 'id="language-select"' in page and "한국어" in page
+    chosen = post(client, "/admin/language", {"locale": "ko", "next": "/admin/carts/?status=abandoned"})
+    assert chosen.status_code == 302 and chosen.headers["Location"] == "/admin/carts/?status=abandoned"
+    assert _locale_of(app, user_id) == "ko"
+    assert "로그아웃" in text(client.get("/admin/carts/?status=abandoned"))
+    assert post(client, "/admin/language", {"locale": ""}).headers["Location"] == "/admin/"
+    assert _locale_of(app, user_id) is None
+    assert "Log out" in text(client.get("/admin/carts/", headers={"Accept-Language": "en"}))
+
+
+def test_an_agent_may_choose_a_language_too(app, make_store):
+    store = make_store()
+    user_id = add_user(app, "agent@acme.example", Role.AGENT, [store.store_id])
+    client = logged_in(app, user_id)
+    assert post(client, "/admin/language", {"locale": "ko"}, token=csrf_token(client, "/admin/inbox/")
+                ).status_code == 302
+    assert _locale_of(app, user_id) == "ko"
+
+
+@pytest.mark.parametrize("locale", ["fr", "ko%00", "%ED%A0%80", "k" * 100_000, "EN", "ko%0D%0A"])
+def test_a_language_that_is_not_offered_is_refused_naming_the_field(app, make_store, locale):
+    """The body as a browser (or a forger) sends it, percent-encoded: a NUL, a lone surrogate, 100 kB."""
+    store = make_store()
+    user_id = add_user(app, "owner@acme.example", Role.OWNER, [store.store_id])
+    client = logged_in(app, user_id)
+    refused = client.post("/admin/language", data=f"csrf_token={csrf_token(client)}&locale={locale}",
+                          content_type="application/x-www-form-urlencoded")
+    assert refused.status_code == 400
+    assert "locale" in refused.get_json()["error"]["fields"]
+    assert _locale_of(app, user_id) is None
+
+
+def test_the_language_form_needs_a_login_and_its_csrf_token(app, client, make_store):
+    store = make_store()
+    anonymous = client.post("/admin/language", data={"locale": "ko", "csrf_token": csrf_token(client, "/admin/login")})
+    assert anonymous.status_code == 302 and "/admin/login" in anonymous.headers["Location"]
+    user_id = add_user(app, "owner@acme.example", Role.OWNER, [store.store_id])
+    forged = logged_in(app, user_id).post("/admin/language", data={"locale": "ko"})
+    assert forged.status_code == 400 and _locale_of(app, user_id) is None
+    offsite = post(logged_in(app, user_id), "/admin/language", {"locale": "ko", "next": "https://evil.example/"})
+    assert offsite.headers["Location"] == "/admin/"
