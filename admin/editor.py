@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from retainful_admin.framing import inert_email_html
@@ -121,14 +122,14 @@ class TemplatesView(SecuredMixin, BaseView):
         except FieldError as error:
             db.session.rollback()
             return self._editor(channel, key, source=source, error=error, status=400)
-        flash(f"Saved as version {version.version}.", "success")
+        flash(_("Saved as version %(version)s.", version=version.version), "success")
         return redirect(url_for(".edit", channel=channel, key=key))
 
     @expose("/reset/<channel>/<path:key>", methods=("POST",))
     def reset(self, channel: str, key: str):
         _checked(channel, key)
         version = overrides.reset_to_default(current_store(), channel, key, author=current_user.email)
-        flash(f"Back to the default template (version {version.version}).", "success")
+        flash(_("Back to the default template (version %(version)s).", version=version.version), "success")
         return redirect(url_for(".edit", channel=channel, key=key))
 
     @expose("/test-send/<channel>/<path:key>", methods=("POST",))
@@ -138,7 +139,7 @@ class TemplatesView(SecuredMixin, BaseView):
         source = request.form.get("source") or None
         try:
             if not to:
-                raise FieldError("to", "Type the address or phone number to send the test to.")
+                raise FieldError("to", _("Type the address or phone number to send the test to."))
             message = test_send(current_store(), public_urls(current_app), channel, key, to, source=source,
                                 cart_token=_cart_token(), requested_by=user_requester(current_user.id))
         except TestSendLimited as limited:

@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
 from flask import request
+from flask_babel import gettext as _
 
 from retainful.errors import FieldError
 from retainful.money import MAX_AMOUNT, MONEY_STEP
@@ -28,12 +29,13 @@ def integer(form: Mapping[str, str], name: str, label: str | None = None, requir
     raw = (form.get(name) or "").strip()
     if not raw:
         if required:
-            raise FieldError(name, f"{label or name}: required.")
+            raise FieldError(name, _("%(field)s: required.", field=label or name))
         return None
     try:
         return int(raw)
     except ValueError:
-        raise FieldError(name, f"{label or name}: a whole number, not {raw[:20]!r}.") from None
+        raise FieldError(name, _("%(field)s: a whole number, not %(value)s.", field=label or name,
+                                 value=repr(raw[:20]))) from None
 
 
 def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Decimal | None:
@@ -43,11 +45,12 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise FieldError(name, f"{label or name}: a number such as 10 or 12.50, not {raw[:20]!r}.") from None
+        raise FieldError(name, _("%(field)s: a number such as 10 or 12.50, not %(value)s.", field=label or name,
+                                 value=repr(raw[:20]))) from None
     if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:  # Decimal("1e999") is finite: bound it too
-        raise FieldError(name, f"{label or name}: from 0 to {MAX_AMOUNT}.")
+        raise FieldError(name, _("%(field)s: from 0 to %(max)s.", field=label or name, max=MAX_AMOUNT))
     if value != value.quantize(MONEY_STEP):
-        raise FieldError(name, f"{label or name}: at most 4 decimal places.")
+        raise FieldError(name, _("%(field)s: at most 4 decimal places.", field=label or name))
     return abs(value) if value.is_zero() else value
 
 

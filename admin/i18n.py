@@ -11,7 +11,7 @@ from pathlib import Path
 
 from babel import negotiate_locale
 from flask import Flask, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, gettext, lazy_gettext as _l, ngettext
 from flask_login import current_user
 
 from retainful import users
@@ -20,6 +20,34 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT = "en"
 
 babel = Babel()
+
+# The words the admin shows for stored values (statuses, channels, kinds, states), humanised and translated; a value
+# not listed shows as itself with spaces for underscores.
+LABELS = {
+    "live": _l("live"), "guest": _l("guest"), "abandoned": _l("abandoned"), "recovered": _l("recovered"),
+    "converted": _l("converted"), "lost": _l("lost"), "deleted": _l("deleted"),
+    "scheduled": _l("scheduled"), "sending": _l("sending"), "sent": _l("sent"), "failed": _l("failed"),
+    "cancelled": _l("cancelled"), "skipped": _l("skipped"),
+    "synced": _l("synced"), "pending": _l("pending"), "not_connected": _l("not connected"),
+    "email": _l("email"), "sms": _l("SMS"),
+    "email_consent": _l("email consent"), "sms_consent": _l("SMS consent"), "unsubscribed": _l("unsubscribed"),
+    "sms_opted_out": _l("SMS opted out"), "suppressed": _l("suppressed"),
+    "active": _l("active"), "redeemed": _l("redeemed"), "expired": _l("expired"),
+    "recovery": _l("recovery"), "abandoned_cart": _l("abandoned cart"), "next_order": _l("next order"),
+    "win_back": _l("win back"), "welcome": _l("welcome"), "post_purchase": _l("post purchase"),
+    "order_update": _l("order update"), "birthday": _l("birthday"), "test": _l("test"),
+    "open": _l("open"), "closed": _l("closed"),
+    "minutes": _l("minutes"), "hours": _l("hours"), "days": _l("days"),
+    "percent": _l("percent"), "fixed": _l("fixed"), "free_shipping": _l("free shipping"),
+    "created": _l("created"), "planned": _l("planned"), "delivered": _l("delivered"), "opened": _l("opened"),
+    "clicked": _l("clicked"), "bounced": _l("bounced"), "ordered": _l("ordered"),
+}
+
+
+def label(value: object) -> str:
+    """``{{ rt_label(cart.status) }}``: "abandoned" in English, "이탈" in Korean."""
+    text = LABELS.get(value) if isinstance(value, str) else None
+    return str(text) if text is not None else str(value).replace("_", " ")
 
 
 def select_locale() -> str:
@@ -33,7 +61,33 @@ def select_locale() -> str:
     return negotiate_locale(wanted, list(users.LANGUAGES), sep="-") or DEFAULT
 
 
+def N_(msgid: str) -> str:
+    """Marks a word for extraction (pybabel's N_ keyword) that is translated later, by key (``script_words``)."""
+    return msgid
+
+
+# The words admin.js, inbox.js and editor.js write into pages, keyed by their English (admin.js's rtWord).
+SCRIPT_WORDS = (N_("Copied"), N_("just now"), N_("%(num)s min ago"), N_("%(num)s h ago"), N_("%(num)s d ago"),
+                N_("Shopper"))
+
+
+def script_words() -> dict[str, str]:
+    """For ``<meta name="rt-words">``: the scripts' words in the reader's language."""
+    return {word: gettext(word) for word in SCRIPT_WORDS}
+
+
+def delay_words(value: int, unit: str) -> str:
+    """A step's delay in the reader's language: "1 hour", "3 days" (unit: minutes, hours or days)."""
+    if unit == "days":
+        return ngettext("%(num)d day", "%(num)d days", value)
+    if unit == "hours":
+        return ngettext("%(num)d hour", "%(num)d hours", value)
+    return ngettext("%(num)d minute", "%(num)d minutes", value)
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, default_locale=DEFAULT, default_translation_directories=str(TRANSLATIONS),
                    locale_selector=select_locale)
-    app.jinja_env.globals["rt_languages"] = users.LANGUAGES
+    app.jinja_env.globals.update(rt_languages=users.LANGUAGES, rt_label=label, rt_delay=delay_words,
+                                 rt_script_words=script_words)
+    app.add_template_filter(label, "rt_label")  # {{ step.channels|map("rt_label")|join(" + ") }}

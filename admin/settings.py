@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store
@@ -22,13 +23,13 @@ from retainful.stores import options
 from retainful.urls import public_urls
 
 GENERAL_NUMBERS = {
-    "abandon_after_minutes": "Cut-off (minutes without activity)",
-    "retention_days": "Retention (days)",
-    "customer_retention_days": "Customer retention after an order (days)",
-    "quiet_hours_start": "Quiet hours start",
-    "quiet_hours_end": "Quiet hours end",
-    "email_cap_hours": "Email frequency cap (hours)",
-    "sms_cap_hours": "SMS frequency cap (hours)",
+    "abandon_after_minutes": _l("Cut-off (minutes without activity)"),
+    "retention_days": _l("Retention (days)"),
+    "customer_retention_days": _l("Customer retention after an order (days)"),
+    "quiet_hours_start": _l("Quiet hours start"),
+    "quiet_hours_end": _l("Quiet hours end"),
+    "email_cap_hours": _l("Email frequency cap (hours)"),
+    "sms_cap_hours": _l("SMS frequency cap (hours)"),
 }
 GENERAL_TEXTS = ("name", "sender_name", "sender_email", "sms_sender", "postal_address")
 NEXT_ORDER_FIELDS = ("next_order_enabled", "next_order_statuses", "next_order_type", "next_order_amount",
@@ -95,7 +96,7 @@ class SettingsView(SecuredMixin, BaseView):
             values: dict[str, Any] = {name: forms.integer(form, name, label) for name, label in GENERAL_NUMBERS.items()}
             values.update({name: forms.text(form, name) for name in GENERAL_TEXTS})
             if values["name"] is None:
-                raise FieldError("name", "Store name: required.")
+                raise FieldError("name", _("Store name: required."))
             if values["sender_email"]:
                 values["sender_email"] = normalise_email(values["sender_email"])
             values["timezone"] = forms.text(form, "timezone") or current_store().timezone
@@ -103,16 +104,16 @@ class SettingsView(SecuredMixin, BaseView):
             stores.update_settings(current_store(), **values)
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("general", error)
-        flash("Settings saved.", "success")
+        flash(_("Settings saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/holdout", methods=("POST",))
     def save_holdout(self):
         try:
-            options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent", "Holdout share"))
+            options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent", _("Holdout share")))
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("holdout", error)
-        flash("Holdout share saved.", "success")
+        flash(_("Holdout share saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/persona", methods=("POST",))
@@ -121,7 +122,7 @@ class SettingsView(SecuredMixin, BaseView):
             stores.update_settings(current_store(), **{name: forms.text(request.form, name) for name in PERSONA_TEXTS})
         except stores.StoreSettingsError as error:
             return self._refused("persona", error)
-        flash("Persona saved.", "success")
+        flash(_("Persona saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/next-order", methods=("POST",))
@@ -132,13 +133,13 @@ class SettingsView(SecuredMixin, BaseView):
                 current_store(), enabled=forms.flag(form, "next_order_enabled"),
                 statuses=form.get("next_order_statuses", ""), discount_type=form.get("next_order_type", ""),
                 amount=forms.amount(form, "next_order_amount", "Discount"),
-                minimum=forms.amount(form, "next_order_minimum", "Minimum order"),
-                valid_days=forms.integer(form, "next_order_valid_days", "Valid for (days)"),
+                minimum=forms.amount(form, "next_order_minimum", _("Minimum order")),
+                valid_days=forms.integer(form, "next_order_valid_days", _("Valid for (days)")),
                 first_only=forms.flag(form, "next_order_first_only"),
                 allow_chained=forms.flag(form, "next_order_allow_chained"))
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("next_order", error)
-        flash("Next-order coupon rule saved.", "success")
+        flash(_("Next-order coupon rule saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/woocommerce", methods=("POST",))
@@ -149,13 +150,13 @@ class SettingsView(SecuredMixin, BaseView):
                                         form.get("woo_consumer_secret") or None)
         except stores.StoreSettingsError as error:
             return self._refused("woocommerce", error)
-        flash("WooCommerce connection saved.", "success")
+        flash(_("WooCommerce connection saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/woocommerce/disconnect", methods=("POST",))
     def disconnect_woocommerce(self):
         options.disconnect_woocommerce(current_store())
-        flash("WooCommerce disconnected.", "success")
+        flash(_("WooCommerce disconnected."), "success")
         return redirect(url_for(".index"))
 
     @expose("/rotate-key", methods=("POST",))

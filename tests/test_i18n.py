@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 from retainful.extensions import db
 from retainful.models import Role, User
-from tests.test_admin import add_user, csrf_token, log_in, logged_in, post, text
+from tests.test_admin import add_user, csrf_token, log_in, logged_in, post, seed, text
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "admin" / "translations"
@@ -138,3 +138,38 @@ def test_the_language_form_needs_a_login_and_its_csrf_token(app, client, make_st
     assert forged.status_code == 400 and _locale_of(app, user_id) is None
     offsite = post(logged_in(app, user_id), "/admin/language", {"locale": "ko", "next": "https://evil.example/"})
     assert offsite.headers["Location"] == "/admin/"
+
+
+def _pages(ids):
+    """Every admin page a store owner reads, with the seeded rows' detail pages."""
+    return ["/admin/", "/admin/carts/", f"/admin/carts/{ids['cart']}", f"/admin/carts/{ids['recovered_cart']}",
+            "/admin/customers/", f"/admin/customers/{ids['customer']}", "/admin/orders/",
+            f"/admin/orders/{ids['order']}", "/admin/messages/", f"/admin/messages/{ids['message']}",
+            f"/admin/messages/{ids['failed_message']}", "/admin/coupons/", f"/admin/coupons/{ids['coupon']}",
+            "/admin/automations/", "/admin/automations/win_back/", "/admin/sequence/", "/admin/templates/",
+            "/admin/templates/edit/email/abandoned_cart/step3", "/admin/templates/edit/sms/abandoned_cart/step1.ko",
+            "/admin/reports/", "/admin/reports/?days=7", "/admin/reports/conversations", "/admin/settings/",
+            "/admin/inbox/", "/admin/inbox/?status=closed", "/admin/inbox/canned"]
+
+
+@pytest.mark.parametrize("locale", ["ko", "en"])
+def test_every_admin_page_renders_in_each_language(app, shop, locale):
+    """A wrapped word with a stray % or a wrong placeholder would be a 500 in one language only."""
+    ids = seed(app, shop)
+    user_id = add_user(app, "owner@acme.example", Role.OWNER, [ids["store"]])
+    with app.app_context():
+        db.session.get(User, user_id).locale = locale
+        db.session.commit()
+    client = logged_in(app, user_id)
+    for path in _pages(ids):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert ("로그아웃" in text(page)) == (locale == "ko"), path
+    if locale == "ko":  # a sample of each kind of word: headings, table heads, badges, plurals, merged sentences
+        assert "일별 이탈 및 복구" in text(client.get("/admin/"))
+        carts = text(client.get("/admin/carts/"))
+        assert "마지막 활동" in carts and "조건에 맞는" not in carts and "이탈" in carts
+        assert "장바구니 생성" in text(client.get(f"/admin/carts/{ids['cart']}"))  # the timeline, from Python
+        assert "복구 매출" in text(client.get("/admin/reports/"))
+        refused = post(client, "/admin/sequence/step/1", {"delay_value": "abc", "delay_unit": "minutes"})
+        assert refused.status_code == 400 and "지연: 정수를 입력하세요" in text(refused)
