@@ -8,24 +8,31 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
-from retainful_admin import formatting, i18n
+from retainful.stores import settings as store_settings
+from retainful_admin import error_pages, formatting, i18n
 from retainful_admin.security import can, csrf, current_store, login_manager, visible_stores
 
 # Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
 # pages (signed unsubscribe tokens, RFC 8058 one-click POSTs from mail providers) and the health check.
 CSRF_EXEMPT_BLUEPRINTS = ("api", "public", "health", "retainful_plugin")
+MORE = _l("More")  # the navbar's menu of secondary pages (the name follows the reader's language)
 
 
 def _page_args(**extra):
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     args.update(extra)
     return args
+
+
+def _merge(attrs: dict, more: dict) -> dict:
+    """The form field macro's attributes: ``more`` over ``attrs`` (a None value leaves an attribute out)."""
+    return {**attrs, **more}
 
 
 def init_admin(app: Flask) -> Admin:
@@ -56,9 +63,9 @@ def init_admin(app: Flask) -> Admin:
     @app.errorhandler(CSRFError)
     def _csrf_refused(error: CSRFError):
         """A form sent without a valid token (a forged request, or a page left open across a logout)."""
-        return render_template("retainful_admin/csrf_error.html", reason=error.description,
-                               back=request.referrer if (request.referrer or "").startswith(request.host_url)
-                               else None), 400
+        return error_pages.csrf_refused(error.description)
+
+    error_pages.register(app)
 
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
@@ -68,19 +75,22 @@ def init_admin(app: Flask) -> Admin:
                                      static_folder="static", static_url_path="/admin/assets"))
     formatting.register(app)
     app.jinja_env.globals.update(rt_can=can, rt_current_store=current_store, rt_visible_stores=visible_stores,
-                                 rt_page_args=_page_args)
+                                 rt_page_args=_page_args, rt_setting=store_settings.SETTINGS.__getitem__,
+                                 rt_field_label=store_settings.label)
+    app.jinja_env.filters["rt_merge"] = _merge
 
     admin = Admin(app, name="Retainful", index_view=HomeView(),
                   theme=Bootstrap4Theme(base_template="retainful_admin/base.html", swatch="default", fluid=True))
     admin.add_view(InboxView(name=_l("Inbox"), endpoint="inbox"))
     admin.add_view(CartsView(name=_l("Carts"), endpoint="carts"))
     admin.add_view(CustomersView(name=_l("Customers"), endpoint="customers"))
-    admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders"))
     admin.add_view(MessagesView(name=_l("Messages"), endpoint="messages"))
-    admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons"))
     admin.add_view(AutomationsView(name=_l("Automations"), endpoint="automations"))
-    admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence"))
     admin.add_view(TemplatesView(name=_l("Templates"), endpoint="templates"))
     admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
-    admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings"))
+    # The navbar is one row at 1366 px: pages used less often go into the "More" menu (admin/README.md, Conventions).
+    admin.add_view(OrdersView(name=_l("Orders"), endpoint="orders", category=MORE))
+    admin.add_view(CouponsView(name=_l("Coupons"), endpoint="coupons", category=MORE))
+    admin.add_view(SequenceView(name=_l("Sequence"), endpoint="sequence", category=MORE))
+    admin.add_view(SettingsView(name=_l("Settings"), endpoint="settings", category=MORE))
     return admin

@@ -14,6 +14,15 @@ from retainful.text import refuse_unstorable_fields
 TRUE_VALUES = {"1", "on", "true", "yes", "y"}
 
 
+class FormFieldError(FieldError):
+    """A posted field that is not what it must be: ``message`` leads with the field's label (one error for the
+    page), ``reason`` does not (the error shown at the field, beside its label)."""
+
+    def __init__(self, name: str, label: str | None, reason: str):
+        super().__init__(name, f"{label or name}: {reason}")
+        self.reason = reason
+
+
 def text(form: Mapping[str, str], name: str) -> str | None:
     """Trimmed text; blank is None (a setting left empty falls back to its default)."""
     value = (form.get(name) or "").strip()
@@ -29,13 +38,12 @@ def integer(form: Mapping[str, str], name: str, label: str | None = None, requir
     raw = (form.get(name) or "").strip()
     if not raw:
         if required:
-            raise FieldError(name, _("%(field)s: required.", field=label or name))
+            raise FormFieldError(name, label, _("required."))
         return None
     try:
         return int(raw)
     except ValueError:
-        raise FieldError(name, _("%(field)s: a whole number, not %(value)s.", field=label or name,
-                                 value=repr(raw[:20]))) from None
+        raise FormFieldError(name, label, _("a whole number, not %(value)s.", value=repr(raw[:20]))) from None
 
 
 def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Decimal | None:
@@ -45,12 +53,12 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise FieldError(name, _("%(field)s: a number such as 10 or 12.50, not %(value)s.", field=label or name,
-                                 value=repr(raw[:20]))) from None
+        raise FormFieldError(name, label, _("a number such as 10 or 12.50, not %(value)s.",
+                                              value=repr(raw[:20]))) from None
     if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:  # Decimal("1e999") is finite: bound it too
-        raise FieldError(name, _("%(field)s: from 0 to %(max)s.", field=label or name, max=MAX_AMOUNT))
+        raise FormFieldError(name, label, _("from 0 to %(max)s.", max=MAX_AMOUNT))
     if value != value.quantize(MONEY_STEP):
-        raise FieldError(name, _("%(field)s: at most 4 decimal places.", field=label or name))
+        raise FormFieldError(name, label, _("at most 4 decimal places."))
     return abs(value) if value.is_zero() else value
 
 

@@ -13,8 +13,11 @@ from babel import negotiate_locale
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, gettext, lazy_gettext as _l, ngettext
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import users
+from retainful.extensions import db
+from retainful.words import N_
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT = "en"
@@ -41,6 +44,7 @@ LABELS = {
     "percent": _l("percent"), "fixed": _l("fixed"), "free_shipping": _l("free shipping"),
     "created": _l("created"), "planned": _l("planned"), "delivered": _l("delivered"), "opened": _l("opened"),
     "clicked": _l("clicked"), "bounced": _l("bounced"), "ordered": _l("ordered"),
+    "admin": _l("admin"), "owner": _l("owner"), "marketer": _l("marketer"), "agent": _l("agent"),
 }
 
 
@@ -53,7 +57,11 @@ def label(value: object) -> str:
 def select_locale() -> str:
     if not has_request_context():
         return DEFAULT
-    chosen = current_user.user.locale if current_user and current_user.is_authenticated else None
+    try:
+        chosen = current_user.user.locale if current_user and current_user.is_authenticated else None
+    except SQLAlchemyError:  # the database is down (the 500 page, which reads nothing more): the browser decides
+        db.session.rollback()
+        chosen = None
     if chosen in users.LANGUAGES:
         return chosen
     # Babel's negotiation, not werkzeug's best_match: "en-GB,ko;q=0.5" is English (its primary tag counts first).
@@ -61,19 +69,20 @@ def select_locale() -> str:
     return negotiate_locale(wanted, list(users.LANGUAGES), sep="-") or DEFAULT
 
 
-def N_(msgid: str) -> str:
-    """Marks a word for extraction (pybabel's N_ keyword) that is translated later, by key (``script_words``)."""
-    return msgid
-
-
 # The words admin.js, inbox.js and editor.js write into pages, keyed by their English (admin.js's rtWord).
 SCRIPT_WORDS = (N_("Copied"), N_("just now"), N_("%(num)s min ago"), N_("%(num)s h ago"), N_("%(num)s d ago"),
                 N_("Shopper"))
 
 
+def word(marked: str) -> str:
+    """``{{ rt_word(setting.label) }}``: a word marked elsewhere (N_) in the reader's language, taken as it is (no
+    %-formatting, unlike the templates' ``_``: "Share of abandoned carts never messaged (%)" stays whole)."""
+    return gettext(marked) if marked else marked
+
+
 def script_words() -> dict[str, str]:
     """For ``<meta name="rt-words">``: the scripts' words in the reader's language."""
-    return {word: gettext(word) for word in SCRIPT_WORDS}
+    return {english: gettext(english) for english in SCRIPT_WORDS}
 
 
 def delay_words(value: int, unit: str) -> str:
@@ -88,6 +97,6 @@ def delay_words(value: int, unit: str) -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, default_locale=DEFAULT, default_translation_directories=str(TRANSLATIONS),
                    locale_selector=select_locale)
-    app.jinja_env.globals.update(rt_languages=users.LANGUAGES, rt_label=label, rt_delay=delay_words,
+    app.jinja_env.globals.update(rt_languages=users.LANGUAGES, rt_label=label, rt_delay=delay_words, rt_word=word,
                                  rt_script_words=script_words)
     app.add_template_filter(label, "rt_label")  # {{ step.channels|map("rt_label")|join(" + ") }}

@@ -19,18 +19,11 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import DiscountType
-from retainful.stores import options
+from retainful.stores import options, settings
 from retainful.urls import public_urls
 
-GENERAL_NUMBERS = {
-    "abandon_after_minutes": _l("Cut-off (minutes without activity)"),
-    "retention_days": _l("Retention (days)"),
-    "customer_retention_days": _l("Customer retention after an order (days)"),
-    "quiet_hours_start": _l("Quiet hours start"),
-    "quiet_hours_end": _l("Quiet hours end"),
-    "email_cap_hours": _l("Email frequency cap (hours)"),
-    "sms_cap_hours": _l("SMS frequency cap (hours)"),
-}
+GENERAL_NUMBERS = ("abandon_after_minutes", "retention_days", "customer_retention_days", "quiet_hours_start",
+                   "quiet_hours_end", "email_cap_hours", "sms_cap_hours")
 GENERAL_TEXTS = ("name", "sender_name", "sender_email", "sms_sender", "postal_address")
 NEXT_ORDER_FIELDS = ("next_order_enabled", "next_order_statuses", "next_order_type", "next_order_amount",
                      "next_order_minimum", "next_order_valid_days", "next_order_first_only",
@@ -61,11 +54,35 @@ def provider_status() -> dict[str, Any]:
     return status
 
 
+def field_errors(errors: dict[str, Any] | Exception) -> dict[str, str]:
+    """Errors by field as sentences for the form: from StoreSettingsError (every bad field), a FieldError, or a
+    dict of either reasons or FieldErrors. A contact check names "email": here that is the sender address."""
+    if isinstance(errors, stores.StoreSettingsError):
+        errors = errors.errors
+    elif isinstance(errors, Exception):
+        errors = {getattr(errors, "field", "form"): errors}
+    found = {}
+    for name, error in errors.items():
+        name = "sender_email" if name == "email" else name
+        reason = getattr(error, "reason", None) or getattr(error, "message", None) or str(error)
+        found[name] = settings.message(reason)
+    return found
+
+
+def _read(refused: dict[str, FieldError], parse, form, name: str):
+    """``parse(form, name)``, or None with the error kept in ``refused`` (so every field's error shows at once)."""
+    try:
+        return parse(form, name)
+    except FieldError as error:
+        refused[name] = error
+        return None
+
+
 class SettingsView(SecuredMixin, BaseView):
     capability = users.MANAGE
 
-    def _page(self, *, section: str | None = None, error: str | None = None, new_api_key: str | None = None,
-              status: int = 200):
+    def _page(self, *, section: str | None = None, errors: dict[str, str] | None = None,
+              new_api_key: str | None = None, status: int = 200):
         store = current_store()
         values = {name: getattr(store, name) for name in VALUE_FIELDS}
         if section is not None:  # the form that failed shows what was typed, not what is stored
@@ -74,16 +91,17 @@ class SettingsView(SecuredMixin, BaseView):
                 values[name] = forms.flag(request.form, name)
         headers = {"Cache-Control": "no-store"}  # the page shows the Retainful plugin's Secret Key, and new API keys
         return self.render(
-            "retainful_admin/settings.html", store=store, values=values, section=section, error=error,
+            "retainful_admin/settings.html", store=store, values=values, section=section, errors=errors or {},
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
-            timezones=sorted(available_timezones()), discount_types=DiscountType.ALL,
+            timezone_choices=[(tz, tz) for tz in sorted(available_timezones())],
+            discount_choices=[(t, t.replace("_", " ")) for t in DiscountType.ALL],
             webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
         ), status, headers
 
-    def _refused(self, section: str, error: Exception):
+    def _refused(self, section: str, errors: dict[str, str] | Exception):
+        """The form again with what was typed and every error at its field, in words."""
         db.session.rollback()
-        message = error.message if isinstance(error, FieldError) else str(error)
-        return self._page(section=section, error=message, status=400)
+        return self._page(section=section, errors=field_errors(errors), status=400)
 
     @expose("/")
     def index(self):
@@ -92,17 +110,22 @@ class SettingsView(SecuredMixin, BaseView):
     @expose("/general", methods=("POST",))
     def save_general(self):
         form = request.form
+        refused: dict[str, FieldError] = {}
+        values: dict[str, Any] = {name: _read(refused, forms.integer, form, name) for name in GENERAL_NUMBERS}
+        values.update({name: forms.text(form, name) for name in GENERAL_TEXTS})
+        if values["name"] is None:
+            refused["name"] = forms.FormFieldError("name", None, "required.")
+        if values["sender_email"]:
+            values["sender_email"] = _read(refused, lambda f, n: normalise_email(f[n]), form, "sender_email")
+        values["timezone"] = forms.text(form, "timezone") or current_store().timezone
+        values["paused"] = forms.flag(form, "paused")
+        # Every field at once: the ones that did not parse, and the table's rules for the others.
+        errors = {**settings.errors({n: v for n, v in values.items() if n not in refused}), **refused}
+        if errors:
+            return self._refused("general", errors)
         try:
-            values: dict[str, Any] = {name: forms.integer(form, name, label) for name, label in GENERAL_NUMBERS.items()}
-            values.update({name: forms.text(form, name) for name in GENERAL_TEXTS})
-            if values["name"] is None:
-                raise FieldError("name", _("Store name: required."))
-            if values["sender_email"]:
-                values["sender_email"] = normalise_email(values["sender_email"])
-            values["timezone"] = forms.text(form, "timezone") or current_store().timezone
-            values["paused"] = forms.flag(form, "paused")
             stores.update_settings(current_store(), **values)
-        except (FieldError, stores.StoreSettingsError) as error:
+        except stores.StoreSettingsError as error:
             return self._refused("general", error)
         flash(_("Settings saved."), "success")
         return redirect(url_for(".index"))
@@ -110,7 +133,7 @@ class SettingsView(SecuredMixin, BaseView):
     @expose("/holdout", methods=("POST",))
     def save_holdout(self):
         try:
-            options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent", _("Holdout share")))
+            options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent"))
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("holdout", error)
         flash(_("Holdout share saved."), "success")
@@ -128,16 +151,19 @@ class SettingsView(SecuredMixin, BaseView):
     @expose("/next-order", methods=("POST",))
     def save_next_order(self):
         form = request.form
+        refused: dict[str, FieldError] = {}
+        numbers = {"amount": _read(refused, forms.amount, form, "next_order_amount"),
+                   "minimum": _read(refused, forms.amount, form, "next_order_minimum"),
+                   "valid_days": _read(refused, forms.integer, form, "next_order_valid_days")}
+        if refused:
+            return self._refused("next_order", refused)
         try:
             options.update_next_order_rule(
                 current_store(), enabled=forms.flag(form, "next_order_enabled"),
                 statuses=form.get("next_order_statuses", ""), discount_type=form.get("next_order_type", ""),
-                amount=forms.amount(form, "next_order_amount", "Discount"),
-                minimum=forms.amount(form, "next_order_minimum", _("Minimum order")),
-                valid_days=forms.integer(form, "next_order_valid_days", _("Valid for (days)")),
                 first_only=forms.flag(form, "next_order_first_only"),
-                allow_chained=forms.flag(form, "next_order_allow_chained"))
-        except (FieldError, stores.StoreSettingsError) as error:
+                allow_chained=forms.flag(form, "next_order_allow_chained"), **numbers)
+        except stores.StoreSettingsError as error:
             return self._refused("next_order", error)
         flash(_("Next-order coupon rule saved."), "success")
         return redirect(url_for(".index"))

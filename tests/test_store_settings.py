@@ -1,6 +1,7 @@
 """One validator for store settings (retainful/stores/settings.py): the CLI's configure-store and the admin's
-settings page refuse the same bad value with the same words, and save nothing. (The API has no store-settings
-endpoint.)"""
+settings page refuse the same bad value for the same reason (the CLI naming the field, the page saying it at the field
+under its label), and save nothing; the page names every bad field at once and keeps what was typed. (The API has no
+store-settings endpoint.)"""
 from __future__ import annotations
 
 from html import unescape
@@ -30,7 +31,8 @@ CASES = [  # (field, bad value, configure-store arguments, admin form and its fi
                          ids=[f"{case[0]}={case[1]}" for case in CASES])
 def test_cli_and_admin_refuse_a_bad_setting_with_the_same_answer(app, shop, runner, field, value, arguments, form,
                                                                   fields):
-    expected = f"{field}: {settings.errors({field: value})[field]}"
+    reason = settings.errors({field: value})[field]
+    expected = f"{field}: {reason}"
     with app.app_context():
         before = getattr(db.session.get(Store, shop.store_id), field)
 
@@ -39,7 +41,9 @@ def test_cli_and_admin_refuse_a_bad_setting_with_the_same_answer(app, shop, runn
 
     owner = logged_in(app, add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id]))
     page = post(owner, f"/admin/settings/{form}", fields, csrf_token(owner))
-    assert page.status_code == 400 and expected in unescape(text(page))
+    html = unescape(text(page))
+    assert page.status_code == 400 and f'id="{field}-error">{settings.message(reason)}</div>' in html
+    assert f'<label for="{field}">{settings.label(field)}</label>' in html and f"{field}:" not in html
 
     with app.app_context():
         assert getattr(db.session.get(Store, shop.store_id), field) == before
@@ -49,3 +53,19 @@ def test_every_bad_field_is_named_at_once(app):
     with pytest.raises(settings.StoreSettingsError) as refused:
         settings.check({"retention_days": 0, "quiet_hours_end": 24, "paused": "yes", "sender_name": "ok"})
     assert set(refused.value.errors) == {"retention_days", "quiet_hours_end", "paused"}
+
+
+def test_the_settings_page_shows_every_error_at_its_field_and_keeps_what_was_typed(app, shop):
+    owner = logged_in(app, add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id]))
+    page = post(owner, "/admin/settings/general", {**GENERAL, "retention_days": "0", "quiet_hours_end": "soon",
+                                                   "sms_sender": "ACME-SHOP", "name": "Typed name"},
+                csrf_token(owner))
+    html = unescape(text(page))
+    assert page.status_code == 400 and "3 fields need a change" in html
+    for field in ("retention_days", "quiet_hours_end", "sms_sender"):
+        assert f'id="{field}-error"' in html and f'href="#{field}"' in html, field
+    assert "A whole number, not 'soon'." in html and 'value="soon"' in html and 'value="Typed name"' in html
+    assert 'aria-invalid="true"' in html and 'class="form-control is-invalid"' in html
+    assert 'min="1"' in html and 'max="3650"' in html  # the table's rule, in the browser too
+    with app.app_context():
+        assert db.session.get(Store, shop.store_id).name != "Typed name"

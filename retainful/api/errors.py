@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from retainful import database
@@ -52,6 +52,14 @@ def _wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES)
 
 
+def _page_for_people(status: int):
+    """The admin's own error page (in its frame, with a way back) under /admin; None elsewhere (werkzeug's page)."""
+    render = current_app.extensions.get("retainful_admin_error_page")
+    if render is not None and (request.path == "/admin" or request.path.startswith("/admin/")):
+        return render(status)
+    return None
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
@@ -64,7 +72,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if not _wants_json():
-            return error
+            page = _page_for_people(error.code) if error.code and error.code >= 400 else None
+            if page is None:
+                return error
+            body, status, headers = page
+            headers.update((name, value) for name, value in error.get_headers() if name.lower() != "content-type")
+            return body, status, headers
         code = (error.name or "error").lower().replace(" ", "_")
         response, status = error_response(error.code or 500, code, error.description or error.name)
         for name, value in error.get_headers():  # e.g. Allow on a 405, WWW-Authenticate on a 401
@@ -78,7 +91,7 @@ def register(app: Flask) -> None:
             return _database_unavailable(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not _wants_json():
-            return "Internal server error", 500
+            return _page_for_people(500) or ("Internal server error", 500)
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
