@@ -51,7 +51,8 @@ class HomeView(SecuredMixin, AdminIndexView):
                 user = users.authenticate(email, request.form.get("password", ""), request.remote_addr)
             except users.LoginThrottled as throttled:
                 # The same words for every account, known or not, and for a busy address.
-                error, status = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds)), 429
+                error = _("Too many failed attempts. Try again in %(wait)s.", wait=_wait(throttled.seconds))
+                status = 429
                 headers["Retry-After"] = str(throttled.seconds)
             else:
                 if user is None:

@@ -176,7 +176,8 @@ class InboxView(SecuredMixin, BaseView):
         if not title or len(title) > MAX_TITLE:
             raise FieldError("title", _("Title: required, at most %(num)d characters.", num=MAX_TITLE))
         if not text or len(text) > conversations.service.MAX_TEXT:
-            raise FieldError("text", _("Text: required, at most %(num)d characters.", num=conversations.service.MAX_TEXT))
+            raise FieldError("text", _("Text: required, at most %(num)d characters.",
+                                       num=conversations.service.MAX_TEXT))
         merge.check(current_store(), text)  # a text that cannot render is refused when saved, not when sent
         return title, text
 

@@ -122,7 +122,8 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
                                                                    reason=m.skip_reason or _("unknown")),
                                         message_id=m.id))
         elif m.status == MessageStatus.CANCELLED:
-            events.append(TimelineEvent(m.updated_at, "cancelled", _("Cancelled %(message)s", message=label), message_id=m.id))
+            events.append(TimelineEvent(m.updated_at, "cancelled", _("Cancelled %(message)s", message=label),
+                                        message_id=m.id))
         elif m.status == MessageStatus.FAILED:
             events.append(TimelineEvent(m.updated_at, "failed", _("Failed %(message)s: %(reason)s", message=label,
                                                                   reason=m.error or _("no reason given")),
@@ -140,7 +141,8 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
             if order.attributed_message_id else _("Order %(id)s placed", id=order.external_id)
         events.append(TimelineEvent(order.placed_at, "ordered", placed, order_id=order.id))
     if cart.closed_at and cart.status in (CartStatus.LOST, CartStatus.DELETED):
-        events.append(TimelineEvent(cart.closed_at, cart.status, _("Closed as %(status)s", status=value_label(cart.status))))
+        events.append(TimelineEvent(cart.closed_at, cart.status,
+                                    _("Closed as %(status)s", status=value_label(cart.status))))
     order_of = {"created": 0, "abandoned": 1, "planned": 2}
     return sorted(events, key=lambda e: (e.at or clock.now(), order_of.get(e.event, 3)))
 

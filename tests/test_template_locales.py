@@ -1,6 +1,7 @@
 """Message templates per locale (issue #15): ``<key>.<locale>.html`` / ``.txt`` beside the default, chosen by the
 shopper's locale (the customer's, else the store's), falling back to the default; Korean defaults for the whole
-abandoned-cart sequence, sent through the real SendGrid and Vonage SDKs against the stubs; store overrides per locale."""
+abandoned-cart sequence, sent through the real SendGrid and Vonage SDKs against the stubs; store overrides per
+locale."""
 from __future__ import annotations
 
 from dataclasses import replace
