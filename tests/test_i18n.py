@@ -171,5 +171,9 @@ def test_every_admin_page_renders_in_each_language(app, shop, locale):
         assert "마지막 활동" in carts and "조건에 맞는" not in carts and "이탈" in carts
         assert "장바구니 생성" in text(client.get(f"/admin/carts/{ids['cart']}"))  # the timeline, from Python
         assert "복구 매출" in text(client.get("/admin/reports/"))
+        missing = client.get("/admin/carts/999999")
+        assert missing.status_code == 404 and "페이지가 없습니다" in text(missing)  # the frame's error pages too
+        settings = text(client.get("/admin/settings/"))
+        assert "이탈 판단 시간(분)" in settings and "더 보기" in settings  # the settings table's labels, the More menu
         refused = post(client, "/admin/sequence/step/1", {"delay_value": "abc", "delay_unit": "minutes"})
         assert refused.status_code == 400 and "지연: 정수를 입력하세요" in text(refused)
