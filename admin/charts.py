@@ -9,16 +9,18 @@ import math
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from markupsafe import Markup, escape
 
 Series = tuple[str, str, str]  # (row key, legend label, colour)
 
-ABANDONED_VS_RECOVERED: tuple[Series, ...] = (("abandoned", "Abandoned carts", "#d9534f"),
-                                              ("recovered", "Recovered carts", "#28a745"))
-REVENUE: tuple[Series, ...] = (("revenue", "Revenue", "#007bff"),
-                               ("recovered_revenue", "Recovered revenue", "#28a745"))
+# Legend labels are lazy: each chart draws them in its reader's language.
+ABANDONED_VS_RECOVERED: tuple[Series, ...] = (("abandoned", _l("Abandoned carts"), "#d9534f"),
+                                              ("recovered", _l("Recovered carts"), "#28a745"))
+REVENUE: tuple[Series, ...] = (("revenue", _l("Revenue"), "#007bff"),
+                               ("recovered_revenue", _l("Recovered revenue"), "#28a745"))
 
-REASONS_CARTS: tuple[Series, ...] = (("carts", "Carts", "#6c757d"), ("recovered", "Recovered", "#28a745"))
+REASONS_CARTS: tuple[Series, ...] = (("carts", _l("Carts"), "#6c757d"), ("recovered", _l("Recovered"), "#28a745"))
 
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 52
 
@@ -60,7 +62,7 @@ def _day_label(value: str) -> str:
 
 
 def daily_chart(rows: Sequence[dict[str, Any]], series: Iterable[Series], *, chart_id: str, title: str,
-                y_label: str, x_key: str = "date", x_label: str = "Day (store time)", kind: str = "line",
+                y_label: str, x_key: str = "date", x_label: str = _l("Day (store time)"), kind: str = "line",
                 width: int = 760, height: int = 280) -> Markup:
     """An SVG chart of ``rows`` (one per day), one line or bar per series; ``kind`` is "line" or "bar"."""
     series = list(series)
@@ -134,6 +136,6 @@ def daily_chart(rows: Sequence[dict[str, Any]], series: Iterable[Series], *, cha
         lx += 24 + 7 * len(label)
     if not n:
         out.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" text-anchor="middle" '
-                   'fill="#777">No data in this period</text>')
+                   f'fill="#777">{escape(_("No data in this period"))}</text>')
     out.append("</svg>")
     return Markup("".join(out))

@@ -32,8 +32,9 @@ class HomeView(SecuredMixin, AdminIndexView):
         store = current_store()
         period = reports.resolve_period(store, days=30)
         daily = reports.daily(store, period)
-        chart = daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label="Carts",
-                            title=f"Abandoned vs recovered carts per day, {period.start_date} to {period.end_date}")
+        chart = daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label=_("Carts"),
+                            title=_("Abandoned vs recovered carts per day, %(start)s to %(end)s",
+                                    start=period.start_date, end=period.end_date))
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
                            summary=reports.summary(store, period), chart=chart,
                            before_after=reports.before_after(store, days=30),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from retainful_admin.charts import ABANDONED_VS_RECOVERED, REASONS_CARTS, REVENUE, daily_chart
 from retainful_admin.security import SecuredMixin, current_store
@@ -30,17 +31,18 @@ class ReportsView(SecuredMixin, BaseView):
         store = current_store()
         period, error = _period(store)
         daily = reports.daily(store, period)
-        span = f"{period.start_date} to {period.end_date}"
         return self.render(
             "retainful_admin/reports.html", store=store, period=period, error=error, choices=PERIOD_CHOICES,
             summary=reports.summary(store, period), funnel=reports.funnel(store, period),
             coupons=reports.coupon_report(store, period), holdout=reports.holdout(store, period),
             before_after=reports.before_after(store, days=30), daily=daily,
-            chart=daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label="Carts",
-                              title=f"Abandoned vs recovered carts per day, {span}"),
+            chart=daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label=_("Carts"),
+                              title=_("Abandoned vs recovered carts per day, %(start)s to %(end)s",
+                                      start=period.start_date, end=period.end_date)),
             revenue_chart=daily_chart(daily, REVENUE, chart_id="revenue-chart", kind="bar",
-                                      y_label=f"Revenue ({store.currency})",
-                                      title=f"Revenue and recovered revenue per day, {span}"),
+                                      y_label=_("Revenue (%(currency)s)", currency=store.currency),
+                                      title=_("Revenue and recovered revenue per day, %(start)s to %(end)s",
+                                              start=period.start_date, end=period.end_date)),
         ), 400 if error else 200
 
     @expose("/conversations")
@@ -52,8 +54,9 @@ class ReportsView(SecuredMixin, BaseView):
             "retainful_admin/conversations_report.html", store=store, period=period, error=error,
             choices=PERIOD_CHOICES, conversations=reports.conversations_report(store, period), reasons=reasons,
             chart=daily_chart(reasons["reasons"], REASONS_CARTS, chart_id="reasons-chart", kind="bar",
-                              x_key="reason", x_label="Abandonment reason", y_label="Carts",
-                              title=f"Carts by reason and recovered, {period.start_date} to {period.end_date}"),
+                              x_key="reason", x_label=_("Abandonment reason"), y_label=_("Carts"),
+                              title=_("Carts by reason and recovered, %(start)s to %(end)s",
+                                      start=period.start_date, end=period.end_date)),
         ), 400 if error else 200
 
     @expose("/daily.csv")
