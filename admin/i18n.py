@@ -71,7 +71,10 @@ def select_locale() -> str:
 
 # The words admin.js, inbox.js and editor.js write into pages, keyed by their English (admin.js's rtWord).
 SCRIPT_WORDS = (N_("Copied"), N_("just now"), N_("%(num)s min ago"), N_("%(num)s h ago"), N_("%(num)s d ago"),
-                N_("Shopper"))
+                N_("Shopper"), N_("rendering…"), N_("error"), N_("up to date"), N_("not saved"), N_("Sending…"),
+                N_("The preview failed (HTTP %(status)s)."), N_("The preview could not be reached."),
+                N_("Sent to %(to)s via %(provider)s."), N_("Not sent: %(error)s"), N_("message #%(id)s"),
+                N_("The test-send could not be reached."))
 
 
 def word(marked: str) -> str:

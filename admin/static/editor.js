@@ -67,23 +67,24 @@
   function refresh() {
     var mine = ++latest;
     root.dataset.previewState = "pending";
-    statusEl.textContent = "rendering…";
+    statusEl.textContent = window.rtWord("rendering…");
     post(root.dataset.previewUrl, {source: source.value, cart_token: cart.value}).then(function (result) {
       if (mine !== latest) { return; }
       if (!result.ok) {
-        showError(result.body.error ? result.body.error.message : "The preview failed (HTTP " + result.status + ").");
-        statusEl.textContent = "error";
+        showError(result.body.error ? result.body.error.message
+                  : window.rtWord("The preview failed (HTTP %(status)s).", {status: result.status}));
+        statusEl.textContent = window.rtWord("error");
         root.dataset.previewState = "error";
         return;
       }
       showError("");
       apply(result.body);
-      statusEl.textContent = "up to date";
+      statusEl.textContent = window.rtWord("up to date");
       root.dataset.previewState = "ready";
     }).catch(function () {
       if (mine !== latest) { return; }
-      showError("The preview could not be reached.");
-      statusEl.textContent = "error";
+      showError(window.rtWord("The preview could not be reached."));
+      statusEl.textContent = window.rtWord("error");
       root.dataset.previewState = "error";
     });
   }
@@ -96,7 +97,7 @@
       var badge = document.createElement("span");
       badge.id = "unsaved";
       badge.className = "badge badge-warning ml-1";
-      badge.textContent = "not saved";
+      badge.textContent = window.rtWord("not saved");
       unsavedLabel.appendChild(badge);
     }
     timer = setTimeout(refresh, 300);
@@ -121,7 +122,7 @@
     var pending = document.createElement("div");
     pending.className = "text-muted";
     pending.dataset.status = "sending";
-    pending.textContent = "Sending…";
+    pending.textContent = window.rtWord("Sending…");
     result.appendChild(pending);
     var to = document.getElementById("test-send-to").value;
     post(root.dataset.testSendUrl, {to: to, source: source.value, cart_token: cart.value}).then(function (answer) {
@@ -131,22 +132,22 @@
       box.className = "alert mb-0 alert-" + (sent ? "success" : "danger");
       box.dataset.status = body.status || "error";
       if (sent) {
-        box.textContent = "Sent to " + body.to + " via " + body.provider + ". ";
+        box.textContent = window.rtWord("Sent to %(to)s via %(provider)s.", {to: body.to, provider: body.provider}) + " ";
       } else if (body.error && body.error.message) {
         box.textContent = body.error.message;
       } else {
-        box.textContent = "Not sent: " + (body.error || "HTTP " + answer.status) + " ";
+        box.textContent = window.rtWord("Not sent: %(error)s", {error: body.error || "HTTP " + answer.status}) + " ";
       }
       if (body.message_url) {
         var link = document.createElement("a");
         link.href = body.message_url;
-        link.textContent = "message #" + body.message_id;
+        link.textContent = window.rtWord("message #%(id)s", {id: body.message_id});
         box.appendChild(link);
       }
       result.innerHTML = "";
       result.appendChild(box);
     }).catch(function () {
-      result.textContent = "The test-send could not be reached.";
+      result.textContent = window.rtWord("The test-send could not be reached.");
     });
   });
 })();
