@@ -114,8 +114,8 @@ class TemplatesView(SecuredMixin, BaseView):
         source = request.form.get("source")
         if source is None or not source.strip():
             return self._editor(channel, key, source=source or "", status=400,
-                                error=FieldError("source", "The template is empty: use “Reset to default” "
-                                                           "to go back to the default."))
+                                error=FieldError("source", _("The template is empty: use “Reset to the default” "
+                                                             "to go back to the default.")))
         try:
             version = overrides.save_override(current_store(), public_urls(current_app), channel, key, source,
                                               author=current_user.email)
