@@ -97,7 +97,7 @@ def test_a_user_picks_korean_in_the_navbar_and_back_to_the_browsers_language(app
     user_id = add_user(app, "marketer@acme.example", Role.MARKETER, [store.store_id])
     client = logged_in(app, user_id)
     page = text(client.get("/admin/carts/"))
-    assert 'id="language-select"' in page and "한국어" in page
+    assert 'id="language-form"' in page and 'id="language-ko"' in page and "한국어" in page
     chosen = post(client, "/admin/language", {"locale": "ko", "next": "/admin/carts/?status=abandoned"})
     assert chosen.status_code == 302 and chosen.headers["Location"] == "/admin/carts/?status=abandoned"
     assert _locale_of(app, user_id) == "ko"
