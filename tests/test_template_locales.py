@@ -186,3 +186,15 @@ def test_the_editor_lists_and_edits_the_korean_variants(app, make_store):
     editor = client.get("/admin/templates/edit/sms/abandoned_cart/step3.ko")
     assert editor.status_code == 200 and "수신거부: STOP 회신" in text(editor)
     assert client.get("/admin/templates/edit/sms/abandoned_cart/step3.ja").status_code == 404
+
+
+def test_the_api_lists_and_previews_the_korean_variants(shop):
+    listed = shop.client.get("/api/v1/templates", headers=shop.headers).get_json()["templates"]
+    assert {"channel": "sms", "key": "abandoned_cart/step2.ko", "version": 0, "is_default": True} in listed
+    preview = shop.client.post("/api/v1/templates/preview", headers=shop.headers,
+                               json={"channel": "email", "template": "abandoned_cart/step1.ko"})
+    assert preview.status_code == 200, preview.get_json()
+    assert preview.get_json()["subject"].startswith("(광고) ") and 'lang="ko"' in preview.get_json()["html"]
+    unknown = shop.client.post("/api/v1/templates/preview", headers=shop.headers,
+                               json={"channel": "email", "template": "abandoned_cart/step1.ja"})
+    assert unknown.status_code in (400, 404) and unknown.get_json()["error"]
