@@ -71,6 +71,7 @@ CATALOGS := admin/translations
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
+	sed -i '/^"POT-Creation-Date: /d' $(CATALOGS)/*/LC_MESSAGES/messages.po  # a date per run: merge conflicts
 	$(BIN)/pybabel compile -d $(CATALOGS)
 	rm $(CATALOGS)/messages.pot
 
