@@ -62,7 +62,7 @@ migrate: install
 # Links in messages and the printed admin address follow HOST and PORT unless PUBLIC_BASE_URL says otherwise.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: migrate
-	$(BIN)/retainful demo-store
+	$(BIN)/retainful demo-store --offer-history
 	$(BIN)/retainful serve --host $(HOST) --port $(PORT)
 
 # The admin's words: extract what the code marks (babel.cfg), merge new ones into each catalog, compile the .mo
@@ -71,7 +71,8 @@ CATALOGS := admin/translations
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
-	sed -i '/^"POT-Creation-Date: /d' $(CATALOGS)/*/LC_MESSAGES/messages.po  # a date per run: merge conflicts
+	# A fixed date, not each run's: a new one every time would conflict in every merge of the catalog.
+	sed -i 's/^"POT-Creation-Date: .*/"POT-Creation-Date: 2026-12-01 00:00+0000\\n"/' $(CATALOGS)/*/LC_MESSAGES/messages.po
 	$(BIN)/pybabel compile -d $(CATALOGS)
 	rm $(CATALOGS)/messages.pot
 

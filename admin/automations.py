@@ -17,6 +17,7 @@ from retainful.automations import registry
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import ABANDONED_CART, DiscountType
+from retainful.stores import checklist
 
 DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 
@@ -69,6 +70,7 @@ def save_step(kind: str, position: int, back: str, page):
         _update_step_from(request.form, kind, position)
     except FieldError as error:
         return page(error, position, 400)
+    _reviewed(kind)
     flash(_("Step %(n)s saved.", n=position), "success")
     return redirect(back)
 
@@ -81,9 +83,23 @@ def toggle_step(kind: str, position: int, back: str, page):
     except FieldError as error:
         db.session.rollback()
         return page(error, position, 400)
+    _reviewed(kind)
     flash(_("Step %(n)s switched on.", n=position) if enabled else _("Step %(n)s switched off.", n=position),
           "success")
     return redirect(back)
+
+
+def confirm(item: str, done: str):
+    """A first-run checklist confirmation: stamped on the current store, then back to the page it was made on."""
+    checklist.mark(current_store(), item)
+    flash(done, "success")
+    return redirect(url_for(".index"))
+
+
+def _reviewed(kind: str) -> None:
+    """A step of the abandoned-cart sequence changed: the owner has been through it (the dashboard's checklist)."""
+    if kind == ABANDONED_CART:
+        checklist.mark(current_store(), "sequence_reviewed")
 
 
 def _update_step_from(form, kind: str, position: int) -> None:
@@ -134,10 +150,17 @@ class AutomationsView(SecuredMixin, BaseView):
     def switch(self, kind: str):
         enabled = forms.flag(request.form, "enabled")
         automations.set_enabled(current_store(), self._kind(kind), enabled)
+        checklist.mark(current_store(), "automations_chosen")
         title = registry.get(kind).title
         flash(_("%(automation)s switched on.", automation=title) if enabled
               else _("%(automation)s switched off.", automation=title), "success")
         return redirect(url_for(".index"))
+
+    @expose("/chosen", methods=("POST",))
+    @requires(users.MANAGE)
+    def chosen(self):
+        """The owner keeps the automations as they are (the dashboard's checklist)."""
+        return confirm("automations_chosen", _("Automations confirmed."))
 
     @expose("/<kind>/step/<int:position>", methods=("POST",))
     @requires(users.MANAGE)

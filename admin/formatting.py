@@ -10,6 +10,7 @@ from babel.numbers import format_currency
 from flask import Flask
 
 from retainful_admin.security import current_store
+from retainful.channels import channel
 
 
 def money(amount: Decimal | int | float | str | None, currency: str | None = None) -> str:
@@ -53,9 +54,21 @@ def signed_percent(change: float | None) -> str:
     return f"{change:+.1f}%"
 
 
+def recipient(message) -> str:
+    """Who a message is for: the customer's name and the address it went to, or will go to while it is scheduled
+    (admin users may see addresses; log lines never carry them)."""
+    customer = message.customer
+    address = message.recipient or (channel(message.channel).address(customer) if customer is not None else None)
+    name = " ".join(part for part in (customer.first_name, customer.last_name) if part) if customer else ""
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or "–"
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(money, "rt_money")
     app.add_template_filter(local_time, "rt_time")
     app.add_template_filter(percent, "rt_percent")
     app.add_template_filter(number, "rt_number")
     app.add_template_filter(signed_percent, "rt_change")
+    app.add_template_filter(recipient, "rt_recipient")

@@ -11,6 +11,20 @@ from retainful_admin.security import SecuredMixin, can, current_store, log_in, s
 from retainful_admin.settings import provider_status
 from retainful import reports, users
 from retainful.errors import FieldError
+from retainful.stores import checklist
+
+# Each checklist item: what to do, and where (endpoint, URL fragment).
+CHECKLIST_STEPS = {
+    "store_connected": (_l("Connect your store: install the Retainful plugin (or send a first cart to the API)"),
+                        "settings.index", "retainful-plugin"),
+    "sender_set": (_l("Set the sender address and the postal address shown in every email"), "settings.index",
+                   "settings-form"),
+    "test_send": (_l("Send yourself a test message from a template"), "templates.index", None),
+    "sequence_reviewed": (_l("Review the abandoned-cart sequence and confirm it"), "sequence.index",
+                          "sequence-review"),
+    "automations_chosen": (_l("Choose your automations (switch them on or off, or confirm the defaults)"),
+                           "automations.index", "automations-confirm"),
+}
 
 
 class HomeView(SecuredMixin, AdminIndexView):
@@ -36,7 +50,8 @@ class HomeView(SecuredMixin, AdminIndexView):
                             title=_("Abandoned vs recovered carts per day, %(start)s to %(end)s",
                                     start=period.start_date, end=period.end_date))
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
-                           summary=reports.summary(store, period), chart=chart,
+                           summary=reports.summary(store, period), chart=chart, checklist=checklist.items(store),
+                           checklist_steps=CHECKLIST_STEPS,
                            before_after=reports.before_after(store, days=30),
                            disabled_channels=provider_status().get("disabled", {}))
 

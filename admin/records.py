@@ -17,7 +17,7 @@ from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from retainful_admin.formatting import local_time
+from retainful_admin.formatting import local_time, recipient
 from retainful_admin.framing import inert_email_html
 from retainful_admin.i18n import label as value_label
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
@@ -111,12 +111,13 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
         events.append(TimelineEvent(cart.abandoned_at, "abandoned", _("Abandoned")))
     for m in messages:
         label = _message_label(m)
-        events.append(TimelineEvent(m.created_at, "planned", _("Planned %(message)s, due %(time)s", message=label,
-                                                                 time=local_time(m.due_at)), message_id=m.id))
+        to = recipient(m)
+        events.append(TimelineEvent(m.created_at, "planned", _("Planned %(message)s for %(to)s, due %(time)s",
+                                                                 message=label, to=to, time=local_time(m.due_at)),
+                                    message_id=m.id))
         if m.status == MessageStatus.SENT:
-            sent = _("Sent %(message)s to %(to)s", message=label, to=m.recipient) if m.recipient \
-                else _("Sent %(message)s", message=label)
-            events.append(TimelineEvent(m.sent_at, "sent", sent, message_id=m.id))
+            events.append(TimelineEvent(m.sent_at, "sent", _("Sent %(message)s to %(to)s", message=label, to=to),
+                                        message_id=m.id))
         elif m.status == MessageStatus.SKIPPED:
             events.append(TimelineEvent(m.updated_at, "skipped", _("Skipped %(message)s: %(reason)s", message=label,
                                                                    reason=m.skip_reason or _("unknown")),
@@ -129,7 +130,8 @@ def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> l
                                                                   reason=m.error or _("no reason given")),
                                         message_id=m.id))
         else:
-            events.append(TimelineEvent(m.due_at, "scheduled", _("Due %(message)s", message=label), message_id=m.id))
+            events.append(TimelineEvent(m.due_at, "scheduled", _("Due %(message)s for %(to)s", message=label, to=to),
+                                        message_id=m.id))
         for column, event, text in ((m.delivered_at, "delivered", _("Delivered %(message)s")),
                                     (m.opened_at, "opened", _("Opened %(message)s")),
                                     (m.clicked_at, "clicked", _("Clicked %(message)s")),
@@ -282,7 +284,8 @@ class MessagesView(_RecordView):
         store = current_store()
         status, channel, kind = (request.args.get(name, "") for name in ("status", "channel", "kind"))
         q = (request.args.get("q") or "").strip()
-        query = sa.select(Message).where(Message.store_id == store.id).options(selectinload(Message.step))
+        query = sa.select(Message).where(Message.store_id == store.id).options(
+            selectinload(Message.step), selectinload(Message.customer))
         if status in MessageStatus.ALL:
             query = query.where(Message.status == status)
         if channel in names():

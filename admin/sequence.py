@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
-from retainful_admin.automations import save_step, steps_page, toggle_step
+from retainful_admin.automations import confirm, save_step, steps_page, toggle_step
 from retainful_admin.security import SecuredMixin, requires
 from retainful import users
 from retainful.errors import FieldError
@@ -30,3 +31,9 @@ class SequenceView(SecuredMixin, BaseView):
     @requires(users.MANAGE)
     def toggle(self, position: int):
         return toggle_step(ABANDONED_CART, position, url_for(".index"), self._page)
+
+    @expose("/reviewed", methods=("POST",))
+    @requires(users.MANAGE)
+    def reviewed(self):
+        """The owner's "Looks good": the sequence is reviewed as it stands (the dashboard's checklist)."""
+        return confirm("sequence_reviewed", _("Sequence confirmed."))

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 from decimal import Decimal
 from functools import partial
@@ -16,6 +17,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from retainful import automations, jobs, shutdown, status, stores, users
+from retainful import demo as demo_data
 from retainful.channels import CHANNELS
 from retainful.database import error_summary
 from retainful.errors import FieldError
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEMO_FILE = "demo-store.json"
 DEMO_OWNER_EMAIL = "owner@example.com"
+DEMO_DAYS = 90
 PASSWORD_ENV = "RETAINFUL_USER_PASSWORD"
 
 
@@ -119,10 +122,20 @@ def plugin_credentials_command(store_id, rotate, as_json):
 
 
 @click.command("demo-store")
+@click.option("--offer-history", is_flag=True,
+              help="Offer to load 90 days of demo history into an empty demo store (asks on a terminal, else prints "
+                   "the command).")
 @with_appcontext
-def demo_store_command():
+def demo_store_command(offer_history):
     """Create a demo store and its owner if there is no store yet, and print the API key and the login (local setup
     only). The owner's password is generated once and kept beside the key in the instance folder."""
+    store = _demo_store()
+    if offer_history and store is not None and not demo_data.has_history(store):
+        _offer_history(store)
+
+
+def _demo_store() -> Store | None:
+    """Create or show the demo store; None when there is none to show."""
     demo_file = Path(current_app.instance_path) / DEMO_FILE
     if db.session.scalar(sa.select(sa.func.count(Store.id))):
         if demo_file.exists():
@@ -130,7 +143,7 @@ def demo_store_command():
             store = db.session.get(Store, demo["id"])
             if store is None:
                 click.echo(f"Demo store {demo['id']} no longer exists; delete {demo_file} and run this again.")
-                return
+                return None
             demo = _ensure_demo_owner(demo_file, demo, store)
             _print_demo_login(demo)
             if stores.authenticate(demo["api_key"]) is store:
@@ -138,14 +151,57 @@ def demo_store_command():
             else:  # rotated in the admin panel, which keeps no copy
                 click.echo(f"Demo store {demo['id']}: its API key was rotated, so the saved one no longer works; "
                            f"`retainful rotate-key {demo['id']}` prints a new one (and saves it for this command).")
-        else:
-            click.echo("Stores exist already; `retainful rotate-key STORE_ID` issues a new key.")
-        return
+            return store
+        click.echo("Stores exist already; `retainful rotate-key STORE_ID` issues a new key.")
+        return None
     issued = stores.create_store("Demo Store", "shop.example.com")
     demo = {"id": issued.store.id, "api_key": issued.api_key, "webhook_secret": issued.webhook_secret}
     demo = _ensure_demo_owner(demo_file, demo, issued.store)
     _print_demo_login(demo)
     click.echo(f"Created demo store {issued.store.id}: API key {issued.api_key}")
+    return issued.store
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _offer_history(store: Store) -> None:
+    """``make run`` on a terminal asks; in a script it says how, and carries on."""
+    if not _interactive():
+        click.echo(f"To fill it with 90 days of demo history: retainful demo-data {store.id}")
+    elif click.confirm("Load 90 days of demo history?", default=False):
+        _load_history(store, days=DEMO_DAYS, seed=1, replace=False)
+
+
+def _load_history(store: Store, days: int, seed: int, replace: bool) -> None:
+    """The simulation's own workers log every dispatch round: the progress bar says enough."""
+    service_log = logging.getLogger("retainful")
+    level = service_log.level
+    service_log.setLevel(logging.WARNING)
+    try:
+        with click.progressbar(length=days, label=f"Simulating {days} days of store {store.id}") as bar:
+            made = demo_data.generate(store, days=days, seed=seed, replace=replace,
+                                      progress=lambda done: bar.update(done - bar.pos))
+    except demo_data.DemoHistoryExists as error:
+        raise click.ClickException(f"{error}; --replace deletes them first") from None
+    finally:
+        service_log.setLevel(level)
+    click.echo(", ".join(f"{count} {name.replace('_', ' ')}" for name, count in made.items()))
+
+
+@click.command("demo-data")
+@click.argument("store_id", type=int)
+@click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(2, 730),
+              help="How many days of history, ending now; recovery starts halfway.")
+@click.option("--seed", default=1, show_default=True, type=int, help="The same seed makes the same history.")
+@click.option("--replace", is_flag=True,
+              help="Delete the store's carts, customers, orders, messages, coupons and conversations first.")
+@with_appcontext
+def demo_data_command(store_id, days, seed, replace):
+    """Fill a store with realistic demo history: carts, orders, messages, clicks, coupons and conversations over
+    DAYS with a weekly rhythm, recovery switched on halfway (local setup and demos only)."""
+    _load_history(_store_or_fail(store_id), days=days, seed=seed, replace=replace)
 
 
 def _ensure_demo_owner(demo_file: Path, demo: dict, store: Store) -> dict:
@@ -493,7 +549,7 @@ def status_command(as_json):
                    f"in {job['duration_seconds']:.3f} s")
 
 
-COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command,
+COMMANDS = (create_store_command, rotate_key_command, plugin_credentials_command, demo_store_command, demo_data_command,
             create_user_command, configure_store_command, sequence_group, automation_group, serve_command,
             worker_command, status_command)
 

@@ -6,6 +6,7 @@ Code never calls ``datetime.now()``: it calls :func:`now`, which is always UTC a
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 UTC = timezone.utc
@@ -37,6 +38,18 @@ def advance(delta: timedelta) -> datetime:
     with _lock:
         _frozen = (_frozen or datetime.now(UTC)) + delta
         return _frozen
+
+
+@contextmanager
+def restored():
+    """Put the clock back as it was (frozen where it stood, or running) after a simulation has moved it."""
+    global _frozen
+    saved = _frozen
+    try:
+        yield
+    finally:
+        with _lock:
+            _frozen = saved
 
 
 def unfreeze() -> None:

@@ -206,7 +206,7 @@ def test_owner_filters_abandoned_carts_and_reads_a_carts_timeline(page, world):
     assert events[:2] == ["created", "abandoned"], events
     assert "sent" in events and "planned" in events, events
     sent = page.locator("#cart-timeline li.timeline-event[data-event='sent']").first
-    expect(sent).to_contain_text("Sent step 1 email to carol@acme.example")
+    expect(sent).to_contain_text("Sent step 1 email to Carol Jones <carol@acme.example>")
     expect(page.locator("#cart-timeline li.timeline-event[data-event='scheduled']").first).to_contain_text("Due step")
     expect(page.locator("#cart-order")).to_contain_text("No order.")
 

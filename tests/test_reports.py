@@ -113,7 +113,7 @@ def test_daily_and_csv(history):
     rows = {row["date"]: row for row in csv.DictReader(io.StringIO(csv_response.get_data(as_text=True)))}
     assert list(rows) == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]
     assert rows["2026-03-02"] == {"date": "2026-03-02", "carts_created": "6", "abandoned": "5", "orders": "3",
-                                  "revenue": "150.0000", "recovered": "1", "recovered_revenue": "90.0000"}
+                                  "revenue": "150.00", "recovered": "1", "recovered_revenue": "90.00"}
     assert rows["2026-03-05"]["orders"] == "1" and rows["2026-03-01"]["carts_created"] == "0"
 
 
@@ -269,7 +269,7 @@ def test_woocommerce_refunds_come_off_recovered_revenue_and_a_deleted_order_brin
     assert get(shop, "before-after")["after"]["revenue"] == "75.00"
     csv_response = shop.client.get("/api/v1/reports/daily.csv?from=2026-03-02&to=2026-03-02", headers=shop.headers)
     row = next(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
-    assert (row["revenue"], row["recovered_revenue"]) == ("75.0000", "75.0000")
+    assert (row["revenue"], row["recovered_revenue"]) == ("75.00", "75.00")
 
     deliver(shop, {"id": placed["id"]}, topic="order.deleted")
     summary = get(shop, "summary")

@@ -137,8 +137,8 @@ def update_step(
 def _words(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes >= 1440 and minutes % 1440 == 0:
-        return f"{minutes // 1440} days"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return counted(minutes // 1440, "day")
+    return counted(minutes, "minute")
 
 
 def _apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, minimum: Decimal | None,

@@ -23,6 +23,7 @@ from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import ProviderError
 from retainful.models import TEST_SEND, Message, MessageStatus, Store
 from retainful.rendering.preview import preview_context, render_template_for
+from retainful.stores import checklist
 from retainful.urls import PublicUrls
 
 
@@ -93,5 +94,6 @@ def test_send(store: Store, urls: PublicUrls, channel: str, key: str, to: str, s
     else:
         message.status, message.sent_at = MessageStatus.SENT, clock.now()
         message.provider_message_id = result.provider_message_id
+        checklist.mark(store, "test_send", commit=False)
     db.session.commit()
     return message

@@ -81,6 +81,11 @@ class Store(db.Model):
     persona_signature: Mapped[str | None] = mapped_column(sa.String(500))
     conversation_pause_hours: Mapped[int] = mapped_column(default=48, server_default="48")
     conversation_webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
+    # The dashboard's first-run checklist (retainful/stores/checklist.py, migration 0029): the first test-send, the
+    # owner's "looks good" on the sequence (or a step saved), the automations chosen (a switch, or a confirmation).
+    test_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sequence_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    automations_chosen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     @property

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from retainful.extensions import db
 from retainful.models import Cart, CartStatus, Coupon, CouponKind, CouponRedemption, Order, Store
+from retainful.money import format_amount
+from retainful.plurals import counted
 from retainful.orders.attribution import VOID_STATUSES
 from retainful.reports.period import Period, today
 from retainful.reports.recovery import CREDITED, ZERO, _ratio
@@ -92,8 +94,10 @@ def daily(store: Store, period: Period) -> list[dict[str, Any]]:
 
 
 def daily_csv(store: Store, period: Period) -> str:
+    """The daily series as CSV, money with the currency's decimals ("43.00" USD, "43000" KRW)."""
     out = io.StringIO()
-    rows = daily(store, period)
+    rows = [{key: format_amount(value, store.currency) if isinstance(value, Decimal) else value
+             for key, value in row.items()} for row in daily(store, period)]
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["date"])
     writer.writeheader()
     writer.writerows(rows)
@@ -134,7 +138,7 @@ def before_after(store: Store, days: int = 30) -> dict[str, Any]:
                               "enough_history": enough, "after": _window(store, after)}
     if not enough:
         result.update(before=None, change=None, note=(
-            f"Not enough history before recovery was switched on: {window} days of orders before "
+            f"Not enough history before recovery was switched on: {counted(window, 'day')} of orders before "
             f"{split_day.isoformat()} are needed for a fair comparison. Import past orders (the WooCommerce order "
             "pull covers this) or use the holdout report."))
     else:

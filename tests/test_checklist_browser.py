@@ -1,0 +1,37 @@
+"""The dashboard's checklist in Chromium at a laptop's and a phone's width: readable, inside the screen, and each
+link leads to where the item is done."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import browser  # noqa: F401 (the module's Chromium)
+from tests.test_admin_browser import OWNER, expect, live, log_in, page, world  # noqa: F401 (fixtures)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_checklist_fits_the_screen_and_its_links_lead_to_the_work(page, world, width):  # noqa: F811
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, OWNER)
+    page.goto("/admin/")
+    checklist = page.locator("#checklist")
+    expect(checklist).to_be_visible()
+    expect(checklist.locator(".card-header")).to_contain_text("1 of 5 done")  # the shop has sent carts already
+    expect(checklist.locator("[data-item='store_connected']")).to_have_attribute("data-done", "yes")
+    for item in checklist.locator(".checklist-item").all():
+        box = item.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+    checklist.locator("[data-item='sequence_reviewed'] a").click()
+    expect(page.locator("#sequence-looks-good")).to_be_visible()
+    page.click("#sequence-looks-good")
+    expect(page.locator("#sequence-review")).to_contain_text("Confirmed")
+    page.goto("/admin/")
+    expect(page.locator("[data-item='sequence_reviewed']")).to_have_attribute("data-done", "yes")
+    expect(page.locator("#checklist .card-header")).to_contain_text("2 of 5 done")
+
+    page.locator("[data-item='automations_chosen'] a").click()
+    page.click("#automations-keep")
+    page.goto("/admin/")
+    expect(page.locator("#checklist .card-header")).to_contain_text("3 of 5 done")
+    page.screenshot(path=f"/tmp/fr/checklist-{width}.png", full_page=False)
