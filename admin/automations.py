@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
-from retainful_admin import forms
+from retainful_admin import charts, forms
 from retainful_admin.i18n import delay_words
 from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import automations, reports, users
@@ -130,10 +130,10 @@ class AutomationsView(SecuredMixin, BaseView):
     @expose("/")
     def index(self):
         store = current_store()
-        figures = {row["kind"]: row for row in reports.automations_report(
-            store, reports.resolve_period(store, None, None, 30))["automations"]}
+        report = reports.automations_report(store, reports.resolve_period(store, None, None, 30))
         return self.render("retainful_admin/automations.html", automations=automations.describe_all(store),
-                           figures=figures, currency=store.currency)
+                           figures={row["kind"]: row for row in report["automations"]}, currency=store.currency,
+                           chart=charts.automations_chart(report, store, table_id="automations-table"))
 
     @expose("/<kind>/")
     def detail(self, kind: str):

@@ -6,7 +6,7 @@ from flask_admin import AdminIndexView, expose
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user, logout_user
 
-from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin import charts
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
@@ -45,14 +45,14 @@ class HomeView(SecuredMixin, AdminIndexView):
     def index(self):
         store = current_store()
         period = reports.resolve_period(store, days=30)
-        daily = reports.daily(store, period)
-        chart = daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label=_("Carts"),
-                            title=_("Abandoned vs recovered carts per day, %(start)s to %(end)s",
-                                    start=period.start_date, end=period.end_date))
+        before_after = reports.before_after(store, days=30)
+        chart = charts.chart("daily-chart", _("Abandoned vs recovered carts per day, %(start)s to %(end)s",
+                                              start=period.start_date, end=period.end_date),
+                             reports.daily(store, period), charts.ABANDONED_VS_RECOVERED, store)
         return self.render("retainful_admin/dashboard.html", store=store, period=period,
                            summary=reports.summary(store, period), chart=chart, checklist=checklist.items(store),
-                           checklist_steps=CHECKLIST_STEPS,
-                           before_after=reports.before_after(store, days=30),
+                           checklist_steps=CHECKLIST_STEPS, before_after=before_after,
+                           before_after_chart=charts.before_after_chart(before_after, store),
                            disabled_channels=provider_status().get("disabled", {}))
 
     @expose("/login", methods=("GET", "POST"))

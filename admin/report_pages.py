@@ -1,12 +1,14 @@
-"""Report pages: summary, per-step funnel, coupons, holdout lift, before/after, daily series with SVG charts, the
-daily CSV, and the conversations page (answered, first response, converted; carts by abandonment reason as a chart). Every figure comes from ``retainful.reports``; this module only picks the period and lays it out."""
+"""Report pages: summary, per-step funnel, coupons, holdout lift, before/after, daily series and revenue by
+automation as charts, the daily CSV, and the conversations page (answered, first response, converted; carts by
+abandonment reason as a chart). Every figure comes from ``retainful.reports``; this module only picks the period and
+lays it out."""
 from __future__ import annotations
 
 from flask import Response, request
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
-from retainful_admin.charts import ABANDONED_VS_RECOVERED, REASONS_CARTS, REVENUE, daily_chart
+from retainful_admin import charts
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import reports, users
 from retainful.errors import FieldError
@@ -31,18 +33,25 @@ class ReportsView(SecuredMixin, BaseView):
         store = current_store()
         period, error = _period(store)
         daily = reports.daily(store, period)
+        funnel = reports.funnel(store, period)
+        span = {"start": period.start_date, "end": period.end_date}
+        before_after = reports.before_after(store, days=30)
         return self.render(
             "retainful_admin/reports.html", store=store, period=period, error=error, choices=PERIOD_CHOICES,
-            summary=reports.summary(store, period), funnel=reports.funnel(store, period),
-            coupons=reports.coupon_report(store, period), holdout=reports.holdout(store, period),
-            before_after=reports.before_after(store, days=30), daily=daily,
-            chart=daily_chart(daily, ABANDONED_VS_RECOVERED, chart_id="daily-chart", y_label=_("Carts"),
-                              title=_("Abandoned vs recovered carts per day, %(start)s to %(end)s",
-                                      start=period.start_date, end=period.end_date)),
-            revenue_chart=daily_chart(daily, REVENUE, chart_id="revenue-chart", kind="bar",
-                                      y_label=_("Revenue (%(currency)s)", currency=store.currency),
-                                      title=_("Revenue and recovered revenue per day, %(start)s to %(end)s",
-                                              start=period.start_date, end=period.end_date)),
+            summary=reports.summary(store, period), funnel=funnel, coupons=reports.coupon_report(store, period),
+            holdout=reports.holdout(store, period), before_after=before_after,
+            before_after_chart=charts.before_after_chart(before_after, store),
+            active_days=[row for row in daily if any(value for key, value in row.items() if key != "date")],
+            chart=charts.chart("daily-chart", _("Abandoned vs recovered carts per day, %(start)s to %(end)s", **span),
+                               daily, charts.ABANDONED_VS_RECOVERED, store, table_id="daily-table"),
+            revenue_chart=charts.chart("revenue-chart", _("Revenue and recovered revenue per day, %(start)s to %(end)s",
+                                                          **span), daily, charts.REVENUE, store, table_id="daily-table"),
+            funnel_chart=charts.chart("funnel-chart", _("Abandoned-cart messages per step and channel, %(start)s to "
+                                                        "%(end)s", **span), funnel, charts.FUNNEL, store,
+                                      x_title=_("Step and channel"), table_id="funnel-table",
+                                      label=lambda row: _("Step %(n)s %(channel)s", n=row["step"],
+                                                          channel=row["channel"])),
+            automations_chart=charts.automations_chart(reports.automations_report(store, period), store),
         ), 400 if error else 200
 
     @expose("/conversations")
@@ -53,10 +62,11 @@ class ReportsView(SecuredMixin, BaseView):
         return self.render(
             "retainful_admin/conversations_report.html", store=store, period=period, error=error,
             choices=PERIOD_CHOICES, conversations=reports.conversations_report(store, period), reasons=reasons,
-            chart=daily_chart(reasons["reasons"], REASONS_CARTS, chart_id="reasons-chart", kind="bar",
-                              x_key="reason", x_label=_("Abandonment reason"), y_label=_("Carts"),
-                              title=_("Carts by reason and recovered, %(start)s to %(end)s",
-                                      start=period.start_date, end=period.end_date)),
+            chart=charts.chart("reasons-chart", _("Carts by reason and recovered, %(start)s to %(end)s",
+                                                  start=period.start_date, end=period.end_date),
+                               reasons["reasons"], charts.REASONS, store,
+                               x_title=_("Abandonment reason"), table_id="reasons-table",
+                               label=lambda row: row["reason"].replace("_", " ")),
         ), 400 if error else 200
 
     @expose("/daily.csv")

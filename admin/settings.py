@@ -1,5 +1,6 @@
 """Store settings (owners and admins only): recovery timing and limits, senders, the holdout share, the next-order
-coupon rule, the WooCommerce connection, API key rotation (the new key is shown once) and the providers' status."""
+coupon rule, the WooCommerce connection, both shop connections' last real result and Test, API key rotation (the new
+key is shown once) and the providers' status."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store
-from retainful import stores, users
+from retainful import connections, stores, users
 from retainful.channels import CHANNELS
 from retainful.customers import normalise_email
 from retainful.errors import FieldError
@@ -19,6 +20,8 @@ from retainful.extensions import db
 from retainful.messaging.dispatch import providers_for
 from retainful.messaging.providers import DISABLED, ProviderConfigError
 from retainful.models import DiscountType
+from retainful.orders import woocommerce
+from retainful.plugin import history
 from retainful.stores import options, settings
 from retainful.urls import public_urls
 
@@ -96,6 +99,8 @@ class SettingsView(SecuredMixin, BaseView):
             timezone_choices=[(tz, tz) for tz in sorted(available_timezones())],
             discount_choices=[(t, t.replace("_", " ")) for t in DiscountType.ALL],
             webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
+            woo_health=connections.health(store, connections.WOOCOMMERCE),
+            plugin_health=connections.health(store, connections.PLUGIN),
         ), status, headers
 
     def _refused(self, section: str, errors: dict[str, str] | Exception):
@@ -190,3 +195,25 @@ class SettingsView(SecuredMixin, BaseView):
         api_key = stores.rotate_key(current_store())
         # Shown in this response only: it is stored as a hash, and the page is not cached.
         return self._page(new_api_key=api_key)
+
+    @expose("/woocommerce/test", methods=("POST",))
+    def test_woocommerce(self):
+        store = current_store()
+        if not store.woo_connected:
+            return self._page(section="woocommerce", status=400,
+                              errors={"woo_url": _("Save the shop address and keys first, then test them.")})
+        return _tested(woocommerce.check_connection(store), _("WooCommerce"))
+
+    @expose("/retainful/test", methods=("POST",))
+    def test_plugin(self):
+        return _tested(history.check_connection(current_store()), _("The Retainful plugin"))
+
+
+def _tested(failure: str | None, name: str):
+    """The Test's answer, as a message on the settings page (the badge shows it too). The reason is stored text, in
+    English (connections.py), like the coupons' sync statuses."""
+    if failure is None:
+        flash(_("%(name)s connection works: the shop answered.", name=name), "success")
+    else:
+        flash(_("%(name)s connection test failed: %(reason)s.", name=name, reason=failure), "error")
+    return redirect(url_for(".index"))

@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
-from retainful_admin import security
-from retainful_admin.charts import ABANDONED_VS_RECOVERED, daily_chart
+from retainful_admin import charts, security
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import (
@@ -464,6 +463,8 @@ def manage_actions(ids):
         ("/admin/settings/woocommerce", {"woo_url": "https://acme.example", "woo_consumer_key": "ck_1",
                                          "woo_consumer_secret": "cs_1"}),
         ("/admin/settings/woocommerce/disconnect", {}),
+        ("/admin/settings/retainful/test", {}),  # not connected: recorded as such, no request (woocommerce/test: in
+                                                  # test_connections.py, against a fake shop)
         ("/admin/settings/rotate-key", {}),
         ("/admin/sequence/step/2", {"delay_value": "8", "delay_unit": "hours", "email": "1", "enabled": "1"}),
         ("/admin/sequence/step/5/toggle", {}),
@@ -765,7 +766,7 @@ def test_settings_change_and_validation(world, app):
         assert (store.woo_url, store.woo_consumer_key, store.woo_consumer_secret) == (
             "https://shop.acme.example", "ck_abc", "cs_def")  # a blank secret keeps the stored one
     settings = text(owner.get("/admin/settings/"))
-    assert "cs_def" not in settings and 'id="woo-state">connected' in settings
+    assert "cs_def" not in settings and 'id="woo-state" data-state="unchecked">not tested yet' in settings
     assert post(owner, "/admin/settings/woocommerce/disconnect", {}, token).status_code == 302
     with app.app_context():
         assert db.session.get(Store, world["a"]["store"]).woo_connected is False
@@ -993,14 +994,22 @@ def test_dashboard_and_reports(world, app):
     marketer = logged_in(app, world["users"]["marketer"])
     home = text(marketer.get("/admin/"))
     for marker in ('id="stat-abandoned"', 'id="stat-reachable"', 'id="stat-messages-sent"', 'id="stat-recovered"',
-                   'id="stat-recovered-revenue"', 'id="stat-recovery-rate"', '<svg id="daily-chart"',
+                   'id="stat-recovered-revenue"', 'id="stat-recovery-rate"', '<figure class="rt-chart mb-0" id="daily-chart"',
+                   'id="before-after-chart"', 'vendor/chartjs/chart.umd.js', 'charts.js',
                    'id="before-after"', 'href="/admin/carts/?status=abandoned"', "$36.95", "50.0%"):
         assert marker in home, marker
     report = marketer.get("/admin/reports/?days=7")
     page = text(report)
-    assert report.status_code == 200 and 'data-points="7"' in page and '<svg id="revenue-chart"' in page
+    assert report.status_code == 200 and 'data-points="7"' in page and 'id="revenue-chart"' in page
     assert 'id="funnel-table"' in page and 'data-step="1" data-channel="email"' in page
-    assert text(marketer.get("/admin/reports/?from=2026-02-01&to=2026-02-10")).count('data-date="') == 10
+    for chart_id in ("daily-chart", "revenue-chart", "funnel-chart", "automations-chart", "before-after-chart"):
+        assert page.count(f'id="{chart_id}"') == 1, chart_id
+    # The charts and the summary come first; the day table is folded away and lists only days with activity.
+    assert page.index('id="report-summary"') < page.index('id="daily-chart"') < page.index('id="daily-figures"')
+    quiet = text(marketer.get("/admin/reports/?from=2026-02-01&to=2026-02-10"))
+    assert quiet.count('data-date="') == 0 and "0 days with activity of 10" in quiet
+    busy = text(marketer.get("/admin/reports/?from=2026-02-20&to=2026-03-05"))
+    assert 0 < busy.count('data-date="') < 14 and 'data-date="2026-03-02"' in busy
     refused = marketer.get("/admin/reports/?from=2026-03-05&to=2026-03-01")
     assert refused.status_code == 400 and 'id="period-error"' in text(refused)
     csv = marketer.get("/admin/reports/daily.csv?from=2026-03-01&to=2026-03-02")
@@ -1010,15 +1019,23 @@ def test_dashboard_and_reports(world, app):
     assert marketer.get("/admin/reports/daily.csv?days=0").status_code == 400
 
 
-def test_daily_chart_is_plain_svg_with_axes():
-    rows = [{"date": f"2026-03-{day:02d}", "abandoned": day % 4, "recovered": day % 2} for day in range(1, 15)]
-    svg = str(daily_chart(rows, ABANDONED_VS_RECOVERED, chart_id="daily-chart", title="t <b>", y_label="Carts"))
-    assert svg.startswith('<svg id="daily-chart"') and svg.endswith("</svg>")
-    assert "t &lt;b&gt;" in svg and ">Carts</text>" in svg and ">Day (store time)</text>" in svg
-    assert svg.count("<circle") == 28 and 'data-series="abandoned"' in svg and ">03-01</text>" in svg
-    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")
-    empty = str(daily_chart([], ABANDONED_VS_RECOVERED, chart_id="x", title="t", y_label="Carts", kind="bar"))
-    assert "No data in this period" in empty
+def test_chart_data_has_both_series_money_as_numbers_and_a_table_of_the_days_with_figures(app, make_store):
+    with app.test_request_context():  # money is formatted like the pages do (no one logged in: en_US)
+        store = db.session.get(Store, make_store().store_id)
+        store.currency, store.locale = "EUR", "de_DE"
+        rows = [{"date": f"2026-03-{day:02d}", "revenue": Decimal("12.50") * (day % 2),
+                 "recovered_revenue": Decimal("0.0000")} for day in range(1, 5)]
+        chart = charts.chart("revenue-chart", "Revenue <b>", rows, charts.REVENUE, store)
+    assert chart["labels"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    revenue, recovered = chart["datasets"]
+    assert revenue["data"] == [12.5, 0.0, 12.5, 0.0] and revenue["kind"] == "bar" and revenue["axis"] == "money"
+    assert recovered["kind"] == "line" and recovered["colour"] != revenue["colour"]
+    assert chart["currency"] == "EUR" and chart["locale"] == "de-DE"
+    assert chart["table"] == [("2026-03-01", ["€12.50", "€0.00"]), ("2026-03-03", ["€12.50", "€0.00"])]
+    assert chart["summary"] == "Revenue <b>. Revenue: €25.00 in total; Recovered revenue: €0.00 in total."
+    with app.test_request_context():
+        empty = charts.chart("x", "Carts", [], charts.ABANDONED_VS_RECOVERED, store, table_id="daily-table")
+    assert empty["table"] is None and empty["summary"] == "Carts: nothing in this period."
 
 
 # --- CLI ------------------------------------------------------------------------------------------------------------

@@ -307,32 +307,80 @@ def test_owner_typing_another_stores_cart_url_gets_404(page, world):
     expect(page.locator("body")).not_to_contain_text("bob@other.example")
 
 
-def test_dashboard_chart_shows_the_days(page, world_with_history, tmp_path):
+CHART_STATE = """figure => { const c = figure.rtChart; return {
+    width: c.width, height: c.height, points: c.data.labels.length,
+    datasets: c.data.datasets.map(d => ({label: d.label, type: d.type, colour: d.borderColor, data: d.data,
+                                          visible: c.isDatasetVisible(c.data.datasets.indexOf(d))}))}; }"""
+
+
+def _tooltip_at(page, chart, index):
+    """Hover the chart over its ``index``-th label; the tooltip's lines as Chart.js draws them on the canvas."""
+    chart.scroll_into_view_if_needed()
+    x, y = chart.evaluate("(figure, i) => { const c = figure.rtChart; const m = c.getDatasetMeta(0).data[i];"
+                          " const r = c.canvas.getBoundingClientRect(); return [r.left + m.x, r.top + c.chartArea.top"
+                          " + c.chartArea.height / 2]; }", index)
+    page.mouse.move(x, y)
+    page.wait_for_function("figure => figure.rtChart.tooltip.opacity > 0 || figure.rtChart.tooltip.getActiveElements()"
+                           ".length > 0", arg=chart.element_handle())
+    return chart.evaluate("figure => { const t = figure.rtChart.tooltip; return [t.title.join(' ')]"
+                          ".concat(t.body.map(b => b.lines.join(' '))); }")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_dashboard_and_reports_charts_draw_both_series_with_tooltips_offline(page, world_with_history, live, width):
+    elsewhere: list[str] = []
+    page.on("request", lambda request: elsewhere.append(request.url)
+            if not request.url.startswith(live.url + "/") else None)
+    page.set_viewport_size({"width": width, "height": 900})
     log_in(page, OWNER)
     page.goto("/admin/")
-    chart = page.locator("svg#daily-chart")
+    chart = page.locator("figure#daily-chart[data-rendered='yes']")
     expect(chart).to_be_visible()
     expect(chart).to_have_attribute("data-points", "30")
-    box = chart.bounding_box()
-    assert box and box["width"] > 600 and box["height"] > 200, box
-    for series in ("abandoned", "recovered"):
-        points = chart.locator(f"g.series[data-series='{series}'] circle")
-        expect(points).to_have_count(30)
-        expect(chart.locator(f"g.series[data-series='{series}'] polyline")).to_be_visible()
-        expect(points.first).to_be_visible()
-    # Points above the x axis, one for each day with data, with its figure in the tooltip.
-    baseline = max(float(y) for y in chart.locator("circle").evaluate_all("cs => cs.map(c => c.getAttribute('cy'))"))
-    abandoned = chart.locator("g.series[data-series='abandoned'] circle")
-    tips = abandoned.evaluate_all("cs => cs.filter(c => parseFloat(c.getAttribute('cy')) < %f)"
-                                  ".map(c => c.querySelector('title').textContent)" % (baseline - 1))
-    assert len(tips) == len(HISTORY) + 1, tips  # each day of the history, and today (Carol's and Alice's carts)
-    assert any(tip.endswith(": 8 abandoned carts") for tip in tips), tips
-    recovered = chart.locator("g.series[data-series='recovered'] circle")
-    assert recovered.evaluate_all("cs => cs.filter(c => parseFloat(c.getAttribute('cy')) < %f).length"
-                                  % (baseline - 1)) == sum(1 for _, r in HISTORY if r) + 1
+    state = chart.evaluate(CHART_STATE)
+    # The card's full width (less its 20 px padding each side), tall enough to read, at both widths.
+    card = page.locator("figure#daily-chart").locator("xpath=..").bounding_box()
+    assert state["width"] >= card["width"] - 41 and state["height"] >= 200, (state["width"], card, state["height"])
+    abandoned, recovered = state["datasets"]
+    assert (abandoned["label"], abandoned["type"]) == ("Abandoned carts", "bar") and abandoned["visible"]
+    assert (recovered["label"], recovered["type"]) == ("Recovered carts", "line") and recovered["visible"]
+    assert abandoned["colour"] != recovered["colour"]
+    assert sum(abandoned["data"]) == sum(c for c, _ in HISTORY) + 2  # the history, Carol's and Alice's carts
+    assert sum(recovered["data"]) == sum(r for _, r in HISTORY) + 1
+    busiest = abandoned["data"].index(8)
+    lines = _tooltip_at(page, chart, busiest)
+    assert "Abandoned carts: 8" in lines and f"Recovered carts: {recovered['data'][busiest]}" in lines, lines
     expect(page.locator("#stat-abandoned .stat-value")).to_have_text(str(sum(c for c, _ in HISTORY) + 2))
     expect(page.locator("#stat-recovered .stat-value")).to_have_text(str(sum(r for _, r in HISTORY) + 1))
     expect(page.locator("#before-after")).to_be_visible()
+    expect(page.locator("figure#before-after-chart[data-rendered='yes']")).to_be_visible()
+
+    page.goto("/admin/reports/")
+    for chart_id in ("daily-chart", "revenue-chart", "funnel-chart", "automations-chart", "before-after-chart"):
+        expect(page.locator(f"figure#{chart_id}[data-rendered='yes'] canvas")).to_be_visible()
+    expect(page.locator("#daily-table")).not_to_be_visible()  # folded away until asked for
+    revenue = page.locator("figure#revenue-chart")
+    recovered_revenue = revenue.evaluate(CHART_STATE)["datasets"][1]["data"]
+    day = recovered_revenue.index(max(recovered_revenue))
+    lines = _tooltip_at(page, revenue, day)
+    assert any(re.fullmatch(r"Recovered revenue: \$\d+\.\d\d", line) for line in lines), lines  # the store's money
+    page.click("#daily-figures summary")
+    expect(page.locator("#daily-table")).to_be_visible()
+    for box in page.locator("figure.rt-chart canvas").evaluate_all(
+            "cs => cs.map(c => { const r = c.getBoundingClientRect(); return [r.width, r.height]; })"):
+        assert 0.7 * width < box[0] <= width and box[1] >= 200 or width > 1000, box  # a phone: a whole screen wide
+    for path, chart_id in (("/admin/automations/", "automations-chart"),
+                           ("/admin/reports/conversations", "reasons-chart")):
+        page.goto(path)
+        expect(page.locator(f"figure#{chart_id}[data-rendered='yes'] canvas")).to_be_visible()
+        assert len(page.locator(f"figure#{chart_id}").evaluate(CHART_STATE)["datasets"]) == 2
+    assert elsewhere == [], elsewhere  # the charts come from the app itself: nothing from the internet
+
+
+def test_dashboard_screenshot(page, world_with_history, tmp_path):
+    log_in(page, OWNER)
+    page.goto("/admin/")
+    expect(page.locator("figure#daily-chart[data-rendered='yes']")).to_be_visible()
 
     shot = screenshot_dir(tmp_path) / "admin-dashboard.png"
     page.screenshot(path=str(shot), full_page=True)

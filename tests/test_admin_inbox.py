@@ -4,6 +4,7 @@ variables and a coupon minted only when sent, assign/close/reopen, the reason, t
 replies and the persona form, and hostile input."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -256,7 +257,12 @@ def test_the_conversations_report_page_and_the_reasons_chart(inbox, app):
     assert 'id="reasons-chart"' in page
     fees = re.search(r'<tr data-reason="unexpected_fees">(.*?)</tr>', page, re.S).group(1)
     assert "<td>1</td>" in fees  # one cart gave this reason
-    assert 'data-series="recovered"' in page and 'id="conversations-report-link"' in text(owner.get("/admin/reports/"))
+    chart = json.loads(re.search(r'<figure class="rt-chart mb-0" id="reasons-chart".*?<script type="application/json" '
+                                 r'class="rt-chart-data">(.*?)</script>', page, re.S).group(1))
+    carts, recovered = chart["datasets"]
+    assert (carts["label"], recovered["label"]) == ("Carts", "Recovered") and chart["table_id"] == "reasons-table"
+    assert carts["data"][chart["labels"].index("unexpected fees")] == 1
+    assert 'id="conversations-report-link"' in text(owner.get("/admin/reports/"))
     assert owner.get("/admin/reports/conversations?from=2026-13-01").status_code == 400
     agent = logged_in(app, inbox["agent"])
     assert agent.get("/admin/reports/conversations").status_code == 403

@@ -134,8 +134,9 @@ def connect(app_id: str):
     try:
         sealed = crypto.open_text(shop.get("secret_key"), store.retainful_secret_key)
     except crypto.EnvelopeError:
-        return jsonify(success=False, message=REFUSED), 401
-    if app_id not in (sealed, _json_string(sealed)):
+        sealed = None
+    if sealed is None or app_id not in (sealed, _json_string(sealed)):
+        plugin.connect_refused(store)
         return jsonify(success=False, message=REFUSED), 401
     text.refuse_unstorable(shop, "shop")
     plugin.connect(store, shop)

@@ -14,7 +14,7 @@ import json
 from datetime import timezone
 from decimal import Decimal
 
-from retainful import egress
+from retainful import connections, egress
 from retainful.models import Coupon, DiscountType, Store
 
 PATH = "/wp-json/retainful-api/v1/coupon"
@@ -58,6 +58,7 @@ def shop_url(store: Store) -> str | None:
 
 class PluginCoupons:
     """The shop coupon backend of a store connected by the Retainful plugin (see coupons/woo_sync.py)."""
+    connection = connections.PLUGIN
 
     @staticmethod
     def send(coupon: Coupon, store: Store, timeout: float) -> egress.ShopReply:

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from retainful import clock, egress
+from retainful import clock, connections, egress
 from retainful.coupons.plugin_coupons import PluginCoupons, shop_url
 from retainful.extensions import db
 from retainful.models import Coupon, DiscountType, Store, SyncState
@@ -62,6 +62,7 @@ def coupon_body(coupon: Coupon) -> dict:
 
 class WooRestCoupons:
     """The shop coupon backend of a store connected by its WooCommerce REST keys."""
+    connection = connections.WOOCOMMERCE
 
     @staticmethod
     def send(coupon: Coupon, store: Store, timeout: float) -> egress.ShopReply:
@@ -115,20 +116,27 @@ def _retry_later(coupon: Coupon, reason: str) -> str:
 
 
 def sync_coupon(coupon: Coupon, store: Store) -> str:
-    """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed", with a short status."""
+    """Create one coupon in the shop and record the outcome: "synced", "retry" or "failed", with a short status. The
+    shop's answer is also the connection's last real result (stores/connections.py), unless it refused the coupon's
+    own data (HTTP 400 for anything but the plugin's signature check)."""
     backend = backend_for(store)
     if backend is None:  # disconnected since the coupon was queued
         return _failed(coupon, "the store is not connected to its shop")
     try:
         reply = backend.send(coupon, store, TIMEOUT_SECONDS)
     except egress.ShopError as error:  # timeouts, refused connections: the shop may be back soon
+        connections.record(store, backend.connection, connections.shop_error(error))
         return _retry_later(coupon, error.status) if error.transient else _failed(coupon, error.status)
     if reply.status in (200, 201):
+        connections.record(store, backend.connection, None)
         created, shop_id = backend.created(reply)
         return _synced(coupon, shop_id) if created else _failed(coupon, f"HTTP {reply.status} without a coupon id")
     code = _error_code(backend, reply)
     if code == ALREADY_EXISTS:
+        connections.record(store, backend.connection, None)
         return _synced(coupon, None)
+    if reply.status != 400 or code in connections.KEYS_REFUSED_CODES:
+        connections.record(store, backend.connection, connections.http_failure(backend.connection, reply.status, code))
     reason = f"HTTP {reply.status} {code}" if code else f"HTTP {reply.status}"
     if reply.status == 429 or reply.status >= 500:
         return _retry_later(coupon, reason)

@@ -75,6 +75,16 @@ class Store(db.Model):
     woo_pull_cursor_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
     woo_pull_cursor_page: Mapped[int | None] = mapped_column()
     recovery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last real exchange with the shop of each connection, "woo_" (the REST keys) and "retainful_" (the plugin):
+    # when, whether it worked, and the last failure's reason in words and time (retainful/stores/connections.py).
+    woo_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    woo_check_ok: Mapped[bool | None] = mapped_column()
+    woo_failure: Mapped[str | None] = mapped_column(sa.String(300))
+    woo_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retainful_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retainful_check_ok: Mapped[bool | None] = mapped_column()
+    retainful_failure: Mapped[str | None] = mapped_column(sa.String(300))
+    retainful_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Conversations (retainful/conversations/, migration 0021): the persona replies are signed with, how long an open
     # conversation holds the shopper's marketing messages, and the helpdesk webhook that receives inbound messages.
     persona_name: Mapped[str | None] = mapped_column(sa.String(100))  # "Sarah from Acme"; default the store's name

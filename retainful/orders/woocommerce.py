@@ -25,7 +25,7 @@ from babel.numbers import list_currencies
 from flask import Flask, current_app
 from sqlalchemy.exc import DataError, IntegrityError
 
-from retainful import clock, egress
+from retainful import clock, connections, egress
 from retainful.customers import ContactError
 from retainful.errors import FieldError
 from retainful.extensions import db
@@ -57,7 +57,12 @@ _DELIVERY_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # wp_hash(): 32 hex characte
 
 
 class WooApiError(Exception):
-    """The shop's REST API answered something other than what we asked for."""
+    """The shop's REST API answered something other than what we asked for (``status``: the reply's, if that was
+    what was wrong)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
@@ -289,7 +294,7 @@ def _orders_page(store: Store, params: dict, page: int, seconds: float) -> tuple
     reply = egress.request("GET", store.woo_url, "/wp-json/wc/v3/orders", params={**params, "page": page},
                            auth=(store.woo_consumer_key, store.woo_consumer_secret), timeout=seconds)
     if reply.status != 200:
-        raise WooApiError(f"GET orders page {page}: HTTP {reply.status}")
+        raise WooApiError(f"GET orders page {page}: HTTP {reply.status}", reply.status)
     orders = reply.json()
     if not isinstance(orders, list):
         raise WooApiError(f"GET orders page {page}: not a JSON list")
@@ -346,16 +351,41 @@ def pull_orders(store: Store) -> PullOutcome:
             orders, pages = _orders_page(store, params, page, min(WOO_TIMEOUT_SECONDS, left))
         except (egress.ShopError, WooApiError) as error:
             db.session.rollback()
+            connections.record(store, connections.WOOCOMMERCE, connections.describe(connections.WOOCOMMERCE, error))
             if page > first:
                 _save_cursor(store, since, page)
+            db.session.commit()
             return PullOutcome(recorded, False, str(error))
         if not orders:  # past the last order, whatever the header claims
             break
         recorded += _record_page(store, store_id, orders)
         page += 1
     store.woo_orders_pulled_at = started
+    connections.record(store, connections.WOOCOMMERCE, None)
     _save_cursor(store, None, None)
     return PullOutcome(recorded, True)
+
+
+def check_connection(store: Store) -> str | None:
+    """An owner's Test: the cheapest authenticated call of the REST API (one order's id) with the stored keys, its
+    result recorded on the store. The failure's reason in words, or None when the shop answered as WooCommerce."""
+    try:
+        reply = egress.request("GET", store.woo_url or "", "/wp-json/wc/v3/orders",
+                               params={"per_page": 1, "_fields": "id"},
+                               auth=(store.woo_consumer_key or "", store.woo_consumer_secret or ""),
+                               timeout=connections.CHECK_SECONDS)
+    except egress.ShopError as error:
+        failure = connections.shop_error(error)
+    else:
+        if reply.status != 200:
+            failure = connections.http_failure(connections.WOOCOMMERCE, reply.status)
+        elif not isinstance(reply.json(), list):
+            failure = "the address answered, but not as WooCommerce's REST API does (check the shop address)"
+        else:
+            failure = None
+    connections.record(store, connections.WOOCOMMERCE, failure)
+    db.session.commit()
+    return failure
 
 
 def _connected_store_ids() -> list[int]:

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from retainful import clock, egress, text
+from retainful import clock, connections, egress, text
 from retainful.api.schemas import OrderIn
 from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import Store
 from retainful.orders.intake import record_past_order
 from retainful.plugin import payloads
+from retainful.plugin import crypto
 from retainful.plugin.crypto import php_json
 from retainful.plugin.intake import is_placed
 
@@ -40,6 +41,7 @@ PAGE_SIZE = 50  # the plugin builds each order's full data per request: small pa
 REQUEST_SECONDS = 30
 EVERY = timedelta(days=1)
 AFTER_FAILURE = timedelta(hours=1)
+PROBE_SINCE_ID = 2 ** 53  # past any shop's order ids: the Test's signed request reads an empty page
 _order_in = OrderIn()
 
 
@@ -50,7 +52,12 @@ class HistoryOutcome(NamedTuple):
 
 
 class HistoryError(Exception):
-    """The shop answered, but not with a page of orders; the message is ours, never the reply."""
+    """The shop answered, but not with a page of orders; the message is ours, never the reply (``status`` and the
+    plugin's ``code``, SECURITY_BREACH only, say what the connection's trouble was)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
 
 
 def orders_digest(secret: str, limit: int, since_id: int) -> str:
@@ -59,17 +66,41 @@ def orders_digest(secret: str, limit: int, since_id: int) -> str:
     return hmac.new(secret.encode("utf-8"), signed.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _page(store: Store, since_id: int, seconds: float) -> list:
-    params = {"limit": PAGE_SIZE, "since_id": since_id, "status": "any",
-              "digest": orders_digest(store.retainful_secret_key, PAGE_SIZE, since_id)}
+def _page(store: Store, since_id: int, seconds: float, limit: int | None = None) -> list:
+    limit = limit or PAGE_SIZE  # read at the call: tests shrink the page
+    params = {"limit": limit, "since_id": since_id, "status": "any",
+              "digest": orders_digest(store.retainful_secret_key, limit, since_id)}
     reply = egress.request("GET", store.retainful_shop["domain"], PATH, params=params, timeout=seconds)
     body = reply.json()
     if reply.status != 200 or not isinstance(body, dict) or body.get("success") is not True:
-        raise HistoryError(f"GET orders after {since_id}: HTTP {reply.status}")
+        code = body.get("RESPONSE_CODE") if isinstance(body, dict) else None
+        raise HistoryError(f"GET orders after {since_id}: HTTP {reply.status}", reply.status,
+                           code if code in connections.KEYS_REFUSED_CODES else None)
     items = body.get("items")
-    if not isinstance(items, list) or len(items) > PAGE_SIZE:
-        raise HistoryError(f"GET orders after {since_id}: not a page of at most {PAGE_SIZE} orders")
+    if not isinstance(items, list) or len(items) > limit:
+        raise HistoryError(f"GET orders after {since_id}: not a page of at most {limit} orders")
     return items
+
+
+def check_connection(store: Store) -> str | None:
+    """An owner's Test of the plugin connection: the plugin has called us (its connect call), the App ID and Secret
+    Key open each other as the plugin seals them, and the shop's plugin answers a signed request (one page of orders
+    past any real id: empty) through egress. The result is recorded on the store; the failure's reason, or None."""
+    if store.retainful_connected_at is None or not isinstance((store.retainful_shop or {}).get("domain"), str):
+        failure = ("the plugin has not connected yet: install it and enter the App ID and Secret Key shown here "
+                   "in its settings")
+    elif crypto.open_text(crypto.seal(store.retainful_app_id, store.retainful_secret_key),
+                          store.retainful_secret_key) != store.retainful_app_id:
+        failure = "the App ID and Secret Key do not pair: rotate the Secret Key (retainful plugin-credentials)"
+    else:
+        try:
+            _page(store, PROBE_SINCE_ID, connections.CHECK_SECONDS, limit=1)
+            failure = None
+        except (egress.ShopError, HistoryError) as error:
+            failure = connections.describe(connections.PLUGIN, error)
+    connections.record(store, connections.PLUGIN, failure)
+    db.session.commit()
+    return failure
 
 
 def _order_id(item: Any) -> int | None:
@@ -120,11 +151,13 @@ def import_history(store: Store) -> HistoryOutcome:
             items = _page(store, since_id, min(REQUEST_SECONDS, left))
         except (egress.ShopError, HistoryError) as error:
             db.session.rollback()
+            connections.record(store, connections.PLUGIN, connections.describe(connections.PLUGIN, error))
             _save(store, since_id, AFTER_FAILURE)
             return HistoryOutcome(imported, False, str(error))
         imported += _record(store, items)
         ids = [order_id for order_id in map(_order_id, items) if order_id is not None]
         if not ids or max(ids) <= since_id or len(items) < PAGE_SIZE:  # the end (a page that does not advance too)
+            connections.record(store, connections.PLUGIN, None)
             _save(store, max([since_id, *ids]), EVERY)
             return HistoryOutcome(imported, True)
         since_id = max(ids)

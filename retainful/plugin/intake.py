@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from retainful import carts, clock, orders
+from retainful import carts, clock, connections, orders
 from retainful.extensions import db
 from retainful.models import Cart, Store
 
@@ -71,6 +71,7 @@ def connect(store: Store, shop: dict[str, Any]) -> Store:
                isinstance(shop.get(key), bool) and len(str(shop[key])) <= 500}
     store.retainful_shop = details
     store.retainful_connected_at = clock.now()
+    connections.record(store, connections.PLUGIN, None)
     store.retainful_history_due_at = clock.now()  # the shop's past orders are imported on the job's next run
     address = ", ".join(str(details[key]) for key in ("address", "address_1", "address_2", "city", "postcode", "zip",
                                                       "state", "country") if details.get(key))
@@ -81,3 +82,12 @@ def connect(store: Store, shop: dict[str, Any]) -> Store:
         store.country = country.upper()
     db.session.commit()
     return store
+
+
+CONNECT_REFUSED = "a connect call from the plugin was refused: the Secret Key in the shop is not this store's"
+
+
+def connect_refused(store: Store) -> None:
+    """A connect call named this store but was not sealed with its Secret Key: the owner sees it on the badge."""
+    connections.record(store, connections.PLUGIN, CONNECT_REFUSED)
+    db.session.commit()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from retainful import egress
+from retainful import connections, egress
 from retainful.extensions import db
 from retainful.models import DiscountType, Store
 from retainful.stores import settings
@@ -63,6 +63,8 @@ def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secr
         raise StoreSettingsError("woo_consumer_key: required, at most 200 characters")
     if not secret or len(secret) > 200:
         raise StoreSettingsError("woo_consumer_secret: required, at most 200 characters")
+    if (store.woo_url, store.woo_consumer_key, store.woo_consumer_secret) != (url, consumer_key, secret):
+        connections.forget(store, connections.WOOCOMMERCE)  # the badge must not vouch for keys nobody tried
     store.woo_url, store.woo_consumer_key, store.woo_consumer_secret = url, consumer_key, secret
     store.woo_pull_cursor_after = store.woo_pull_cursor_page = None  # another shop's page means nothing here
     if commit:
@@ -73,5 +75,6 @@ def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secr
 def disconnect_woocommerce(store: Store) -> Store:
     store.woo_url = store.woo_consumer_key = store.woo_consumer_secret = None
     store.woo_pull_cursor_after = store.woo_pull_cursor_page = None
+    connections.forget(store, connections.WOOCOMMERCE)
     db.session.commit()
     return store

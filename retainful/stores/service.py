@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from babel.numbers import list_currencies
 
-from retainful import clock
+from retainful import clock, connections
 from retainful.extensions import db
 from retainful.automations import create_defaults
 from retainful.models import DiscountType, Store
@@ -117,6 +117,7 @@ def rotate_key(store: Store) -> str:
 def rotate_plugin_secret(store: Store) -> str:
     """Give the store a new Retainful plugin secret; the plugin must be given it, the App ID stays."""
     store.retainful_secret_key = _random_slug(PLUGIN_SECRET_LENGTH)
+    connections.forget(store, connections.PLUGIN)  # what the old secret did says nothing of the new one
     db.session.commit()
     return store.retainful_secret_key
 
