@@ -228,8 +228,8 @@ class TemplateIn(Lenient):
 
 class TemplatePreviewIn(Lenient):
     channel = fields.String(required=True, validate=validate.OneOf(names()))
-    template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
-                                                                      "abandoned_cart/step1 or abandoned_cart/step1.ko."))
+    template = fields.String(required=True, validate=validate.Regexp(
+        TEMPLATE_KEY, error="A key such as abandoned_cart/step1 or abandoned_cart/step1.ko."))
     source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
     cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
 
