@@ -71,6 +71,8 @@ CATALOGS := admin/translations
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
+	# A fixed date, not each run's: a new one every time would conflict in every merge of the catalog.
+	sed -i 's/^"POT-Creation-Date: .*/"POT-Creation-Date: 2026-12-01 00:00+0000\\n"/' $(CATALOGS)/*/LC_MESSAGES/messages.po
 	$(BIN)/pybabel compile -d $(CATALOGS)
 	rm $(CATALOGS)/messages.pot
 

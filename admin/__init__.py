@@ -21,7 +21,7 @@ from retainful_admin.security import can, csrf, current_store, login_manager, vi
 # Blueprints that take no browser forms: the storefront API (bearer key, JSON, signed webhooks), the shopper-facing
 # pages (signed unsubscribe tokens, RFC 8058 one-click POSTs from mail providers) and the health check.
 CSRF_EXEMPT_BLUEPRINTS = ("api", "public", "health", "retainful_plugin")
-MORE = _l("More")  # the navbar's menu of secondary pages
+MORE = _l("More")  # the navbar's menu of secondary pages (the name follows the reader's language)
 
 
 def _page_args(**extra):

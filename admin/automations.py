@@ -10,6 +10,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
 from retainful_admin import charts, forms
+from retainful_admin.i18n import delay_words
 from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import automations, reports, users
 from retainful.automations import registry
@@ -30,18 +31,18 @@ def split_delay(minutes: int) -> tuple[int, str]:
 
 
 def _delay(form, kind: str) -> timedelta | None:
-    value = forms.integer(form, "delay_value", "Delay", required=False)
+    value = forms.integer(form, "delay_value", _("Delay"), required=False)
     if value is None:
         return None
     unit = form.get("delay_unit", "minutes")
     if unit not in DELAY_UNITS:
-        raise FieldError("delay_unit", "Delay unit: minutes, hours or days.")
+        raise FieldError("delay_unit", _("Delay unit: minutes, hours or days."))
     automation = registry.get(kind)
     low, high = (automation.min_delay // timedelta(minutes=1), automation.max_delay // timedelta(minutes=1))
     minutes = value * DELAY_UNITS[unit]
     if not low <= minutes <= high:  # checked before timedelta() can overflow
-        raise FieldError("delay_value", f"Delay: between {split_delay(low)[0]} {split_delay(low)[1]} and "
-                                        f"{split_delay(high)[0]} {split_delay(high)[1]}.")
+        raise FieldError("delay_value", _("Delay: between %(low)s and %(high)s.",
+                                          low=delay_words(*split_delay(low)), high=delay_words(*split_delay(high))))
     return timedelta(minutes=minutes)
 
 
@@ -49,7 +50,7 @@ def _at_hour(form) -> dict:
     """The local send hour: a box per step (blank: at the delay itself); absent from a form that has none."""
     if "at_hour" not in form:
         return {}
-    hour = forms.integer(form, "at_hour", "Local hour", required=False)
+    hour = forms.integer(form, "at_hour", _("Local hour"), required=False)
     return {"at_hour": hour}
 
 
@@ -70,7 +71,7 @@ def save_step(kind: str, position: int, back: str, page):
     except FieldError as error:
         return page(error, position, 400)
     _reviewed(kind)
-    flash(f"Step {position} saved.", "success")
+    flash(_("Step %(n)s saved.", n=position), "success")
     return redirect(back)
 
 
@@ -83,7 +84,8 @@ def toggle_step(kind: str, position: int, back: str, page):
         db.session.rollback()
         return page(error, position, 400)
     _reviewed(kind)
-    flash(f"Step {position} switched {'on' if enabled else 'off'}.", "success")
+    flash(_("Step %(n)s switched on.", n=position) if enabled else _("Step %(n)s switched off.", n=position),
+          "success")
     return redirect(back)
 
 
@@ -105,13 +107,13 @@ def _update_step_from(form, kind: str, position: int) -> None:
     try:
         coupon_type = form.get("coupon_type") or None
         if coupon_type is not None and coupon_type not in DiscountType.ALL:
-            raise FieldError("coupon_type", "One of percent, fixed, free_shipping.")
+            raise FieldError("coupon_type", _("One of percent, fixed, free_shipping."))
         automations.update_step(
             current_store(), position, kind=kind, delay=_delay(form, kind), email=forms.flag(form, "email"),
             sms=forms.flag(form, "sms"), enabled=forms.flag(form, "enabled"), coupon_type=coupon_type,
-            coupon_amount=forms.amount(form, "coupon_amount", "Coupon amount") if coupon_type else None,
-            coupon_minimum=forms.amount(form, "coupon_minimum", "Coupon minimum") if coupon_type else None,
-            coupon_valid_hours=forms.integer(form, "coupon_valid_hours", "Valid for (hours)", required=False)
+            coupon_amount=forms.amount(form, "coupon_amount", _("Coupon amount")) if coupon_type else None,
+            coupon_minimum=forms.amount(form, "coupon_minimum", _("Coupon minimum")) if coupon_type else None,
+            coupon_valid_hours=forms.integer(form, "coupon_valid_hours", _("Valid for (hours)"), required=False)
             if coupon_type else None,
             remove_coupon=coupon_type is None, **_at_hour(form))
     except FieldError:
@@ -149,7 +151,9 @@ class AutomationsView(SecuredMixin, BaseView):
         enabled = forms.flag(request.form, "enabled")
         automations.set_enabled(current_store(), self._kind(kind), enabled)
         checklist.mark(current_store(), "automations_chosen")
-        flash(f"{registry.get(kind).title} switched {'on' if enabled else 'off'}.", "success")
+        title = registry.get(kind).title
+        flash(_("%(automation)s switched on.", automation=title) if enabled
+              else _("%(automation)s switched off.", automation=title), "success")
         return redirect(url_for(".index"))
 
     @expose("/chosen", methods=("POST",))

@@ -145,22 +145,22 @@ class TemplatesView(SecuredMixin, BaseView):
         source = request.form.get("source")
         if source is None or not source.strip():
             return self._editor(channel, key, source=source or "", status=400,
-                                error=FieldError("source", "The template is empty: use “Reset to default” "
-                                                           "to go back to the default."))
+                                error=FieldError("source", _("The template is empty: use “Reset to the default” "
+                                                             "to go back to the default.")))
         try:
             version = overrides.save_override(current_store(), public_urls(current_app), channel, key, source,
                                               author=current_user.email)
         except FieldError as error:
             db.session.rollback()
             return self._editor(channel, key, source=source, error=error, status=400)
-        flash(f"Saved as version {version.version}.", "success")
+        flash(_("Saved as version %(version)s.", version=version.version), "success")
         return redirect(url_for(".edit", channel=channel, key=key))
 
     @expose("/reset/<channel>/<path:key>", methods=("POST",))
     def reset(self, channel: str, key: str):
         _checked(channel, key)
         version = overrides.reset_to_default(current_store(), channel, key, author=current_user.email)
-        flash(f"Back to the default template (version {version.version}).", "success")
+        flash(_("Back to the default template (version %(version)s).", version=version.version), "success")
         return redirect(url_for(".edit", channel=channel, key=key))
 
     @expose("/test-send/<channel>/<path:key>", methods=("POST",))
@@ -170,7 +170,7 @@ class TemplatesView(SecuredMixin, BaseView):
         source = request.form.get("source") or None
         try:
             if not to:
-                raise FieldError("to", "Type the address or phone number to send the test to.")
+                raise FieldError("to", _("Type the address or phone number to send the test to."))
             message = test_send(current_store(), public_urls(current_app), channel, key, to, source=source,
                                 cart_token=_cart_token(), requested_by=user_requester(current_user.id))
         except TestSendLimited as limited:

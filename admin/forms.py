@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
 from flask import request
+from flask_babel import gettext as _
 
 from retainful.errors import FieldError
 from retainful.money import MAX_AMOUNT, MONEY_STEP
@@ -43,12 +44,12 @@ def integer(form: Mapping[str, str], name: str, label: str | None = None, requir
     raw = (form.get(name) or "").strip()
     if not raw:
         if required:
-            raise FormFieldError(name, label, "required.")
+            raise FormFieldError(name, label, _("required."))
         return None
     try:
         return int(raw)
     except ValueError:
-        raise FormFieldError(name, label, f"a whole number, not {raw[:20]!r}.") from None
+        raise FormFieldError(name, label, _("a whole number, not %(value)s.", value=repr(raw[:20]))) from None
 
 
 def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Decimal | None:
@@ -58,11 +59,12 @@ def amount(form: Mapping[str, str], name: str, label: str | None = None) -> Deci
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise FormFieldError(name, label, f"a number such as 10 or 12.50, not {raw[:20]!r}.") from None
+        raise FormFieldError(name, label, _("a number such as 10 or 12.50, not %(value)s.",
+                                              value=repr(raw[:20]))) from None
     if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:  # Decimal("1e999") is finite: bound it too
-        raise FormFieldError(name, label, f"from 0 to {MAX_AMOUNT}.")
+        raise FormFieldError(name, label, _("from 0 to %(max)s.", max=MAX_AMOUNT))
     if value != value.quantize(MONEY_STEP):
-        raise FormFieldError(name, label, "at most 4 decimal places.")
+        raise FormFieldError(name, label, _("at most 4 decimal places."))
     return abs(value) if value.is_zero() else value
 
 

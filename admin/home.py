@@ -11,6 +11,7 @@ from retainful_admin.people import EmailedLinkPages
 from retainful_admin.security import SecuredMixin, can, current_store, log_in, safe_next, select_store
 from retainful_admin.settings import provider_status
 from retainful import reports, users
+from retainful.errors import FieldError
 from retainful.stores import checklist
 
 # Each checklist item: what to do, and where (endpoint, URL fragment).
@@ -28,7 +29,8 @@ CHECKLIST_STEPS = {
 
 
 class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
-    public_views = frozenset({"login", "logout"}) | EmailedLinkPages.PUBLIC
+    # The language form works for every logged-in role (an agent has no dashboard), so it checks the login itself.
+    public_views = frozenset({"login", "logout", "language"}) | EmailedLinkPages.PUBLIC
     storeless_views = frozenset({"switch_store"})
 
     def __init__(self) -> None:
@@ -84,6 +86,18 @@ class HomeView(SecuredMixin, EmailedLinkPages, AdminIndexView):
         session.clear()
         flash(_("You are logged out."), "info")
         return redirect(url_for("admin.login"))
+
+    @expose("/language", methods=("POST",))
+    def language(self):
+        """The user's language ("en", "ko"), or blank to follow the browser; then back to the page they were on."""
+        if not current_user.is_authenticated:
+            return redirect(url_for("admin.login"))
+        try:
+            users.set_locale(current_user.user, request.form.get("locale") or None)
+        except users.UserError:
+            raise FieldError("locale", _("Choose one of: %(languages)s.",
+                                         languages=", ".join(users.LANGUAGES.values()))) from None
+        return redirect(safe_next(request.form.get("next"), url_for("admin.index")))
 
     @expose("/store", methods=("POST",))
     def switch_store(self):

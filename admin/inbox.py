@@ -12,6 +12,7 @@ import secrets
 import sqlalchemy as sa
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from retainful_admin import forms
@@ -43,7 +44,7 @@ def _age(conversation: Conversation) -> int | None:
 
 def _row(conversation: Conversation) -> dict:
     customer = conversation.customer
-    name = " ".join(filter(None, (customer.first_name, customer.last_name))) or f"Customer #{customer.id}"
+    name = " ".join(filter(None, (customer.first_name, customer.last_name))) or _("Customer #%(id)s", id=customer.id)
     return {"id": conversation.id, "name": name, "status": conversation.status, "channel": conversation.channel,
             "unread": conversation.unread_count, "age_seconds": _age(conversation),
             "assigned_user_id": conversation.assigned_user_id, "opt_out_flagged": conversation.opt_out_flagged,
@@ -114,11 +115,11 @@ class InboxView(SecuredMixin, BaseView):
         token = request.form.get("reply_token", "")
         text = request.form.get("text", "")
         if not 16 <= len(token) <= 48:
-            return self._thread(conversation, text=text, error="The form has no send token: reload the page.",
+            return self._thread(conversation, text=text, error=_("The form has no send token: reload the page."),
                                 status=400)
         if not once.claim(f"reply:{token}"):  # this form was sent already (a double-click, a resubmission)
             db.session.rollback()
-            flash("That reply was sent already.", "info")
+            flash(_("That reply was sent already."), "info")
             return redirect(url_for(".thread", conversation_id=conversation_id))
         try:
             rendered = merge.render(conversation, text)
@@ -127,7 +128,7 @@ class InboxView(SecuredMixin, BaseView):
             db.session.rollback()
             message = error.message if isinstance(error, FieldError) else str(error)
             return self._thread(conversation, text=text, error=message, status=400)
-        flash("Reply queued.", "success")
+        flash(_("Reply queued."), "success")
         return redirect(url_for(".thread", conversation_id=conversation_id))
 
     def _act(self, conversation_id: int, action, done: str, refused_status: int = 400):
@@ -144,21 +145,21 @@ class InboxView(SecuredMixin, BaseView):
     def assign(self, conversation_id: int):
         mine = request.form.get("to") != "nobody"
         return self._act(conversation_id, lambda c: conversations.assign(c, current_user.id if mine else None),
-                         "Assigned to you." if mine else "Unassigned.")
+                         _("Assigned to you.") if mine else _("Unassigned."))
 
     @expose("/<int:conversation_id>/close", methods=("POST",))
     def close(self, conversation_id: int):
         return self._act(conversation_id, conversations.close,
-                         "Conversation closed: the shopper's held marketing messages are due again.")
+                         _("Conversation closed: the shopper's held marketing messages are due again."))
 
     @expose("/<int:conversation_id>/reopen", methods=("POST",))
     def reopen(self, conversation_id: int):
-        return self._act(conversation_id, conversations.reopen, "Conversation reopened.", refused_status=409)
+        return self._act(conversation_id, conversations.reopen, _("Conversation reopened."), refused_status=409)
 
     @expose("/<int:conversation_id>/reason", methods=("POST",))
     def reason(self, conversation_id: int):
         reason = request.form.get("reason") or None
-        return self._act(conversation_id, lambda c: conversations.set_reason(c, reason), "Reason saved.")
+        return self._act(conversation_id, lambda c: conversations.set_reason(c, reason), _("Reason saved."))
 
     # Canned replies: the store's ready answers (owners and admins write them, everyone who answers uses them).
     @expose("/canned")
@@ -173,9 +174,10 @@ class InboxView(SecuredMixin, BaseView):
     def _canned_fields(self) -> tuple[str, str]:
         title, text = forms.text(request.form, "title"), forms.text(request.form, "text")
         if not title or len(title) > MAX_TITLE:
-            raise FieldError("title", f"Title: required, at most {MAX_TITLE} characters.")
+            raise FieldError("title", _("Title: required, at most %(num)d characters.", num=MAX_TITLE))
         if not text or len(text) > conversations.service.MAX_TEXT:
-            raise FieldError("text", f"Text: required, at most {conversations.service.MAX_TEXT} characters.")
+            raise FieldError("text", _("Text: required, at most %(num)d characters.",
+                                       num=conversations.service.MAX_TEXT))
         merge.check(current_store(), text)  # a text that cannot render is refused when saved, not when sent
         return title, text
 
@@ -187,7 +189,7 @@ class InboxView(SecuredMixin, BaseView):
             return self._canned_page(error.message, 400)
         db.session.add(row)
         db.session.commit()
-        flash("Canned reply saved.", "success")
+        flash(_("Canned reply saved."), "success")
         return redirect(url_for(".canned"))
 
     @expose("/canned/new", methods=("POST",))
@@ -205,5 +207,5 @@ class InboxView(SecuredMixin, BaseView):
     def canned_delete(self, canned_id: int):
         db.session.delete(get_scoped_or_404(CannedReply, canned_id))
         db.session.commit()
-        flash("Canned reply deleted.", "success")
+        flash(_("Canned reply deleted."), "success")
         return redirect(url_for(".canned"))

@@ -13,11 +13,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import Response, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from retainful_admin.formatting import local_time, recipient
 from retainful_admin.framing import inert_email_html
+from retainful_admin.i18n import label as value_label
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, customers, users
 from retainful.channels import names
@@ -97,43 +99,52 @@ class TimelineEvent:
 
 
 def _message_label(message: Message) -> str:
-    step = f"step {message.step.position} " if message.step is not None else ""
-    test = "test-send " if message.kind == TEST_SEND else ""  # a marketer's, rendered from this cart: not the shopper's
-    return f"{step}{test}{message.channel}"
+    step = _("step %(n)s", n=message.step.position) + " " if message.step is not None else ""
+    test = _("test-send") + " " if message.kind == TEST_SEND else ""  # a marketer's, from this cart: not the shopper's
+    return f"{step}{test}{value_label(message.channel)}"
 
 
 def cart_timeline(cart: Cart, messages: list[Message], orders: list[Order]) -> list[TimelineEvent]:
     """The cart's story in time order: its life, each message planned, sent or stopped, opened and clicked, orders."""
-    events = [TimelineEvent(cart.created_at, "created", "Cart created")]
+    events = [TimelineEvent(cart.created_at, "created", _("Cart created"))]
     if cart.abandoned_at:
-        events.append(TimelineEvent(cart.abandoned_at, "abandoned", "Abandoned"))
+        events.append(TimelineEvent(cart.abandoned_at, "abandoned", _("Abandoned")))
     for m in messages:
         label = _message_label(m)
         to = recipient(m)
-        events.append(TimelineEvent(m.created_at, "planned", f"Planned {label} for {to}, due {local_time(m.due_at)}",
+        events.append(TimelineEvent(m.created_at, "planned", _("Planned %(message)s for %(to)s, due %(time)s",
+                                                                 message=label, to=to, time=local_time(m.due_at)),
                                     message_id=m.id))
         if m.status == MessageStatus.SENT:
-            events.append(TimelineEvent(m.sent_at, "sent", f"Sent {label} to {to}", message_id=m.id))
+            events.append(TimelineEvent(m.sent_at, "sent", _("Sent %(message)s to %(to)s", message=label, to=to),
+                                        message_id=m.id))
         elif m.status == MessageStatus.SKIPPED:
-            events.append(TimelineEvent(m.updated_at, "skipped", f"Skipped {label}: {m.skip_reason or 'unknown'}",
+            events.append(TimelineEvent(m.updated_at, "skipped", _("Skipped %(message)s: %(reason)s", message=label,
+                                                                   reason=m.skip_reason or _("unknown")),
                                         message_id=m.id))
         elif m.status == MessageStatus.CANCELLED:
-            events.append(TimelineEvent(m.updated_at, "cancelled", f"Cancelled {label}", message_id=m.id))
+            events.append(TimelineEvent(m.updated_at, "cancelled", _("Cancelled %(message)s", message=label),
+                                        message_id=m.id))
         elif m.status == MessageStatus.FAILED:
-            events.append(TimelineEvent(m.updated_at, "failed", f"Failed {label}: {m.error or 'no reason given'}",
+            events.append(TimelineEvent(m.updated_at, "failed", _("Failed %(message)s: %(reason)s", message=label,
+                                                                  reason=m.error or _("no reason given")),
                                         message_id=m.id))
         else:
-            events.append(TimelineEvent(m.due_at, "scheduled", f"Due {label} for {to}", message_id=m.id))
-        for column, event, text in ((m.delivered_at, "delivered", "Delivered"), (m.opened_at, "opened", "Opened"),
-                                    (m.clicked_at, "clicked", "Clicked"), (m.bounced_at, "bounced", "Bounced")):
+            events.append(TimelineEvent(m.due_at, "scheduled", _("Due %(message)s for %(to)s", message=label, to=to),
+                                        message_id=m.id))
+        for column, event, text in ((m.delivered_at, "delivered", _("Delivered %(message)s")),
+                                    (m.opened_at, "opened", _("Opened %(message)s")),
+                                    (m.clicked_at, "clicked", _("Clicked %(message)s")),
+                                    (m.bounced_at, "bounced", _("Bounced %(message)s"))):
             if column:
-                events.append(TimelineEvent(column, event, f"{text} {label}", message_id=m.id))
+                events.append(TimelineEvent(column, event, text % {"message": label}, message_id=m.id))
     for order in orders:
-        credited = " (credited to recovery)" if order.attributed_message_id else ""
-        events.append(TimelineEvent(order.placed_at, "ordered", f"Order {order.external_id} placed{credited}",
-                                    order_id=order.id))
+        placed = _("Order %(id)s placed (credited to recovery)", id=order.external_id) \
+            if order.attributed_message_id else _("Order %(id)s placed", id=order.external_id)
+        events.append(TimelineEvent(order.placed_at, "ordered", placed, order_id=order.id))
     if cart.closed_at and cart.status in (CartStatus.LOST, CartStatus.DELETED):
-        events.append(TimelineEvent(cart.closed_at, cart.status, f"Closed as {cart.status}"))
+        events.append(TimelineEvent(cart.closed_at, cart.status,
+                                    _("Closed as %(status)s", status=value_label(cart.status))))
     order_of = {"created": 0, "abandoned": 1, "planned": 2}
     return sorted(events, key=lambda e: (e.at or clock.now(), order_of.get(e.event, 3)))
 
@@ -211,10 +222,12 @@ class CustomersView(_RecordView):
         customer = get_scoped_or_404(Customer, customer_id)
         target = url_for(".detail", customer_id=customer.id)
         if request.form.get("confirm") != "yes":
-            flash("Tick the box to confirm: erasing cannot be undone.", "error")
+            flash(_("Tick the box to confirm: erasing cannot be undone."), "error")
             return redirect(target)
         counts = erase_customer(customer)
-        flash(f"Personal data erased; {counts['messages_cancelled']} pending message(s) cancelled.", "success")
+        flash(ngettext("Personal data erased; %(num)d pending message cancelled.",
+                       "Personal data erased; %(num)d pending messages cancelled.", counts["messages_cancelled"]),
+              "success")
         return redirect(target)
 
     @expose("/<int:customer_id>/unsubscribe", methods=("POST",))
@@ -222,7 +235,7 @@ class CustomersView(_RecordView):
     def unsubscribe(self, customer_id: int):
         customer = get_scoped_or_404(Customer, customer_id)
         done = customers.unsubscribe(customer, source=f"admin:{current_user.id}")
-        flash("Unsubscribed from email." if done else "Already unsubscribed.", "success")
+        flash(_("Unsubscribed from email.") if done else _("Already unsubscribed."), "success")
         return redirect(url_for(".detail", customer_id=customer.id))
 
     @expose("/<int:customer_id>/opt-out-sms", methods=("POST",))
@@ -230,7 +243,7 @@ class CustomersView(_RecordView):
     def opt_out_sms(self, customer_id: int):
         customer = get_scoped_or_404(Customer, customer_id)
         done = customers.opt_out_sms(customer, source=f"admin:{current_user.id}")
-        flash("Opted out of SMS." if done else "Already opted out of SMS.", "success")
+        flash(_("Opted out of SMS.") if done else _("Already opted out of SMS."), "success")
         return redirect(url_for(".detail", customer_id=customer.id))
 
 
@@ -302,7 +315,7 @@ class MessagesView(_RecordView):
             retry_message(message)
         except FieldError as error:
             return self._domain_error(error, target)
-        flash("Scheduled again: it goes out with the next dispatch round (the send policy is checked again).",
+        flash(_("Scheduled again: it goes out with the next dispatch round (the send policy is checked again)."),
               "success")
         return redirect(target)
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -183,7 +184,7 @@ class SecuredMixin:
             # The form was rendered for another store (switched in another tab since): refuse rather than apply it
             # to the store that happens to be current now.
             if request.headers.get("X-Requested-With") == "fetch":
-                message = "The store was switched in another tab: reload the page."
+                message = _("The store was switched in another tab: reload the page.")
                 return jsonify(error={"field": STORE_GUARD, "message": message}), 409
             return error_pages.render(409, template="retainful_admin/store_changed.html")
         return None

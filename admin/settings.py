@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store
@@ -131,7 +131,7 @@ class SettingsView(SecuredMixin, BaseView):
             stores.update_settings(current_store(), **values)
         except stores.StoreSettingsError as error:
             return self._refused("general", error)
-        flash("Settings saved.", "success")
+        flash(_("Settings saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/holdout", methods=("POST",))
@@ -140,7 +140,7 @@ class SettingsView(SecuredMixin, BaseView):
             options.set_holdout(current_store(), forms.integer(request.form, "holdout_percent"))
         except (FieldError, stores.StoreSettingsError) as error:
             return self._refused("holdout", error)
-        flash("Holdout share saved.", "success")
+        flash(_("Holdout share saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/persona", methods=("POST",))
@@ -149,7 +149,7 @@ class SettingsView(SecuredMixin, BaseView):
             stores.update_settings(current_store(), **{name: forms.text(request.form, name) for name in PERSONA_TEXTS})
         except stores.StoreSettingsError as error:
             return self._refused("persona", error)
-        flash("Persona saved.", "success")
+        flash(_("Persona saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/next-order", methods=("POST",))
@@ -169,7 +169,7 @@ class SettingsView(SecuredMixin, BaseView):
                 allow_chained=forms.flag(form, "next_order_allow_chained"), **numbers)
         except stores.StoreSettingsError as error:
             return self._refused("next_order", error)
-        flash("Next-order coupon rule saved.", "success")
+        flash(_("Next-order coupon rule saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/woocommerce", methods=("POST",))
@@ -180,13 +180,13 @@ class SettingsView(SecuredMixin, BaseView):
                                         form.get("woo_consumer_secret") or None)
         except stores.StoreSettingsError as error:
             return self._refused("woocommerce", error)
-        flash("WooCommerce connection saved.", "success")
+        flash(_("WooCommerce connection saved."), "success")
         return redirect(url_for(".index"))
 
     @expose("/woocommerce/disconnect", methods=("POST",))
     def disconnect_woocommerce(self):
         options.disconnect_woocommerce(current_store())
-        flash("WooCommerce disconnected.", "success")
+        flash(_("WooCommerce disconnected."), "success")
         return redirect(url_for(".index"))
 
     @expose("/rotate-key", methods=("POST",))

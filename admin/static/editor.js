@@ -186,7 +186,7 @@
 
   function failed(message) {
     showError(message);
-    statusEl.textContent = "error";
+    statusEl.textContent = window.rtWord("error");
     root.dataset.previewState = "error";
   }
 
@@ -194,22 +194,22 @@
     var mine = ++latest;
     var text = getSource();
     root.dataset.previewState = "pending";
-    statusEl.textContent = "rendering…";
+    statusEl.textContent = window.rtWord("rendering…");
     post(root.dataset.previewUrl, {source: text, cart_token: cart.value}).then(function (result) {
       if (mine !== latest) { return; }
       var error = result.body.error;
       if (code) { markError(text, error && error.line, error && error.message); }
       if (!result.ok) {
-        failed(error ? error.message : "The preview failed (HTTP " + result.status + ").");
+        failed(error ? error.message : window.rtWord("The preview failed (HTTP %(status)s).", {status: result.status}));
         return;
       }
       showError("");
       apply(result.body);
-      statusEl.textContent = "up to date";
+      statusEl.textContent = window.rtWord("up to date");
       root.dataset.previewState = "ready";
     }).catch(function () {
       if (mine !== latest) { return; }
-      failed("The preview could not be reached.");
+      failed(window.rtWord("The preview could not be reached."));
     });
   }
 
@@ -221,7 +221,7 @@
       var badge = document.createElement("span");
       badge.id = "unsaved";
       badge.className = "badge badge-warning ml-1";
-      badge.textContent = "not saved";
+      badge.textContent = window.rtWord("not saved");
       unsavedLabel.appendChild(badge);
     }
     timer = setTimeout(refresh, 300);
@@ -272,7 +272,7 @@
     var pending = document.createElement("div");
     pending.className = "text-muted";
     pending.dataset.status = "sending";
-    pending.textContent = "Sending…";
+    pending.textContent = window.rtWord("Sending…");
     result.appendChild(pending);
     var to = document.getElementById("test-send-to").value;
     post(root.dataset.testSendUrl, {to: to, source: getSource(), cart_token: cart.value}).then(function (answer) {
@@ -282,22 +282,22 @@
       box.className = "alert mb-0 alert-" + (sent ? "success" : "danger");
       box.dataset.status = body.status || "error";
       if (sent) {
-        box.textContent = "Sent to " + body.to + " via " + body.provider + ". ";
+        box.textContent = window.rtWord("Sent to %(to)s via %(provider)s.", {to: body.to, provider: body.provider}) + " ";
       } else if (body.error && body.error.message) {
         box.textContent = body.error.message;
       } else {
-        box.textContent = "Not sent: " + (body.error || "HTTP " + answer.status) + " ";
+        box.textContent = window.rtWord("Not sent: %(error)s", {error: body.error || "HTTP " + answer.status}) + " ";
       }
       if (body.message_url) {
         var link = document.createElement("a");
         link.href = body.message_url;
-        link.textContent = "message #" + body.message_id;
+        link.textContent = window.rtWord("message #%(id)s", {id: body.message_id});
         box.appendChild(link);
       }
       result.innerHTML = "";
       result.appendChild(box);
     }).catch(function () {
-      result.textContent = "The test-send could not be reached.";
+      result.textContent = window.rtWord("The test-send could not be reached.");
     });
   });
 

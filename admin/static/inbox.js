@@ -5,10 +5,10 @@
   function ago(seconds) {
     if (seconds === null || seconds === "" || isNaN(seconds)) { return ""; }
     seconds = Number(seconds);
-    if (seconds < 60) { return "just now"; }
-    if (seconds < 3600) { return Math.floor(seconds / 60) + " min ago"; }
-    if (seconds < 86400) { return Math.floor(seconds / 3600) + " h ago"; }
-    return Math.floor(seconds / 86400) + " d ago";
+    if (seconds < 60) { return window.rtWord("just now"); }
+    if (seconds < 3600) { return window.rtWord("%(num)s min ago", {num: Math.floor(seconds / 60)}); }
+    if (seconds < 86400) { return window.rtWord("%(num)s h ago", {num: Math.floor(seconds / 3600)}); }
+    return window.rtWord("%(num)s d ago", {num: Math.floor(seconds / 86400)});
   }
   function poll(element, handle) {
     var every = (Number(element.getAttribute("data-poll-seconds")) || 5) * 1000;
@@ -40,7 +40,7 @@
                         (msg.direction === "outbound" ? " text-right bg-light" : ""), "");
         item.setAttribute("data-id", msg.id);
         item.setAttribute("data-direction", msg.direction);
-        item.appendChild(text("div", "small text-muted", (msg.author || "Shopper") + " · " + msg.channel + " · " + msg.at));
+        item.appendChild(text("div", "small text-muted", (msg.author || window.rtWord("Shopper")) + " · " + msg.channel + " · " + msg.at));
         item.appendChild(text("div", "rt-pre thread-text", msg.text));
         thread.appendChild(item);
         thread.setAttribute("data-after", msg.id);

@@ -377,7 +377,8 @@ def _template_paths(spec: APISpec) -> None:
                                          "content": _json("Error")}},
                                 "400", "401", "413", "415")}})
     spec.path(path="/api/v1/templates", operations={"get": {
-        "summary": "Every template key per channel, with its current version.",
+        "summary": "Every template key per channel (locale variants such as abandoned_cart/step1.ko included), with "
+                   "its current version.",
         "responses": _responses({"200": {"description": "The templates."}}, "401")}})
     params = [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string",
                                                                             "enum": list(names())}},

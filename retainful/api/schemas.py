@@ -254,7 +254,7 @@ class Readiness(Schema):
     checks = fields.Nested(ReadinessChecks, required=True)
 
 
-TEMPLATE_KEY = r"^[a-z_]{1,32}/[a-z0-9_]{1,32}$"
+TEMPLATE_KEY = r"^[a-z_]{1,32}/[a-z0-9_]{1,32}(\.[a-z]{2,3}(_[A-Z]{2})?)?$"  # and a locale variant: ….ko
 MAX_TEMPLATE_SOURCE = 100_000
 
 
@@ -264,8 +264,8 @@ class TemplateIn(Lenient):
 
 class TemplatePreviewIn(Lenient):
     channel = fields.String(required=True, validate=validate.OneOf(names()))
-    template = fields.String(required=True, validate=validate.Regexp(TEMPLATE_KEY, error="A key such as "
-                                                                      "abandoned_cart/step1."))
+    template = fields.String(required=True, validate=validate.Regexp(
+        TEMPLATE_KEY, error="A key such as abandoned_cart/step1 or abandoned_cart/step1.ko."))
     source = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_TEMPLATE_SOURCE))
     cart_token = fields.String(allow_none=True, validate=validate.Regexp(TOKEN_PATTERN))
 

@@ -37,7 +37,9 @@ class Action:
 
 KEYWORDS: dict[str, Action] = {}
 # The FCC's revocation words, matched as whole words inside a longer text.
-REVOCATION_WORDS = re.compile(r"\b(stop|quit|end|revoke|opt[\s-]*out|cancel|unsubscribe)\b", re.IGNORECASE)
+# Korean has no word boundary before its endings ("수신거부합니다"), so 수신거부 counts anywhere in the text.
+REVOCATION_WORDS = re.compile(r"\b(stop|quit|end|revoke|opt[\s-]*out|cancel|unsubscribe)\b|수신\s*거부",
+                              re.IGNORECASE)
 
 
 def register(action: Action, *words: str) -> Action:
@@ -88,7 +90,8 @@ OPT_OUT = register(Action(
     "opt_out", _opt_out,
     lambda store, customer: f"{store.name}: You are unsubscribed (STOP) and will get no more texts from us. "
                   f"Reply START to opt back in."),
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    "수신거부", "거부")  # Korean: what the Korean templates' footer and Korean stores' "무료 수신거부" notices invite
 OPT_IN = register(Action(
     "opt_in", _opt_in,
     lambda store, customer: f"{store.name}: You are subscribed to texts again. Msg & data rates may apply. "

@@ -38,13 +38,18 @@ def find_coupon(store: Store, code: str) -> Coupon | None:
     return db.session.scalar(sa.select(Coupon).where(Coupon.store_id == store.id, Coupon.code == code))
 
 
+# The words around a discount in the languages the message templates are shipped in (English otherwise).
+DISCOUNT_WORDS = {"en": ("{amount} off", "Free shipping"), "ko": ("{amount} 할인", "무료 배송")}
+
+
 def discount_text(coupon: Coupon, locale: str = "en_US") -> str:
-    """What templates show: "10% off", "$5.00 off", "Free shipping"."""
+    """What templates show, in the shopper's language: "10% off", "$5.00 off", "Free shipping"; "10% 할인"."""
+    amount_off, free_shipping = DISCOUNT_WORDS.get(locale.replace("-", "_").split("_")[0].lower(), DISCOUNT_WORDS["en"])
     if coupon.discount_type == DiscountType.PERCENT:
-        return f"{coupon.amount.normalize():f}% off"
+        return amount_off.format(amount=f"{coupon.amount.normalize():f}%")
     if coupon.discount_type == DiscountType.FIXED:
-        return f"{format_currency(coupon.amount, coupon.currency, locale=locale)} off"
-    return "Free shipping"
+        return amount_off.format(amount=format_currency(coupon.amount, coupon.currency, locale=locale))
+    return free_shipping
 
 
 def discount_for(coupon: Coupon, subtotal: Decimal) -> Decimal:

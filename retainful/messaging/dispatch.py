@@ -69,11 +69,12 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return max(delay, timedelta(seconds=retry_after or 0))
 
 
-def coupon_vars(coupon, customer) -> dict | None:
-    """What a template may show of a coupon."""
+def coupon_vars(coupon, locale: str | None) -> dict | None:
+    """What a template may show of a coupon, its discount in the shopper's language (``locale``: the customer's,
+    else the store's, as the template is chosen)."""
     if coupon is None:
         return None
-    return {"code": coupon.code, "discount": discount_text(coupon, customer.locale or "en_US"),
+    return {"code": coupon.code, "discount": discount_text(coupon, locale or "en_US"),
             "expires_at": coupon.expires_at}
 
 
@@ -346,7 +347,7 @@ class Dispatcher:
         try:
             rendered = render_message(message, store, message.cart, customer, overrides=overrides, urls=self.urls,
                                       variant_source=experiments.variant_source(variant, message.channel, overrides),
-                                      coupon=coupon_vars(message.coupon, customer),
+                                      coupon=coupon_vars(message.coupon, customer.locale or store.locale),
                                       extra=automation.template_vars(message, store) if automation else None)
         except TemplateError as error:
             if isinstance(error, TemplateTooExpensive):

@@ -81,11 +81,38 @@ class SmsRendering:
 
 
 def template_keys(channel: str) -> list[str]:
-    """The keys of the file defaults, e.g. ``abandoned_cart/step1``; the only keys a store may override."""
+    """The keys of the file defaults, e.g. ``abandoned_cart/step1`` and its Korean variant ``abandoned_cart/step1.ko``
+    (from ``step1.ko.html``); the only keys a store may override."""
+    return list(_file_keys(channel))
+
+
+@lru_cache(maxsize=None)
+def _file_keys(channel: str) -> tuple[str, ...]:
+    """Read once per process: a send asks for its key's locale variants, and the files change only with a release."""
     medium = channel_named(channel)
     base, ext = medium.template_dir, medium.template_extension
-    return sorted(str(p.relative_to(base))[: -len(ext)] for p in base.rglob(f"*{ext}")
-                  if not p.name.startswith(("_", "layout")))
+    return tuple(sorted(p.relative_to(base).as_posix()[: -len(ext)] for p in base.rglob(f"*{ext}")
+                        if not p.name.startswith(("_", "layout"))))
+
+
+# A locale variant's key ends in its locale: ".ko", ".pt_BR" (the file abandoned_cart/step1.ko.html).
+_VARIANT = re.compile(r"\.([a-z]{2,3}(?:_[A-Z]{2})?)$")
+
+
+def key_locale(key: str) -> str | None:
+    """"abandoned_cart/step1.ko" -> "ko"; None for a default key (the English source)."""
+    found = _VARIANT.search(key)
+    return found.group(1) if found else None
+
+
+def localized_key(channel: str, key: str, locale: str | None) -> str:
+    """The variant of ``key`` for the shopper's locale: ``key.ko_KR``, else ``key.ko``, else ``key`` (the default)."""
+    if not locale:
+        return key
+    language, _, country = str(locale).replace("-", "_").partition("_")
+    keys = _file_keys(channel)
+    candidates = ([f"{key}.{language.lower()}_{country.upper()}"] if country else []) + [f"{key}.{language.lower()}"]
+    return next((candidate for candidate in candidates if candidate in keys), key)
 
 
 def default_source(channel: str, key: str) -> str:

@@ -8,7 +8,7 @@ from retainful.channels import channel as channel_named
 from retainful.errors import FieldError
 from retainful.models import Store
 from retainful.rendering.context import SampleCustomer, build_context, cart_context, sample_cart, with_sample_vars
-from retainful.rendering.engine import EmailRendering, SmsRendering, default_source
+from retainful.rendering.engine import EmailRendering, SmsRendering, default_source, key_locale
 from retainful.rendering.overrides import effective_source
 from retainful.urls import PublicUrls
 
@@ -28,10 +28,12 @@ def preview_context(store: Store, urls: PublicUrls, cart_token: str | None, reco
 
 def render_template_for(store: Store, channel: str, key: str, context: dict[str, Any],
                         source: str | None = None) -> EmailRendering | SmsRendering:
-    """Render ``source`` if given (the editor's unsaved text), else the store's current template."""
+    """Render ``source`` if given (the editor's unsaved text), else the store's current template. A locale variant
+    (``abandoned_cart/step1.ko``) renders for a shopper of its locale, so amounts and dates read as they will."""
     default_source(channel, key)  # refuses unknown keys
     if source is None:
         source = effective_source(store.id, channel, key)
+    context = {**context, "locale": key_locale(key) or context["locale"]}
     return channel_named(channel).render(key, with_sample_vars(context, store, key), source)
 
 

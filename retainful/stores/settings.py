@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retainful import egress
+from retainful.words import N_
 from retainful.models import DiscountType
 
 
@@ -120,50 +121,53 @@ def _text(max_length: int, label: str, help: str = "") -> Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    "abandon_after_minutes": _whole(1, 24 * 60, "Cart abandoned after (minutes)",
-                                    "Minutes without activity before a cart counts as abandoned and recovery starts."),
-    "retention_days": _whole(1, 3650, "Keep carts and messages (days)",
-                             "Older carts, their messages and events are deleted."),
-    "customer_retention_days": _whole(1, 3650, "Keep customers after an order (days)",
-                                      "A customer with no order or cart for this long is deleted."),
-    "quiet_hours_start": _whole(0, 23, "Quiet hours start (hour)",
-                                "No SMS goes out from this hour, in the recipient's local time (0 to 23)."),
-    "quiet_hours_end": _whole(0, 23, "Quiet hours end (hour)", "SMS held back go out from this hour (0 to 23)."),
-    "email_cap_hours": _whole(0, 24 * 30, "At most one email every (hours)",
-                              "Across all of a customer's carts; 0 means no cap."),
-    "sms_cap_hours": _whole(0, 24 * 30, "At most one SMS every (hours)",
-                            "Across all of a customer's carts; 0 means no cap."),
-    "holdout_percent": _whole(0, 50, "Share of abandoned carts never messaged (%)",
-                              "The control group measures true lift (the holdout report). 0 turns it off; 10 is a "
-                              "sensible choice once the store has traffic."),
-    "attribution_window_days": _whole(1, 60, "Credit an order to a message for (days)"),
-    "next_order_valid_days": _whole(1, 365, "Valid for (days)"),
-    "sender_email": _text(254, "Sender address", "The From address of every email."),
-    "sender_name": _text(100, "Sender name", "The From name of every email; the store's name when empty."),
-    "sms_sender": _text(15, "SMS sender", "Up to 11 letters and digits, or a phone number."),
-    "postal_address": _text(500, "Postal address", "Shown in every email, as anti-spam laws require."),
-    "name": _text(200, "Store name"),
-    "next_order_statuses": _text(200, "Order statuses that earn it", "Comma-separated, e.g. processing,completed."),
-    "paused": Setting("flag", label="Paused: send nothing to this store's customers"),
-    "next_order_enabled": Setting("flag", label="Send a coupon for the next order after a qualifying order"),
-    "next_order_first_only": Setting("flag", label="First orders only"),
-    "next_order_allow_chained": Setting("flag", label="An order that used a next-order coupon earns another"),
-    "next_order_type": Setting("choice", choices=DiscountType.ALL, label="Discount"),
-    "next_order_amount": Setting("amount", label="Amount (% or the store's currency)"),
-    "next_order_minimum": Setting("amount", label="Minimum order (optional)"),
-    "timezone": Setting("timezone", label="Time zone",
-                        help="Report days and send hours when a customer's own zone is unknown."),
+    "abandon_after_minutes": _whole(1, 24 * 60, N_("Cart abandoned after (minutes)"),
+                                    N_("Minutes without activity before a cart counts as abandoned and recovery "
+                                       "starts.")),
+    "retention_days": _whole(1, 3650, N_("Keep carts and messages (days)"),
+                             N_("Older carts, their messages and events are deleted.")),
+    "customer_retention_days": _whole(1, 3650, N_("Keep customers after an order (days)"),
+                                      N_("A customer with no order or cart for this long is deleted.")),
+    "quiet_hours_start": _whole(0, 23, N_("Quiet hours start (hour)"),
+                                N_("No SMS goes out from this hour, in the recipient's local time (0 to 23).")),
+    "quiet_hours_end": _whole(0, 23, N_("Quiet hours end (hour)"),
+                              N_("SMS held back go out from this hour (0 to 23).")),
+    "email_cap_hours": _whole(0, 24 * 30, N_("At most one email every (hours)"),
+                              N_("Across all of a customer's carts; 0 means no cap.")),
+    "sms_cap_hours": _whole(0, 24 * 30, N_("At most one SMS every (hours)"),
+                            N_("Across all of a customer's carts; 0 means no cap.")),
+    "holdout_percent": _whole(0, 50, N_("Share of abandoned carts never messaged (%)"),
+                              N_("The control group measures true lift (the holdout report). 0 turns it off; 10 is "
+                                 "a sensible choice once the store has traffic.")),
+    "attribution_window_days": _whole(1, 60, N_("Credit an order to a message for (days)")),
+    "next_order_valid_days": _whole(1, 365, N_("Valid for (days)")),
+    "sender_email": _text(254, N_("Sender address"), N_("The From address of every email.")),
+    "sender_name": _text(100, N_("Sender name"), N_("The From name of every email; the store's name when empty.")),
+    "sms_sender": _text(15, N_("SMS sender"), N_("Up to 11 letters and digits, or a phone number.")),
+    "postal_address": _text(500, N_("Postal address"), N_("Shown in every email, as anti-spam laws require.")),
+    "name": _text(200, N_("Store name")),
+    "next_order_statuses": _text(200, N_("Order statuses that earn it"),
+                                 N_("Comma-separated, e.g. processing,completed.")),
+    "paused": Setting("flag", label=N_("Paused: send nothing to this store's customers")),
+    "next_order_enabled": Setting("flag", label=N_("Send a coupon for the next order after a qualifying order")),
+    "next_order_first_only": Setting("flag", label=N_("First orders only")),
+    "next_order_allow_chained": Setting("flag", label=N_("An order that used a next-order coupon earns another")),
+    "next_order_type": Setting("choice", choices=DiscountType.ALL, label=N_("Discount")),
+    "next_order_amount": Setting("amount", label=N_("Amount (a percentage, or in the store's currency)")),
+    "next_order_minimum": Setting("amount", label=N_("Minimum order (optional)")),
+    "timezone": Setting("timezone", label=N_("Time zone"),
+                        help=N_("Report days and send hours when a customer's own zone is unknown.")),
     # Conversations (retainful/conversations/): the persona replies are signed with, the marketing pause, the
     # helpdesk webhook.
-    "persona_name": _text(100, "Display name", "Agents' replies are signed with this name (the store's name when "
-                                               "empty)."),
-    "persona_signature": _text(500, "Signature"),
-    "conversation_pause_hours": _whole(0, 24 * 30, "Pause marketing during a conversation (hours)"),
-    "conversation_webhook_url": Setting("url", max_length=500, label="Helpdesk webhook URL"),
+    "persona_name": _text(100, N_("Display name"), N_("Agents' replies are signed with this name (the store's name "
+                                                      "when empty).")),
+    "persona_signature": _text(500, N_("Signature")),
+    "conversation_pause_hours": _whole(0, 24 * 30, N_("Pause marketing during a conversation (hours)")),
+    "conversation_webhook_url": Setting("url", max_length=500, label=N_("Helpdesk webhook URL")),
 }
 # Fields of the settings forms checked elsewhere (the WooCommerce connection: options.connect_woocommerce).
-OTHER_LABELS = {"woo_url": "Shop address", "woo_consumer_key": "Consumer key",
-                "woo_consumer_secret": "Consumer secret"}
+OTHER_LABELS = {"woo_url": N_("Shop address"), "woo_consumer_key": N_("Consumer key"),
+                "woo_consumer_secret": N_("Consumer secret")}
 
 
 def label(name: str) -> str:

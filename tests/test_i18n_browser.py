@@ -1,0 +1,61 @@
+"""The admin's languages in a real browser (Debian's Chromium, Playwright): a Korean browser gets the Korean login
+page, the user menu's language switches the whole panel (kept on the account), and the scripts' words follow
+(<meta name="rt-words">). SQLite only; skipped without Chromium unless REQUIRE_BROWSER=1."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import browser  # noqa: F401 (the module's Chromium)
+from tests.test_admin_browser import (OWNER, PASSWORD, TIMEOUT_MS, _elsewhere, build_world, expect,  # noqa: F401
+                                      live)
+
+
+@pytest.fixture(params=[{"width": 1366, "height": 900}, {"width": 390, "height": 844}], ids=["1366", "390"])
+def korean_page(request, browser, live):  # noqa: F811
+    """A fresh context whose browser asks for Korean (Accept-Language: ko-KR); fails on a JavaScript error."""
+    context = browser.new_context(base_url=live.url, viewport=request.param, locale="ko-KR")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.route(lambda url: not url.startswith(live.url + "/"), _elsewhere)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert errors == []
+
+
+def _choose(page, language):
+    """The language in the user menu (the navbar collapses at 390 px: open it first)."""
+    toggler = page.locator(".navbar-toggler")
+    if toggler.is_visible():
+        toggler.click()
+    page.click("#current-user")
+    page.click(f"#language-{language}")
+
+
+def test_a_korean_browser_logs_in_in_korean_and_the_language_menu_switches_the_panel(korean_page, live,
+                                                                                     frozen_clock):
+    build_world(live.app)
+    page = korean_page
+    page.goto("/admin/login")
+    expect(page.locator("#login-button")).to_have_text("로그인")
+    page.fill("#email", OWNER)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    expect(page.locator("#logout-button")).to_have_text("로그아웃")
+    for path in ("/admin/settings/", "/admin/reports/", "/admin/carts/?status=abandoned"):
+        page.goto(path)  # Korean words must fit too: no page scrolls sideways
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    expect(page.locator("#filter-button")).to_have_text("필터")
+
+    _choose(page, "en")  # back on the same page
+    expect(page.locator("#filter-button")).to_have_text("Filter")
+    assert page.url.endswith("/admin/carts/?status=abandoned")
+    page.goto("/admin/settings/")
+    expect(page.locator("#logout-button")).to_have_text("Log out")  # the account's choice beats the browser's
+
+    _choose(page, "ko")
+    expect(page.locator("#save-settings")).to_have_text("저장")
+    copy = page.locator("button[data-copy]").first
+    copy.click()
+    expect(copy).to_have_text("복사됨")  # a script's word, from <meta name="rt-words">
