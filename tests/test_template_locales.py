@@ -173,8 +173,9 @@ def test_coupon_discounts_read_in_the_shoppers_language():
 
 
 def test_a_korean_reply_that_refuses_opts_out():
-    assert keyword_action("수신거부") is OPT_OUT and keyword_action(" 수신 거부 ") is OPT_OUT
-    assert keyword_action("거부") is OPT_OUT
+    anyone = SimpleNamespace()  # an opt-out applies to every customer: the keyword table asks nothing of them
+    assert keyword_action("수신거부", anyone) is OPT_OUT and keyword_action(" 수신 거부 ", anyone) is OPT_OUT
+    assert keyword_action("거부", anyone) is OPT_OUT
     assert revokes("이제 문자 수신거부 할게요") and not revokes("감사합니다")
 
 
