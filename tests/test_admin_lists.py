@@ -43,7 +43,7 @@ def test_a_scheduled_message_shows_whom_it_is_for(app, shop):
     page = text(owner.get(f"/admin/messages/{message_id}"))
     assert re.search(r'id="message-recipient">Carol Jones &lt;\+12125550123&gt;<', page)
     timeline = text(owner.get(f"/admin/carts/{cart_id}"))
-    assert "Due step 1 sms for Carol Jones &lt;+12125550123&gt;" in timeline
+    assert "Due step 1 SMS for Carol Jones &lt;+12125550123&gt;" in timeline
     assert "Sent step 1 email to Carol Jones &lt;carol@acme.example&gt;" in timeline
 
 
