@@ -11,7 +11,7 @@ from retainful import conversations, users
 from retainful.extensions import db
 from retainful.models import ConversationMessage, Customer, Role
 from tests.browser import browser  # noqa: F401 (fixture)
-from tests.test_admin_browser import OWNER, PASSWORD, expect, live, log_in, page, world  # noqa: F401 (fixtures)
+from tests.test_admin_browser import OWNER, PASSWORD, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
 
 AGENT = "agent@acme.test"
 WIDTHS = [1366, 390]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import browser  # noqa: F401 (the fixture)
-from tests.test_admin_browser import MARKETER, live, log_in, page, world  # noqa: F401 (fixtures)
+from tests.test_admin_browser import MARKETER, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
 
 try:
     from playwright.sync_api import expect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import browser  # noqa: F401 (the module's Chromium)
-from tests.test_admin_browser import OWNER, expect, live, log_in, page, world  # noqa: F401 (fixtures)
+from tests.test_admin_browser import OWNER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("width", [1366, 390])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import browser  # noqa: F401 (fixture)
-from tests.test_admin_browser import MARKETER, expect, live, log_in, page, world  # noqa: F401 (fixtures)
+from tests.test_admin_browser import MARKETER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
 from tests.test_experiments import B_EMAIL
 
 WIDTHS = [1366, 390]
