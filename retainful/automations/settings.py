@@ -20,6 +20,7 @@ from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.models import DiscountType, Sequence, Step, Store
 from retainful.money import MAX_AMOUNT
+from retainful.plurals import counted
 
 
 def automation_or_error(kind: str) -> Automation:
