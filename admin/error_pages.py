@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, request
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 
 from retainful.extensions import db

@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
 
 from retainful_admin import forms
 from retainful_admin.security import SecuredMixin, current_store

@@ -9,7 +9,6 @@ width. Skipped without /usr/bin/chromium unless REQUIRE_BROWSER=1.
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from retainful import conversations, experiments, people, products, users
 from retainful.extensions import db

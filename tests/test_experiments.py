@@ -1,7 +1,6 @@
 """A/B experiments: the rule and its simulation, stable assignment, the dispatcher's variants, results, the decision
 and the applied winner, and the API with hostile input, on both databases."""
 import json
-import random
 from datetime import timedelta
 from decimal import Decimal
 

@@ -7,14 +7,13 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from retainful import carts, clock, conversations
 from retainful.customers.erasure import erase_customer
 from retainful.extensions import db
 from retainful.models import (Cart, ConsentEvent, Coupon, CouponRedemption, Customer, EmailSuppression,
-                              InboundSmsPart, Message, Store)
+                              InboundSmsPart, Message)
 from tests.conftest import T0, cart_body
 
 # Columns that can hold a shopper's personal data: cleared on the erased or purged customer's rows.

@@ -235,8 +235,6 @@ def render_email(key: str, context: dict[str, Any], source: str | None = None) -
     """Subject (the template's ``subject`` block), HTML with its CSS inlined, and a plain-text part."""
     with _budgeted():
         template = _compiled("email", key, source)
-        subject_block = template.blocks.get("subject")
-        env = template.environment
         subject = _block_text(template, "subject", context)
         preheader = _block_text(template, "preheader", context)
         html = template.render(context)

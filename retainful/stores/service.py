@@ -15,7 +15,7 @@ from babel.numbers import list_currencies
 from retainful import clock, connections
 from retainful.extensions import db
 from retainful.automations import create_defaults
-from retainful.models import DiscountType, Store
+from retainful.models import Store
 from retainful.stores import settings
 from retainful.stores.settings import StoreSettingsError
 
