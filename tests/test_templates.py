@@ -22,6 +22,7 @@ from retainful.rendering.engine import (
     template_keys,
 )
 from retainful import clock
+from retainful.rendering import budget
 from retainful.extensions import db
 from retainful.models import Cart, Customer, Message
 from tests.conftest import T0, cart_body
@@ -297,6 +298,14 @@ def test_a_template_past_the_budget_stops_within_two_seconds_without_allocating(
         tracemalloc.stop()
     assert raised.value.field == "source" and raised.value.reason == "too expensive"
     assert elapsed < 2 and peak < 50_000_000, (elapsed, peak)
+
+
+def test_time_the_rendering_thread_spends_waiting_is_not_charged_to_the_template():
+    """A loaded machine (other processes, the GIL held by a send thread) must not fail a good template."""
+    with budget.scope():
+        time.sleep(budget.SECONDS + 0.3)  # the thread had no CPU all this while
+        text = render_sms("abandoned_cart/step1", context(), source="Hi {{ customer.first_name|upper }} STOP").text
+    assert text == "Hi ALICE STOP"
 
 
 @pytest.mark.parametrize("source, message", [

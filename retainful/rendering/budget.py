@@ -28,7 +28,7 @@ from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg, generate_lorem_ipsum
 
-SECONDS = 1.0  # wall clock for one render (a save's renders share one budget)
+SECONDS = 1.0  # CPU time of the rendering thread for one render (a save's renders share one budget)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filters
 MAX_VALUE = 500_000  # characters (or items) of any one value a template makes, and of the output
 MAX_BYTES = 32_000_000  # about what one render may allocate, summed over everything it makes
@@ -64,7 +64,7 @@ def scope() -> Iterator[None]:
     if _current.get() is not None:
         yield
         return
-    token = _current.set(Budget(time.monotonic() + SECONDS))
+    token = _current.set(Budget(time.thread_time() + SECONDS))
     try:
         yield
     finally:
@@ -75,7 +75,7 @@ def tick(steps: int = 1) -> None:
     budget = _current.get()
     if budget is not None:
         budget.steps += steps
-        if budget.steps > MAX_STEPS or time.monotonic() > budget.deadline:
+        if budget.steps > MAX_STEPS or time.thread_time() > budget.deadline:
             raise OverBudget
 
 
