@@ -1,4 +1,5 @@
-"""Reading storefront requests: the caller's store, and a JSON body validated against a schema."""
+"""Reading storefront requests: the caller's store, a JSON body validated against a schema, the row a path names;
+and the create-or-replace answer every PUT-like view gives."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import re
 from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
-from flask import g, request
+from flask import g, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from retainful import logs
@@ -18,6 +19,7 @@ from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
 T = TypeVar("T")
+K = TypeVar("K")
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -77,11 +79,24 @@ def path_id(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None
 
 
-def row_or_404(segment: str, load: Callable[[int], T | None], what: str) -> T:
-    """The row a path segment names, read by ``load(id)``, or a 404 "No <what> with this id." (a segment that cannot
-    be an id, and another store's row, read as none)."""
-    row_id = path_id(segment)
-    row = load(row_id) if row_id is not None else None
+def row_or_404(what: str, load: Callable[[Store, K], T | None], segment: str,
+               key: Callable[[str], K | None] = path_id, by: str = "id") -> T:
+    """The calling store's row that a path segment names, read by ``load(store, key(segment))``, or a 404
+    "No <what> with this <by>.": one answer for every resource, whether the segment cannot be a key (``key`` gives
+    None), names nothing, or names another store's row. ``key`` may also raise a 400 for a malformed segment."""
+    row_key = key(segment)
+    row = load(current_store(), row_key) if row_key is not None else None
     if row is None:
-        raise ApiError(404, "not_found", f"No {what} with this id.")
+        raise ApiError(404, "not_found", f"No {what} with this {by}.")
     return row
+
+
+def external_id(segment: str) -> str:
+    """A path segment as the shop's own id or code, cut at 64 characters (the longest one stored), so no query
+    compares an unbounded string."""
+    return segment[:64]
+
+
+def saved(body: dict[str, Any], created: bool):
+    """A create-or-replace answer: 201 when the call made the row, 200 when it replaced one."""
+    return jsonify(body), 201 if created else 200
