@@ -37,18 +37,24 @@ def current_store() -> Store:
     return g.store
 
 
-def json_body(schema: Schema) -> dict[str, Any]:
-    """The request body parsed (numbers kept exact as Decimal) and validated; 415 if it is not declared as JSON, 400
-    ``invalid_json`` if it is declared so but does not parse (or nests too deep to parse)."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The request's body bytes as a JSON object (numbers kept exact as Decimal); 415 if it is not declared as JSON,
+    400 ``invalid_json`` if it is declared so but does not parse (or nests too deep to parse), 400 if it is no object.
+    Takes the bytes so a signed webhook can check them before they are read as JSON."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)
     try:
         payload = json.loads(raw, parse_float=Decimal)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
+    return payload
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """The request body as json_object reads it, validated against ``schema``."""
+    payload = json_object(request.get_data(cache=False))
     refuse_unstorable(payload)  # any string, any depth, before the schema: a FieldError answered as a 400
     try:
         return schema.load(payload)
