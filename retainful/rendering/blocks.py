@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from retainful.errors import FieldError
 from retainful.rendering.variables import BY_EXPRESSION
 from retainful.urls import PublicUrls
+from retainful.words import N_
 
 MAX_BLOCKS = 60
 MAX_TEXT = 5_000  # characters in a text block
@@ -184,26 +185,26 @@ def _button(fields: dict[str, str]) -> str:
 
 _IMG = ['<img src="', "(src)", '" alt="', "(alt)", f'" width="536" style="{IMAGE_STYLE}">']
 BLOCK_TYPES: dict[str, BlockType] = {t.name: t for t in (
-    BlockType("heading", "Heading", (Field("text", "Heading", "line", required=True),),
+    BlockType("heading", N_("Heading"), (Field("text", N_("Heading"), "line", required=True),),
               lambda f: f"<h1>{_encoded(f['text'])}</h1>", (_pattern("<h1>", "(text)", "</h1>"),)),
-    BlockType("text", "Text", (Field("text", "Text", "text", required=True),),
+    BlockType("text", N_("Text"), (Field("text", N_("Text"), "text", required=True),),
               lambda f: f"<p>{_encoded(f['text'])}</p>", (_pattern("<p>", "[text]", "</p>"),)),
-    BlockType("items", "Product list (the cart's items and total)", (),
+    BlockType("items", N_("Product list (the cart's items and total)"), (),
               lambda f: '{% include "_items.html" %}', (_pattern('{% include "_items.html" %}'),)),
-    BlockType("coupon", "Coupon (shown when the message carries one)", (),
+    BlockType("coupon", N_("Coupon (shown when the message carries one)"), (),
               lambda f: '{% include "_coupon.html" %}', (_pattern('{% include "_coupon.html" %}'),)),
-    BlockType("button", "Button", (Field("label", "Label", "line", required=True),
-                                   Field("url", "Link", "url", required=True)),
+    BlockType("button", N_("Button"), (Field("label", N_("Label"), "line", required=True),
+                                       Field("url", N_("Link"), "url", required=True)),
               _button, (_pattern("{% set button_url %}", "(url)", "{% endset %}{% set button_label %}", "(label)",
                                  "{% endset %}{{ button(button_url, button_label) }}"),)),
-    BlockType("image", "Image", (Field("src", "Image address (https)", "image", required=True),
-                                 Field("alt", "Description (for screen readers and blocked images)", "line"),
-                                 Field("href", "Link (optional)", "url")),
+    BlockType("image", N_("Image"), (Field("src", N_("Image address (https)"), "image", required=True),
+                                     Field("alt", N_("Description (for screen readers and blocked images)"), "line"),
+                                     Field("href", N_("Link (optional)"), "url")),
               _image, (_pattern("<p>", '<a href="', "(href)", '" target="_blank">', *_IMG, "</a></p>"),
                        _pattern("<p>", *_IMG, "</p>"))),
-    BlockType("divider", "Divider", (), lambda f: DIVIDER, (_pattern(DIVIDER),)),
-    BlockType("footer", "Footer (why the shopper gets this email)", (Field("text", "Footer text", "line",
-                                                                          required=True),),
+    BlockType("divider", N_("Divider"), (), lambda f: DIVIDER, (_pattern(DIVIDER),)),
+    BlockType("footer", N_("Footer (why the shopper gets this email)"),
+              (Field("text", N_("Footer text"), "line", required=True),),
               lambda f: _encoded(f["text"]), (_pattern("(text)"),)),
 )}
 
