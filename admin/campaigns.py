@@ -150,7 +150,8 @@ class CampaignsView(SecuredMixin, BaseView):
         campaign = self._campaign(campaign_id)
         results = service.results(campaign)
         return self.render("retainful_admin/campaign.html", campaign=campaign, results=results, figures=FIGURES,
-                           chart=results_chart(results, current_store()), errors={error.field: forms.field_message(error)} if error else {}), status
+                           chart=results_chart(results, current_store()),
+                           errors={error.field: forms.field_message(error)} if error else {}), status
 
     @expose("/<int:campaign_id>/schedule", methods=("POST",))
     @requires(users.CAMPAIGNS)

@@ -48,7 +48,7 @@ def rendering_json(channel: str, rendered) -> dict[str, Any]:
 
 
 def _error_json(error: FieldError, status: int = 400):
-    return jsonify(error={"code": error.code, "field": error.field, "message": error.message,
+    return jsonify(error={"code": error.code, "field": error.field, "message": word(error.message),
                           "line": getattr(error, "line", None)}), status
 
 

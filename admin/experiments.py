@@ -23,8 +23,9 @@ from retainful.urls import public_urls
 
 def _steps(store) -> list[tuple[str, str]]:
     """Every listed automation's steps as (subject name, label) for the form's select."""
-    return [(f"automation:{a['kind']}:{s['position']}", _("%(automation)s: step %(n)s (%(delay)s)",
-                                                         automation=word(a["title"]), n=s["position"], delay=s["delay"]))
+    return [(f"automation:{a['kind']}:{s['position']}",
+             _("%(automation)s: step %(n)s (%(delay)s)", automation=word(a["title"]), n=s["position"],
+               delay=s["delay"]))
             for a in automations.describe_all(store) for s in a["steps"]]
 
 

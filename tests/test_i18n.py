@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "admin" / "translations"
 KO_PO = CATALOGS / "ko" / "LC_MESSAGES" / "messages.po"
 # The same extraction as `make translations` (babel.cfg says which files; these are the keywords beyond gettext's).
-EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "-k", "Nn_:1,2", "--no-location", "--sort-output"]
+EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "-k", "Nn_:1,2", "--no-location",
+           "--sort-output"]
 
 
 def _catalog(path: Path, locale: str | None = None):
@@ -291,6 +292,12 @@ def test_the_visual_editors_block_and_variable_labels_are_korean(app, shop):
         "이미지 주소 (https)", "설명 (화면 낭독기와 이미지가 차단된 경우용)", "링크 (선택)"]
     assert {variable["label"] for variable in data["variables"]} >= {"장바구니 합계", "쿠폰 코드"}
     assert "Image address" not in json.dumps(data, ensure_ascii=False)
+    refused = post(owner, "/admin/templates/blocks-to-source/email/abandoned_cart/step1", {"document": json.dumps(
+        {"subject": "Hi", "preheader": "", "blocks": [{"type": "button", "label": "Go", "url": "http://x.example"}]})},
+        csrf_token(owner))
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == {"code": "validation_error", "field": "blocks.0.url", "line": None,
+                                           "message": "https:// 주소나 링크 변수여야 합니다."}
 
 
 def test_report_notes_are_korean_on_the_dashboard_and_the_reports_page(app, shop):

@@ -170,7 +170,8 @@ def parse(raw: Any, store: Store) -> dict[str, Any]:
         raise FieldError("segment", N_("Must be an object of filters."))
     unknown = sorted(set(raw) - set(FILTERS))
     if unknown:
-        raise FieldError(f"segment.{unknown[0]}"[:80], N_("Not a filter; one of %(filters)s.", filters=", ".join(FILTERS)))
+        raise FieldError(f"segment.{unknown[0]}"[:80], N_("Not a filter; one of %(filters)s.",
+                                                          filters=", ".join(FILTERS)))
     try:
         loaded = SegmentSchema().load(raw)
     except ValidationError as error:

@@ -2,10 +2,10 @@
 that the CLI (``configure-store``), the admin's settings page and the store services all run.
 
 ``errors(values)`` answers by field name (every bad field, not the first); ``check(values)`` raises a
-StoreSettingsError carrying them. Each setting has its label and help in words, which the admin's form shows at the field
-(with the error there, ``message(reason)``) and the CLI's errors keep the field names. Labels, help and reasons are
-marked words (``N_``): English here and in the CLI and API, the reader's language in the admin. Rules that tie fields together (a percentage coupon at most 100, the SMS sender's
-shape) live here too, so no caller adds its own. The WooCommerce connection is not here: ``options.connect_woocommerce``
+StoreSettingsError carrying them. Each setting has its label and help in words, which the admin's form shows at the
+field (with the error there, ``message(reason)``) and the CLI's errors keep the field names. Labels, help and reasons
+are marked words (``N_``): English here and in the CLI, the reader's language in the admin. Rules that tie fields
+together (a percentage coupon at most 100, the SMS sender's shape) live here too, so no caller adds its own. The WooCommerce connection is not here: ``options.connect_woocommerce``
 checks it (the shop URL's address has to be resolved)."""
 from __future__ import annotations
 
