@@ -8,7 +8,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
 from retainful_admin import forms
-from retainful_admin.i18n import word
+from retainful_admin.i18n import label, word
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404
 from retainful import automations, experiments, users
 from retainful.channels import names
@@ -79,8 +79,8 @@ def _labels() -> dict[str, str]:
         variant = _("Control") if n == 1 else _("Variant") + f" {n}"
         labels.update({f"name-{n}": f"{variant}: {_('Name')}", f"weight-{n}": f"{variant}: {_('Weight')}"})
         for channel in names():
-            labels[f"{channel}-key-{n}"] = f"{variant}: {channel}, {_('another template')}"
-            labels[f"{channel}-source-{n}"] = f"{variant}: {channel}, {_('its own source')}"
+            labels[f"{channel}-key-{n}"] = f"{variant}: {label(channel)}, {_('another template')}"
+            labels[f"{channel}-source-{n}"] = f"{variant}: {label(channel)}, {_('its own source')}"
     return labels
 
 
