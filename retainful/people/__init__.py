@@ -231,7 +231,8 @@ def _fingerprint(user: User) -> str:
 
 def request_reset(email: str, address: str | None) -> None:
     """"Forgot password": email a reset link if the address has an active account. The same work either way (the
-    token is made and the email composed; only the send is skipped), and the same answer for the caller. Raises
+    token is made and the email composed; only the send is skipped, and it happens in the background, so the answer
+    comes as fast either way), and the same answer for the caller. Raises
     :class:`users.LoginThrottled` past ``RESET_ACCOUNT_FREE`` requests for one address an hour (or too many from one
     client), known account or not."""
     users.count_requests("reset", email, address, RESET_ACCOUNT_FREE, RESET_ADDRESS_FREE)
@@ -243,7 +244,7 @@ def request_reset(email: str, address: str | None) -> None:
             f"The link works once, for {int(RESET_TTL.total_seconds() // 60)} minutes. If it wasn't you, ignore this "
             f"email: your password stays as it is.")
     if known:
-        mail.send(user.email, "Reset your Retainful password", body)
+        mail.send_soon(user.email, "Reset your Retainful password", body)
 
 
 def reset_token(user: User) -> str:
