@@ -98,8 +98,8 @@ def row_or_404(what: str, load: Callable[[Store, K], T | None], segment: str,
 
 
 def external_id(segment: str) -> str:
-    """A path segment as the shop's own id or code, cut at 64 characters (the longest one stored), so no query
-    compares an unbounded string."""
+    """A path segment as the shop's own id or code, cut at 64 characters (no stored id or code is longer), so no
+    query compares an unbounded string."""
     return segment[:64]
 
 
