@@ -47,7 +47,7 @@ def test_a_korean_version_of_a_template_without_a_korean_file_goes_to_korean_sho
     editor = _add_korean(client)
     assert "Welcome to {{ store.name }}" in editor  # prefilled with the default's source
     assert 'id="template-state"' in editor and "not saved yet" in editor
-    saved = post(client, f"/admin/templates/save/email/welcome/step1.ko", {"source": KOREAN},
+    saved = post(client, "/admin/templates/save/email/welcome/step1.ko", {"source": KOREAN},
                  token=csrf_token(client, f"{EDITOR}.ko"))
     assert saved.status_code == 302
     assert "welcome/step1.ko" in text(client.get("/admin/templates/"))
