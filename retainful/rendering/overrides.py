@@ -14,6 +14,7 @@ from retainful.rendering.engine import (
     VARIANT_LOCALES,
     TemplateError,
     TemplateTooExpensive,
+    added_variant_base,
     default_source,
     key_locale,
     template_keys,
@@ -47,7 +48,7 @@ class TemplateState:
 def template_states(store_id: int) -> list[TemplateState]:
     """Every template the store may edit, by channel and key: the files', and the language versions it added (one
     deleted, that is reset, is gone: its shoppers get the default)."""
-    added = [name for name in current_sources(store_id) if name[1] not in template_keys(name[0])]
+    added = [name for name in current_sources(store_id) if added_variant_base(*name) is not None]
     states = []
     for channel in names():
         for key in sorted([*template_keys(channel), *(key for medium, key in added if medium == channel)]):
