@@ -21,6 +21,7 @@ from flask_login import current_user
 
 from retainful_admin.forms import field_message
 from retainful_admin.framing import inert_email_html
+from retainful_admin.i18n import word
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import users
 from retainful.channels import channel as channel_named, names
@@ -48,7 +49,7 @@ def rendering_json(channel: str, rendered) -> dict[str, Any]:
 
 
 def _error_json(error: FieldError, status: int = 400):
-    return jsonify(error={"code": error.code, "field": error.field, "message": error.message,
+    return jsonify(error={"code": error.code, "field": error.field, "message": word(error.message),
                           "line": getattr(error, "line", None)}), status
 
 
@@ -68,6 +69,18 @@ def provider_name(channel: str) -> str:
 def _cart_token() -> str | None:
     return (request.form.get("cart_token") or request.args.get("cart_token") or "").strip() or None
 
+
+
+def _block_types() -> list[dict[str, Any]]:
+    """The visual editor's block types, their labels and their fields' in the reader's language."""
+    return [{**kind, "label": word(kind["label"]),
+             "fields": [{**field, "label": word(field["label"])} for field in kind["fields"]]}
+            for kind in blocks.schema()]
+
+
+def _merge_variables() -> list[dict[str, Any]]:
+    """The merge variables the editors offer, their labels in the reader's language."""
+    return [{**variable, "label": word(variable["label"])} for variable in variables.as_json()]
 
 class TemplatesView(SecuredMixin, BaseView):
     capability = users.TEMPLATES
@@ -97,7 +110,7 @@ class TemplatesView(SecuredMixin, BaseView):
             history=overrides.history(store.id, channel, key), carts=carts, cart_token=cart_token,
             rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
             provider=provider_name(channel), document=document, starter=blocks.starter(key),
-            block_types=blocks.schema(), merge_variables=variables.as_json(),
+            block_types=_block_types(), merge_variables=_merge_variables(),
             sample_image=urls.sample_image("mug.png"),
             error_line=getattr(error, "line", None), errors=errors or {}, form=request.form,
             added_to=added_variant_base(channel, key), language=users.LANGUAGES.get(key_locale(key) or ""),
