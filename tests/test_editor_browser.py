@@ -130,8 +130,7 @@ def test_an_older_visual_version_loads_back_into_the_visual_editor(page, world):
 
 def two_saved_visual_versions(page):
     """Version 1 with "First heading", version 2 with "Second heading", made in the visual mode."""
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(STEP2)
     page.click("#start-visual")
     for version, heading in ((1, "First heading"), (2, "Second heading")):
