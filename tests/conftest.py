@@ -238,3 +238,4 @@ def writes_locked(app):
 
 
 from tests.provider_fixtures import *  # noqa: E402,F401,F403  (sendgrid_stub, vonage_stub)
+pytest_plugins = ["tests.browser"]  # the browser tests' fixtures (browser, live, page, refusals, world), for any module

@@ -10,11 +10,9 @@ import sqlalchemy as sa
 from retainful import conversations, users
 from retainful.extensions import db
 from retainful.models import ConversationMessage, Customer, Role
-from tests.browser import browser  # noqa: F401 (fixture)
-from tests.test_admin_browser import OWNER, PASSWORD, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
+from tests.browser import OWNER, PASSWORD, WIDTHS, expect, log_in
 
 AGENT = "agent@acme.test"
-WIDTHS = [1366, 390]
 
 
 @pytest.fixture
@@ -30,8 +28,7 @@ def talk(live, world):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_an_agent_answers_a_shopper_in_the_inbox(page, live, talk, width):
-    page.set_viewport_size({"width": width, "height": 800})
-    log_in(page, AGENT)
+    log_in(page, AGENT, width=width, height=800)
     expect(page.locator("#inbox-list")).to_contain_text("Carol")
     expect(page.locator(".inbox-row .inbox-unread")).to_have_text("1")
     page.click("#inbox-list a")
@@ -61,8 +58,7 @@ def test_an_agent_answers_a_shopper_in_the_inbox(page, live, talk, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_an_owner_sees_the_inbox_and_new_conversations_appear_in_the_list(page, live, talk, width):
-    page.set_viewport_size({"width": width, "height": 800})
-    log_in(page, OWNER)
+    log_in(page, OWNER, width=width, height=800)
     page.goto(f"{live.url}/admin/inbox/")
     expect(page.locator(".inbox-row")).to_have_count(1)
     with live.app.app_context():

@@ -16,12 +16,10 @@ from retainful.extensions import db
 from retainful.campaigns import service as campaign_service
 from retainful.models import Customer, Role, Store
 from retainful.urls import public_urls
-from tests.browser import LiveServer, browser  # noqa: F401 (fixture)
+from tests.browser import PASSWORD, WIDTHS, LiveServer, add_store
 from tests.conftest import T0, _empty_tables, make_app
 from tests.test_admin import seed
-from tests.test_admin_browser import PASSWORD, _store
 
-WIDTHS = (1366, 390)
 ADMIN = "admin@frame.test"
 PAGES_SHOWING_EMAIL = ("/admin/messages/", "/admin/templates/edit/")
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
@@ -103,8 +101,8 @@ def site(browser, tmp_path_factory):
     clock.freeze(T0)
     app = make_app(f"sqlite:///{tmp_path_factory.mktemp('pages') / 'pages.sqlite3'}")
     try:
-        store = _store(app, "Acme Mugs & Kitchenware", "acme.example")
-        _store(app, "Other Shop", "other.example")
+        store = add_store(app, "Acme Mugs & Kitchenware", "acme.example")
+        add_store(app, "Other Shop", "other.example")
         ids = seed(app, store)
         with app.app_context():
             users.create_user(ADMIN, PASSWORD, Role.ADMIN, [])

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 (the fixture)
-from tests.test_admin_browser import MARKETER, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # require_chromium() skips or fails with the reason
-    expect = None
+from tests.browser import MARKETER, WIDTHS, expect, log_in
 
 
-@pytest.mark.parametrize("width", [1366, 390])
-def test_a_marketer_creates_a_campaign_with_a_live_count(page, world, width):  # noqa: F811
-    page.set_viewport_size({"width": width, "height": 900})
-    log_in(page, MARKETER)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_marketer_creates_a_campaign_with_a_live_count(page, world, width):
+    log_in(page, MARKETER, width=width)
     page.goto("/admin/campaigns/new")
     count = page.locator("#recipient-count")
     expect(count).to_have_attribute("data-state", "ready")

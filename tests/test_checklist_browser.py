@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 (the module's Chromium)
-from tests.test_admin_browser import OWNER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
+from tests.browser import OWNER, WIDTHS, expect, log_in
 
 
-@pytest.mark.parametrize("width", [1366, 390])
-def test_the_checklist_fits_the_screen_and_its_links_lead_to_the_work(page, world, width):  # noqa: F811
-    page.set_viewport_size({"width": width, "height": 900})
-    log_in(page, OWNER)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_checklist_fits_the_screen_and_its_links_lead_to_the_work(page, world, width):
+    log_in(page, OWNER, width=width)
     page.goto("/admin/")
     checklist = page.locator("#checklist")
     expect(checklist).to_be_visible()
@@ -34,4 +32,3 @@ def test_the_checklist_fits_the_screen_and_its_links_lead_to_the_work(page, worl
     page.click("#automations-keep")
     page.goto("/admin/")
     expect(page.locator("#checklist .card-header")).to_contain_text("3 of 5 done")
-    page.screenshot(path=f"/tmp/fr/checklist-{width}.png", full_page=False)

@@ -10,8 +10,7 @@ import re
 
 import pytest
 
-from tests.browser import browser, code_value, png_size, screenshot_dir, set_code  # noqa: F401 (browser)
-from tests.test_admin_browser import MARKETER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
+from tests.browser import MARKETER, code_value, expect, log_in, png_size, screenshot_dir, set_code
 
 WIDE, NARROW = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 STEP2 = "/admin/templates/edit/email/abandoned_cart/step2"
@@ -31,8 +30,7 @@ def settled(page):
 def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(page, world, sendgrid_stub,
                                                                              tmp_path, refusals):
     refusals.append("/admin/templates/blocks-to-source/")  # the link typed wrong on purpose
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(STEP2)
     editor = page.locator("#template-editor")
     expect(editor).to_have_attribute("data-mode", "code")  # the file default is code
@@ -111,8 +109,7 @@ def test_an_email_made_only_in_the_visual_mode_is_saved_reopened_and_test_sent(p
 
 
 def test_an_older_visual_version_loads_back_into_the_visual_editor(page, world):
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(STEP2)
     page.click("#start-visual")
     page.fill("#block-0-text", "First heading")
@@ -133,8 +130,7 @@ def test_an_older_visual_version_loads_back_into_the_visual_editor(page, world):
 
 def two_saved_visual_versions(page):
     """Version 1 with "First heading", version 2 with "Second heading", made in the visual mode."""
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(STEP2)
     page.click("#start-visual")
     for version, heading in ((1, "First heading"), (2, "Second heading")):
@@ -191,8 +187,7 @@ def test_a_slow_answer_asked_for_before_loading_a_version_does_not_overwrite_it(
 
 def test_code_mode_marks_the_line_of_an_error_and_completes_merge_variables(page, world, refusals):
     refusals.append("/admin/templates/preview/")  # the broken template's preview
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(STEP2)
     editor = page.locator("#template-editor")
     expect(page.locator("#code-editor .CodeMirror-code .CodeMirror-linenumber").first).to_have_text("1")
@@ -230,8 +225,7 @@ def test_code_mode_marks_the_line_of_an_error_and_completes_merge_variables(page
 
 
 def test_previews_at_desktop_and_phone_widths_in_light_and_dark_with_the_inbox_row(page, world, live):
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto("/admin/templates/edit/email/abandoned_cart/step1")
     expect(page.locator("#preview-subject")).to_have_text("Alex, you left something behind")
     expect(page.locator("#preview-preheader")).to_have_text(
@@ -269,8 +263,7 @@ def test_the_sms_editor_shows_the_text_on_a_phone(page, world):
 
 @pytest.mark.parametrize("size", [WIDE, NARROW], ids=["1366", "390"])
 def test_every_editor_page_fits_its_window(page, world, size, tmp_path):
-    page.set_viewport_size(size)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **size)
     page.goto(STEP2)
     page.click("#start-visual")
     settled(page)

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 (fixture)
-from tests.test_admin_browser import MARKETER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
+from tests.browser import MARKETER, WIDTHS, expect, log_in
 from tests.test_experiments import B_EMAIL
-
-WIDTHS = [1366, 390]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_marketer_starts_a_test_and_reads_the_variants_side_by_side(page, live, world, width):
-    page.set_viewport_size({"width": width, "height": 900})
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, width=width)
     page.goto("/admin/automations/")
     page.click("#ab-test-abandoned_cart-2")
     expect(page.locator("#subject")).to_have_value("automation:abandoned_cart:2")

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 (the module's Chromium)
-from tests.test_admin_browser import (OWNER, PASSWORD, TIMEOUT_MS, _elsewhere, build_world, expect,  # noqa: F401
-                                      live)
+from tests.browser import OWNER, PASSWORD, build_world, expect, open_tab
 
 
 @pytest.fixture(params=[{"width": 1366, "height": 900}, {"width": 390, "height": 844}], ids=["1366", "390"])
-def korean_page(request, browser, live):  # noqa: F811
-    """A fresh context whose browser asks for Korean (Accept-Language: ko-KR); fails on a JavaScript error."""
-    context = browser.new_context(base_url=live.url, viewport=request.param, locale="ko-KR")
-    context.set_default_timeout(TIMEOUT_MS)
-    context.route(lambda url: not url.startswith(live.url + "/"), _elsewhere)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
+def korean_page(request, browser, live):
+    """A fresh context whose browser asks for Korean (Accept-Language: ko-KR); fails on open_tab's problems."""
+    context, tab, problems = open_tab(browser, live, request.param, locale="ko-KR")
     yield tab
     context.close()
-    assert errors == []
+    assert problems == []
 
 
 def _choose(page, language):

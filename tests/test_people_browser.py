@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 (fixture)
-from tests.test_admin_browser import OWNER, TIMEOUT_MS, _elsewhere, expect, live, log_in, world  # noqa: F401
+from tests.browser import OWNER, expect, log_in, open_tab
 from tests.test_people import link_in
 
 WIDTHS = {"desktop": {"width": 1366, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -20,27 +19,15 @@ def viewport(request):
     return WIDTHS[request.param]
 
 
-def tab(browser, live, viewport):  # noqa: F811
-    context = browser.new_context(base_url=live.url, viewport=viewport)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.route(lambda url: not url.startswith(live.url + "/"), _elsewhere)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
-    page.on("console", lambda message: problems.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    return context, page, problems
-
-
 def fits(page, selector, viewport):
     """The element lies within the window's width (nothing to scroll sideways for)."""
     box = page.locator(selector).bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1, (selector, box)
 
 
-def test_invite_accept_and_log_in(browser, live, world, sendgrid_stub, viewport):  # noqa: F811
-    owner_context, owner, problems = tab(browser, live, viewport)
-    invitee_context, invitee, invitee_problems = tab(browser, live, viewport)
+def test_invite_accept_and_log_in(browser, live, world, sendgrid_stub, viewport):
+    owner_context, owner, problems = open_tab(browser, live, viewport)
+    invitee_context, invitee, invitee_problems = open_tab(browser, live, viewport)
     try:
         log_in(owner, OWNER)
         owner.goto("/admin/people/")
@@ -70,7 +57,7 @@ def test_invite_accept_and_log_in(browser, live, world, sendgrid_stub, viewport)
         owner.goto("/admin/people/")
         expect(owner.locator("#people-table tr.person")).to_have_count(3)
 
-        anonymous_context, anonymous, anonymous_problems = tab(browser, live, viewport)
+        anonymous_context, anonymous, anonymous_problems = open_tab(browser, live, viewport)
         try:
             anonymous.goto("/admin/login")
             anonymous.click("#forgot-link")

@@ -14,7 +14,7 @@ import pytest
 from retainful.extensions import db
 from retainful.plugin import crypto
 from retainful.stores import create_store
-from tests.browser import LiveServer, browser  # noqa: F401 (the fixture)
+from tests.browser import LiveServer
 from tests.conftest import StoreClient, _empty_tables, make_app
 from tests.plugin_vectors import APP_ID, SECRETS, envelope
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import re
 
-from tests.browser import browser, code_value, set_code  # noqa: F401 (browser)
-from tests.test_admin_browser import MARKETER, expect, live, log_in, page, refusals, world  # noqa: F401 (fixtures)
-from tests.test_editor_browser import WIDER_THAN_THE_WINDOW
+from tests.browser import MARKETER, code_value, expect, log_in, set_code
+from tests.test_editor_browser import WIDE, WIDER_THAN_THE_WINDOW
 
-WIDE = {"width": 1366, "height": 900}
 WIN_BACK = "/admin/templates/edit/email/win_back/step1"
 
 
 def test_a_korean_version_is_added_translated_and_saved(page, world):
-    page.set_viewport_size(WIDE)
-    log_in(page, MARKETER)
+    log_in(page, MARKETER, **WIDE)
     page.goto(WIN_BACK)
     expect(page.locator("#add-language-locale option")).to_have_text(["한국어 (ko)"])
     page.select_option("#add-language-locale", "ko")

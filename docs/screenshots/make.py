@@ -27,9 +27,8 @@ from retainful.extensions import db  # noqa: E402
 from retainful.models import Cart, Conversation, Role, Store  # noqa: E402
 from retainful.stores import create_store  # noqa: E402
 from retainful.urls import public_urls  # noqa: E402
-from tests.browser import LiveServer, launch_chromium  # noqa: E402
+from tests.browser import PLACEHOLDER_IMAGE, LiveServer, launch_chromium  # noqa: E402
 from tests.conftest import T0, make_app  # noqa: E402
-from tests.test_admin_browser import PLACEHOLDER_IMAGE  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 WIDTHS = (1366, 390)

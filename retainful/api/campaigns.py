@@ -24,7 +24,7 @@ def _json(schema, data, status: int = 200):
 
 
 def _campaign_or_404(campaign_id: str):
-    return row_or_404(campaign_id, lambda row_id: service.get(current_store(), row_id), "campaign")
+    return row_or_404("campaign", service.get, campaign_id)
 
 
 @bp.post("/campaigns")

@@ -24,7 +24,7 @@ def _domain(call, *args, **kwargs):
 
 
 def _conversation_or_404(conversation_id: str):
-    return row_or_404(conversation_id, lambda row_id: conversations.get(current_store().id, row_id), "conversation")
+    return row_or_404("conversation", lambda store, row_id: conversations.get(store.id, row_id), conversation_id)
 
 
 @bp.get("/conversations")

@@ -6,7 +6,7 @@ from marshmallow import ValidationError
 
 from retainful import coupons
 from retainful.api.errors import ApiError, flatten_messages, validation_error
-from retainful.api.request import current_store, json_body
+from retainful.api.request import external_id, json_body, row_or_404, saved
 from retainful.api.schemas import CouponCheckIn, CouponOut, CouponRedeemIn
 from retainful.api.views import bp
 from retainful.money import format_amount
@@ -15,10 +15,7 @@ coupon_out = CouponOut()
 
 
 def _coupon_or_404(code: str):
-    coupon = coupons.find_coupon(current_store(), code[:64])
-    if coupon is None:
-        raise ApiError(404, "not_found", "No coupon with this code.")
-    return coupon
+    return row_or_404("coupon", coupons.find_coupon, code, external_id, by="code")
 
 
 def _check(code: str, data: dict):
@@ -54,4 +51,4 @@ def redeem_coupon(code: str):
         raise ApiError(409, error.reason, f"The coupon cannot be redeemed: {error.reason}.") from None
     body = {"coupon": coupon_out.dump(coupon), "order_id": redemption.order_external_id,
             "redeemed_at": redemption.redeemed_at.isoformat()}
-    return jsonify(body), 201 if created else 200
+    return saved(body, created)

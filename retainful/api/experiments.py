@@ -21,7 +21,7 @@ def _json(experiment):
 
 
 def _experiment_or_404(experiment_id: str):
-    return row_or_404(experiment_id, lambda row_id: experiments.get(current_store(), row_id), "experiment")
+    return row_or_404("experiment", experiments.get, experiment_id)
 
 
 def _conflict(call, *args):

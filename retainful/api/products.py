@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from retainful import products
-from retainful.api.errors import ApiError
-from retainful.api.request import current_store, json_body
+from retainful.api.request import current_store, external_id, json_body, row_or_404, saved
 from retainful.api.schemas import ProductIn, ProductOut
 from retainful.api.views import bp
 
@@ -19,12 +18,9 @@ def put_product(product_id: str):
     data = json_body(product_in)
     product, created = products.save_product(current_store(), product_id, data["name"],
                                              data["replenish_after_days"])
-    return jsonify(product_out.dump(product)), 201 if created else 200
+    return saved(product_out.dump(product), created)
 
 
 @bp.get("/products/<product_id>")
 def get_product(product_id: str):
-    product = products.get_product(current_store(), product_id[:64])
-    if product is None:
-        raise ApiError(404, "not_found", "No product with this id.")
-    return jsonify(product_out.dump(product))
+    return jsonify(product_out.dump(row_or_404("product", products.get_product, product_id, external_id)))

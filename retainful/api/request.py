@@ -1,4 +1,5 @@
-"""Reading storefront requests: the caller's store, and a JSON body validated against a schema."""
+"""Reading storefront requests: the caller's store, a JSON body validated against a schema, the row a path names;
+and the create-or-replace answer every PUT-like view gives."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import re
 from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
-from flask import g, request
+from flask import g, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from retainful import logs
@@ -18,6 +19,7 @@ from retainful.stores import authenticate
 from retainful.text import refuse_unstorable, refuse_unstorable_fields
 
 T = TypeVar("T")
+K = TypeVar("K")
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -35,18 +37,24 @@ def current_store() -> Store:
     return g.store
 
 
-def json_body(schema: Schema) -> dict[str, Any]:
-    """The request body parsed (numbers kept exact as Decimal) and validated; 415 if it is not declared as JSON, 400
-    ``invalid_json`` if it is declared so but does not parse (or nests too deep to parse)."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The request's body bytes as a JSON object (numbers kept exact as Decimal); 415 if it is not declared as JSON,
+    400 ``invalid_json`` if it is declared so but does not parse (or nests too deep to parse), 400 if it is no object.
+    Takes the bytes so a signed webhook can check them before they are read as JSON."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)
     try:
         payload = json.loads(raw, parse_float=Decimal)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise validation_error({"_schema": ["The body must be a JSON object."]})
+    return payload
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """The request body as json_object reads it, validated against ``schema``."""
+    payload = json_object(request.get_data(cache=False))
     refuse_unstorable(payload)  # any string, any depth, before the schema: a FieldError answered as a 400
     try:
         return schema.load(payload)
@@ -77,11 +85,24 @@ def path_id(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID else None
 
 
-def row_or_404(segment: str, load: Callable[[int], T | None], what: str) -> T:
-    """The row a path segment names, read by ``load(id)``, or a 404 "No <what> with this id." (a segment that cannot
-    be an id, and another store's row, read as none)."""
-    row_id = path_id(segment)
-    row = load(row_id) if row_id is not None else None
+def row_or_404(what: str, load: Callable[[Store, K], T | None], segment: str,
+               key: Callable[[str], K | None] = path_id, by: str = "id") -> T:
+    """The calling store's row that a path segment names, read by ``load(store, key(segment))``, or a 404
+    "No <what> with this <by>.": one answer for every resource, whether the segment cannot be a key (``key`` gives
+    None), names nothing, or names another store's row. ``key`` may also raise a 400 for a malformed segment."""
+    row_key = key(segment)
+    row = load(current_store(), row_key) if row_key is not None else None
     if row is None:
-        raise ApiError(404, "not_found", f"No {what} with this id.")
+        raise ApiError(404, "not_found", f"No {what} with this {by}.")
     return row
+
+
+def external_id(segment: str) -> str:
+    """A path segment as the shop's own id or code, cut at 64 characters (no stored id or code is longer), so no
+    query compares an unbounded string."""
+    return segment[:64]
+
+
+def saved(body: dict[str, Any], created: bool):
+    """A create-or-replace answer: 201 when the call made the row, 200 when it replaced one."""
+    return jsonify(body), 201 if created else 200

@@ -6,8 +6,9 @@ import re
 from flask import Blueprint, jsonify, request
 
 from retainful import carts, orders
-from retainful.api.errors import ApiError, validation_error
-from retainful.api.request import authenticate_request, current_store, json_body, refuse_unstorable_url
+from retainful.api.errors import validation_error
+from retainful.api.request import (authenticate_request, current_store, external_id, json_body, refuse_unstorable_url,
+                                   row_or_404, saved)
 from retainful.api.schemas import TOKEN_PATTERN, CartIn, CartOut, OrderIn, OrderOut
 from retainful.errors import FieldError
 
@@ -31,10 +32,7 @@ def _checked_token(token: str) -> str:
 
 
 def _cart_or_404(token: str):
-    cart = carts.get_cart(current_store(), _checked_token(token))
-    if cart is None:
-        raise ApiError(404, "not_found", "No cart with this token.")
-    return cart
+    return row_or_404("cart", carts.get_cart, token, _checked_token, by="token")
 
 
 def _prefixed(error: FieldError, prefix: str) -> FieldError:
@@ -48,7 +46,7 @@ def put_cart(token: str):
         cart, created = carts.report_cart(current_store(), _checked_token(token), data)
     except FieldError as error:
         raise _prefixed(error, "customer") from None
-    return jsonify(cart_out.dump(cart)), 201 if created else 200
+    return saved(cart_out.dump(cart), created)
 
 
 @bp.get("/carts/<token>")
@@ -69,12 +67,9 @@ def post_order():
         order, created = orders.record_order(current_store(), data)
     except FieldError as error:
         raise _prefixed(error, "customer") from None
-    return jsonify(order_out.dump(order)), 201 if created else 200
+    return saved(order_out.dump(order), created)
 
 
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
-    order = orders.get_order(current_store(), order_id[:64])
-    if order is None:
-        raise ApiError(404, "not_found", "No order with this id.")
-    return jsonify(order_out.dump(order))
+    return jsonify(order_out.dump(row_or_404("order", orders.get_order, order_id, external_id)))

@@ -5,13 +5,12 @@ webhook secret signs the body instead. The signature is checked on the raw bytes
 """
 from __future__ import annotations
 
-import json
 import re
-from decimal import Decimal
 
 from flask import jsonify, request
 
-from retainful.api.errors import ApiError, validation_error
+from retainful.api.errors import ApiError
+from retainful.api.request import json_object
 from retainful.api.views import bp
 from retainful.extensions import db
 from retainful.models import Store
@@ -26,19 +25,6 @@ def _store_or_404(store_id: str) -> Store:
     if store is None:
         raise ApiError(404, "not_found", "No store with this id.")
     return store
-
-
-def _json_object(body: bytes) -> dict:
-    """The API's body rules (415 not JSON, 400 broken JSON or not an object), applied to the bytes already read for the signature."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
-    try:
-        payload = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise validation_error({"_schema": ["The body must be a JSON object."]})
-    return payload
 
 
 # <store_id> rather than <int:store_id>: the OpenAPI path must read {store_id}, and an out-of-range id must be a 404,
@@ -56,7 +42,7 @@ def woocommerce_webhook(store_id: str):
     if topic not in woocommerce.ORDER_TOPICS:
         return jsonify(ignored=topic)  # 200: a failing delivery counts towards WooCommerce disabling the webhook
     received = woocommerce.receive_webhook(store, topic, request.headers.get("X-WC-Webhook-Delivery-ID"),
-                                           _json_object(body))
+                                           json_object(body))
     if received.order is None:
         return jsonify(ignored=topic, reason=received.ignored)
     return jsonify(order_id=received.order.external_id, status=received.order.status, created=received.created)

@@ -65,14 +65,15 @@ class Range(Schema):
             raise ValidationError(N_("Must not exceed max."), "min")
 
 
-class CountRange(Range):
-    min = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=10**9))
-    max = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=10**9))
+def _range(name: str, field: type[fields.Field], high, **kwargs) -> type[Range]:
+    """A Range whose two ends are the same kind of field, from 0 to ``high``: one place for both ends' rules."""
+    def end() -> fields.Field:
+        return field(allow_none=True, validate=validate.Range(min=0, max=high), **kwargs)
+    return Range.from_dict({"min": end(), "max": end()}, name=name)
 
 
-class AmountRange(Range):
-    min = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
-    max = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
+CountRange = _range("CountRange", fields.Integer, 10**9, strict=True)
+AmountRange = _range("AmountRange", fields.Decimal, MAX_AMOUNT, as_string=True)
 
 
 def _between(expression, bounds: dict) -> sa.ColumnElement[bool]:

@@ -1,6 +1,7 @@
 """The one small interface every provider sits behind, and the errors the dispatcher understands."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +45,16 @@ class ProviderError(Exception):
         self.transient = transient
         self.retry_after = retry_after
         self.status = status
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A provider's ``Retry-After`` in seconds; the HTTP-date form and junk are ignored (the dispatcher's backoff
+    applies)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class ProviderConfigError(RuntimeError):

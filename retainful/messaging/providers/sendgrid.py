@@ -8,14 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import math
 import urllib.error
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, ReplyTo, To
 
-from .base import OutgoingEmail, ProviderError, SendResult
+from .base import OutgoingEmail, ProviderError, SendResult, retry_after_seconds
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 
@@ -87,7 +86,7 @@ def _http_error(exc: HTTPError) -> ProviderError:
     reason = f"SendGrid HTTP {status}" + (f": {detail}" if detail else "")
     if status == 429 or status >= 500:
         return ProviderError(reason, transient=True, status=status,
-                             retry_after=_retry_after(exc.headers.get("Retry-After") if exc.headers else None))
+                             retry_after=retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None))
     return ProviderError(reason, transient=False, status=status)
 
 
@@ -104,12 +103,3 @@ def _error_detail(body: bytes | None) -> str:
         return text.strip()[:300]
     field = first.get("field")
     return f"{message} (field: {field})" if field else str(message)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds; the HTTP-date form and junk are ignored (the dispatcher's backoff applies)."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None

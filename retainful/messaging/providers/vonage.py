@@ -19,7 +19,7 @@ from vonage_http_client import HttpRequestError
 from vonage_sms import PartialFailureError, SmsError, SmsMessage
 
 from ..sms_encoding import is_gsm7
-from .base import OutgoingSms, ProviderError, SendResult
+from .base import OutgoingSms, ProviderError, SendResult, retry_after_seconds
 
 DEFAULT_REST_HOST = "rest.nexmo.com"
 
@@ -108,7 +108,7 @@ def _http_error(exc: HttpRequestError) -> ProviderError:
     reason = f"Vonage HTTP {status}" + (f": {body}" if body else "")
     if status == 429 or status >= 500:
         return ProviderError(reason, transient=True, status=status,
-                             retry_after=_retry_after(response.headers.get("Retry-After")))
+                             retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     return ProviderError(reason, transient=False, status=status)
 
 
@@ -121,12 +121,3 @@ def _parts_summary(data) -> str:
         return f"{sent} of {data.get('message-count', len(parts))} parts sent; {failed}"
     except (TypeError, KeyError, AttributeError):
         return repr(data)[:300]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds; the HTTP-date form and junk are ignored (the dispatcher's backoff applies)."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
