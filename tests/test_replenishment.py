@@ -66,6 +66,10 @@ def test_put_creates_then_replaces_and_get_reads_it_back(store):
     got = store.client.get("/api/v1/products/101", headers=store.headers)
     assert got.status_code == 200 and got.get_json()["name"] == "Coffee beans 500 g"
     assert store.client.get("/api/v1/products/999", headers=store.headers).status_code == 404
+    longest = "p" * 64
+    assert put_product(store, longest).status_code == 201
+    assert store.client.get(f"/api/v1/products/{longest}", headers=store.headers).status_code == 200
+    assert store.client.get(f"/api/v1/products/{longest}x", headers=store.headers).status_code == 404  # not cut short
 
 
 def test_another_stores_product_is_not_found_and_not_changed(store, make_store, app):

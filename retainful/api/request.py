@@ -97,10 +97,10 @@ def row_or_404(what: str, load: Callable[[Store, K], T | None], segment: str,
     return row
 
 
-def external_id(segment: str) -> str:
-    """A path segment as the shop's own id or code, cut at 64 characters (no stored id or code is longer), so no
-    query compares an unbounded string."""
-    return segment[:64]
+def external_id(segment: str) -> str | None:
+    """A path segment as the shop's own id or code; None (names nothing: a 404) past 64 characters, since no stored
+    id or code is longer, so no query compares an unbounded string (nor a cut one that names another row)."""
+    return segment if len(segment) <= 64 else None
 
 
 def saved(body: dict[str, Any], created: bool):
