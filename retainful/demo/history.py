@@ -172,8 +172,11 @@ class _Simulation:
 
     def run(self) -> None:
         clock.freeze(self.start)
+        store = self.store
+        store.holdout_percent = 0  # no control group before recovery starts, on a --replace too (a first run set it)
+        db.session.commit()
         for kind in SWITCHED_ON:
-            automations.set_enabled(self.store, kind, False)  # tracking only, until recovery starts
+            automations.set_enabled(store, kind, False)  # tracking only, until recovery starts
         self.at(self.split, self.start_recovery)
         for day in range(self.days + 1):  # the first and last are partial days
             self._plan_day(self.start + timedelta(days=day))
