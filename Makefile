@@ -69,7 +69,7 @@ run: migrate
 # files (committed; tests/test_i18n.py fails when one is stale or a word has no translation).
 CATALOGS := admin/translations
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output -o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k Nn_:1,2 --no-location --sort-output -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
 	# A fixed date, not each run's: a new one every time would conflict in every merge of the catalog.
 	sed -i 's/^"POT-Creation-Date: .*/"POT-Creation-Date: 2026-12-01 00:00+0000\\n"/' $(CATALOGS)/*/LC_MESSAGES/messages.po

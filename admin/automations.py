@@ -10,7 +10,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
 from retainful_admin import charts, forms
-from retainful_admin.i18n import delay_words
+from retainful_admin.i18n import delay_words, word
 from retainful_admin.security import SecuredMixin, current_store, requires
 from retainful import automations, reports, users
 from retainful.automations import registry
@@ -151,7 +151,7 @@ class AutomationsView(SecuredMixin, BaseView):
         enabled = forms.flag(request.form, "enabled")
         automations.set_enabled(current_store(), self._kind(kind), enabled)
         checklist.mark(current_store(), "automations_chosen")
-        title = registry.get(kind).title
+        title = word(registry.get(kind).title)
         flash(_("%(automation)s switched on.", automation=title) if enabled
               else _("%(automation)s switched off.", automation=title), "success")
         return redirect(url_for(".index"))

@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from retainful_admin import forms
 from retainful_admin.charts import Series, chart
+from retainful_admin.i18n import label
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import users
 from retainful.campaigns import service
@@ -111,7 +112,7 @@ class CampaignsView(SecuredMixin, BaseView):
         return self.render("retainful_admin/campaign_new.html", errors=errors or {}, values=values,
                            channels=names(), default_template=DEFAULT_TEMPLATE,
                            templates={name: [(key, key) for key in template_keys(name)] for name in names()},
-                           discount_choices=[(kind, kind.replace("_", " ")) for kind in DiscountType.ALL]), status
+                           discount_choices=[(kind, label(kind)) for kind in DiscountType.ALL]), status
 
     @expose("/new")
     @requires(users.CAMPAIGNS)
@@ -126,7 +127,7 @@ class CampaignsView(SecuredMixin, BaseView):
                                       author=user_requester(current_user.id))
         except FieldError as error:
             db.session.rollback()
-            return self._form({form_field(error.field): error.message}, 400)
+            return self._form({form_field(error.field): forms.field_message(error)}, 400)
         flash(_("Campaign scheduled.") if campaign.send_at else _("Campaign saved as a draft."), "success")
         return redirect(url_for(".detail", campaign_id=campaign.id))
 
@@ -141,7 +142,7 @@ class CampaignsView(SecuredMixin, BaseView):
         try:
             found = service.preview(current_store(), segment_from(request.args), channels)
         except FieldError as error:
-            return jsonify(count=None, error={"field": error.field, "message": error.message})
+            return jsonify(count=None, error={"field": error.field, "message": forms.field_message(error)})
         return jsonify(count=found["count"])
 
     @expose("/<int:campaign_id>")
@@ -149,7 +150,8 @@ class CampaignsView(SecuredMixin, BaseView):
         campaign = self._campaign(campaign_id)
         results = service.results(campaign)
         return self.render("retainful_admin/campaign.html", campaign=campaign, results=results, figures=FIGURES,
-                           chart=results_chart(results, current_store()), errors={error.field: error.message} if error else {}), status
+                           chart=results_chart(results, current_store()),
+                           errors={error.field: forms.field_message(error)} if error else {}), status
 
     @expose("/<int:campaign_id>/schedule", methods=("POST",))
     @requires(users.CAMPAIGNS)
@@ -160,7 +162,7 @@ class CampaignsView(SecuredMixin, BaseView):
                                   "send_at": forms.text(request.form, "send_at"),
                                   "local_time": forms.flag(request.form, "local_time")})
             if data["send_at"] is None:
-                raise FieldError("send_at", "Required.")
+                raise FieldError("send_at", _("Required."))
             service.schedule(campaign, data["send_at"], data["local_time"])
         except FieldError as error:
             db.session.rollback()

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from flask_babel import gettext as _, lazy_gettext as _l
 
 from retainful_admin.formatting import money
+from retainful_admin.i18n import word
 from retainful.automations import registry
 from retainful.models import Store
 
@@ -91,4 +92,4 @@ def automations_chart(report: dict[str, Any], store: Store, table_id: str | None
     return chart("automations-chart", _("Revenue by automation, %(start)s to %(end)s", start=report["from"],
                                         end=report["to"]),
                  report["automations"], AUTOMATION_REVENUE, store, x_title=_("Automation"), table_id=table_id,
-                 label=lambda row: str(registry.get(row["kind"]).title))
+                 label=lambda row: word(registry.get(row["kind"]).title))

@@ -19,7 +19,9 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from retainful_admin.forms import field_message
 from retainful_admin.framing import inert_email_html
+from retainful_admin.i18n import word
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import users
 from retainful.channels import channel as channel_named, names
@@ -30,7 +32,7 @@ from retainful.messaging.providers import ProviderConfigError
 from retainful.messaging.test_send import TestSendLimited, test_send, user_requester
 from retainful.rendering import blocks, overrides, variables
 from retainful.rendering.context import recent_carts
-from retainful.rendering.engine import default_source, template_keys
+from retainful.rendering.engine import added_variant_base, default_source, is_template_key, key_locale, variant_key
 from retainful.rendering.preview import preview
 from retainful.urls import public_urls
 
@@ -38,7 +40,7 @@ PREVIEW_CARTS = 25
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in names() or key not in template_keys(channel):
+    if channel not in names() or not is_template_key(channel, key):
         abort(404)
 
 
@@ -47,7 +49,7 @@ def rendering_json(channel: str, rendered) -> dict[str, Any]:
 
 
 def _error_json(error: FieldError, status: int = 400):
-    return jsonify(error={"code": error.code, "field": error.field, "message": error.message,
+    return jsonify(error={"code": error.code, "field": error.field, "message": word(error.message),
                           "line": getattr(error, "line", None)}), status
 
 
@@ -68,6 +70,18 @@ def _cart_token() -> str | None:
     return (request.form.get("cart_token") or request.args.get("cart_token") or "").strip() or None
 
 
+
+def _block_types() -> list[dict[str, Any]]:
+    """The visual editor's block types, their labels and their fields' in the reader's language."""
+    return [{**kind, "label": word(kind["label"]),
+             "fields": [{**field, "label": word(field["label"])} for field in kind["fields"]]}
+            for kind in blocks.schema()]
+
+
+def _merge_variables() -> list[dict[str, Any]]:
+    """The merge variables the editors offer, their labels in the reader's language."""
+    return [{**variable, "label": word(variable["label"])} for variable in variables.as_json()]
+
 class TemplatesView(SecuredMixin, BaseView):
     capability = users.TEMPLATES
 
@@ -76,7 +90,8 @@ class TemplatesView(SecuredMixin, BaseView):
         return self.render("retainful_admin/templates.html", rows=overrides.template_states(current_store().id))
 
     def _editor(self, channel: str, key: str, *, source: str | None = None, error: FieldError | None = None,
-                sent=None, send_error: str | None = None, status: int = 200):
+                sent=None, send_error: str | None = None, errors: dict[str, str] | None = None, status: int = 200):
+        """``errors``: the refused test-send or language form's, by field (shown at it, with what was typed)."""
         store = current_store()
         current = overrides.latest(store.id, channel, key)
         saved = current.source if current is not None and current.source is not None else default_source(channel, key)
@@ -95,9 +110,12 @@ class TemplatesView(SecuredMixin, BaseView):
             history=overrides.history(store.id, channel, key), carts=carts, cart_token=cart_token,
             rendered=rendered, preview_error=preview_error, error=error, sent=sent, send_error=send_error,
             provider=provider_name(channel), document=document, starter=blocks.starter(key),
-            block_types=blocks.schema(), merge_variables=variables.as_json(),
+            block_types=_block_types(), merge_variables=_merge_variables(),
             sample_image=urls.sample_image("mug.png"),
-            error_line=getattr(error, "line", None),
+            error_line=getattr(error, "line", None), errors=errors or {}, form=request.form,
+            added_to=added_variant_base(channel, key), language=users.LANGUAGES.get(key_locale(key) or ""),
+            addable=[(code, f"{users.LANGUAGES[code]} ({code})")
+                     for code in overrides.addable_locales(store.id, channel, key)],
         ), status
 
     @expose("/edit/<channel>/<path:key>")
@@ -158,10 +176,29 @@ class TemplatesView(SecuredMixin, BaseView):
 
     @expose("/reset/<channel>/<path:key>", methods=("POST",))
     def reset(self, channel: str, key: str):
+        """A language version the store added is deleted by its reset: its shoppers get the default again."""
         _checked(channel, key)
         version = overrides.reset_to_default(current_store(), channel, key, author=current_user.email)
+        base = added_variant_base(channel, key)
+        if base is not None:
+            flash(_("The %(language)s version is deleted: its shoppers get the default template.",
+                    language=users.LANGUAGES[key_locale(key)]), "success")
+            return redirect(url_for(".edit", channel=channel, key=base))
         flash(_("Back to the default template (version %(version)s).", version=version.version), "success")
         return redirect(url_for(".edit", channel=channel, key=key))
+
+    @expose("/language/<channel>/<path:key>", methods=("POST",))
+    def add_language(self, channel: str, key: str):
+        """"Add a language version": the editor of ``key.<locale>``, prefilled with the default, saved as an
+        override of that key (the dispatcher sends it to the shoppers of that language)."""
+        _checked(channel, key)
+        try:
+            variant = variant_key(channel, key, request.form.get("locale"))
+        except FieldError as error:
+            reason = (_("Choose one of the languages listed.") if error.field == "locale"
+                      else _("A language version is added to a default template, not to another version."))
+            return self._editor(channel, key, errors={"locale": reason}, status=400)
+        return redirect(url_for(".edit", channel=channel, key=variant))
 
     @expose("/test-send/<channel>/<path:key>", methods=("POST",))
     def send_test(self, channel: str, key: str):
@@ -186,6 +223,8 @@ class TemplatesView(SecuredMixin, BaseView):
             db.session.rollback()
             if _wants_json():
                 return _error_json(error)
+            if error.field == "to":
+                return self._editor(channel, key, source=source, errors={"to": field_message(error)}, status=400)
             return self._editor(channel, key, source=source, send_error=error.message, status=400)
         except ProviderConfigError as error:
             db.session.rollback()

@@ -8,6 +8,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
 from retainful_admin import forms
+from retainful_admin.i18n import label, word
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404
 from retainful import automations, experiments, users
 from retainful.channels import names
@@ -22,7 +23,9 @@ from retainful.urls import public_urls
 
 def _steps(store) -> list[tuple[str, str]]:
     """Every listed automation's steps as (subject name, label) for the form's select."""
-    return [(f"automation:{a['kind']}:{s['position']}", f"{a['title']}: step {s['position']} ({s['delay']})")
+    return [(f"automation:{a['kind']}:{s['position']}",
+             _("%(automation)s: step %(n)s (%(delay)s)", automation=word(a["title"]), n=s["position"],
+               delay=s["delay"]))
             for a in automations.describe_all(store) for s in a["steps"]]
 
 
@@ -76,8 +79,8 @@ def _labels() -> dict[str, str]:
         variant = _("Control") if n == 1 else _("Variant") + f" {n}"
         labels.update({f"name-{n}": f"{variant}: {_('Name')}", f"weight-{n}": f"{variant}: {_('Weight')}"})
         for channel in names():
-            labels[f"{channel}-key-{n}"] = f"{variant}: {channel}, {_('another template')}"
-            labels[f"{channel}-source-{n}"] = f"{variant}: {channel}, {_('its own source')}"
+            labels[f"{channel}-key-{n}"] = f"{variant}: {label(channel)}, {_('another template')}"
+            labels[f"{channel}-source-{n}"] = f"{variant}: {label(channel)}, {_('its own source')}"
     return labels
 
 
@@ -110,8 +113,7 @@ class ExperimentsView(SecuredMixin, BaseView):
         except FieldError as error:
             db.session.rollback()
             field = error.field if error.field in _labels() else _form_field(error.field, slots)
-            reason = getattr(error, "reason", None)  # forms' errors lead with the label; the field shows its own
-            return self._list({field: reason[:1].upper() + reason[1:] if reason else error.message}, 400)
+            return self._list({field: forms.field_message(error)}, 400)
         flash(_("Experiment started."), "success")
         return redirect(url_for(".detail", experiment_id=experiment.id))
 
@@ -128,7 +130,7 @@ class ExperimentsView(SecuredMixin, BaseView):
             action(experiment)
         except FieldError as error:
             db.session.rollback()
-            flash(error.message, "danger")
+            flash(word(error.message), "danger")
         else:
             flash(done, "success")
         return redirect(url_for(".detail", experiment_id=experiment_id))

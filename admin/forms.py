@@ -7,6 +7,7 @@ from typing import Mapping
 from flask import request
 from flask_babel import gettext as _
 
+from retainful_admin.i18n import word
 from retainful.errors import FieldError
 from retainful.money import MAX_AMOUNT, MONEY_STEP
 from retainful.text import refuse_unstorable_fields
@@ -24,8 +25,8 @@ class FormFieldError(FieldError):
 
 
 def field_message(error: FieldError) -> str:
-    """What to show at the refused field (beside its label, so without it), as a sentence."""
-    reason = getattr(error, "reason", error.message).strip()
+    """What to show at the refused field (beside its label, so without it), as a sentence in the reader's language."""
+    reason = word(getattr(error, "reason", error.message)).strip()
     return reason[:1].upper() + reason[1:] + ("" if reason.endswith((".", "?", "!")) else ".")
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from retainful import users
 from retainful.extensions import db
-from retainful.words import N_
+from retainful.plurals import counted
+from retainful.words import N_, Said
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT = "en"
@@ -45,6 +46,8 @@ LABELS = {
     "created": _l("created"), "planned": _l("planned"), "delivered": _l("delivered"), "opened": _l("opened"),
     "clicked": _l("clicked"), "bounced": _l("bounced"), "ordered": _l("ordered"),
     "admin": _l("admin"), "owner": _l("owner"), "marketer": _l("marketer"), "agent": _l("agent"),
+    "draft": _l("draft"), "running": _l("running"), "decided": _l("decided"), "stopped": _l("stopped"),
+    "orders": _l("orders"),
 }
 
 
@@ -78,9 +81,15 @@ SCRIPT_WORDS = (N_("Copied"), N_("just now"), N_("%(num)s min ago"), N_("%(num)s
 
 
 def word(marked: str) -> str:
-    """``{{ rt_word(setting.label) }}``: a word marked elsewhere (N_) in the reader's language, taken as it is (no
-    %-formatting, unlike the templates' ``_``: "Share of abandoned carts never messaged (%)" stays whole)."""
-    return gettext(marked) if marked else marked
+    """``{{ rt_word(setting.label) }}``: words the domain marked (N_, Nn_) in the reader's language. A plain mark is
+    taken as it is (no %-formatting, unlike the templates' ``_``: "Share of abandoned carts never messaged (%)" stays
+    whole); a :class:`Said` with values is translated, then filled with its values (each said in the same language)."""
+    if not isinstance(marked, Said):
+        return gettext(marked) if marked else marked
+    values = {name: word(value) if isinstance(value, Said) else value for name, value in marked.values.items()}
+    if marked.plural is not None:  # ngettext fills "num" itself
+        return ngettext(marked.pattern, marked.plural, values.pop("num"), **values)
+    return gettext(marked.pattern, **values)
 
 
 def script_words() -> dict[str, str]:
@@ -90,11 +99,7 @@ def script_words() -> dict[str, str]:
 
 def delay_words(value: int, unit: str) -> str:
     """A step's delay in the reader's language: "1 hour", "3 days" (unit: minutes, hours or days)."""
-    if unit == "days":
-        return ngettext("%(num)d day", "%(num)d days", value)
-    if unit == "hours":
-        return ngettext("%(num)d hour", "%(num)d hours", value)
-    return ngettext("%(num)d minute", "%(num)d minutes", value)
+    return word(counted(value, unit))
 
 
 def init_app(app: Flask) -> None:

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from retainful_admin import forms
+from retainful_admin.forms import field_message
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, conversations, once, users
 from retainful.conversations import merge
@@ -75,7 +76,9 @@ class InboxView(SecuredMixin, BaseView):
         rows = [_row(c) for c in conversations.list_conversations(current_store().id, status, limit=200)]
         return jsonify(conversations=rows), 200, {"Cache-Control": "no-store"}
 
-    def _thread(self, conversation: Conversation, *, text: str = "", error: str | None = None, status: int = 200):
+    def _thread(self, conversation: Conversation, *, text: str = "", error: str | None = None,
+                errors: dict[str, str] | None = None, status: int = 200):
+        """``error``: why an action was refused (above the page); ``errors``: the reply's, at its field."""
         customer = db.session.get(Customer, conversation.customer_id)
         cart = db.session.get(Cart, conversation.cart_id) if conversation.cart_id else None
         coupon = db.session.scalar(sa.select(Coupon).where(Coupon.cart_id == cart.id,
@@ -88,7 +91,8 @@ class InboxView(SecuredMixin, BaseView):
         return self.render(
             "retainful_admin/inbox_thread.html", conversation=conversation, body=body, customer=customer, cart=cart,
             coupon=coupon, orders=orders, canned=_canned(conversation.store_id), reasons=REASONS,
-            reply_token=secrets.token_urlsafe(24), text=text, error=error, poll_seconds=POLL_SECONDS,
+            reply_token=secrets.token_urlsafe(24), text=text, error=error, errors=errors or {},
+            poll_seconds=POLL_SECONDS,
             last_message_id=body["messages"][-1]["id"] if body["messages"] else 0,
         ), status, {"Cache-Control": "no-store"}
 
@@ -126,8 +130,9 @@ class InboxView(SecuredMixin, BaseView):
             conversations.reply(conversation, rendered, agent_user_id=current_user.id)
         except (FieldError, conversations.ConversationError) as error:
             db.session.rollback()
-            message = error.message if isinstance(error, FieldError) else str(error)
-            return self._thread(conversation, text=text, error=message, status=400)
+            if error.field == "text":  # the text's fault: said at the reply box, which keeps it
+                return self._thread(conversation, text=text, errors={"text": field_message(error)}, status=400)
+            return self._thread(conversation, text=text, error=str(error), status=400)
         flash(_("Reply queued."), "success")
         return redirect(url_for(".thread", conversation_id=conversation_id))
 
@@ -167,26 +172,35 @@ class InboxView(SecuredMixin, BaseView):
     def canned(self):
         return self._canned_page()
 
-    def _canned_page(self, error: str | None = None, status: int = 200):
+    def _canned_page(self, refused: CannedReply | None = None, errors: dict[str, str] | None = None,
+                     status: int = 200):
+        """``refused``: the reply whose form was refused (new, or one of the list), shown with ``errors`` at its
+        fields and the text as typed."""
         return self.render("retainful_admin/canned_replies.html", canned=_canned(current_store().id),
-                           error=error, form=request.form if error else {}), status
+                           refused_id=(refused.id or "new") if refused is not None else None,
+                           errors=errors or {}, form=request.form), status
 
-    def _canned_fields(self) -> tuple[str, str]:
-        title, text = forms.text(request.form, "title"), forms.text(request.form, "text")
+    def _canned_errors(self, title: str | None, text: str | None) -> dict[str, str]:
+        """Every field's problem (both can be wrong at once)."""
+        errors = {}
         if not title or len(title) > MAX_TITLE:
-            raise FieldError("title", _("Title: required, at most %(num)d characters.", num=MAX_TITLE))
+            errors["title"] = _("Required, at most %(num)d characters.", num=MAX_TITLE)
         if not text or len(text) > conversations.service.MAX_TEXT:
-            raise FieldError("text", _("Text: required, at most %(num)d characters.",
-                                       num=conversations.service.MAX_TEXT))
-        merge.check(current_store(), text)  # a text that cannot render is refused when saved, not when sent
-        return title, text
+            errors["text"] = _("Required, at most %(num)d characters.", num=conversations.service.MAX_TEXT)
+        else:
+            try:
+                merge.check(current_store(), text)  # a text that cannot render is refused when saved, not when sent
+            except FieldError as error:
+                errors["text"] = field_message(error)
+        return errors
 
     def _save_canned(self, row: CannedReply):
-        try:
-            row.title, row.text = self._canned_fields()
-        except FieldError as error:
+        title, text = forms.text(request.form, "title"), forms.text(request.form, "text")
+        errors = self._canned_errors(title, text)
+        if errors:
             db.session.rollback()
-            return self._canned_page(error.message, 400)
+            return self._canned_page(row, errors, 400)
+        row.title, row.text = title, text
         db.session.add(row)
         db.session.commit()
         flash(_("Canned reply saved."), "success")

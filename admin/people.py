@@ -9,6 +9,8 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, logout_user
 
+from retainful_admin import forms
+from retainful_admin.i18n import label
 from retainful_admin.security import SecuredMixin, current_store, log_in, select_store
 from retainful import people, users
 from retainful.extensions import db
@@ -20,11 +22,11 @@ BAD_LINK = _l("This link is not valid any more: it has expired or was used alrea
 
 
 def _errors(error: PeopleError | None, password_field: str = "password") -> dict[str, str]:
-    """The refused field and its sentence, for the form macros (the domain's ``password`` is the form's
-    ``password_field``)."""
+    """The refused field and its sentence in the reader's language, for the form macros (the domain's ``password`` is
+    the form's ``password_field``)."""
     if error is None:
         return {}
-    return {password_field if error.field == "password" else error.field: error.message}
+    return {password_field if error.field == "password" else error.field: forms.field_message(error)}
 
 
 class PeopleView(SecuredMixin, BaseView):
@@ -34,7 +36,7 @@ class PeopleView(SecuredMixin, BaseView):
         store = current_store()
         return self.render("retainful_admin/people.html", members=people.members(store), errors=_errors(error),
                            invitations=people.open_invitations(store), roles=people.INVITABLE_ROLES,
-                           role_pairs=[(role, role) for role in people.INVITABLE_ROLES],
+                           role_pairs=[(role, label(role)) for role in people.INVITABLE_ROLES],
                            values=request.form if error else {}), status
 
     def _act(self, action, done: str):

@@ -11,6 +11,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
 from retainful_admin import forms
+from retainful_admin.i18n import label, word
 from retainful_admin.security import SecuredMixin, current_store
 from retainful import connections, stores, users
 from retainful.channels import CHANNELS
@@ -58,16 +59,16 @@ def provider_status() -> dict[str, Any]:
 
 
 def field_errors(errors: dict[str, Any] | Exception) -> dict[str, str]:
-    """Errors by field as sentences for the form: from StoreSettingsError (every bad field), a FieldError, or a
-    dict of either reasons or FieldErrors."""
+    """Errors by field as sentences in the reader's language for the form: from StoreSettingsError (every bad field),
+    a FieldError, or a dict of either reasons or FieldErrors."""
     if isinstance(errors, stores.StoreSettingsError):
         errors = errors.errors
     elif isinstance(errors, Exception):
         errors = {getattr(errors, "field", "form"): errors}
     found = {}
     for name, error in errors.items():
-        reason = getattr(error, "reason", None) or getattr(error, "message", None) or str(error)
-        found[name] = settings.message(reason)
+        reason = getattr(error, "reason", None) or getattr(error, "message", None) or error
+        found[name] = settings.message(word(reason))
     return found
 
 
@@ -96,7 +97,7 @@ class SettingsView(SecuredMixin, BaseView):
             "retainful_admin/settings.html", store=store, values=values, section=section, errors=errors or {},
             new_api_key=new_api_key, providers=provider_status(), numbers=GENERAL_NUMBERS,
             timezone_choices=[(tz, tz) for tz in sorted(available_timezones())],
-            discount_choices=[(t, t.replace("_", " ")) for t in DiscountType.ALL],
+            discount_choices=[(t, label(t)) for t in DiscountType.ALL],
             webhook_url=public_urls(current_app).woocommerce_webhook(store.id),
             woo_health=connections.health(store, connections.WOOCOMMERCE),
             plugin_health=connections.health(store, connections.PLUGIN),

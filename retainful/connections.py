@@ -84,6 +84,17 @@ def record(store: Store, connection: str, failure: str | None) -> None:
         setattr(store, f"{connection}_failed_at", now)
 
 
+def record_unverified(store: Store, connection: str, failure: str) -> None:
+    """A failure anyone could cause (a call we cannot verify, say a connect call not sealed with the store's key:
+    the app id is no secret). Kept as the last failure for the owner to read, but it turns the badge red only while
+    nothing has worked since the credentials were set; the caller commits."""
+    if getattr(store, f"{connection}_check_ok") is True:
+        setattr(store, f"{connection}_failure", failure[:MAX_REASON])
+        setattr(store, f"{connection}_failed_at", clock.now())
+    else:
+        record(store, connection, failure)
+
+
 def forget(store: Store, connection: str) -> None:
     """New credentials (or none): nothing known about them yet."""
     for column in ("checked_at", "check_ok", "failure", "failed_at"):

@@ -28,6 +28,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import certifi
 from flask import current_app
 
+from retainful.words import N_
+
 MAX_URL_LENGTH = 500
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a page of 100 WooCommerce orders is well under 1 MB
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,7 +38,11 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use translation (
 
 
 class ShopUrlError(ValueError):
-    """A shop URL that may not be used; the message says why, for the ``woo_url`` field."""
+    """A shop URL that may not be used; ``reason`` says why (marked words), for the ``woo_url`` field."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ShopError(Exception):
@@ -76,19 +82,19 @@ def _allow_private() -> bool:
 
 def _parse(url: str, allow_private: bool) -> _Target:
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
-        raise ShopUrlError(f"at most {MAX_URL_LENGTH} characters")
+        raise ShopUrlError(N_("at most %(max)s characters", max=MAX_URL_LENGTH))
     if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise ShopUrlError("no spaces or control characters")
+        raise ShopUrlError(N_("no spaces or control characters"))
     try:
         parts = urlsplit(url)  # "https://[x/" (an unclosed IPv6 bracket) raises here
         port = parts.port
         host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
     except (ValueError, UnicodeError):
-        raise ShopUrlError("the shop's address, e.g. https://shop.example.com") from None
+        raise ShopUrlError(N_("the shop's address, e.g. https://shop.example.com")) from None
     if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ShopUrlError("the shop's address, e.g. https://shop.example.com")
+        raise ShopUrlError(N_("the shop's address, e.g. https://shop.example.com"))
     if parts.scheme == "http" and not allow_private:
-        raise ShopUrlError("must use https (the API keys are sent with every request)")
+        raise ShopUrlError(N_("must use https (the API keys are sent with every request)"))
     path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=~")  # a non-ASCII path as the request line needs it
     return _Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path)
 
@@ -133,8 +139,9 @@ def check_shop_url(url: str) -> str:
         try:
             _vetted(target, allow_private)
         except ShopError as error:
-            raise ShopUrlError("the host does not resolve" if error.transient else "refused: the host has a "
-                               "private, loopback or reserved address (only public shops are reached)") from None
+            raise ShopUrlError(N_("the host does not resolve") if error.transient else N_(
+                "refused: the host has a private, loopback or reserved address (only public shops are reached)")) \
+                from None
     return url
 
 

@@ -28,6 +28,7 @@ from retainful import clock
 from retainful.extensions import db
 from retainful.models import Role, Store, User, user_store
 from retainful.models.user import LoginThrottle
+from retainful.words import N_
 
 ACCOUNT_FREE_FAILURES = 5  # failures of one account before each attempt must wait
 ADDRESS_FREE_FAILURES = 20  # failures from one client address (an office behind one NAT shares it)
@@ -56,7 +57,12 @@ CAPABILITIES = {
 
 
 class UserError(ValueError):
-    """Input that cannot make a user (unknown role, bad email, short password, unknown store)."""
+    """Input that cannot make a user (unknown role, bad email, short password, unknown store); ``reason`` is the
+    message as given (a password rule's is marked words, shown in the admin in the reader's language)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class LoginThrottled(Exception):
@@ -84,11 +90,11 @@ def normalise_email(email: str) -> str:
 
 def check_password_rules(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(N_("the password needs at least %(min)s characters", min=MIN_PASSWORD_LENGTH))
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise UserError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+        raise UserError(N_("the password may have at most %(max)s characters", max=MAX_PASSWORD_LENGTH))
     if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in password):  # UTF-8 cannot hash a lone surrogate
-        raise UserError("the password must not contain NUL characters or unpaired surrogates")
+        raise UserError(N_("the password must not contain NUL characters or unpaired surrogates"))
 
 
 def find_user(email: str) -> User | None:

@@ -685,7 +685,12 @@ def test_test_send_through_the_admin(world, app):
     form = post(marketer, "/admin/templates/test-send/sms/abandoned_cart/step1", {"to": "+1 212 555 0199"}, token)
     assert form.status_code == 200 and "Sent to +12125550199 via sandbox" in text(form)
     bad = post(marketer, "/admin/templates/test-send/sms/abandoned_cart/step1", {"to": "not a phone"}, token)
-    assert bad.status_code == 400 and "Not a valid phone number." in text(bad)
+    assert bad.status_code == 400  # said at the address field, which keeps what was typed
+    assert re.search(r'id="test-send-to-error">Not a valid phone number\.<', text(bad))
+    assert re.search(r'<input class="form-control is-invalid" type="tel" value="not a phone"[^>]* id="test-send-to"',
+                     text(bad))
+    empty = post(marketer, "/admin/templates/test-send/email/abandoned_cart/step1", {"to": " "}, token)
+    assert empty.status_code == 400 and 'id="test-send-to-error">Type the address' in text(empty)
     with app.app_context():
         tests = db.session.scalars(sa.select(Message).where(Message.kind == "test").order_by(Message.id)).all()
         assert [(m.channel, m.recipient, m.status, m.store_id) for m in tests] == [

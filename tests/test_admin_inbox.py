@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from retainful import conversations
 from retainful.extensions import db
@@ -150,8 +151,49 @@ def test_bad_reply_texts_are_400s_and_send_nothing(inbox, app, source, field_tex
     agent = logged_in(app, inbox["agent"])
     form = {"text": source, "reply_token": _reply_token(text(agent.get(_thread(inbox))))}
     answer = post(agent, f"{_thread(inbox)}/reply", form, token=csrf_token(agent, INBOX))
-    assert answer.status_code == 400 and field_text in text(answer)
+    assert answer.status_code == 400
+    error = re.search(r'<div class="invalid-feedback" id="reply-text-error">([^<]*)</div>', text(answer)).group(1)
+    assert field_text in error.lower()  # said at the reply box, which keeps the text as typed
+    assert 'id="reply-text" name="text"' in text(answer) and f">{escape(source)}</textarea>" in text(answer)
     assert _outbound(app, inbox["conv_a"]) == []
+
+
+def test_a_refused_reply_keeps_its_text_and_sends_once_when_corrected(inbox, app):
+    agent = logged_in(app, inbox["agent"])
+    token, path = csrf_token(agent, INBOX), f"{_thread(inbox)}/reply"
+    first = _reply_token(text(agent.get(_thread(inbox))))
+    refused = post(agent, path, {"text": "Hi {{ customer.first_name", "reply_token": first}, token=token)
+    page = text(refused)
+    assert refused.status_code == 400 and 'id="reply-text-error">Line 1' in page
+    assert ">Hi {{ customer.first_name</textarea>" in page and 'aria-invalid="true"' in page
+    second = _reply_token(page)
+    assert second != first  # the refused page is a new form with its own one-time token
+    fixed = {"text": "Hi {{ customer.first_name }}", "reply_token": second}
+    assert post(agent, path, fixed, token=token).status_code == 302
+    again = post(agent, path, fixed, token=token, follow_redirects=True)  # the same form sent twice
+    assert "That reply was sent already." in text(again)
+    assert [m.text for m in _outbound(app, inbox["conv_a"])] == ["Hi Carol"]
+
+
+def test_a_refused_canned_reply_says_why_at_each_field_with_the_text_kept(inbox, app):
+    owner = logged_in(app, inbox["users"]["owner"])
+    token = csrf_token(owner, INBOX)
+    refused = post(owner, f"{INBOX}canned/new", {"title": "", "text": "{% for %} typed"}, token=token)
+    page = text(refused)
+    assert refused.status_code == 400
+    assert 'id="canned-title-error">Required, at most 100 characters.<' in page
+    assert re.search(r'id="canned-text-error">Line 1: ', page) and ">{% for %} typed</textarea>" in page
+    added = post(owner, f"{INBOX}canned/new", {"title": "Shipping", "text": "Free over $50"}, token=token)
+    assert added.status_code == 302
+    with app.app_context():
+        canned_id = db.session.scalar(sa.select(CannedReply.id))
+    refused = post(owner, f"{INBOX}canned/{canned_id}", {"title": "x" * 101, "text": "Changed"}, token=token)
+    page = text(refused)
+    assert refused.status_code == 400 and f'id="canned-{canned_id}-title-error">Required' in page
+    assert f'value="{"x" * 101}"' in page and ">Changed</textarea>" in page  # that form, as typed
+    assert 'id="canned-title-error"' not in page  # the new reply's form is not the one refused
+    with app.app_context():
+        assert db.session.get(CannedReply, canned_id).title == "Shipping"
 
 
 @pytest.mark.parametrize("form", [{"text": "hi"}, {"text": "hi", "reply_token": "short"},

@@ -204,6 +204,11 @@ def test_the_plugins_connect_call_is_the_connections_result_and_a_refused_one_it
     assert client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": body}).status_code == 200
     connected = health(app, shop.store_id, connections.PLUGIN)
     assert connected.state == "ok" and connected.failure == refused.failure  # the earlier failure stays readable
+    clock.advance(timedelta(minutes=5))
+    forged = client.post(f"/retainful/v1/app/{APP_ID}", json={"shop": {**body, "secret_key": "forged"}})
+    assert forged.status_code == 401  # anyone can send this (the app id is public): it must not turn the badge red
+    after_forgery = health(app, shop.store_id, connections.PLUGIN)
+    assert after_forgery.state == "ok" and after_forgery.failed_at > refused.failed_at  # but the owner can read it
     with app.app_context():
         from retainful.stores import rotate_plugin_secret
         rotate_plugin_secret(db.session.get(Store, shop.store_id))

@@ -3,8 +3,11 @@ compiled catalog matches its source, and a Korean reader sees Korean pages (by b
 from __future__ import annotations
 
 import io
+import json
+import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,14 @@ from babel.messages.pofile import read_po
 
 from retainful.extensions import db
 from retainful.models import Role, User
-from tests.test_admin import add_user, csrf_token, log_in, logged_in, post, seed, text
+from tests.test_admin import GENERAL, PASSWORD, add_user, csrf_token, log_in, logged_in, post, seed, text
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "admin" / "translations"
 KO_PO = CATALOGS / "ko" / "LC_MESSAGES" / "messages.po"
 # The same extraction as `make translations` (babel.cfg says which files; these are the keywords beyond gettext's).
-EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "--no-location", "--sort-output"]
+EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "-k", "Nn_:1,2", "--no-location",
+           "--sort-output"]
 
 
 def _catalog(path: Path, locale: str | None = None):
@@ -177,3 +181,129 @@ def test_every_admin_page_renders_in_each_language(app, shop, locale):
         assert "이탈 판단 시간(분)" in settings and "더 보기" in settings  # the settings table's labels, the More menu
         refused = post(client, "/admin/sequence/step/1", {"delay_value": "abc", "delay_unit": "minutes"})
         assert refused.status_code == 400 and "지연: 정수를 입력하세요" in text(refused)
+
+
+# --- the domain's words (retainful/words.py): English in the API and the CLI, the reader's language in the admin ---
+
+def _korean(app, store_id, role=Role.OWNER):
+    user_id = add_user(app, f"{role}@acme.example", role, [store_id])
+    with app.app_context():
+        db.session.get(User, user_id).locale = "ko"
+        db.session.commit()
+    return logged_in(app, user_id)
+
+
+def _at_field(page, name):
+    """The error shown under a form field (the form macros' ``<name>-error``)."""
+    found = re.search(rf'id="{name}-error">([^<]*)<', unescape(text(page)))
+    assert found, f"no error at {name}"
+    return found.group(1)
+
+
+def test_a_bad_store_setting_is_refused_in_korean_at_its_field_and_in_english_by_the_cli(app, shop, runner):
+    owner = _korean(app, shop.store_id)
+    page = post(owner, "/admin/settings/general", {**GENERAL, "abandon_after_minutes": "1441",
+                                                   "timezone": "Mars/Olympus", "sms_sender": "ACME-SHOP"})
+    assert page.status_code == 400
+    assert _at_field(page, "abandon_after_minutes") == "1에서 1440 사이의 정수여야 합니다."
+    assert _at_field(page, "timezone") == "알 수 없는 시간대입니다: 'Mars/Olympus'."
+    assert _at_field(page, "sms_sender") == "영문자와 숫자 11자 이하이거나 전화번호여야 합니다."
+    assert "whole number" not in text(page) and "time zone" not in text(page)
+    cli = runner.invoke(args=["configure-store", str(shop.store_id), "--abandon-after-minutes", "1441"])
+    assert cli.exit_code != 0 and "abandon_after_minutes: must be a whole number from 1 to 1440" in cli.output
+
+
+def test_a_bad_automation_step_is_refused_in_korean_and_the_api_answers_in_english(app, shop):
+    owner = _korean(app, shop.store_id)
+    page = post(owner, "/admin/sequence/step/2", {"delay_value": "1", "delay_unit": "minutes", "email": "1",
+                                                  "enabled": "1"})
+    assert page.status_code == 400
+    assert "이전 단계의 지연 시간보다 길고 다음 단계보다 짧아야 합니다." in text(page)
+    assert "previous step" not in text(page)
+    body = shop.client.get("/api/v1/automations/abandoned_cart", headers=shop.headers).get_json()
+    steps = [{key: step[key] for key in ("position", "delay", "at_hour", "channels", "coupon", "enabled")}
+             for step in body["steps"]]
+    steps[0]["delay"] = "61d"
+    answer = shop.client.put("/api/v1/automations/abandoned_cart", json={"enabled": True, "steps": steps},
+                             headers={**shop.headers, "Accept-Language": "ko"})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["fields"] == {"steps.0.delay": ["Between 1 minute and 60 days."]}
+
+
+def test_a_reason_built_of_counted_words_is_said_whole_in_korean(app):
+    from retainful.automations import registry
+    from retainful.automations.settings import _between
+    from retainful_admin.i18n import word
+
+    refusal = _between(registry.get("abandoned_cart"))
+    assert refusal == "Between 1 minute and 60 days."  # the API's and the CLI's English
+    with app.test_request_context(headers={"Accept-Language": "ko"}):
+        assert word(refusal) == "1분에서 60일 사이여야 합니다."
+
+
+def test_a_bad_campaign_is_refused_in_korean_at_its_field_and_in_english_by_the_api(app, shop):
+    from tests.test_campaigns_admin import FORM
+
+    marketer = _korean(app, shop.store_id, Role.MARKETER)
+    page = post(marketer, "/admin/campaigns/new", {**FORM, "send_at": "2020-01-01T10:00"},
+                csrf_token(marketer, "/admin/campaigns/new"))
+    assert page.status_code == 400
+    assert _at_field(page, "send_at") == "이미 지난 시간입니다. 지금 이후의 시간을 입력하세요."
+    assert "In the past" not in text(page)
+    answer = shop.client.post("/api/v1/campaigns", json={"name": "Winter sale", "channels": ["email"],
+                                                         "send_at": "2020-01-01T10:00:00"},
+                              headers={**shop.headers, "Accept-Language": "ko"})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["fields"] == {"send_at": ["In the past: give a time from now on."]}
+
+
+def test_an_invitation_to_a_bad_address_is_refused_in_korean(app, shop):
+    owner = _korean(app, shop.store_id)
+    page = post(owner, "/admin/people/invite", {"email": "not an address", "role": "marketer"},
+                csrf_token(owner, "/admin/people/"))
+    assert page.status_code == 400
+    assert _at_field(page, "email") == "이메일 주소를 입력하세요(예: name@example.com)."
+    assert "Enter an email address" not in text(page)
+    assert '<option value="marketer" selected>마케터</option>' in text(page)  # the roles in words too
+
+
+def test_a_wrong_current_password_and_a_short_new_one_are_refused_in_korean(app, shop):
+    owner = _korean(app, shop.store_id)
+    token = csrf_token(owner, "/admin/account")
+    wrong = post(owner, "/admin/account", {"current_password": "not it", "new_password": "long enough pass",
+                                           "confirm_password": "long enough pass"}, token)
+    assert wrong.status_code == 400
+    assert _at_field(wrong, "current_password") == "현재 비밀번호가 올바르지 않습니다."
+    assert "not right" not in text(wrong)
+    short = post(owner, "/admin/account", {"current_password": PASSWORD, "new_password": "short",
+                                           "confirm_password": "short"}, token)
+    assert short.status_code == 400
+    assert _at_field(short, "new_password") == "비밀번호는 8자 이상이어야 합니다."
+    assert "at least" not in text(short)
+
+
+def test_the_visual_editors_block_and_variable_labels_are_korean(app, shop):
+    owner = _korean(app, shop.store_id)
+    page = text(owner.get("/admin/templates/edit/email/abandoned_cart/step1"))
+    data = json.loads(unescape(re.search(r'id="editor-data">(.*?)</script>', page, re.S).group(1)))
+    kinds = {kind["type"]: kind for kind in data["blockTypes"]}
+    assert kinds["button"]["label"] == "버튼"
+    assert [field["label"] for field in kinds["image"]["fields"]] == [
+        "이미지 주소 (https)", "설명 (화면 낭독기와 이미지가 차단된 경우용)", "링크 (선택)"]
+    assert {variable["label"] for variable in data["variables"]} >= {"장바구니 합계", "쿠폰 코드"}
+    assert "Image address" not in json.dumps(data, ensure_ascii=False)
+    refused = post(owner, "/admin/templates/blocks-to-source/email/abandoned_cart/step1", {"document": json.dumps(
+        {"subject": "Hi", "preheader": "", "blocks": [{"type": "button", "label": "Go", "url": "http://x.example"}]})},
+        csrf_token(owner))
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == {"code": "validation_error", "field": "blocks.0.url", "line": None,
+                                           "message": "https:// 주소나 링크 변수여야 합니다."}
+
+
+def test_report_notes_are_korean_on_the_dashboard_and_the_reports_page(app, shop):
+    owner = _korean(app, shop.store_id)
+    for path in ("/admin/", "/admin/reports/"):
+        page = text(owner.get(path))
+        assert "복구를 켜기 전의 기록이 부족합니다." in page, path
+        assert "Not enough history" not in page, path
+    assert "효과를 측정하기에 장바구니가 너무 적습니다." in text(owner.get("/admin/reports/"))

@@ -200,3 +200,26 @@ def test_upgrading_and_downgrading_a_running_install_keeps_every_row(empty_datab
         assert counts() == dict.fromkeys(counted, 1)
         upgrade()
         db.engine.dispose()
+
+
+# Foreign keys left without an index of their own, and why that is fine: the referenced rows are deleted one at a
+# time by a person (a user, a step, a store), never in bulk by a sweep, so the scan of the referencing table is rare.
+UNINDEXED_FOREIGN_KEYS = {
+    ("invitation", "invited_by_id"), ("conversation", "assigned_user_id"),
+    ("conversation_message", "agent_user_id"),  # users are removed by hand
+    ("user_store", "store_id"),  # (user_id, store_id) is the key; stores are deleted by hand
+    ("message", "step_id"),  # an owner deletes a sequence step: one scan per step, not per row
+    ("message", "coupon_id"),  # coupons go with their cart (its messages first) or by hand
+}
+
+
+def test_every_foreign_key_that_sweeps_delete_through_is_indexed():
+    """Deleting a row makes the database find every row that names it (to cascade or null it): without an index that
+    is a scan of the whole referencing table per deleted row, and the retention sweep deletes thousands."""
+    unindexed = set()
+    for table in db.metadata.sorted_tables:
+        leading = {index.columns[0].name for index in table.indexes if len(index.columns)}
+        leading |= {constraint.columns[0].name for constraint in table.constraints
+                    if isinstance(constraint, (sa.UniqueConstraint, sa.PrimaryKeyConstraint)) and constraint.columns}
+        unindexed |= {(table.name, key.parent.name) for key in table.foreign_keys if key.parent.name not in leading}
+    assert unindexed == UNINDEXED_FOREIGN_KEYS

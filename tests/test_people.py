@@ -5,6 +5,7 @@ password" (the same answer for known and unknown addresses, throttled, single-us
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from retainful import clock, users
 from retainful.extensions import db
 from retainful.models import Invitation, Role, User, user_store
+from retainful.people import mail as account_mail
 from tests.test_admin import PASSWORD, add_user, csrf_token, logged_in, post, text
 
 NEW_PASSWORD = "a much better passphrase"
@@ -208,9 +210,27 @@ def test_changing_ones_password_needs_the_current_one_and_ends_other_sessions(ap
         assert users.authenticate("marketer@acme.test", NEW_PASSWORD) is not None
 
 
-def forgot(client, email):
-    return client.post("/admin/forgot-password", data={"csrf_token": csrf_token(client, "/admin/forgot-password"),
-                                                       "email": email})
+def forgot(client, email, settle=True):
+    """Ask for a reset link, and (``settle``) wait for the background send of it."""
+    answer = client.post("/admin/forgot-password", data={"csrf_token": csrf_token(client, "/admin/forgot-password"),
+                                                         "email": email})
+    if settle:
+        account_mail.settle()
+    return answer
+
+
+def test_a_known_address_is_answered_as_fast_as_an_unknown_one(app, team, mail):
+    """The provider's latency must not tell an attacker which addresses have accounts."""
+    mail.delay = 1.5
+    timings = {}
+    for email in ("marketer@acme.test", "nobody@acme.test"):
+        client = app.test_client()
+        started = time.monotonic()
+        assert forgot(client, email, settle=False).status_code == 200
+        timings[email] = time.monotonic() - started
+    assert timings["marketer@acme.test"] < 1.0, timings  # the send waits for nobody
+    account_mail.settle()
+    assert [to for to, *_ in sent_mail(mail)] == ["marketer@acme.test"]  # and still happens
 
 
 def test_forgot_password_answers_the_same_for_known_and_unknown_addresses(app, team, mail):

@@ -287,12 +287,13 @@ TOO_EXPENSIVE = [
 
 @pytest.mark.parametrize("source", TOO_EXPENSIVE)
 def test_a_template_past_the_budget_stops_within_two_seconds_without_allocating(source):
+    """Two seconds of the thread's CPU (the budget's own clock): a loaded machine stretches the wall time."""
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.thread_time()
     try:
         with pytest.raises(TemplateTooExpensive) as raised:
             render_sms("abandoned_cart/step1", context(), source=source)
-        elapsed = time.monotonic() - started
+        elapsed = time.thread_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -17,7 +17,7 @@ from retainful.api.views import bp
 from retainful.channels import names
 from retainful.messaging.test_send import API, TestSendLimited, test_send
 from retainful.rendering import overrides
-from retainful.rendering.engine import default_source, template_keys
+from retainful.rendering.engine import default_source, is_template_key
 from retainful.rendering.preview import preview
 from retainful.urls import public_urls
 
@@ -25,7 +25,7 @@ version_out = TemplateVersionOut()
 
 
 def _checked(channel: str, key: str) -> None:
-    if channel not in names() or key not in template_keys(channel):
+    if channel not in names() or not is_template_key(channel, key):
         raise ApiError(404, "not_found", f"No {channel} template {key!r}.")
 
 

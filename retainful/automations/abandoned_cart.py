@@ -19,6 +19,7 @@ from retainful.coupons import recovery_coupon_for
 from retainful.extensions import db
 from retainful.models import (ABANDONED_CART, TEST_SEND, Cart, CartStatus, CouponKind, DiscountType, Message,
                               Store)
+from retainful.words import N_
 
 # After the last step is due, a cart without an order waits this long before it counts as lost.
 LOST_GRACE = timedelta(days=1)
@@ -26,7 +27,7 @@ LOST_GRACE = timedelta(days=1)
 
 class AbandonedCart(Automation):
     kind = ABANDONED_CART
-    title = "Abandoned cart"
+    title = N_("Abandoned cart")
     # SMS only on the first step: US carriers allow one abandoned-cart text per cart within 48 hours, and the send
     # policy enforces that even if a store adds more. A 10% coupon on the 2-day step: early reminders work without
     # one, so the discount goes where it is needed.

@@ -23,6 +23,7 @@ from retainful.customers.birthdays import birthday_in
 from retainful.extensions import db
 from retainful.models import CouponKind, Customer, DiscountType, Order
 from retainful.rendering.context import last_order_vars, sample_order
+from retainful.words import N_
 
 
 def _month_days(day: date) -> list[str]:
@@ -40,7 +41,7 @@ def _celebrated(month_days: list[str]):
 
 class Birthday(Automation):
     kind = "birthday"
-    title = "Birthday"
+    title = N_("Birthday")
     default_steps = (StepDefault(timedelta(0), email=True, sms=True, at_hour=10, coupon_type=DiscountType.PERCENT,
                                  coupon_amount=Decimal(15), coupon_valid_hours=7 * 24),)
     coupon_kind = CouponKind.BIRTHDAY

@@ -15,11 +15,12 @@ from retainful.automations.settings import enabled_steps
 from retainful.coupons import next_order_coupon_for
 from retainful.extensions import db
 from retainful.models import NEXT_ORDER, CouponKind
+from retainful.words import N_
 
 
 class NextOrder(Automation):
     kind = NEXT_ORDER
-    title = "Next-order coupon"
+    title = N_("Next-order coupon")
     default_steps = (StepDefault(timedelta(0), email=True, sms=True),)
     default_enabled = True
     # A reply to the shopper's own order, sent at once: not held back by the marketing caps (it never was).

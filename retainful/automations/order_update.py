@@ -14,6 +14,7 @@ from retainful.automations.base import Automation, StepDefault, consented_channe
 from retainful.automations.lifecycle import completed_order, order_view_of, voided_reason
 from retainful.automations.settings import enabled_steps
 from retainful.rendering.context import sample_order
+from retainful.words import N_
 
 # An order seen completed only this long after it was (a missed webhook, a late pull) is not announced as news.
 FRESH = timedelta(days=1)
@@ -21,7 +22,7 @@ FRESH = timedelta(days=1)
 
 class OrderUpdate(Automation):
     kind = "order_update"
-    title = "Order shipped"
+    title = N_("Order shipped")
     default_steps = (StepDefault(timedelta(0), email=False, sms=True),)
     transactional = True
     min_delay = timedelta(0)

@@ -18,11 +18,12 @@ from retainful.automations.settings import enabled_steps
 from retainful.extensions import db
 from retainful.models import Coupon, CouponKind
 from retainful.rendering.context import last_order_vars, sample_order
+from retainful.words import N_
 
 
 class PostPurchase(Automation):
     kind = "post_purchase"
-    title = "Post-purchase follow-up"
+    title = N_("Post-purchase follow-up")
     default_steps = (StepDefault(timedelta(days=7), email=True),)
     min_delay = timedelta(hours=1)
     max_delay = timedelta(days=90)

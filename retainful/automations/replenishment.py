@@ -26,6 +26,7 @@ from retainful.models import Customer, Message, MessageStatus, Order, Product, S
 from retainful.products import replenishable
 from retainful.rendering.context import order_view, sample_order
 from retainful.rendering.links import reorder_url
+from retainful.words import N_
 
 REPLENISHMENT = "replenishment"
 REMIND_AGAIN = timedelta(days=7)
@@ -45,7 +46,7 @@ def _series_prefix(customer_id: int, product_row_id: int) -> str:
 
 class Replenishment(Automation):
     kind = REPLENISHMENT
-    title = "Replenishment reminders"
+    title = N_("Replenishment reminders")
     default_steps = (StepDefault(timedelta(0), email=True, sms=True),)
     min_delay = timedelta(0)  # the product's replenish_after_days is the delay; a step may add to it
     max_delay = timedelta(days=30)

@@ -21,12 +21,13 @@ from retainful.extensions import db
 from retainful.models import DiscountType, Sequence, Step, Store
 from retainful.money import MAX_AMOUNT
 from retainful.plurals import counted
+from retainful.words import N_, Said
 
 
 def automation_or_error(kind: str) -> Automation:
     automation = registry.get(kind)
     if automation is None:
-        raise FieldError("kind", f"One of {', '.join(registry.kinds())}.")
+        raise FieldError("kind", N_("One of %(choices)s.", choices=", ".join(registry.kinds())))
     return automation
 
 
@@ -111,20 +112,21 @@ def update_step(
     settings = settings_for(store.id, kind)
     step = next((s for s in settings.steps if s.position == position), None)
     if step is None:
-        raise FieldError("position", f"No step {position} in this store's {kind} automation.")
+        raise FieldError("position", N_("No step %(position)s in this store's %(kind)s automation.", position=position,
+                                         kind=kind))
     if delay is not None:
         if not automation.min_delay <= delay <= automation.max_delay:
-            raise FieldError("delay", f"Between {_words(automation.min_delay)} and {_words(automation.max_delay)}.")
+            raise FieldError("delay", _between(automation))
         minutes = int(delay.total_seconds() // 60)
         before = [s.delay_minutes for s in settings.steps if s.position < position]
         after = [s.delay_minutes for s in settings.steps if s.position > position]
         if (before and minutes <= max(before)) or (after and minutes >= min(after)):
-            raise FieldError("delay", "Must be after the previous step's delay and before the next step's.")
+            raise FieldError("delay", N_("Must be after the previous step's delay and before the next step's."))
         step.delay_minutes = minutes
     if at_hour is not _UNSET:
         if at_hour is not None and (isinstance(at_hour, bool) or not isinstance(at_hour, int)
                                     or not 0 <= at_hour <= 23):
-            raise FieldError("at_hour", "A whole hour from 0 to 23, or null.")
+            raise FieldError("at_hour", N_("A whole hour from 0 to 23, or null."))
         step.at_hour = at_hour
     for name, value in (("email", email), ("sms", sms), ("enabled", enabled)):
         if value is not None:
@@ -135,11 +137,16 @@ def update_step(
     return step
 
 
-def _words(delta: timedelta) -> str:
+def _words(delta: timedelta) -> Said:
     minutes = int(delta.total_seconds() // 60)
     if minutes >= 1440 and minutes % 1440 == 0:
-        return counted(minutes // 1440, "day")
-    return counted(minutes, "minute")
+        return counted(minutes // 1440, "days")
+    return counted(minutes, "minutes")
+
+
+def _between(automation: Automation) -> Said:
+    """The refusal of a delay outside the automation's range."""
+    return N_("Between %(low)s and %(high)s.", low=_words(automation.min_delay), high=_words(automation.max_delay))
 
 
 def apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, minimum: Decimal | None,
@@ -150,7 +157,7 @@ def apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, mini
         return
     if kind is not None:
         if kind not in DiscountType.ALL:
-            raise FieldError("coupon_type", "One of percent, fixed, free_shipping.")
+            raise FieldError("coupon_type", N_("One of %(choices)s.", choices=", ".join(DiscountType.ALL)))
         step.coupon_type = kind
     if amount is not None:
         step.coupon_amount = amount
@@ -158,14 +165,14 @@ def apply_coupon_rule(step: Step, kind: str | None, amount: Decimal | None, mini
         step.coupon_minimum = minimum
     if valid_hours is not None:
         if not 1 <= valid_hours <= 24 * 90:
-            raise FieldError("coupon_valid_hours", "Between 1 hour and 90 days.")
+            raise FieldError("coupon_valid_hours", N_("Between 1 hour and 90 days."))
         step.coupon_valid_hours = valid_hours
     if step.coupon_type == DiscountType.PERCENT and not (step.coupon_amount and 0 < step.coupon_amount <= 100):
-        raise FieldError("coupon_amount", "A percentage between 0 and 100.")
+        raise FieldError("coupon_amount", N_("A percentage between 0 and 100."))
     if step.coupon_type == DiscountType.FIXED and not (step.coupon_amount and 0 < step.coupon_amount <= MAX_AMOUNT):
-        raise FieldError("coupon_amount", f"A positive amount up to {MAX_AMOUNT}.")
+        raise FieldError("coupon_amount", N_("A positive amount up to %(max)s.", max=MAX_AMOUNT))
     if step.coupon_minimum is not None and not 0 <= step.coupon_minimum <= MAX_AMOUNT:
-        raise FieldError("coupon_minimum", f"From 0 to {MAX_AMOUNT}.")
+        raise FieldError("coupon_minimum", N_("From 0 to %(max)s.", max=MAX_AMOUNT))
 
 
 _DELAY = re.compile(r"\s*(\d{1,6})\s*([mhdw]?)\s*")
@@ -176,7 +183,7 @@ def parse_delay(text: str) -> timedelta:
     """'30m', '6h', '2d', '1w' or plain minutes."""
     match = _DELAY.fullmatch(text.lower()) if isinstance(text, str) else None
     if not match:
-        raise FieldError("delay", f"{text!r}: use 30m, 6h, 2d, 1w or minutes.")
+        raise FieldError("delay", N_("%(text)r: use 30m, 6h, 2d, 1w or minutes.", text=text))
     return timedelta(minutes=int(match.group(1)) * _UNITS[match.group(2) or "m"])
 
 
@@ -223,13 +230,13 @@ def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dic
             position = change["position"]
             step = by_position.get(position)
             if step is None or position in seen:
-                raise FieldError(f"steps.{index}.position", f"Steps are {sorted(by_position)}, each once.")
+                raise FieldError(f"steps.{index}.position", N_("Steps are %(positions)s, each once.",
+                                                                 positions=sorted(by_position)))
             seen.add(position)
             try:
                 delay = parse_delay(change["delay"])
                 if not automation.min_delay <= delay <= automation.max_delay:
-                    raise FieldError("delay", f"Between {_words(automation.min_delay)} and "
-                                              f"{_words(automation.max_delay)}.")
+                    raise FieldError("delay", _between(automation))
                 step.delay_minutes = int(delay.total_seconds() // 60)
                 step.at_hour = change["at_hour"]
                 for name in channel_names():  # each channel is a boolean column of the step
@@ -247,7 +254,7 @@ def replace(store: Store, kind: str, *, enabled: bool, steps: list[dict]) -> dic
                 raise FieldError(f"steps.{index}.{field}", error.message) from None
         delays = [s.delay_minutes for s in sorted(settings.steps, key=lambda s: s.position)]
         if any(later <= earlier for earlier, later in zip(delays, delays[1:])):
-            raise FieldError("steps", "Delays must grow with the position: step 2 comes after step 1.")
+            raise FieldError("steps", N_("Delays must grow with the position: step 2 comes after step 1."))
         automation.set_enabled(store, settings, enabled)
     except FieldError:
         db.session.rollback()

@@ -15,13 +15,14 @@ from retainful.automations.lifecycle import sample_coupon, series_coupon
 from retainful.automations.settings import enabled_steps
 from retainful.messaging import outbox
 from retainful.models import Customer, CouponKind, DiscountType, Store
+from retainful.words import N_
 
 WELCOME_KIND = "welcome"
 
 
 class Welcome(Automation):
     kind = WELCOME_KIND
-    title = "Welcome series"
+    title = N_("Welcome series")
     default_steps = (
         StepDefault(timedelta(0), email=True, coupon_type=DiscountType.PERCENT, coupon_amount=Decimal(10),
                     coupon_valid_hours=7 * 24),

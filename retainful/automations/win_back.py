@@ -20,6 +20,7 @@ from retainful.coupons import step_coupon
 from retainful.extensions import db
 from retainful.messaging import outbox
 from retainful.models import Coupon, CouponKind, Customer, DiscountType, Message, Order
+from retainful.words import N_
 
 WIN_BACK = "win_back"
 # Plan a little ahead of the first step, so its row (and its local send hour) is in the outbox before it is due.
@@ -28,7 +29,7 @@ LOOKAHEAD = timedelta(days=1)
 
 class WinBack(Automation):
     kind = WIN_BACK
-    title = "Win-back"
+    title = N_("Win-back")
     default_steps = (
         StepDefault(timedelta(days=30), sms=True, at_hour=10, coupon_type=DiscountType.FREE_SHIPPING,
                     coupon_valid_hours=48),

@@ -21,6 +21,7 @@ from retainful.extensions import db
 from retainful.models import Cart, Customer, Order, Store
 from retainful.money import MAX_AMOUNT
 from retainful.orders.attribution import VOID_STATUSES
+from retainful.words import N_, Said
 
 SAMPLE_SIZE = 10
 MAX_LIST = 300  # countries or locales in one filter
@@ -61,7 +62,7 @@ class Range(Schema):
     @validates_schema
     def _ordered(self, data, **kwargs):
         if data.get("min") is not None and data.get("max") is not None and data["min"] > data["max"]:
-            raise ValidationError("Must not exceed max.", "min")
+            raise ValidationError(N_("Must not exceed max."), "min")
 
 
 class CountRange(Range):
@@ -166,10 +167,11 @@ def parse(raw: Any, store: Store) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise FieldError("segment", "Must be an object of filters.")
+        raise FieldError("segment", N_("Must be an object of filters."))
     unknown = sorted(set(raw) - set(FILTERS))
     if unknown:
-        raise FieldError(f"segment.{unknown[0]}"[:80], f"Not a filter; one of {', '.join(FILTERS)}.")
+        raise FieldError(f"segment.{unknown[0]}"[:80], N_("Not a filter; one of %(filters)s.",
+                                                          filters=", ".join(FILTERS)))
     try:
         loaded = SegmentSchema().load(raw)
     except ValidationError as error:
@@ -177,8 +179,13 @@ def parse(raw: Any, store: Store) -> dict[str, Any]:
     for name, value in loaded.items():
         if isinstance(value, datetime):
             if local_instant(value, store.timezone) is None:
-                raise FieldError(f"segment.{name}", f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE}.")
+                raise FieldError(f"segment.{name}", date_bounds())
     return SegmentSchema().dump({name: value for name, value in loaded.items() if value is not None})
+
+
+def date_bounds() -> Said:
+    """The refusal of a time outside the service's dates."""
+    return N_("Between %(earliest)s and %(latest)s.", earliest=clock.EARLIEST_DATE, latest=clock.LATEST_DATE)
 
 
 def reachable_on(channels: list[str]) -> sa.ColumnElement[bool]:

@@ -21,6 +21,7 @@ from retainful.orders.attribution import VOID_STATUSES
 from retainful.rendering.context import sample_context
 from retainful.rendering.engine import TemplateError, template_keys
 from retainful.urls import public_urls
+from retainful.words import N_
 
 PAST_GRACE = timedelta(minutes=5)  # a send time this little in the past means "now" (a form filled in slowly)
 PAGE = 50
@@ -42,16 +43,17 @@ def parse(raw: dict[str, Any]) -> dict[str, Any]:
 def _check_template(store: Store, name: str, template: dict[str, Any], key: str) -> dict[str, Any]:
     """A template ref: a key of the store's templates, or a source that compiles and renders with sample data."""
     if ("key" in template) == ("source" in template):
-        raise FieldError(f"templates.{name}", "Give either key or source.")
+        raise FieldError(f"templates.{name}", N_("Give either key or source."))
     if "key" in template:
         if template["key"] not in template_keys(name):
-            raise FieldError(f"templates.{name}.key", f"No {name} template {template['key']!r}.")
+            raise FieldError(f"templates.{name}.key", N_("No %(channel)s template %(key)r.", channel=name,
+                                                                key=template["key"]))
         return {"key": template["key"]}
     source = template["source"]
     needed = ("subject", "html") if name == "email" else ("text",)
     for part in needed:
         if not source.get(part):
-            raise FieldError(f"templates.{name}.source.{part}", "Required.")
+            raise FieldError(f"templates.{name}.source.{part}", N_("Required."))
     parts = {part: value for part, value in source.items() if value and (part in needed or part == "preheader")}
     try:
         channel(name).render(key, sample_context(store, public_urls(current_app), key),
@@ -65,9 +67,9 @@ def _send_time(store: Store, send_at: datetime, local_time: bool) -> tuple[datet
     """(the instant, the wall-clock time, when expansion starts) of a send time given store-local or with an offset."""
     instant = segment.local_instant(send_at, store.timezone)
     if instant is None:
-        raise FieldError("send_at", f"Between {clock.EARLIEST_DATE} and {clock.LATEST_DATE}.")
+        raise FieldError("send_at", segment.date_bounds())
     if instant < clock.now() - PAST_GRACE:
-        raise FieldError("send_at", "In the past: give a time from now on.")
+        raise FieldError("send_at", N_("In the past: give a time from now on."))
     wall = send_at.replace(tzinfo=None)
     return instant, wall, first_due(instant, wall, local_time) - EXPAND_AHEAD
 
@@ -75,7 +77,7 @@ def _send_time(store: Store, send_at: datetime, local_time: bool) -> tuple[datet
 def schedule(campaign: Campaign, send_at: datetime, local_time: bool) -> Campaign:
     """Set (or move) the send time of a campaign not yet sending; the caller commits."""
     if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
-        raise FieldError("state", f"A {campaign.state} campaign cannot be scheduled again.")
+        raise FieldError("state", N_("A %(state)s campaign cannot be scheduled again.", state=campaign.state))
     store = db.session.get(Store, campaign.store_id)
     campaign.send_at, campaign.send_at_wall, campaign.expand_at = _send_time(store, send_at, local_time)
     campaign.local_time, campaign.state = local_time, CampaignState.SCHEDULED
@@ -88,12 +90,12 @@ def create(store: Store, data: dict[str, Any], author: str) -> Campaign:
     templates = data.get("templates") or {}
     for name in templates:
         if name not in channels:
-            raise FieldError(f"templates.{name}", "Not one of the campaign's channels.")
+            raise FieldError(f"templates.{name}", N_("Not one of the campaign's channels."))
     campaign = Campaign(store_id=store.id, name=data["name"].strip(), channels=channels, created_by=author,
                         frequency_cap=data.get("frequency_cap", False), pacing={}, recipient_count=0,
                         segment=segment.parse(data.get("segment"), store), templates={})
     if not campaign.name:
-        raise FieldError("name", "Required.")
+        raise FieldError("name", N_("Required."))
     db.session.add(campaign)
     db.session.flush()  # the id names its own sources' key
     campaign.templates = {name: _check_template(store, name, templates[name], source_key(campaign))

@@ -21,11 +21,12 @@ _LISTENERS: list[Callable[[ConversationMessage], None]] = []
 
 
 class ConversationError(ValueError):
-    """A request about a conversation that cannot be done; ``field`` names the input at fault."""
+    """A request about a conversation that cannot be done; ``field`` names the input at fault, ``message`` says why
+    without it (as a FieldError's: what a form shows at the field)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.message = field, message
 
 
 def on_inbound(listener: Callable[[ConversationMessage], None]) -> Callable[[ConversationMessage], None]:

@@ -27,6 +27,7 @@ from retainful.orders.attribution import VOID_STATUSES
 from retainful.rendering.engine import TemplateError, default_source, template_keys
 from retainful.rendering.overrides import check_source, current_sources, save_override
 from retainful.urls import PublicUrls
+from retainful.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Subject:
     def check(self, channel: str, source: Any, field: str) -> dict:
         """The override as stored, or FieldError."""
         if not isinstance(source, str):
-            raise FieldError(field, "A template's text.")
+            raise FieldError(field, N_("A template's text."))
         return {"source": source}
 
     def apply(self, store: Store, urls: PublicUrls, winner: Variant, author: str) -> None:
@@ -108,7 +109,8 @@ class CampaignSubject(Subject):
     def check(self, channel, source, field):
         parts = ("subject", "html") if channel == "email" else ("text",)
         if not isinstance(source, dict) or any(not isinstance(source.get(p), str) or not source[p] for p in parts):
-            raise FieldError(field, f"An object with {' and '.join(parts)} (the campaign's template shape).")
+            raise FieldError(field, N_("An object with %(parts)s (the campaign's template shape).",
+                                         parts=" and ".join(parts)))
         return {"source": {p: source[p] for p in (*parts, "preheader") if isinstance(source.get(p), str)}}
 
     def apply(self, store, urls, winner, author):
@@ -142,18 +144,19 @@ def _subject(store: Store, subject: dict) -> Subject:
     if "campaign" in subject:
         campaign = db.session.get(Campaign, subject["campaign"])
         if campaign is None or campaign.store_id != store.id:
-            raise FieldError("subject.campaign", "No campaign with this id.")
+            raise FieldError("subject.campaign", N_("No campaign with this id."))
         if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
-            raise FieldError("subject.campaign", "Only a draft or scheduled campaign can be tested.")
+            raise FieldError("subject.campaign", N_("Only a draft or scheduled campaign can be tested."))
         return CampaignSubject.of(campaign.id)
     kind, position = subject.get("automation"), subject.get("step")
     if kind is None or position is None:
-        raise FieldError("subject", "Either {automation, step} or {campaign}.")
+        raise FieldError("subject", N_("Either {automation, step} or {campaign}."))
     if registry.get(kind) is None or kind not in registry.kinds():
-        raise FieldError("subject.automation", f"One of {', '.join(registry.kinds())}.")
+        raise FieldError("subject.automation", N_("One of %(choices)s.", choices=", ".join(registry.kinds())))
     positions = [step.position for step in current_settings(store.id, kind).steps]
     if position not in positions:
-        raise FieldError("subject.step", f"{kind} has steps {', '.join(map(str, positions))}.")
+        raise FieldError("subject.step", N_("%(kind)s has steps %(positions)s.", kind=kind,
+                                              positions=", ".join(map(str, positions))))
     return AutomationStep.of(kind, position)
 
 
@@ -164,13 +167,13 @@ def _templates(store: Store, urls: PublicUrls, subject: Subject, templates: dict
     for channel, override in templates.items():
         where = f"{field}.{channel}"
         if channel not in names():
-            raise FieldError(where, f"One of {', '.join(names())}.")
+            raise FieldError(where, N_("One of %(choices)s.", choices=", ".join(names())))
         key, source = override.get("key"), override.get("source")
         if (key is None) == (source is None):
-            raise FieldError(where, "Give either key (another template) or source (a template's text).")
+            raise FieldError(where, N_("Give either key (another template) or source (a template's text)."))
         if key is not None:
             if key not in template_keys(channel):
-                raise FieldError(f"{where}.key", f"No {channel} template {key!r}.")
+                raise FieldError(f"{where}.key", N_("No %(channel)s template %(key)r.", channel=channel, key=key))
             checked[channel] = {"key": key}
             continue
         checked[channel] = subject.check(channel, source, f"{where}.source")
@@ -188,15 +191,15 @@ def create(store: Store, urls: PublicUrls, *, subject: dict, variants: list[dict
     has one running already, or a variant's template does not render."""
     subject = _subject(store, subject)
     if metric not in METRICS:
-        raise FieldError("metric", f"One of {', '.join(METRICS)}.")
+        raise FieldError("metric", N_("One of %(choices)s.", choices=", ".join(METRICS)))
     if not MIN_VARIANTS <= len(variants) <= MAX_VARIANTS:
-        raise FieldError("variants", f"{MIN_VARIANTS} to {MAX_VARIANTS} variants.")
+        raise FieldError("variants", N_("%(low)s to %(high)s variants.", low=MIN_VARIANTS, high=MAX_VARIANTS))
     seen = set()
     rows = []
     for index, variant in enumerate(variants):
         name = variant["name"].strip()
         if not name or name.casefold() in seen:
-            raise FieldError(f"variants.{index}.name", "A name of its own (the names must differ).")
+            raise FieldError(f"variants.{index}.name", N_("A name of its own (the names must differ)."))
         seen.add(name.casefold())
         rows.append(Variant(position=index + 1, name=name, weight=variant["weight"],
                             templates=_templates(store, urls, subject, variant.get("templates", {}),
@@ -207,7 +210,7 @@ def create(store: Store, urls: PublicUrls, *, subject: dict, variants: list[dict
         with db.session.begin_nested():
             db.session.add(experiment)
     except IntegrityError:
-        raise ExperimentConflict("subject", "This has a running experiment already: stop it first.") from None
+        raise ExperimentConflict("subject", N_("This has a running experiment already: stop it first.")) from None
     db.session.commit()
     return experiment
 
@@ -353,7 +356,7 @@ def apply_winner(experiment: Experiment, store: Store, urls: PublicUrls) -> Expe
     """The winner's templates become the subject's for everyone after (a step's template versions by
     ``experiment:<id>``, a campaign's templates); the control's change nothing. Applying twice changes nothing."""
     if experiment.state != ExperimentState.DECIDED:
-        raise ExperimentConflict("state", "Only a decided experiment has a winner to apply.")
+        raise ExperimentConflict("state", N_("Only a decided experiment has a winner to apply."))
     if experiment.applied_at is not None:
         return experiment
     winner = next(v for v in experiment.variants if v.id == experiment.winner_id)
@@ -366,7 +369,7 @@ def apply_winner(experiment: Experiment, store: Store, urls: PublicUrls) -> Expe
 def stop(experiment: Experiment) -> Experiment:
     """End a running experiment without a winner: every shopper gets the step's own template again."""
     if experiment.state != ExperimentState.RUNNING:
-        raise ExperimentConflict("state", f"The experiment is {experiment.state}, not running.")
+        raise ExperimentConflict("state", N_("The experiment is %(state)s, not running.", state=experiment.state))
     experiment.state, experiment.stopped_at = ExperimentState.STOPPED, clock.now()
     db.session.commit()
     return experiment

@@ -17,6 +17,7 @@ from flask import current_app
 from retainful import clock
 from retainful.carts import get_cart
 from retainful.channels import channel as channel_named
+from retainful.errors import FieldError
 from retainful.extensions import db
 from retainful.messaging import tracking
 from retainful.messaging.dispatch import providers_for
@@ -67,7 +68,10 @@ def test_send(store: Store, urls: PublicUrls, channel: str, key: str, to: str, s
     """Render and send now; returns the recorded message (status sent or failed, with the provider's reason).
     Raises TestSendLimited past the requester's or the store's hourly limit, before rendering anything."""
     medium = channel_named(channel)
-    recipient = medium.normalise_address(to, store)
+    try:
+        recipient = medium.normalise_address(to, store)
+    except FieldError as error:  # the field is the address typed, ``to``, whatever the channel calls it
+        raise FieldError("to", error.message) from None
     check_limits(store, requested_by)
     code = tracking.new_link_code()
     context = preview_context(store, urls, cart_token, urls.recovery(code), open_pixel=urls.pixel(code))

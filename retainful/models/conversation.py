@@ -39,7 +39,7 @@ class Conversation(db.Model):
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"))
     # The cart the shopper was last messaged about when they wrote (None: no such cart).
-    cart_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cart.id", ondelete="SET NULL"))
+    cart_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cart.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(sa.String(8), default=ConversationStatus.OPEN)
     channel: Mapped[str] = mapped_column(sa.String(8))  # the channel of the last inbound message: replies use it
     assigned_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("admin_user.id", ondelete="SET NULL"))

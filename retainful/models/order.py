@@ -32,13 +32,15 @@ class Order(db.Model):
     status: Mapped[str] = mapped_column(sa.String(32))
     coupon_codes: Mapped[list] = mapped_column(sa.JSON, default=list)
     # Attribution: the message this revenue is credited to and the rule used (clicked, last_sent), or none.
+    # use_alter: message -> coupon -> order. Indexed (migration 0031), as is credited_message_id: every deleted
+    # message looks up the orders that name it.
     attributed_message_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))  # use_alter: message -> coupon -> order
+        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True), index=True)
     attribution_rule: Mapped[str | None] = mapped_column(sa.String(32))
     # The message of any automation the order is credited to (migration 0018): the recovery credit above, else the
     # customer's latest win-back (or other automation) message within the window. Per-automation reports read it.
     credited_message_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True))
+        sa.ForeignKey("message.id", ondelete="SET NULL", use_alter=True), index=True)
     # The conversation the order is credited to (rule ``conversation``, migration 0022): the shopper wrote in it
     # within 7 days before ordering. Recovered revenue, like a recovery message's credit.
     conversation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("conversation.id", ondelete="SET NULL"),

@@ -25,6 +25,7 @@ from retainful.models import Invitation, Role, Store, User, user_store
 from retainful.people import mail
 from retainful.text import unstorable_path
 from retainful.urls import public_urls
+from retainful.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _owners(store: Store) -> int:
 
 def _checked_role(role: str) -> str:
     if role not in INVITABLE_ROLES:
-        raise PeopleError("role", f"The role must be one of {', '.join(INVITABLE_ROLES)}.")
+        raise PeopleError("role", N_("The role must be one of %(roles)s.", roles=", ".join(INVITABLE_ROLES)))
     return role
 
 
@@ -92,7 +93,7 @@ def change_role(store: Store, user_id: int, role: str) -> Member | None:
     if found is None:
         return None
     if found.role == Role.OWNER and role != Role.OWNER and _owners(store) <= 1:
-        raise PeopleError("role", "This is the store's only owner: make someone else an owner first.")
+        raise PeopleError("role", N_("This is the store's only owner: make someone else an owner first."))
     db.session.execute(sa.update(user_store).where(user_store.c.user_id == user_id,
                                                    user_store.c.store_id == store.id).values(role=role))
     db.session.commit()
@@ -106,7 +107,7 @@ def remove(store: Store, user_id: int) -> bool:
     if found is None:
         return False
     if found.role == Role.OWNER and _owners(store) <= 1:
-        raise PeopleError("user", "This is the store's only owner: make someone else an owner first.")
+        raise PeopleError("user", N_("This is the store's only owner: make someone else an owner first."))
     db.session.execute(sa.delete(user_store).where(user_store.c.user_id == user_id,
                                                    user_store.c.store_id == store.id))
     users.end_sessions(found.user)
@@ -121,11 +122,11 @@ def invite(store: Store, inviter: User, email: str, role: str) -> Invitation:
     try:
         address = users.normalise_email(email)
     except users.UserError:
-        raise PeopleError("email", "Enter an email address such as name@example.com.") from None
+        raise PeopleError("email", N_("Enter an email address such as name@example.com.")) from None
     role = _checked_role(role)
     existing = users.find_user(address)
     if existing is not None and member(store, existing.id) is not None:
-        raise PeopleError("email", "This person is already a member of the store.")
+        raise PeopleError("email", N_("This person is already a member of the store."))
     now = clock.now()
     db.session.execute(sa.update(Invitation).where(
         Invitation.store_id == store.id, Invitation.email == address, Invitation.accepted_at.is_(None),
@@ -187,15 +188,15 @@ def accept_new(invitation: Invitation, name: str, password: str) -> User:
     """A new account for the invited address, member of the store with the invitation's role. Commits."""
     name = (name or "").strip()
     if not 1 <= len(name) <= 100 or unstorable_path(name):
-        raise PeopleError("name", "Your name: 1 to 100 characters, no NUL characters or unpaired surrogates.")
+        raise PeopleError("name", N_("Your name: 1 to 100 characters, no NUL characters or unpaired surrogates."))
     try:
         users.check_password_rules(password)
     except users.UserError as error:
-        raise PeopleError("password", f"{str(error).capitalize()}.") from None
+        raise PeopleError("password", error.reason) from None
     if users.find_user(invitation.email) is not None:
-        raise PeopleError("email", "An account with this address exists: log in to accept.")
+        raise PeopleError("email", N_("An account with this address exists: log in to accept."))
     if not _claim(invitation):
-        raise PeopleError("token", "This invitation was used already.")
+        raise PeopleError("token", N_("This invitation was used already."))
     user = users.create_user(invitation.email, password, invitation.role, [invitation.store_id])
     user.name = name
     _set_membership_role(user, invitation)
@@ -205,9 +206,9 @@ def accept_new(invitation: Invitation, name: str, password: str) -> User:
 def accept_existing(invitation: Invitation, user: User) -> None:
     """The logged-in account of the invited address joins the store with the invitation's role. Commits."""
     if user.email != invitation.email:
-        raise PeopleError("email", "This invitation is for another email address: log in with that one.")
+        raise PeopleError("email", N_("This invitation is for another email address: log in with that one."))
     if not _claim(invitation):
-        raise PeopleError("token", "This invitation was used already.")
+        raise PeopleError("token", N_("This invitation was used already."))
     if member(invitation.store, user.id) is None:
         db.session.execute(sa.insert(user_store).values(user_id=user.id, store_id=invitation.store_id))
     _set_membership_role(user, invitation)
@@ -230,7 +231,8 @@ def _fingerprint(user: User) -> str:
 
 def request_reset(email: str, address: str | None) -> None:
     """"Forgot password": email a reset link if the address has an active account. The same work either way (the
-    token is made and the email composed; only the send is skipped), and the same answer for the caller. Raises
+    token is made and the email composed; only the send is skipped, and it happens in the background, so the answer
+    comes as fast either way), and the same answer for the caller. Raises
     :class:`users.LoginThrottled` past ``RESET_ACCOUNT_FREE`` requests for one address an hour (or too many from one
     client), known account or not."""
     users.count_requests("reset", email, address, RESET_ACCOUNT_FREE, RESET_ADDRESS_FREE)
@@ -242,7 +244,7 @@ def request_reset(email: str, address: str | None) -> None:
             f"The link works once, for {int(RESET_TTL.total_seconds() // 60)} minutes. If it wasn't you, ignore this "
             f"email: your password stays as it is.")
     if known:
-        mail.send(user.email, "Reset your Retainful password", body)
+        mail.send_soon(user.email, "Reset your Retainful password", body)
 
 
 def reset_token(user: User) -> str:
@@ -276,7 +278,7 @@ def change_password(user: User, current: str, new: str) -> None:
     """The user's own change: the current password is required. Ends every session (the caller logs this one in
     again)."""
     if not isinstance(current, str) or not check_password_hash(user.password_hash, current[:users.MAX_PASSWORD_LENGTH]):
-        raise PeopleError("current_password", "The current password is not right.")
+        raise PeopleError("current_password", N_("The current password is not right."))
     _set_password(user, new)
 
 
@@ -285,7 +287,7 @@ def _set_password(user: User, password: str) -> None:
         users.set_password(user, password)
     except users.UserError as error:
         db.session.rollback()
-        raise PeopleError("password", f"{str(error).capitalize()}.") from None
+        raise PeopleError("password", error.reason) from None
 
 
 __all__ = ["INVITABLE_ROLES", "Member", "PeopleError", "accept_existing", "accept_new", "change_password",

@@ -88,6 +88,7 @@ CONNECT_REFUSED = "a connect call from the plugin was refused: the Secret Key in
 
 
 def connect_refused(store: Store) -> None:
-    """A connect call named this store but was not sealed with its Secret Key: the owner sees it on the badge."""
-    connections.record(store, connections.PLUGIN, CONNECT_REFUSED)
+    """A connect call named this store but was not sealed with its Secret Key: the owner reads it on the badge (red
+    only while the plugin has not worked with the current key: a stranger's forged call cannot turn it red)."""
+    connections.record_unverified(store, connections.PLUGIN, CONNECT_REFUSED)
     db.session.commit()

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from retainful.errors import FieldError
 from retainful.rendering.variables import BY_EXPRESSION
 from retainful.urls import PublicUrls
+from retainful.words import N_
 
 MAX_BLOCKS = 60
 MAX_TEXT = 5_000  # characters in a text block
@@ -63,22 +64,23 @@ def _checked_text(value: Any, field: str, *, limit: int, required: bool, lines: 
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise FieldError(field, "Must be text.")
+        raise FieldError(field, N_("Must be text."))
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     if _FORBIDDEN.search(value):
-        raise FieldError(field, "Contains characters that cannot be sent (control characters or broken Unicode).")
+        raise FieldError(field, N_("Contains characters that cannot be sent (control characters or broken Unicode)."))
     if not lines:
         value = " ".join(value.split("\n"))
     value = value.strip()
     if len(value) > limit:
-        raise FieldError(field, f"Too long: at most {limit:,} characters.")
+        raise FieldError(field, N_("Too long: at most %(limit)s characters.", limit=f"{limit:,}"))
     if required and not value:
-        raise FieldError(field, "Required.")
+        raise FieldError(field, N_("Required."))
 
     def canonical(match: re.Match) -> str:
         variable = BY_EXPRESSION.get(" ".join(match.group(1).split()))
         if variable is None:
-            raise FieldError(field, f"{match.group(0)[:60]} is not a merge variable: pick one from the list.")
+            raise FieldError(field, N_("%(text)s is not a merge variable: pick one from the list.",
+                                        text=match.group(0)[:60]))
         return variable.token
 
     return _CANDIDATE.sub(canonical, value)
@@ -93,14 +95,15 @@ def _checked_url(value: Any, field: str, urls: PublicUrls, *, required: bool, va
     if variable is not None:
         if variables and variable.url:
             return text
-        raise FieldError(field, "Use a link variable (such as the link back to the cart) or an https address.")
+        raise FieldError(field, N_("Use a link variable (such as the link back to the cart) or an https address."))
     try:
         parts = urlsplit(text)
         https = parts.scheme == "https" and bool(parts.hostname)
     except ValueError:
         https = False
     if _URL_UNSAFE.search(text) or not (https or text.startswith(urls.base_url + "/")):
-        raise FieldError(field, "Must be an https:// address" + (" or a link variable." if variables else "."))
+        raise FieldError(field, N_("Must be an https:// address or a link variable.") if variables
+                         else N_("Must be an https:// address."))
     return text
 
 
@@ -184,26 +187,26 @@ def _button(fields: dict[str, str]) -> str:
 
 _IMG = ['<img src="', "(src)", '" alt="', "(alt)", f'" width="536" style="{IMAGE_STYLE}">']
 BLOCK_TYPES: dict[str, BlockType] = {t.name: t for t in (
-    BlockType("heading", "Heading", (Field("text", "Heading", "line", required=True),),
+    BlockType("heading", N_("Heading"), (Field("text", N_("Heading"), "line", required=True),),
               lambda f: f"<h1>{_encoded(f['text'])}</h1>", (_pattern("<h1>", "(text)", "</h1>"),)),
-    BlockType("text", "Text", (Field("text", "Text", "text", required=True),),
+    BlockType("text", N_("Text"), (Field("text", N_("Text"), "text", required=True),),
               lambda f: f"<p>{_encoded(f['text'])}</p>", (_pattern("<p>", "[text]", "</p>"),)),
-    BlockType("items", "Product list (the cart's items and total)", (),
+    BlockType("items", N_("Product list (the cart's items and total)"), (),
               lambda f: '{% include "_items.html" %}', (_pattern('{% include "_items.html" %}'),)),
-    BlockType("coupon", "Coupon (shown when the message carries one)", (),
+    BlockType("coupon", N_("Coupon (shown when the message carries one)"), (),
               lambda f: '{% include "_coupon.html" %}', (_pattern('{% include "_coupon.html" %}'),)),
-    BlockType("button", "Button", (Field("label", "Label", "line", required=True),
-                                   Field("url", "Link", "url", required=True)),
+    BlockType("button", N_("Button"), (Field("label", N_("Label"), "line", required=True),
+                                       Field("url", N_("Link"), "url", required=True)),
               _button, (_pattern("{% set button_url %}", "(url)", "{% endset %}{% set button_label %}", "(label)",
                                  "{% endset %}{{ button(button_url, button_label) }}"),)),
-    BlockType("image", "Image", (Field("src", "Image address (https)", "image", required=True),
-                                 Field("alt", "Description (for screen readers and blocked images)", "line"),
-                                 Field("href", "Link (optional)", "url")),
+    BlockType("image", N_("Image"), (Field("src", N_("Image address (https)"), "image", required=True),
+                                     Field("alt", N_("Description (for screen readers and blocked images)"), "line"),
+                                     Field("href", N_("Link (optional)"), "url")),
               _image, (_pattern("<p>", '<a href="', "(href)", '" target="_blank">', *_IMG, "</a></p>"),
                        _pattern("<p>", *_IMG, "</p>"))),
-    BlockType("divider", "Divider", (), lambda f: DIVIDER, (_pattern(DIVIDER),)),
-    BlockType("footer", "Footer (why the shopper gets this email)", (Field("text", "Footer text", "line",
-                                                                          required=True),),
+    BlockType("divider", N_("Divider"), (), lambda f: DIVIDER, (_pattern(DIVIDER),)),
+    BlockType("footer", N_("Footer (why the shopper gets this email)"),
+              (Field("text", N_("Footer text"), "line", required=True),),
               lambda f: _encoded(f["text"]), (_pattern("(text)"),)),
 )}
 
@@ -229,7 +232,7 @@ def checked(document: Any, urls: PublicUrls) -> dict[str, Any]:
     if not isinstance(blocks, list):
         raise FieldError("blocks", "Must be a list of blocks.")
     if len(blocks) > MAX_BLOCKS:
-        raise FieldError("blocks", f"At most {MAX_BLOCKS} blocks.")
+        raise FieldError("blocks", N_("At most %(max)s blocks.", max=MAX_BLOCKS))
     out = []
     for index, block in enumerate(blocks):
         path = f"blocks.{index}"
@@ -237,7 +240,7 @@ def checked(document: Any, urls: PublicUrls) -> dict[str, Any]:
         if not isinstance(kind, str) or kind not in BLOCK_TYPES:
             raise FieldError(f"{path}.type", "Must be one of: " + ", ".join(BLOCK_TYPES) + ".")
         if kind == "footer" and index != len(blocks) - 1:
-            raise FieldError(f"{path}.type", "The footer is the last block, and there is one at most.")
+            raise FieldError(f"{path}.type", N_("The footer is the last block, and there is one at most."))
         out.append(BLOCK_TYPES[kind].checked(block, path, urls))
     return {"subject": _checked_text(document.get("subject"), "subject", limit=MAX_LINE, required=True),
             "preheader": _checked_text(document.get("preheader"), "preheader", limit=MAX_LINE, required=False),

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from html import unescape
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -30,6 +30,7 @@ from retainful.errors import FieldError
 from retainful.messaging.sms_encoding import segment_count
 from retainful.rendering import budget
 from retainful.rendering.budget import BudgetedEnvironment, OverBudget
+from retainful.users import LANGUAGES
 
 OPT_OUT = "Reply STOP to opt out"
 SMS_SEGMENT_WARNING = 2
@@ -105,21 +106,60 @@ def key_locale(key: str) -> str | None:
     return found.group(1) if found else None
 
 
-def localized_key(channel: str, key: str, locale: str | None) -> str:
-    """The variant of ``key`` for the shopper's locale: ``key.ko_KR``, else ``key.ko``, else ``key`` (the default)."""
+def localized_key(channel: str, key: str, locale: str | None,
+                  overrides: Container[tuple[str, str]] = ()) -> str:
+    """The variant of ``key`` for the shopper's locale: ``key.ko_KR``, else ``key.ko``, else ``key`` (the default).
+    A variant is a file, or one of the store's ``overrides`` in force (a language version it added)."""
     if not locale:
         return key
     language, _, country = str(locale).replace("-", "_").partition("_")
     keys = _file_keys(channel)
     candidates = ([f"{key}.{language.lower()}_{country.upper()}"] if country else []) + [f"{key}.{language.lower()}"]
-    return next((candidate for candidate in candidates if candidate in keys), key)
+    return next((candidate for candidate in candidates
+                 if candidate in keys or (channel, candidate) in overrides), key)
+
+
+SOURCE_LANGUAGE = "en"  # the file defaults' language
+VARIANT_LOCALES = tuple(code for code in LANGUAGES if code != SOURCE_LANGUAGE)  # what a store may add a version in
+MAX_LOCALE = 16
+
+
+def added_variant_base(channel: str, key: str) -> str | None:
+    """The default a store's own language version stands on ("win_back/step1.ko" -> "win_back/step1"): a default
+    key with no file in that locale, the locale one the admin speaks; None for any other key."""
+    locale = key_locale(key)
+    if locale not in VARIANT_LOCALES or key in _file_keys(channel):
+        return None
+    base = key[: -len(locale) - 1]
+    return base if base in _file_keys(channel) and key_locale(base) is None else None
+
+
+def is_template_key(channel: str, key: str) -> bool:
+    """A key a store may edit: a file's, or a language version of a default it may add."""
+    return key in _file_keys(channel) or added_variant_base(channel, key) is not None
+
+
+def variant_key(channel: str, key: str, locale: Any) -> str:
+    """The key of ``key``'s version in ``locale`` (the admin's "Add a language version"); FieldError naming
+    ``locale`` unless it is one of :data:`VARIANT_LOCALES`, naming ``template`` unless ``key`` is a default."""
+    if not isinstance(locale, str) or len(locale) > MAX_LOCALE or locale not in VARIANT_LOCALES:
+        raise FieldError("locale", f"must be one of {', '.join(VARIANT_LOCALES)}")
+    if key not in _file_keys(channel) or key_locale(key) is not None:
+        raise FieldError("template", f"No default {channel} template {key!r} to add a language version of.")
+    return f"{key}.{locale}"
+
+
+def _file_key(channel: str, key: str) -> str:
+    """The file a key renders when the store has no source of its own: an added version's is its default's."""
+    return added_variant_base(channel, key) or key
 
 
 def default_source(channel: str, key: str) -> str:
-    if key not in template_keys(channel):
+    """The file's source; an added language version starts as (and is reset to) its default's."""
+    if not is_template_key(channel, key):
         raise FieldError("template", f"No {channel} template {key!r}.")
     medium = channel_named(channel)
-    return (medium.template_dir / f"{key}{medium.template_extension}").read_text(encoding="utf-8")
+    return (medium.template_dir / f"{_file_key(channel, key)}{medium.template_extension}").read_text(encoding="utf-8")
 
 
 def _locale(context) -> Locale:
@@ -209,7 +249,8 @@ def _compiled(channel: str, key: str, source: str | None):
     """Python's own limits on nesting (20 loops, 100 indents) surface as SyntaxError when Jinja compiles."""
     try:
         if source is None:
-            return _environment(channel).get_template(f"{key}{channel_named(channel).template_extension}")
+            name = f"{_file_key(channel, key)}{channel_named(channel).template_extension}"
+            return _environment(channel).get_template(name)
         return _compiled_override(channel, source)
     except (JinjaError, RecursionError) as error:
         raise _error(error) from None

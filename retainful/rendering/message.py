@@ -30,7 +30,8 @@ def render_message(message: Message, store: Store, cart: Cart | None, customer: 
     """Subject/HTML/text for an email, text for an SMS; raises TemplateError if the store's template is broken.
 
     The template is the variant of the step's key in the shopper's locale (customer's, else the store's) when one
-    exists (``abandoned_cart/step1.ko``), else the default; the store's override of that very key wins over its file.
+    exists (``abandoned_cart/step1.ko``, a file or a version the store added), else the default; the store's override
+    of that very key wins over its file.
     ``overrides`` are the store's templates in force (:func:`~retainful.rendering.overrides.current_sources`);
     ``extra`` the automation's own merge variables; ``variant_source`` an experiment variant's template, in place
     of the message's own (:func:`retainful.experiments.variant_source`)."""
@@ -40,7 +41,7 @@ def render_message(message: Message, store: Store, cart: Cart | None, customer: 
                             recovery_url=urls.recovery(message.link_code), unsubscribe_url=unsubscribe,
                             open_pixel_url=urls.pixel(message.link_code) if medium.tracks_opens else None,
                             coupon=coupon, extra=extra)
-    key = localized_key(message.channel, key, context["locale"])  # the shopper's language, if a variant exists
+    key = localized_key(message.channel, key, context["locale"], overrides)  # the shopper's language, if it has one
     source = next((s for s in (variant_source, source) if s is not None), None)
     rendering = medium.render(key, context, source if source is not None else overrides.get((message.channel, key)))
     return Rendered(*medium.message_parts(rendering, unsubscribe))

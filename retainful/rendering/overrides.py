@@ -11,9 +11,12 @@ from retainful.extensions import db
 from retainful.models import Store, TemplateVersion
 from retainful.rendering import budget
 from retainful.rendering.engine import (
+    VARIANT_LOCALES,
     TemplateError,
     TemplateTooExpensive,
+    added_variant_base,
     default_source,
+    key_locale,
     template_keys,
 )
 from retainful.rendering.context import cart_context, recent_carts, sample_context, with_sample_vars
@@ -43,15 +46,27 @@ class TemplateState:
 
 
 def template_states(store_id: int) -> list[TemplateState]:
-    """Every template the store may edit, by channel and key."""
+    """Every template the store may edit, by channel and key: the files', and the language versions it added (one
+    deleted, that is reset, is gone: its shoppers get the default)."""
+    added = [name for name in current_sources(store_id) if added_variant_base(*name) is not None]
     states = []
     for channel in names():
-        for key in template_keys(channel):
+        for key in sorted([*template_keys(channel), *(key for medium, key in added if medium == channel)]):
             current = latest(store_id, channel, key)
             states.append(TemplateState(channel, key, current.version if current else 0,
                                         current is None or current.source is None,
                                         current.created_at if current else None, current.author if current else None))
     return states
+
+
+def addable_locales(store_id: int, channel: str, key: str) -> list[str]:
+    """The languages a default may get a version in: those it has no file nor version in force for (a version has
+    none of its own)."""
+    if key_locale(key) is not None:
+        return []
+    in_force = current_sources(store_id)
+    return [locale for locale in VARIANT_LOCALES
+            if f"{key}.{locale}" not in template_keys(channel) and (channel, f"{key}.{locale}") not in in_force]
 
 
 def effective_source(store_id: int, channel: str, key: str) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from retainful.words import N_
+
 
 @dataclass(frozen=True)
 class MergeVariable:
@@ -21,19 +23,19 @@ class MergeVariable:
 
 
 MERGE_VARIABLES = (
-    MergeVariable('customer.first_name or "there"', "First name (or “there”)"),
-    MergeVariable("customer.first_name", "First name"),
-    MergeVariable("customer.last_name", "Last name"),
-    MergeVariable("store.name", "Store name"),
-    MergeVariable("store.domain", "Store domain"),
-    MergeVariable("cart.item_count", "Items in the cart"),
-    MergeVariable("cart.total|money", "Cart total"),
-    MergeVariable("coupon.code", "Coupon code"),
-    MergeVariable("coupon.discount", "Coupon discount (e.g. “10% off”)"),
-    MergeVariable("last_order.number", "Last order number"),
-    MergeVariable("days_since_last_order", "Days since the last order"),
-    MergeVariable("recovery_url", "Link back to the cart", url=True),
-    MergeVariable("store.url", "Link to the store", url=True),
+    MergeVariable('customer.first_name or "there"', N_("First name (or “there”)")),
+    MergeVariable("customer.first_name", N_("First name")),
+    MergeVariable("customer.last_name", N_("Last name")),
+    MergeVariable("store.name", N_("Store name")),
+    MergeVariable("store.domain", N_("Store domain")),
+    MergeVariable("cart.item_count", N_("Items in the cart")),
+    MergeVariable("cart.total|money", N_("Cart total")),
+    MergeVariable("coupon.code", N_("Coupon code")),
+    MergeVariable("coupon.discount", N_("Coupon discount (e.g. “10%” off)")),
+    MergeVariable("last_order.number", N_("Last order number")),
+    MergeVariable("days_since_last_order", N_("Days since the last order")),
+    MergeVariable("recovery_url", N_("Link back to the cart"), url=True),
+    MergeVariable("store.url", N_("Link to the store"), url=True),
 )
 BY_EXPRESSION = {variable.expression: variable for variable in MERGE_VARIABLES}
 

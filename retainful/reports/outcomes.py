@@ -19,6 +19,7 @@ from retainful.plurals import counted
 from retainful.orders.attribution import VOID_STATUSES
 from retainful.reports.period import Period, today
 from retainful.reports.recovery import CREDITED, ZERO, _ratio
+from retainful.words import N_
 
 MIN_HISTORY_COVERAGE = 0.75  # orders must reach back over 3/4 of the "before" window for a fair comparison
 MIN_HOLDOUT_SAMPLE = 30  # per group; below this a confidence interval says more about noise than lift
@@ -137,10 +138,10 @@ def before_after(store: Store, days: int = 30) -> dict[str, Any]:
     result: dict[str, Any] = {"split_at": split.isoformat(), "window_days": window, "currency": store.currency,
                               "enough_history": enough, "after": _window(store, after)}
     if not enough:
-        result.update(before=None, change=None, note=(
-            f"Not enough history before recovery was switched on: {counted(window, 'day')} of orders before "
-            f"{split_day.isoformat()} are needed for a fair comparison. Import past orders (the WooCommerce order "
-            "pull covers this) or use the holdout report."))
+        result.update(before=None, change=None, note=N_(
+            "Not enough history before recovery was switched on: %(window)s of orders before %(day)s are needed for "
+            "a fair comparison. Import past orders (the WooCommerce order pull covers this) or use the holdout "
+            "report.", window=counted(window, "days"), day=split_day.isoformat()))
     else:
         result["before"] = _window(store, before)
         result["change"] = {key: _change(result["before"][key], result["after"][key]) for key in
@@ -173,9 +174,10 @@ def holdout(store: Store, period: Period) -> dict[str, Any]:
     result = {"holdout_percent": store.holdout_percent, "currency": store.currency, **groups,
               "lift": None, "ci95": None, "p_value": None, "incremental_revenue": None, "significant": None}
     if min(treated["carts"], control["carts"]) < MIN_HOLDOUT_SAMPLE:
-        result["note"] = (f"Too few carts to measure lift: each group needs at least {MIN_HOLDOUT_SAMPLE} "
-                          "reachable abandoned carts" + ("" if store.holdout_percent else
-                                                         " (the holdout is off: set a holdout share)") + ".")
+        result["note"] = N_("Too few carts to measure lift: each group needs at least %(num)s reachable abandoned "
+                            "carts.", num=MIN_HOLDOUT_SAMPLE) if store.holdout_percent else N_(
+            "Too few carts to measure lift: each group needs at least %(num)s reachable abandoned carts (the holdout "
+            "is off: set a holdout share).", num=MIN_HOLDOUT_SAMPLE)
         return result
     p1, n1, p2, n2 = treated["rate"], treated["carts"], control["rate"], control["carts"]
     diff = p1 - p2

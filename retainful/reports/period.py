@@ -11,6 +11,7 @@ from retainful import clock
 from retainful.errors import FieldError
 from retainful.models import Store
 from retainful.models.types import UTCDateTime
+from retainful.words import N_
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -68,7 +69,7 @@ def resolve_period(store: Store, from_date: date | str | None = None, to_date: d
     except ValueError as error:
         raise FieldError(getattr(error, "field", "days"), str(error)) from None
     if count is not None and not 1 <= count <= MAX_DAYS:
-        raise FieldError("days", f"Between 1 and {MAX_DAYS}.")
+        raise FieldError("days", N_("Between 1 and %(max)s.", max=MAX_DAYS))
     span = timedelta(days=(count or DEFAULT_DAYS) - 1)
     if start is None and end is None:
         end = today(store)
@@ -77,9 +78,9 @@ def resolve_period(store: Store, from_date: date | str | None = None, to_date: d
     elif end is None:
         end = start + span
     if start > end:
-        raise FieldError("from", "Must not be after 'to'.")
+        raise FieldError("from", N_("Must not be after 'to'."))
     if (end - start).days >= MAX_DAYS:
-        raise FieldError("from", f"A period of at most {MAX_DAYS} days.")
+        raise FieldError("from", N_("A period of at most %(max)s days.", max=MAX_DAYS))
     return Period(start, end, store.timezone)
 
 

@@ -13,6 +13,7 @@ from retainful.extensions import db
 from retainful.models import DiscountType, Store
 from retainful.stores import settings
 from retainful.stores.settings import StoreSettingsError
+from retainful.words import N_
 
 _STATUS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -31,7 +32,8 @@ def update_next_order_rule(store: Store, *, enabled: bool, statuses: str, discou
     """The coupon sent after a qualifying order: which order statuses earn it, its discount, minimum and validity."""
     status_list = [s.strip().lower().removeprefix("wc-") for s in (statuses or "").split(",") if s.strip()]
     if not status_list or not all(_STATUS.match(s) for s in status_list):
-        raise StoreSettingsError("next_order_statuses: comma-separated order statuses, e.g. processing,completed")
+        raise StoreSettingsError.of("next_order_statuses",
+                                    N_("comma-separated order statuses, e.g. processing,completed"))
     free = discount_type == DiscountType.FREE_SHIPPING  # its amount is ignored
     values = {"next_order_enabled": bool(enabled), "next_order_statuses": ",".join(dict.fromkeys(status_list)),
               "next_order_type": discount_type, "next_order_amount": None if free else amount, "next_order_minimum": minimum,
@@ -56,13 +58,13 @@ def connect_woocommerce(store: Store, url: str, consumer_key: str, consumer_secr
     try:
         url = egress.check_shop_url(url)
     except egress.ShopUrlError as error:
-        raise StoreSettingsError(f"woo_url: {error}") from None
+        raise StoreSettingsError.of("woo_url", error.reason) from None
     consumer_key = (consumer_key or "").strip()
     secret = (consumer_secret or "").strip() or store.woo_consumer_secret
     if not consumer_key or len(consumer_key) > 200:
-        raise StoreSettingsError("woo_consumer_key: required, at most 200 characters")
+        raise StoreSettingsError.of("woo_consumer_key", N_("required, at most %(max)s characters", max=200))
     if not secret or len(secret) > 200:
-        raise StoreSettingsError("woo_consumer_secret: required, at most 200 characters")
+        raise StoreSettingsError.of("woo_consumer_secret", N_("required, at most %(max)s characters", max=200))
     if (store.woo_url, store.woo_consumer_key, store.woo_consumer_secret) != (url, consumer_key, secret):
         connections.forget(store, connections.WOOCOMMERCE)  # the badge must not vouch for keys nobody tried
     store.woo_url, store.woo_consumer_key, store.woo_consumer_secret = url, consumer_key, secret

@@ -2,9 +2,10 @@
 that the CLI (``configure-store``), the admin's settings page and the store services all run.
 
 ``errors(values)`` answers by field name (every bad field, not the first); ``check(values)`` raises a
-StoreSettingsError carrying them. Each setting has its label and help in words, which the admin's form shows at the field
-(with the error there, ``message(name, reason)``) and the CLI's errors keep the field names. Rules that tie fields together (a percentage coupon at most 100, the SMS sender's
-shape) live here too, so no caller adds its own. The WooCommerce connection is not here: ``options.connect_woocommerce``
+StoreSettingsError carrying them. Each setting has its label and help in words, which the admin's form shows at the
+field (with the error there, ``message(reason)``) and the CLI's errors keep the field names. Labels, help and reasons
+are marked words (``N_``): English here and in the CLI, the reader's language in the admin. Rules that tie fields
+together (a percentage coupon at most 100, the SMS sender's shape) live here too, so no caller adds its own. The WooCommerce connection is not here: ``options.connect_woocommerce``
 checks it (the shop URL's address has to be resolved)."""
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ class StoreSettingsError(ValueError):
         super().__init__(message)
         name, _, reason = message.partition(": ")
         self.errors = dict(errors) if errors is not None else {name: reason}
+
+    @classmethod
+    def of(cls, name: str, reason: str) -> "StoreSettingsError":
+        """One bad field, its reason kept as given (marked words the admin translates)."""
+        return cls(f"{name}: {reason}", {name: reason})
 
 
 MAX_AMOUNT = Decimal("1e14")
@@ -64,25 +70,25 @@ class Setting:
         """What is wrong with ``value`` (the text after "<name>: "), or None."""
         if self.kind == "whole":
             if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
-                return f"must be a whole number from {self.low} to {self.high}"
+                return N_("must be a whole number from %(low)s to %(high)s", low=self.low, high=self.high)
         elif self.kind == "text":
             if value is not None and (not isinstance(value, str) or len(value) > self.max_length):
-                return f"at most {self.max_length} characters"
+                return N_("at most %(max)s characters", max=self.max_length)
         elif self.kind == "flag":
             if not isinstance(value, bool):
-                return "must be true or false"
+                return N_("must be true or false")
         elif self.kind == "amount":
             return _amount_error(value)
         elif self.kind == "choice":
             if value not in self.choices:
-                return f"one of {', '.join(self.choices)}"
+                return N_("one of %(choices)s", choices=", ".join(self.choices))
         elif self.kind == "url":
             return _url_error(value, self.max_length)
         elif self.kind == "timezone":
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError, TypeError):
-                return f"unknown time zone {value!r}"
+                return N_("unknown time zone %(value)r", value=value)
         return None
 
 
@@ -92,9 +98,9 @@ def _amount_error(value: Any) -> str | None:
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        return "not a number"
+        return N_("not a number")
     if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT:
-        return "must be zero or more"
+        return N_("must be zero or more")
     return None
 
 
@@ -104,11 +110,11 @@ def _url_error(value: Any, max_length: int) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > max_length:
-        return f"an https URL of at most {max_length} characters"
+        return N_("an https URL of at most %(max)s characters", max=max_length)
     try:
         egress.check_shop_url(value)
     except egress.ShopUrlError as error:
-        return str(error)
+        return error.reason
     return None
 
 
@@ -187,13 +193,13 @@ def errors(values: Mapping[str, Any]) -> dict[str, str]:
     found = {}
     for name, value in values.items():
         setting = SETTINGS.get(name)
-        reason = "not a store setting" if setting is None else setting.error(value)
+        reason = N_("not a store setting") if setting is None else setting.error(value)
         if reason is not None:
             found[name] = reason
     sender = values.get("sms_sender")
     if sender and "sms_sender" not in found and not (sender.isalnum() and len(sender) <= 11
                                                      or sender.lstrip("+").isdigit()):
-        found["sms_sender"] = "up to 11 letters and digits, or a phone number"
+        found["sms_sender"] = N_("up to 11 letters and digits, or a phone number")
     if "next_order_amount" in values and "next_order_amount" not in found:
         reason = _coupon_amount_error(values.get("next_order_type"), values["next_order_amount"])
         if reason:
@@ -203,12 +209,12 @@ def errors(values: Mapping[str, Any]) -> dict[str, str]:
 
 def _coupon_amount_error(discount_type: str | None, amount: Any) -> str | None:
     if discount_type == DiscountType.FREE_SHIPPING or amount is None or amount == "":
-        return "required" if discount_type in (DiscountType.PERCENT, DiscountType.FIXED) else None
+        return N_("required") if discount_type in (DiscountType.PERCENT, DiscountType.FIXED) else None
     value = Decimal(str(amount))
     if discount_type == DiscountType.PERCENT and not 0 < value <= 100:
-        return "a percentage above 0 and at most 100"
+        return N_("a percentage above 0 and at most 100")
     if discount_type == DiscountType.FIXED and not value > 0:
-        return "a positive amount"
+        return N_("a positive amount")
     return None
 
 
