@@ -78,9 +78,12 @@ def run(args, database_url: str) -> dict:
     from retainful.stores import create_store
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench"})
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     with app.app_context():
-        upgrade()
+        logging.disable(logging.INFO)  # the migrations' log lines (their env.py configures logging anew)
+        try:
+            upgrade()
+        finally:
+            logging.disable(logging.NOTSET)
         logging.getLogger("retainful").setLevel(logging.WARNING)  # as the CLI does: a line per dispatch round
         store_id = create_store("Demo Store", "shop.example.com", timezone="America/New_York").store.id
         base_cpu, base_wall = baseline(db, args.baseline_rows)
@@ -99,7 +102,7 @@ def run(args, database_url: str) -> dict:
             "runs": runs}
 
 
-def print_report(result: dict) -> None:
+def print_report(result: dict, also_json: bool) -> None:
     runs = result["runs"]
     cpu = statistics.median(r["cpu_s"] for r in runs)
     wall = statistics.median(r["wall_s"] for r in runs)
@@ -113,6 +116,8 @@ def print_report(result: dict) -> None:
     print(f"  made: {', '.join(f'{n} {k}' for k, n in runs[0]['made'].items())}")
     if len(runs) > 1:
         print(f"  the same seed, the same counts on every run: {'PASS' if same else 'FAIL'}")
+    if also_json:
+        print(json.dumps(result, default=str))
 
 
 def main() -> int:
@@ -140,9 +145,7 @@ def main() -> int:
     finally:
         shutil.rmtree(instance, ignore_errors=True)
     result["load"] = f"{load_start} -> {load_average()}"
-    print_report(result)
-    if args.json:
-        print(json.dumps(result, default=str))
+    print_report(result, also_json=args.json)
     return 0
 
 
