@@ -24,10 +24,13 @@ def money(amount: Decimal | int | float | str | None, currency: str | None = Non
         return f"{amount} {currency}"
 
 
-def local_time(value: datetime | None, seconds: bool = False) -> str:
-    """A UTC time as the store's wall clock, with the zone's abbreviation."""
+def local_time(value: datetime | str | None, seconds: bool = False) -> str:
+    """A UTC time (or its ISO 8601 text, as the JSON the pages share carries it) as the store's wall clock, with the
+    zone's abbreviation."""
     if value is None:
         return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     store = current_store()
     local = value.astimezone(ZoneInfo(store.timezone if store else "UTC"))
     return local.strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) + f" {local.tzname()}"

@@ -15,7 +15,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from retainful_admin import forms
+from retainful_admin import formatting, forms
 from retainful_admin.forms import field_message
 from retainful_admin.security import SecuredMixin, current_store, get_scoped_or_404, requires
 from retainful import clock, conversations, once, users
@@ -108,7 +108,7 @@ class InboxView(SecuredMixin, BaseView):
         if not (after.isascii() and after.isdigit()) or len(after) > 18:  # "²" is a digit to isdigit
             return jsonify(error={"field": "after", "message": "a message id (digits)"}), 400
         body = conversations.as_json(conversation, messages=True)
-        fresh = [m for m in body.pop("messages") if m["id"] > int(after)]
+        fresh = [dict(m, at_local=formatting.local_time(m["at"])) for m in body.pop("messages") if m["id"] > int(after)]
         if fresh and conversation.unread_count:
             conversations.mark_read(conversation)
         return jsonify(conversation=body, messages=fresh), 200, {"Cache-Control": "no-store"}

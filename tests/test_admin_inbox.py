@@ -245,6 +245,10 @@ def test_the_polled_json_brings_new_inbound_messages(inbox, app):
         conversations.receive(carol, "sms", "Also: do you ship to Canada?", provider_message_id="in-a-2")
     fresh = agent.get(f"{_thread(inbox)}/messages.json?after={after}").get_json()["messages"]
     assert [m["text"] for m in fresh] == ["Also: do you ship to Canada?"]
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d [A-Z]+$")  # the store's clock, as the page shows it
+    assert stamp.match(fresh[0]["at_local"]), fresh[0]["at_local"]
+    shown = re.findall(r'class="thread-at">([^<]*)<', page)
+    assert shown and all(stamp.match(at) for at in shown), shown  # not an ISO stamp with microseconds
     for bad in ("x", "-1", "9" * 40, "%C2%B2", "%ED%A0%80", "%00"):  # ... a lone surrogate's bytes, a NUL
         assert agent.get(f"{_thread(inbox)}/messages.json?after={bad}").status_code == 400
 

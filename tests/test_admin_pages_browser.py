@@ -1,6 +1,7 @@
 """Every admin page in Debian's Chromium at a desktop width (1366 px) and a phone width (390 px): it answers 200, the
-page itself never scrolls sideways (wide tables scroll inside their card), the navbar is one row at 1366 and a
-collapsed toggler at 390, the console stays clean and no request leaves localhost.
+page itself never scrolls sideways (wide tables scroll inside their card), no control, picture or table sticks out of
+its card and every grid column sits in a row, the navbar is one row at 1366 and a collapsed toggler at 390, the
+console stays clean and no request leaves localhost.
 
 The pages are app.url_map's GET rules under /admin, so a page added later is tested here or the test fails: give it a
 sample URL in SAMPLE_ARGS (for a rule with arguments) or a reason in EXCLUDED. One browser, one logged-in context per
@@ -169,6 +170,21 @@ class Tab:
 
     def layout(self) -> dict:
         return self.page.evaluate("""() => {
+            // A control, picture, chart or table past the edge of its card (or of the page's content): a check box
+            // hanging left of its column, a table clipped by a card too narrow. Scrolling tables are let be.
+            const OUTSIDE = 'main input:not([type=hidden]), main select, main textarea, main .btn, main img, ' +
+                            'main canvas, main table, main .badge';
+            const COLUMN = /(^|\\s)col(-(sm|md|lg|xl))?(-(\\d+|auto))?(\\s|$)/;  // a Bootstrap grid column
+            const name = e => e.tagName + (e.id ? '#' + e.id : '') + '.' + [...e.classList].join('.');
+            const sticksOut = e => {
+                const r = e.getBoundingClientRect();
+                if (!r.width || e.closest('.rt-scroll, .CodeMirror, .dropdown-menu')) { return false; }
+                const card = e.closest('.card'), main = e.closest('main');
+                const box = (card || main).getBoundingClientRect(), style = getComputedStyle(card || main);
+                const left = box.left + (card ? 0 : parseFloat(style.paddingLeft));
+                const right = box.right - (card ? 0 : parseFloat(style.paddingRight));
+                return r.left < left - 1 || r.right > right + 1;
+            };
             const nav = document.querySelector('nav.navbar');
             const toggler = nav && nav.querySelector('.navbar-toggler');
             const collapse = nav && nav.querySelector('.navbar-collapse');
@@ -179,7 +195,10 @@ class Tab:
                     wide: document.documentElement.scrollWidth <= window.innerWidth ? [] :  // what sticks out
                           [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
                           > window.innerWidth + 1 && !e.closest('.rt-scroll'))
-                          .slice(0, 3).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)};
+                          .slice(0, 3).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className),
+                    outside: [...document.querySelectorAll(OUTSIDE)].filter(sticksOut).slice(0, 3).map(name),
+                    loose: [...document.querySelectorAll('main [class*="col"]')].filter(e => COLUMN.test(e.className)
+                           && !e.parentElement.matches('.row, .form-row')).slice(0, 3).map(name)};
         }""")
 
     def check_frame(self, url: str, width: int, failures: list[str], navbar: bool = True) -> None:
@@ -187,6 +206,10 @@ class Tab:
         if found["scroll"] > found["width"]:
             failures.append(f"{width}px {url}: the page scrolls sideways ({found['scroll']} > {found['width']}: "
                             f"{found['wide']})")
+        if found["outside"]:
+            failures.append(f"{width}px {url}: past the edge of its card or the page: {found['outside']}")
+        if found["loose"]:
+            failures.append(f"{width}px {url}: a grid column outside a .row (a column not closed?): {found['loose']}")
         if not navbar:
             return
         if width >= 1200 and (found["navHeight"] or 0) > NAVBAR_ONE_ROW_PX:

@@ -131,6 +131,64 @@ def test_an_older_visual_version_loads_back_into_the_visual_editor(page, world):
     expect(page.frame_locator("#preview-frame").locator("h1")).to_have_text("First heading")
 
 
+def two_saved_visual_versions(page):
+    """Version 1 with "First heading", version 2 with "Second heading", made in the visual mode."""
+    page.set_viewport_size(WIDE)
+    log_in(page, MARKETER)
+    page.goto(STEP2)
+    page.click("#start-visual")
+    for version, heading in ((1, "First heading"), (2, "Second heading")):
+        page.fill("#block-0-text", heading)
+        settled(page)
+        page.click("#save-template")
+        expect(page.locator(".alert-success")).to_contain_text(f"Saved as version {version}")
+
+
+def load_version(page, version: int) -> None:
+    row = page.locator(f"#template-history tr[data-version='{version}']")
+    row.locator("summary").click()
+    row.locator(".load-version").click()
+
+
+@pytest.mark.parametrize("endpoint", ["blocks-to-source", "source-to-blocks"])
+def test_a_slow_answer_asked_for_before_loading_a_version_does_not_overwrite_it(page, world, endpoint):
+    """An edit's source (blocks-to-source), or the blocks of a version loaded just before (source-to-blocks), still
+    on its way when the user loads version 1: its late answer is dropped, version 1 stays."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    two_saved_visual_versions(page)
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(f"**/admin/templates/{endpoint}/**", hold_the_first)
+    if endpoint == "blocks-to-source":
+        page.fill("#block-0-text", "Edited heading")
+    else:
+        load_version(page, 2)
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, f"no {endpoint} request was made"
+    load_version(page, 1)
+    expect(page.locator("#block-0-text")).to_have_value("First heading")
+    settled(page)
+    try:
+        held[0].continue_()  # the slow answer arrives now (unless the page gave up waiting for it)
+    except PlaywrightError:
+        pass
+    page.wait_for_timeout(600)  # time for it to be (wrongly) applied
+    settled(page)
+    expect(page.locator("#block-0-text")).to_have_value("First heading")
+    assert "First heading" in code_value(page)
+    expect(page.frame_locator("#preview-frame").locator("h1")).to_have_text("First heading")
+
+
 def test_code_mode_marks_the_line_of_an_error_and_completes_merge_variables(page, world, refusals):
     refusals.append("/admin/templates/preview/")  # the broken template's preview
     page.set_viewport_size(WIDE)

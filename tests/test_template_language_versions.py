@@ -44,6 +44,9 @@ def _add_korean(client) -> str:
 def test_a_korean_version_of_a_template_without_a_korean_file_goes_to_korean_shoppers(app, owner, make_store):
     store, client = owner
     assert 'id="add-language-form"' in text(client.get(EDITOR))
+    link = 'id="add-language-email-welcome-step1"'
+    listed = text(client.get("/admin/templates/"))
+    assert link in listed and 'id="add-language-email-abandoned_cart-step1"' not in listed  # that one has a ko file
     editor = _add_korean(client)
     assert "Welcome to {{ store.name }}" in editor  # prefilled with the default's source
     assert 'id="template-state"' in editor and "not saved yet" in editor
@@ -52,6 +55,10 @@ def test_a_korean_version_of_a_template_without_a_korean_file_goes_to_korean_sho
     assert saved.status_code == 302
     assert "welcome/step1.ko" in text(client.get("/admin/templates/"))
     assert 'id="add-language-form"' not in text(client.get(EDITOR))  # Korean is there now: nothing left to add
+    assert link not in text(client.get("/admin/templates/"))
+    listed = {(t["channel"], t["key"]): t["addable_locales"]
+              for t in store.client.get("/api/v1/templates", headers=store.headers).get_json()["templates"]}
+    assert listed[("email", "welcome/step1")] == [] and listed[("sms", "welcome/step1")] == ["ko"]
 
     other = make_store(domain="other.example")
     for shop in (store, other):
@@ -128,7 +135,8 @@ def test_the_api_edits_a_language_version_by_its_key(shop):
     assert fresh["is_default"] and "Welcome to" in fresh["source"] and fresh["default_source"] == fresh["source"]
     assert shop.client.put(url, json={"source": KOREAN}, headers=shop.headers).status_code == 200
     listed = shop.client.get("/api/v1/templates", headers=shop.headers).get_json()["templates"]
-    assert {"channel": "email", "key": "welcome/step1.ko", "version": 1, "is_default": False} in listed
+    assert {"channel": "email", "key": "welcome/step1.ko", "version": 1, "is_default": False,
+            "addable_locales": []} in listed
     preview = shop.client.post("/api/v1/templates/preview", headers=shop.headers,
                                json={"channel": "email", "template": "welcome/step1.ko"}).get_json()
     assert preview["subject"] == "(광고) Acme Mugs에 오신 것을 환영합니다"

@@ -191,7 +191,8 @@ def test_the_editor_lists_and_edits_the_korean_variants(app, make_store):
 
 def test_the_api_lists_and_previews_the_korean_variants(shop):
     listed = shop.client.get("/api/v1/templates", headers=shop.headers).get_json()["templates"]
-    assert {"channel": "sms", "key": "abandoned_cart/step2.ko", "version": 0, "is_default": True} in listed
+    assert {"channel": "sms", "key": "abandoned_cart/step2.ko", "version": 0, "is_default": True,
+            "addable_locales": []} in listed
     preview = shop.client.post("/api/v1/templates/preview", headers=shop.headers,
                                json={"channel": "email", "template": "abandoned_cart/step1.ko"})
     assert preview.status_code == 200, preview.get_json()

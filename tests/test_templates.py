@@ -209,7 +209,8 @@ def test_overrides_are_versioned_and_default_is_one_click_away(shop):
     versions = shop.client.get(url + "/versions", headers=shop.headers).get_json()["versions"]
     assert [v["version"] for v in versions] == [2, 1]
     listed = shop.client.get("/api/v1/templates", headers=shop.headers).get_json()["templates"]
-    assert {"channel": "sms", "key": "abandoned_cart/step1", "version": 2, "is_default": True} in listed
+    assert {"channel": "sms", "key": "abandoned_cart/step1", "version": 2, "is_default": True,
+            "addable_locales": []} in listed
 
 
 def test_another_stores_override_does_not_leak(make_store):

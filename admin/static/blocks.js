@@ -9,9 +9,9 @@
  */
 (function () {
   "use strict";
-  var root = document.getElementById("template-editor");
-  var api = window.RetainfulEditor;
-  if (!root || !api || !root.dataset.blocksUrl) { return; }
+  var api = window.RetainfulEditor;  // editor.js: no editor on the page, no API
+  if (!api || !api.root.dataset.blocksUrl) { return; }
+  var root = api.root;
   var data = api.data;
   var words = data.words;  // translated by the page
   var types = {};
@@ -26,7 +26,9 @@
   var startVisual = document.getElementById("start-visual");
   var doc = data.document;
   var timer = null;
-  var latest = 0;
+  // Blocks to source and source to blocks, one line: loading a version drops the answer of an edit made before it.
+  var requests = api.newestOnly();
+  var opening = false;  // the source is on its way to becoming blocks (the user asked for the visual mode)
   root.dataset.blocksState = "ready";
 
   function element(tag, attributes, text) {
@@ -178,10 +180,8 @@
   }
 
   function sync() {
-    var mine = ++latest;
     root.dataset.blocksState = "pending";
-    api.post(root.dataset.blocksUrl, {document: JSON.stringify(doc)}).then(function (result) {
-      if (mine !== latest) { return; }
+    requests.post(root.dataset.blocksUrl, {document: JSON.stringify(doc)}).then(function (result) {
       if (!result.ok) {
         var error = result.body.error || {message: "HTTP " + result.status, field: ""};
         visualError.textContent = fieldLabel(error.field || "") + ": " + error.message;
@@ -212,7 +212,12 @@
   // --- modes -------------------------------------------------------------------------------------------------------
 
   function openVisual() {
-    api.post(root.dataset.parseUrl, {source: api.getSource()}).then(function (result) {
+    clearTimeout(timer);  // an edit not yet sent is of the blocks being replaced
+    opening = true;
+    root.dataset.blocksState = "pending";
+    requests.post(root.dataset.parseUrl, {source: api.getSource()}).then(function (result) {
+      opening = false;
+      root.dataset.blocksState = "ready";
       if (result.ok && result.body.document) {
         doc = result.body.document;
         showNote("");
@@ -223,6 +228,10 @@
         doc = null;
         setMode("code");
       }
+    }).catch(function () {
+      opening = false;
+      showNote(words.unreachable);
+      root.dataset.blocksState = "error";
     });
   }
 
@@ -248,7 +257,13 @@
     sync();
   });
   root.addEventListener("source-replaced", function () {
-    if (root.dataset.mode === "visual") { openVisual(); }
+    if (root.dataset.mode === "visual" || opening) {
+      openVisual();
+    } else {  // an edit's answer still on its way is of the source replaced
+      clearTimeout(timer);
+      requests.cancel();
+      root.dataset.blocksState = "ready";
+    }
   });
 
   modes.classList.remove("d-none");

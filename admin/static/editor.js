@@ -6,7 +6,8 @@
  * in the X-CSRFToken header) to the preview endpoint, which answers JSON: email {subject, preheader, html, text},
  * SMS {text, characters, segments, encoding, warnings}, or {error: {message, line}}.
  * #template-editor[data-preview-state] is "pending", "ready" or "error", and [data-error-line] the line marked,
- * for tests that drive the page. window.RetainfulEditor is what blocks.js (the visual editor) uses.
+ * for tests that drive the page. window.RetainfulEditor is what blocks.js (the visual editor) uses: the page's
+ * elements and data, post() and newestOnly().
  */
 (function () {
   "use strict";
@@ -25,24 +26,46 @@
   var DARK_CLIENT = "<style>html{filter:invert(1) hue-rotate(180deg);background:#fff}" +
     "img{filter:invert(1) hue-rotate(180deg)}</style>";
   var timer = null;
-  var latest = 0;
   var lastHtml = null;
   var lint = {text: null, annotations: [], waiting: null};
   root.dataset.previewState = "ready";
 
-  function post(url, fields) {
+  function post(url, fields, signal) {
     fields.store_guard = root.dataset.store;  // refused (409) if another tab switched the store since
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: {"X-CSRFToken": token, "X-Requested-With": "fetch", "Accept": "application/json"},
-      body: new URLSearchParams(fields)
+      body: new URLSearchParams(fields),
+      signal: signal
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         return {ok: response.ok, status: response.status, body: body};
       });
     });
   }
+
+  // A line of requests where only the newest answer counts: a request (or cancel()) aborts the one before, and an
+  // answer that arrives anyway settles nothing, so a slow answer never overwrites what the user did since.
+  function newestOnly() {
+    var current = null;
+    function cancel() {
+      if (current) { current.abort(); }
+      current = null;
+    }
+    return {
+      cancel: cancel,
+      post: function (url, fields) {
+        cancel();
+        var mine = current = new AbortController();
+        return new Promise(function (resolve, reject) {
+          post(url, fields, mine.signal).then(function (answer) { if (mine === current) { resolve(answer); } },
+                                              function (error) { if (mine === current) { reject(error); } });
+        });
+      }
+    };
+  }
+  var previews = newestOnly();
 
   // --- the code editor ---------------------------------------------------------------------------------------------
 
@@ -191,12 +214,10 @@
   }
 
   function refresh() {
-    var mine = ++latest;
     var text = getSource();
     root.dataset.previewState = "pending";
     statusEl.textContent = window.rtWord("rendering…");
-    post(root.dataset.previewUrl, {source: text, cart_token: cart.value}).then(function (result) {
-      if (mine !== latest) { return; }
+    previews.post(root.dataset.previewUrl, {source: text, cart_token: cart.value}).then(function (result) {
       var error = result.body.error;
       if (code) { markError(text, error && error.line, error && error.message); }
       if (!result.ok) {
@@ -208,7 +229,6 @@
       statusEl.textContent = window.rtWord("up to date");
       root.dataset.previewState = "ready";
     }).catch(function () {
-      if (mine !== latest) { return; }
       failed(window.rtWord("The preview could not be reached."));
     });
   }
@@ -302,8 +322,10 @@
   });
 
   window.RetainfulEditor = {
+    root: root,
     data: data,
     post: post,
+    newestOnly: newestOnly,
     getSource: getSource,
     setSource: setSource,
     shown: function () { if (code) { code.refresh(); } }  // CodeMirror measures itself when it becomes visible

@@ -40,7 +40,7 @@
                         (msg.direction === "outbound" ? " text-right bg-light" : ""), "");
         item.setAttribute("data-id", msg.id);
         item.setAttribute("data-direction", msg.direction);
-        item.appendChild(text("div", "small text-muted", (msg.author || window.rtWord("Shopper")) + " · " + msg.channel + " · " + msg.at));
+        item.appendChild(text("div", "small text-muted", (msg.author || window.rtWord("Shopper")) + " · " + msg.channel + " · " + msg.at_local));
         item.appendChild(text("div", "rt-pre thread-text", msg.text));
         thread.appendChild(item);
         thread.setAttribute("data-after", msg.id);

@@ -32,7 +32,7 @@ def _checked(channel: str, key: str) -> None:
 @bp.get("/templates")
 def list_templates():
     return jsonify(templates=[{"channel": state.channel, "key": state.key, "version": state.version,
-                                "is_default": state.is_default}
+                                "is_default": state.is_default, "addable_locales": state.addable_locales}
                                for state in overrides.template_states(current_store().id)])
 
 

@@ -43,28 +43,32 @@ class TemplateState:
     is_default: bool
     updated_at: datetime | None
     author: str | None
+    addable_locales: list[str]  # the languages it may get a version in (none for a version itself)
 
 
 def template_states(store_id: int) -> list[TemplateState]:
     """Every template the store may edit, by channel and key: the files', and the language versions it added (one
     deleted, that is reset, is gone: its shoppers get the default)."""
-    added = [name for name in current_sources(store_id) if added_variant_base(*name) is not None]
+    in_force = current_sources(store_id)
+    added = [name for name in in_force if added_variant_base(*name) is not None]
     states = []
     for channel in names():
         for key in sorted([*template_keys(channel), *(key for medium, key in added if medium == channel)]):
             current = latest(store_id, channel, key)
             states.append(TemplateState(channel, key, current.version if current else 0,
                                         current is None or current.source is None,
-                                        current.created_at if current else None, current.author if current else None))
+                                        current.created_at if current else None, current.author if current else None,
+                                        addable_locales(store_id, channel, key, in_force)))
     return states
 
 
-def addable_locales(store_id: int, channel: str, key: str) -> list[str]:
+def addable_locales(store_id: int, channel: str, key: str,
+                    in_force: dict[tuple[str, str], str] | None = None) -> list[str]:
     """The languages a default may get a version in: those it has no file nor version in force for (a version has
-    none of its own)."""
+    none of its own). ``in_force``: the store's :func:`current_sources`, when the caller has them."""
     if key_locale(key) is not None:
         return []
-    in_force = current_sources(store_id)
+    in_force = current_sources(store_id) if in_force is None else in_force
     return [locale for locale in VARIANT_LOCALES
             if f"{key}.{locale}" not in template_keys(channel) and (channel, f"{key}.{locale}") not in in_force]
 
