@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 PHP ?= /usr/bin/php
 JQUERY ?= /usr/share/javascript/jquery/jquery.min.js
 
-.PHONY: run test install install-test migrate translations bench bench-dispatch bench-campaign clean
+.PHONY: run test install install-test migrate translations bench bench-dispatch bench-campaign bench-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ bench-dispatch: install-test
 
 bench-campaign: install-test
 	$(BIN)/python bench/campaign.py $(BENCH_ARGS)
+
+# `retainful demo-data`'s 90 days beside a baseline of ORM round trips; BENCH_ARGS=--postgres for PostgreSQL.
+bench-demo: install-test
+	$(BIN)/python bench/demo_data.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from retainful import cli, clock, reports
+from retainful import cli, clock, demo as demo_data, reports
 from retainful.extensions import db
 from retainful.models import Cart, Conversation, Coupon, CouponRedemption, Message, MessageStatus, Order, Store
 from retainful.stores import create_store
@@ -76,21 +76,35 @@ def test_demo_history_fills_every_report(app, runner):
         assert phones and all(phone[5:9] == "5550" and phone[9] == "1" for phone in phones)
 
 
-def test_demo_history_refuses_a_second_run_and_replaces_on_request(app, runner):
+def _history(app, store_id) -> dict:
+    """What a second run with the same seed must repeat: the counts, the reports' totals, and every order."""
+    with app.app_context():
+        store = db.session.get(Store, store_id)
+        summary = reports.summary(store, reports.resolve_period(store, days=DAYS))
+        orders = db.session.execute(sa.select(Order.external_id, Order.total, Order.status, Order.attribution_rule)
+                                    .where(Order.store_id == store_id).order_by(Order.external_id)).all()
+        return {"counts": demo_data.counts(store), "summary": summary, "orders": orders,
+                "before_after": reports.before_after(store, days=DAYS)}
+
+
+def test_the_same_seed_makes_the_same_history_and_replace_replaces_it(app, runner):
     store_id = _store_id(app)
-    assert _run(runner, store_id, "--days", "4").exit_code == 0
-    with app.app_context():
-        carts_before = db.session.scalar(sa.select(sa.func.count(Cart.id)))
-    again = _run(runner, store_id, "--days", "4")
+    first = _run(runner, store_id, "--days", "6")
+    assert first.exit_code == 0, first.output
+    assert "Simulating 6 days of store" in first.output  # the progress bar's label
+    made = _history(app, store_id)
+    assert made["counts"]["messages_sent"] and made["summary"]["recovered"] and made["orders"]
+    again = _run(runner, store_id, "--days", "6")
     assert again.exit_code != 0 and "--replace" in again.output
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count(Cart.id))) == carts_before
-    replaced = _run(runner, store_id, "--days", "4", "--replace")
+    assert _history(app, store_id) == made  # refused: nothing added
+    replaced = _run(runner, store_id, "--days", "6", "--replace")
     assert replaced.exit_code == 0, replaced.output
+    assert _history(app, store_id) == made  # the same seed, the same history, in place of the first
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count(Cart.id))) == carts_before  # the same seed, the same carts
         assert not db.session.scalar(sa.select(sa.func.count(Conversation.id)).where(Conversation.store_id != store_id))
         assert db.session.scalar(sa.select(sa.func.count(Coupon.id)))
+    assert _run(runner, store_id, "--days", "6", "--seed", "2", "--replace").exit_code == 0
+    assert _history(app, store_id)["orders"] != made["orders"]  # another seed, another history
 
 
 def test_demo_data_needs_an_existing_store_and_sane_days(runner):

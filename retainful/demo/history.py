@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable
@@ -28,9 +28,9 @@ from retainful.conversations import service as conversations
 from retainful.coupons.redemption import CouponUnavailable, find_coupon, redeem
 from retainful.customers.subscribers import subscribe
 from retainful.extensions import db
-from retainful.messaging.dispatch import Dispatcher, Providers
+from retainful.messaging import outbox, tracking
+from retainful.messaging.dispatch import Dispatcher, Providers, Unrecorded
 from retainful.messaging.providers.sandbox import SandboxEmailProvider, SandboxSmsProvider
-from retainful.messaging import tracking
 from retainful.models import (ABANDONED_CART, Cart, CartStatus, ConsentEvent, Conversation, ConversationMessage, Coupon,
                               CouponRedemption, Customer, Message, MessageStatus, Order, OutgoingWebhook, Store)
 from retainful.orders.intake import record_order
@@ -95,9 +95,36 @@ def generate(store: Store, *, days: int = 90, seed: int = 1, replace: bool = Fal
         if not replace:
             raise DemoHistoryExists(f"store {store.id} has carts, customers or orders already")
         clear_history(store)
-    with clock.restored():
+    db.session.commit()  # the quick connections below are new ones: none may be held across
+    with clock.restored(), _quick_commits():
         _Simulation(store, days, random.Random(seed), progress or (lambda done: None)).run()
     return counts(store)
+
+
+@contextmanager
+def _quick_commits():
+    """The simulation commits thousands of times, as production does; here a commit need not wait for the disk
+    (SQLite syncs its WAL at checkpoints only, PostgreSQL answers before its WAL is flushed). A crash could lose the
+    last moments of the history, never its consistency, and ``--replace`` makes it again. The connections so set
+    are closed afterwards, so the rest of the process commits as usual."""
+    engine = db.engine
+
+    def quicken(dbapi_connection, record, _proxy) -> None:
+        if not record.info.get("demo_quick_commits"):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA synchronous=NORMAL" if engine.dialect.name == "sqlite"
+                           else "SET synchronous_commit TO off")
+            cursor.close()
+            dbapi_connection.commit()
+            record.info["demo_quick_commits"] = True
+
+    sa.event.listen(engine, "checkout", quicken)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "checkout", quicken)
+        db.session.commit()
+        engine.dispose()
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -129,8 +156,8 @@ class _Simulation:
         self.shoppers = [self._shopper() for _ in range(max(40, days * 3))]
         self.order_numbers = itertools.count(1001)
         self.cart_numbers = itertools.count(1)
-        self.dispatcher = Dispatcher(current_app._get_current_object(),
-                                     Providers(SandboxEmailProvider(), SandboxSmsProvider()))
+        self.dispatcher = _InlineDispatcher(current_app._get_current_object(),
+                                            Providers(SandboxEmailProvider(), SandboxSmsProvider()))
         self.last_dispatch = self.start
 
     # The store and the timeline -----------------------------------------------------------------------------------
@@ -145,8 +172,11 @@ class _Simulation:
 
     def run(self) -> None:
         clock.freeze(self.start)
+        store = self.store
+        store.holdout_percent = 0  # no control group before recovery starts, on a --replace too (a first run set it)
+        db.session.commit()
         for kind in SWITCHED_ON:
-            automations.set_enabled(self.store, kind, False)  # tracking only, until recovery starts
+            automations.set_enabled(store, kind, False)  # tracking only, until recovery starts
         self.at(self.split, self.start_recovery)
         for day in range(self.days + 1):  # the first and last are partial days
             self._plan_day(self.start + timedelta(days=day))
@@ -216,7 +246,7 @@ class _Simulation:
         db.session.commit()  # no transaction open while the dispatcher writes (SQLite has one writer)
         if not send_due or ticks % DISPATCH_EVERY:
             return
-        self.dispatcher.run_due(threading.Event())
+        self.dispatcher.run_due()
         for message in db.session.scalars(sa.select(Message).where(
                 Message.store_id == self.store_id, Message.status == MessageStatus.SENT,
                 Message.sent_at > self.last_dispatch).order_by(Message.id)):
@@ -328,3 +358,18 @@ class _Simulation:
         conversations.reply(conversation, ANSWERS[question])
         if self.rng.random() < 0.7:
             conversations.close(conversation)
+
+
+class _InlineDispatcher(Dispatcher):
+    """The dispatcher's own claim, policy, rendering and recording, run in the simulation's thread and session: a
+    round's few sandbox sends need no thread pool, no recorder thread and no reclaiming of leases (none expires
+    within a round), which cost more than the sends."""
+
+    def run_due(self, stop=None) -> None:
+        while True:
+            owner, ids = outbox.claim(self.batch_size, self.lease)
+            for start in range(0, len(ids), self.concurrency):
+                ready, decided = self._prepare_batch(owner, ids[start:start + self.concurrency], Unrecorded())
+                outbox.finish_many(decided + [self._call_provider(item) for item in ready])
+            if len(ids) < self.batch_size:
+                return
