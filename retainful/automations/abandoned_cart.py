@@ -69,7 +69,7 @@ def plan_abandoned(cart_ids: Iterable[int]) -> int:
     """
     planned = 0
     steps_of: dict[int, list] = {}
-    for cart in db.session.scalars(sa.select(Cart).where(Cart.id.in_(list(cart_ids)))):
+    for cart in db.session.scalars(sa.select(Cart).where(Cart.id.in_(list(cart_ids))).order_by(Cart.id)):
         store = db.session.get(Store, cart.store_id)
         if cart.store_id not in steps_of:
             steps_of[cart.store_id] = enabled_steps(store, ABANDONED)[1]
