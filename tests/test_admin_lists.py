@@ -77,7 +77,8 @@ def test_csv_money_has_the_currency_decimals(app, make_store):
 
 
 def test_counts_read_as_words():
-    assert [counted(1, "day"), counted(2, "day"), counted(0, "reply", "replies")] == ["1 day", "2 days", "0 replies"]
+    assert [counted(1, "days"), counted(2, "days"), counted(1, "hours"), counted(0, "minutes")] \
+        == ["1 day", "2 days", "1 hour", "0 minutes"]
 
 
 def test_pages_say_1_day_and_1_row(app, shop):
