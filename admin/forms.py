@@ -24,10 +24,15 @@ class FormFieldError(FieldError):
         self.reason = reason
 
 
+def sentence(reason: str) -> str:
+    """A reason shown at its field as a sentence ("must be ..." -> "Must be ....")."""
+    reason = reason.strip()
+    return reason[:1].upper() + reason[1:] + ("" if reason.endswith((".", "?", "!")) else ".")
+
+
 def field_message(error: FieldError) -> str:
     """What to show at the refused field (beside its label, so without it), as a sentence in the reader's language."""
-    reason = word(getattr(error, "reason", error.message)).strip()
-    return reason[:1].upper() + reason[1:] + ("" if reason.endswith((".", "?", "!")) else ".")
+    return sentence(word(getattr(error, "reason", error.message)))
 
 
 def text(form: Mapping[str, str], name: str) -> str | None:

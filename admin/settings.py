@@ -68,7 +68,7 @@ def field_errors(errors: dict[str, Any] | Exception) -> dict[str, str]:
     found = {}
     for name, error in errors.items():
         reason = getattr(error, "reason", None) or getattr(error, "message", None) or error
-        found[name] = settings.message(word(reason))
+        found[name] = forms.sentence(word(reason))
     return found
 
 

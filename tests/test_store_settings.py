@@ -11,6 +11,7 @@ import pytest
 from retainful.extensions import db
 from retainful.models import Role, Store
 from retainful.stores import settings
+from retainful_admin.forms import sentence
 from tests.test_admin import GENERAL, add_user, csrf_token, logged_in, post, text
 
 CASES = [  # (field, bad value, configure-store arguments, admin form and its fields)
@@ -42,7 +43,7 @@ def test_cli_and_admin_refuse_a_bad_setting_with_the_same_answer(app, shop, runn
     owner = logged_in(app, add_user(app, "owner@acme.test", Role.OWNER, [shop.store_id]))
     page = post(owner, f"/admin/settings/{form}", fields, csrf_token(owner))
     html = unescape(text(page))
-    assert page.status_code == 400 and f'id="{field}-error">{settings.message(reason)}</div>' in html
+    assert page.status_code == 400 and f'id="{field}-error">{sentence(reason)}</div>' in html
     assert f'<label for="{field}">{settings.label(field)}</label>' in html and f"{field}:" not in html
 
     with app.app_context():

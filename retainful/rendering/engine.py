@@ -121,7 +121,6 @@ def localized_key(channel: str, key: str, locale: str | None,
 
 SOURCE_LANGUAGE = "en"  # the file defaults' language
 VARIANT_LOCALES = tuple(code for code in LANGUAGES if code != SOURCE_LANGUAGE)  # what a store may add a version in
-MAX_LOCALE = 16
 
 
 def added_variant_base(channel: str, key: str) -> str | None:
@@ -142,7 +141,7 @@ def is_template_key(channel: str, key: str) -> bool:
 def variant_key(channel: str, key: str, locale: Any) -> str:
     """The key of ``key``'s version in ``locale`` (the admin's "Add a language version"); FieldError naming
     ``locale`` unless it is one of :data:`VARIANT_LOCALES`, naming ``template`` unless ``key`` is a default."""
-    if not isinstance(locale, str) or len(locale) > MAX_LOCALE or locale not in VARIANT_LOCALES:
+    if not isinstance(locale, str) or locale not in VARIANT_LOCALES:
         raise FieldError("locale", f"must be one of {', '.join(VARIANT_LOCALES)}")
     if key not in _file_keys(channel) or key_locale(key) is not None:
         raise FieldError("template", f"No default {channel} template {key!r} to add a language version of.")

@@ -3,7 +3,7 @@ that the CLI (``configure-store``), the admin's settings page and the store serv
 
 ``errors(values)`` answers by field name (every bad field, not the first); ``check(values)`` raises a
 StoreSettingsError carrying them. Each setting has its label and help in words, which the admin's form shows at the
-field (with the error there, ``message(reason)``) and the CLI's errors keep the field names. Labels, help and reasons
+field (with the error there) and the CLI's errors keep the field names. Labels, help and reasons
 are marked words (``N_``): English here and in the CLI, the reader's language in the admin. Rules that tie fields
 together (a percentage coupon at most 100, the SMS sender's shape) live here too, so no caller adds its own. The WooCommerce connection is not here: ``options.connect_woocommerce``
 checks it (the shop URL's address has to be resolved)."""
@@ -180,12 +180,6 @@ def label(name: str) -> str:
     """A field's name in words (the name itself for one that has none)."""
     setting = SETTINGS.get(name)
     return setting.label if setting is not None else OTHER_LABELS.get(name, name)
-
-
-def message(reason: str) -> str:
-    """``errors()``'s reason as a sentence, for showing at the field ("must be ..." -> "Must be ....")."""
-    reason = reason.strip()
-    return reason[:1].upper() + reason[1:] + ("" if reason.endswith((".", "?", "!")) else ".")
 
 
 def errors(values: Mapping[str, Any]) -> dict[str, str]:
