@@ -166,6 +166,15 @@ def page(browser, live, refusals):
     assert not problems, problems
 
 
+def open_menu(page) -> None:
+    """Open the collapsed navbar (a phone's width), and wait for its animation to end: a click on a menu item while
+    it is still sliding open can miss."""
+    toggler = page.locator("nav .navbar-toggler")
+    if toggler.is_visible() and not page.locator("#admin-navbar-collapse.show").count():
+        toggler.click()
+        page.wait_for_selector("#admin-navbar-collapse.show:not(.collapsing)")
+
+
 def log_in(page, email, password=PASSWORD, width: int | None = None, height: int = 900):
     """Log in through the login form; with a ``width``, at a window that size first (the tests' usual preamble)."""
     if width is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import OWNER, PASSWORD, build_world, expect, open_tab
+from tests.browser import OWNER, PASSWORD, build_world, expect, open_menu, open_tab
 
 
 @pytest.fixture(params=[{"width": 1366, "height": 900}, {"width": 390, "height": 844}], ids=["1366", "390"])
@@ -19,9 +19,7 @@ def korean_page(request, browser, live):
 
 def _choose(page, language):
     """The language in the user menu (the navbar collapses at 390 px: open it first)."""
-    toggler = page.locator(".navbar-toggler")
-    if toggler.is_visible():
-        toggler.click()
+    open_menu(page)
     page.click("#current-user")
     page.click(f"#language-{language}")
 
